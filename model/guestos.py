@@ -1,0 +1,439 @@
+"""The guest kernel: OS operations expanded into the instructions a real kernel executes.
+
+Each operation is a generator of :class:`~model.isa.Chunk` objects. It emits the
+operation's page-table writes, TLB flushes, CR3 loads and batching regions as
+sensitive instructions, and its ordinary work as ALU runs and memory accesses
+to the kernel's direct map; the bookkeeping a kernel keeps beside its page
+tables (processes, VMAs, frame reference counts, the page cache) is updated
+after the chunk that changed the tables has executed (a generator resumes only
+then). The same code serves every mode: Linux under Xen PV takes the same paths
+with its paravirt hooks (lazy MMU batching, pinning), which the mode's policy
+table turns into hypercalls; an unmodified kernel's hooks cost nothing.
+
+Path lengths are estimates of a 2.6-era Linux (see :class:`KernelParams`);
+counts of pages touched and PTEs copied follow from the process's real memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+
+from .errors import PvsimError
+from .isa import (
+    KERNEL_BASE,
+    PTE_COW,
+    PTE_P,
+    PTE_SHADOWED,
+    PTE_U,
+    PTE_W,
+    Chunk,
+    ChunkBuilder,
+    Op,
+    make_pte,
+    pte_target,
+)  # fmt: skip
+from .paging import FRAME_MASK, Memory
+
+PAGE = 4096
+
+
+@dataclass(frozen=True)
+class KernelParams:
+    """Dynamic path lengths (instructions) of guest-kernel routines, and process sizes.
+
+    Every value is an estimate for a 2.6-era Linux on x86; each is a keyword so
+    a scenario or a notebook can change it.
+    """
+
+    syscall_entry: int = 30
+    null_syscall: int = 20
+    read_null: int = 150
+    stat: int = 1200
+    open: int = 2500
+    close: int = 400
+    sigaction: int = 150
+    signal_setup: int = 600
+    sigreturn: int = 400
+    fork_base: int = 9000
+    fork_per_vma: int = 300
+    fork_per_pte: int = 12
+    exec_base: int = 20000
+    exit_base: int = 6000
+    exit_per_pte: int = 8
+    wait: int = 600
+    fault_anon: int = 500
+    fault_cow: int = 600
+    fault_file: int = 700
+    fault_fixup: int = 60
+    fault_sigsegv: int = 400
+    trap_handler: int = 40
+    context_switch: int = 1500
+    pipe_rw: int = 800
+    mmap: int = 1500
+    munmap_base: int = 1000
+    munmap_per_pte: int = 10
+    interrupt_handler: int = 300
+    kernel_mem_fraction: float = 0.3  # share of kernel instructions that access memory
+    text_pages: int = 64  # resident text of a small program (file-backed, shared)
+    data_pages: int = 160  # resident private data and heap (anonymous)
+    stack_pages: int = 8
+    cow_touch_pages: int = 6  # pages a forked child writes before it exits or execs
+
+
+# --- routine catalogue: id and static size (guest instructions) for binary translation ------
+ROUTINES = {
+    "syscall": (1, 400), "null": (2, 60), "read": (3, 900), "stat": (4, 2500),
+    "open": (5, 4000), "close": (6, 800), "sigaction": (7, 300), "signal": (8, 1500),
+    "sigreturn": (9, 700), "fork": (10, 6000), "exec": (11, 9000), "exit": (12, 5000),
+    "wait": (13, 900), "fault": (14, 2500), "trap": (15, 200), "switch": (16, 2000),
+    "pipe": (17, 1800), "mmap": (18, 3000), "munmap": (19, 2500), "irq": (20, 1200),
+    "nanobench": (21, 100),
+}  # fmt: skip
+N_ROUTINES = 32
+
+TEXT_VPN = 0x400
+DATA_VPN = 0x10000
+STACK_VPN = 0x7FFF000
+MMAP_VPN = 0x7F00000
+#: Kernel direct-map addresses of the kernel's hot data structures (a few 2 MiB pages).
+KDATA = KERNEL_BASE + 0x200000
+
+
+@cache
+def _work_template(n: int, mem_fraction: float, seed: int) -> Chunk:
+    """``n`` kernel instructions: ALU runs with loads/stores to kernel data (deterministic)."""
+    rng = np.random.default_rng(seed)
+    n_mem = int(round(n * mem_fraction))
+    b = ChunkBuilder(kernel=True)
+    if n_mem == 0:
+        return b.alu(n).build()
+    gaps = np.diff(np.sort(rng.choice(n, size=n_mem, replace=False)), prepend=-1) - 1
+    addrs = KDATA + rng.integers(0, 4 << 21, size=n_mem) // 64 * 64
+    stores = rng.random(n_mem) < 0.35
+    for gap, va, st in zip(gaps.tolist(), addrs.tolist(), stores.tolist(), strict=True):
+        b.alu(gap)
+        b.op(Op.STORE if st else Op.LOAD, va)
+    b.alu(n - n_mem - int(gaps.sum()))
+    return b.build()
+
+
+@dataclass
+class Vma:
+    start: int  # first vpn
+    pages: int
+    kind: str  # "text" | "anon" | "file" | "stack"
+    writable: bool
+    file: int = -1
+
+    def contains(self, vpn: int) -> bool:
+        return self.start <= vpn < self.start + self.pages
+
+
+@dataclass
+class Process:
+    pid: int
+    space: int
+    vmas: list[Vma] = field(default_factory=list)
+
+    def vma(self, vpn: int) -> Vma | None:
+        for v in self.vmas:
+            if v.contains(vpn):
+                return v
+        return None
+
+
+@dataclass(frozen=True)
+class FaultResolution:
+    """What the guest kernel does about a fault: handler chunks, and whether the
+    faulting instruction is skipped (an exception-table fixup or a signal) rather
+    than re-executed."""
+
+    chunks: Iterator[Chunk]
+    skip: bool = False
+
+
+class GuestKernel:
+    """The operating system of one guest domain.
+
+    Parameters
+    ----------
+    dom : int
+        Domain id (owner of its machine frames).
+    memory : Memory
+        The host's machine memory.
+    frames : numpy.ndarray
+        The machine frames of the domain's reservation.
+    params : KernelParams, optional
+        Path lengths and process sizes.
+    """
+
+    def __init__(self, dom: int, memory: Memory, frames: np.ndarray,
+                 params: KernelParams | None = None) -> None:
+        self.dom = dom
+        self.mem = memory
+        self.p = params or KernelParams()
+        self._free = list(np.asarray(frames, dtype=np.int64)[::-1].tolist())
+        memory.give_frames(dom, frames)
+        self.refs: dict[int, int] = {}
+        self.page_cache: dict[tuple[int, int], int] = {}
+        self._cached: set[int] = set()
+        self.procs: dict[int, Process] = {}
+        self.by_space: dict[int, Process] = {}
+        self._next_pid = 1
+        self._seed = 0
+        self.kernel_space = memory.new_space(dom)  # init_mm: the idle address space
+
+    # --- frames ------------------------------------------------------------------------
+    def alloc_frame(self) -> int:
+        if not self._free:
+            raise PvsimError(f"guest domain {self.dom} is out of memory (raise its memory)")
+        f = self._free.pop()
+        self.refs[f] = 1
+        return f
+
+    def put_frame(self, f: int) -> None:
+        n = self.refs.get(f, 0) - 1
+        if n <= 0:
+            self.refs.pop(f, None)
+            if f not in self._cached:
+                self._free.append(f)
+        else:
+            self.refs[f] = n
+
+    def file_frame(self, file: int, index: int) -> int:
+        key = (file, index)
+        if key not in self.page_cache:
+            self.page_cache[key] = self.alloc_frame()
+            self._cached.add(self.page_cache[key])
+        return self.page_cache[key]
+
+    # --- building blocks -----------------------------------------------------------------
+    def work(self, routine: str, n: int) -> Chunk:
+        """Kernel routine entry (for the translation cache) plus ``n`` instructions of work."""
+        rid, size = ROUTINES[routine]
+        body = _work_template(n, self.p.kernel_mem_fraction, rid)
+        marker = ChunkBuilder(kernel=True).code(rid, size).build()
+        return _concat(marker, body)
+
+    def syscall(self, routine: str, n: int, *extra: Chunk) -> Iterator[Chunk]:
+        """A system call: user SYSCALL, entry path, ``n`` instructions of ``routine``,
+        any ``extra`` kernel chunks, and SYSRET."""
+        yield ChunkBuilder().op(Op.SYSCALL).build()
+        yield self.work("syscall", self.p.syscall_entry)
+        yield self.work(routine, n)
+        yield from extra
+        yield ChunkBuilder(kernel=True).op(Op.SYSRET).build()
+
+    # --- processes -----------------------------------------------------------------------
+    def spawn(self, text_file: int = 1) -> Process:
+        """Create a process with resident text, data and stack (set up directly,
+        as at boot: no instructions are charged)."""
+        p = self.p
+        proc = Process(self._next_pid, self.mem.new_space(self.dom), [
+            Vma(TEXT_VPN, p.text_pages, "text", False, text_file),
+            Vma(DATA_VPN, p.data_pages, "anon", True),
+            Vma(STACK_VPN, p.stack_pages, "stack", True),
+        ])
+        self._next_pid += 1
+        for vma in proc.vmas:
+            for i in range(vma.pages):
+                if vma.kind == "text":
+                    frame, flags = self.file_frame(vma.file, i), PTE_P | PTE_U
+                    self.refs[frame] = self.refs.get(frame, 0) + 1
+                else:
+                    frame, flags = self.alloc_frame(), PTE_P | PTE_U | PTE_W
+                self.mem.set_pte(proc.space, vma.start + i, make_pte(frame, flags))
+        self.mem.space_flags[proc.space] = 0
+        self._register(proc)
+        return proc
+
+    def _register(self, proc: Process) -> None:
+        self.procs[proc.pid] = proc
+        self.by_space[proc.space] = proc
+
+    def pin(self, proc: Process) -> Chunk:
+        return ChunkBuilder(kernel=True).op(Op.PT_PIN, proc.space).build()
+
+    def switch_to(self, proc: Process) -> Iterator[Chunk]:
+        """Context switch: scheduler work, then switch_mm (CR3) in a lazy-CPU batch."""
+        yield self.work("switch", self.p.context_switch)
+        yield (ChunkBuilder(kernel=True).op(Op.LAZY_BEGIN).op(Op.CR3_LOAD, proc.space)
+               .op(Op.LAZY_END).build())
+
+    def fork(self, parent: Process) -> Generator[Chunk, None, Process]:
+        """fork(): copy the parent's page tables into a new address space, write-protect
+        its private writable pages (copy-on-write), flush its TLB, pin the child's tables.
+
+        Returns the child :class:`Process` (use ``child = yield from kernel.fork(p)``).
+        """
+        p = self.p
+        child = Process(self._next_pid, self.mem.new_space(self.dom),
+                        [Vma(v.start, v.pages, v.kind, v.writable, v.file) for v in parent.vmas])
+        self._next_pid += 1
+        entries = self.mem.present(parent.space)
+        entries[:, 1] &= ~PTE_SHADOWED  # a model bit, invisible to the guest
+        yield ChunkBuilder().op(Op.SYSCALL).build()
+        yield self.work("syscall", p.syscall_entry)
+        yield self.work("fork", p.fork_base + p.fork_per_vma * len(parent.vmas))
+        b = ChunkBuilder(kernel=True).op(Op.LAZY_BEGIN)
+        copy = _work_template(p.fork_per_pte, p.kernel_mem_fraction, 99)
+        pieces = []
+        for vpn, pte in entries.tolist():
+            if pte & PTE_W:
+                pte = (pte & ~PTE_W) | PTE_COW
+                b.op(Op.PTE_WRITE, pte_target(parent.space, vpn), pte)
+            b.op(Op.PTE_WRITE, pte_target(child.space, vpn), pte)
+            frame = pte >> 12 & FRAME_MASK
+            self.refs[frame] = self.refs.get(frame, 0) + 1
+        b.op(Op.LAZY_END).op(Op.TLB_FLUSH)
+        pieces.extend([copy] * len(entries))
+        yield _concat(*pieces) if pieces else ChunkBuilder(kernel=True).build()
+        yield b.build()
+        yield self.pin(child)
+        yield ChunkBuilder(kernel=True).op(Op.SYSRET).build()
+        self._register(child)
+        return child
+
+    def _teardown(self, space: int) -> Iterator[Chunk]:
+        """exit_mmap: unpin (Xen PV) or let the VMM unshadow, clear every PTE in a lazy
+        batch, then free the frames and the page-table pages."""
+        entries = self.mem.present(space)
+        zap = _work_template(self.p.exit_per_pte, self.p.kernel_mem_fraction, 98)
+        if len(entries):
+            yield _concat(*([zap] * len(entries)))
+        b = ChunkBuilder(kernel=True).op(Op.PT_UNPIN, space).op(Op.LAZY_BEGIN)
+        for vpn in entries[:, 0].tolist():
+            b.op(Op.PTE_WRITE, pte_target(space, vpn), 0)
+        yield b.op(Op.LAZY_END).build()
+        for pte in entries[:, 1].tolist():
+            self.put_frame(pte >> 12 & FRAME_MASK)
+        self.mem.free_space(space)
+
+    def exit(self, proc: Process, switch_to: Process) -> Iterator[Chunk]:
+        """exit(): switch away, tear the address space down, reap the process."""
+        p = self.p
+        yield ChunkBuilder().op(Op.SYSCALL).build()
+        yield self.work("syscall", p.syscall_entry)
+        yield self.work("exit", p.exit_base)
+        yield from self.switch_to(switch_to)
+        yield from self._teardown(proc.space)
+        del self.procs[proc.pid], self.by_space[proc.space]
+        yield ChunkBuilder(kernel=True).op(Op.SYSRET).build()
+
+    def exec(self, proc: Process, text_file: int = 2) -> Iterator[Chunk]:
+        """execve(): a new address space for a new program (text from the page cache,
+        data and stack faulted in on demand); the old one is torn down."""
+        p = self.p
+        yield ChunkBuilder().op(Op.SYSCALL).build()
+        yield self.work("syscall", p.syscall_entry)
+        yield self.work("exec", p.exec_base)
+        old = proc.space
+        proc.space = self.mem.new_space(self.dom)
+        del self.by_space[old]
+        self.by_space[proc.space] = proc
+        proc.vmas = [Vma(TEXT_VPN, p.text_pages, "text", False, text_file),
+                     Vma(DATA_VPN, p.data_pages, "anon", True),
+                     Vma(STACK_VPN, p.stack_pages, "stack", True)]
+        yield self.pin(proc)
+        yield (ChunkBuilder(kernel=True).op(Op.LAZY_BEGIN).op(Op.CR3_LOAD, proc.space)
+               .op(Op.LAZY_END).build())
+        yield from self._teardown(old)
+        yield _IRET
+
+    # --- faults ------------------------------------------------------------------------
+    def page_fault(self, proc: Process, va: int, write: bool, kernel_mode: bool
+                   ) -> FaultResolution:
+        """Resolve a page fault of ``proc`` at ``va`` (the handler the CPU vectors to)."""
+        vpn = va >> 12
+        vma = proc.vma(vpn) if va < KERNEL_BASE else None
+        pte = self.mem.lookup(proc.space, vpn) & ~PTE_SHADOWED
+        if vma is None or (write and not vma.writable):
+            if kernel_mode:  # exception-table fixup (copy_from_user and friends)
+                return FaultResolution(iter([self.work("fault", self.p.fault_fixup),
+                                             _IRET]), skip=True)
+            return FaultResolution(self._sigsegv(), skip=True)
+        if pte & PTE_P and write and pte & PTE_COW:
+            return FaultResolution(self._cow(proc, vpn, pte))
+        return FaultResolution(self._demand(proc, vma, vpn))
+
+    def _install(self, proc: Process, vpn: int, value: int) -> Chunk:
+        return (ChunkBuilder(kernel=True).op(Op.PTE_WRITE, pte_target(proc.space, vpn), value)
+                .op(Op.INVLPG, vpn).op(Op.IRET).build())
+
+    def _demand(self, proc: Process, vma: Vma, vpn: int) -> Iterator[Chunk]:
+        if vma.kind in ("text", "file"):
+            yield self.work("fault", self.p.fault_file)
+            frame = self.file_frame(vma.file, vpn - vma.start)
+            self.refs[frame] = self.refs.get(frame, 0) + 1
+            flags = PTE_P | PTE_U | (PTE_W if vma.writable else 0)
+        else:
+            yield self.work("fault", self.p.fault_anon)
+            frame = self.alloc_frame()
+            yield _clear_page(frame)
+            flags = PTE_P | PTE_U | PTE_W
+        yield self._install(proc, vpn, make_pte(frame, flags))
+
+    def _cow(self, proc: Process, vpn: int, pte: int) -> Iterator[Chunk]:
+        yield self.work("fault", self.p.fault_cow)
+        frame = pte >> 12 & FRAME_MASK
+        if self.refs.get(frame, 1) > 1:  # still shared: copy it
+            new = self.alloc_frame()
+            yield _copy_page(frame, new)
+            self.put_frame(frame)
+            frame = new
+        yield self._install(proc, vpn, make_pte(frame, PTE_P | PTE_U | PTE_W))
+
+    def _sigsegv(self) -> Iterator[Chunk]:
+        yield self.work("fault", self.p.fault_sigsegv)
+        yield from self.signal_delivery()
+
+    def signal_delivery(self) -> Iterator[Chunk]:
+        """Build a signal frame on the user stack, run a small handler, sigreturn."""
+        p = self.p
+        yield self.work("signal", p.signal_setup)
+        frame_va = (STACK_VPN + p.stack_pages - 1) << 12
+        b = ChunkBuilder(kernel=True)
+        for i in range(8):
+            b.store(frame_va + 64 * i)
+        yield b.op(Op.IRET).build()
+        yield ChunkBuilder().alu(20).build()  # the user's handler
+        yield ChunkBuilder().op(Op.SYSCALL).build()
+        yield self.work("sigreturn", p.sigreturn)
+        b = ChunkBuilder(kernel=True)
+        for i in range(8):
+            b.load(frame_va + 64 * i)
+        yield b.op(Op.IRET).build()
+
+    def interrupt(self) -> Iterator[Chunk]:
+        """The guest's interrupt handler (timer or event-channel upcall)."""
+        yield self.work("irq", self.p.interrupt_handler)
+        yield _IRET
+
+
+_IRET = ChunkBuilder(kernel=True).op(Op.IRET).build()
+
+
+def _concat(*chunks: Chunk) -> Chunk:
+    return Chunk(np.concatenate([c.op for c in chunks]), np.concatenate([c.a for c in chunks]),
+                 np.concatenate([c.b for c in chunks]), chunks[0].kernel)
+
+
+def _page_run(op: int, frame: int) -> ChunkBuilder:
+    base = KERNEL_BASE + (frame << 12)
+    b = ChunkBuilder(kernel=True)
+    for line in range(64):  # one access per 64-byte cache line (rep movs/stos)
+        b.op(op, base + 64 * line)
+    return b
+
+
+def _clear_page(frame: int) -> Chunk:
+    return _page_run(Op.STORE, frame).alu(64).build()
+
+
+def _copy_page(src: int, dst: int) -> Chunk:
+    s, d = _page_run(Op.LOAD, src).build(), _page_run(Op.STORE, dst).alu(128).build()
+    return _concat(s, d)

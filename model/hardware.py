@@ -1,0 +1,165 @@
+"""Hardware profiles: what each primitive costs on one CPU generation.
+
+A profile is a YAML data file in ``model/profiles/``. Every number carries its
+source (a key of ../shared/calibration.md such as AA06 or AG12) or says it is an
+estimate. Hardware costs (instructions, transitions, walks) are per profile;
+the path lengths of hypervisor and VMM *software* (validation, emulation,
+shadow-table upkeep) live once in ``profiles/software.yaml``, measured in cycles
+of the reference generation (the AA06 Pentium 4), and each profile scales them
+by its ``software_speed``: newer cores run the same code in fewer cycles.
+
+Examples
+--------
+>>> hw = load_profile("netburst-3.8ghz-vt")
+>>> hw.cost("vmentry"), hw.features.ept
+(2409, False)
+>>> "sandybridge-3.4ghz-ept" in profile_names()
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+import yaml
+
+from .errors import ConfigError, UnknownNameError
+
+DEFAULT_PROFILE = "skylake-3.0ghz-ept"
+
+#: Costs every hardware profile must give (cycles).
+HARDWARE_COSTS = (
+    "alu", "mem", "branch", "call", "ret", "walk_ref", "walk_ref_nested",
+    "syscall_insn", "sysret_insn", "iret_insn", "exception", "interrupt_delivery",
+    "cr3_load", "invlpg", "port_io", "mmio_uncached", "cli", "apic_timer_write", "hlt",
+    "cpuid", "rdtsc", "cr8_write", "cr8_write_tpr_shadow", "pt_page_zero",
+    "vmexit", "vmentry",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Features:
+    """Virtualization features of the CPU."""
+
+    vtx: bool
+    ept: bool
+    vpid: bool
+    tpr_shadow: bool
+    apicv: bool
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One calibrated number and where it comes from."""
+
+    value: float
+    source: str
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    """A CPU generation: features, TLB geometry, clock and the cost of each primitive.
+
+    Use :func:`load_profile` to get one; :meth:`cost` returns the cycles of a
+    primitive, with software path lengths already scaled to this generation.
+    """
+
+    name: str
+    description: str
+    arch: str
+    freq_hz: float
+    features: Features
+    tlb_sets: int
+    tlb_ways: int
+    software_speed: float
+    costs: dict[str, Cost] = field(repr=False)
+    params: dict[str, Cost] = field(repr=False)
+
+    def cost(self, name: str) -> int:
+        """Cycles of primitive ``name`` on this profile."""
+        try:
+            return int(round(self.costs[name].value))
+        except KeyError:
+            raise UnknownNameError("cost parameter", name, sorted(self.costs)) from None
+
+    def param(self, name: str) -> float:
+        """A non-cycle parameter (capacities, batch limits)."""
+        try:
+            return self.params[name].value
+        except KeyError:
+            raise UnknownNameError("parameter", name, sorted(self.params)) from None
+
+    def source(self, name: str) -> str:
+        """Where the number for ``name`` comes from."""
+        return (self.costs.get(name) or self.params[name]).source
+
+    def cycles_to_us(self, cycles: float) -> float:
+        return cycles / self.freq_hz * 1e6
+
+
+def profile_names() -> list[str]:
+    """Names of the shipped hardware profiles."""
+    files = resources.files("model") / "profiles"
+    names = (p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
+    return sorted(n for n in names if n != "software")
+
+
+def _read(name: str) -> dict:
+    path = resources.files("model") / "profiles" / f"{name}.yaml"
+    return yaml.safe_load(path.read_text())
+
+
+def _entries(raw: dict, where: str) -> dict[str, Cost]:
+    out = {}
+    for key, val in raw.items():
+        if not (isinstance(val, list) and len(val) == 2 and isinstance(val[1], str)):
+            raise ConfigError(f"{where}: {key} must be [value, source], got {val!r}")
+        out[key] = Cost(float(val[0]), val[1])
+    return out
+
+
+@cache
+def load_profile(name: str = DEFAULT_PROFILE) -> HardwareProfile:
+    """Load a shipped hardware profile by name.
+
+    Raises
+    ------
+    UnknownNameError
+        If no profile has that name; the message lists the valid ones.
+    """
+    names = profile_names()
+    if name not in names:
+        raise UnknownNameError("hardware profile", name, names)
+    raw = _read(name)
+    where = f"profiles/{name}.yaml"
+    costs = _entries(raw["costs"], where)
+    missing = [c for c in HARDWARE_COSTS if c not in costs]
+    if missing:
+        raise ConfigError(f"{where}: missing costs {', '.join(missing)}")
+    speed = float(raw["software_speed"][0])
+    software = _read("software")
+    for key, c in _entries(software["costs"], "profiles/software.yaml").items():
+        costs[key] = Cost(c.value * speed, f"{c.source} (x software_speed {speed})")
+    arch = raw["arch"]
+    if arch not in ("x86_32", "x86_64"):
+        raise ConfigError(f"{where}: arch {arch!r}; valid choices: x86_32, x86_64")
+    # x86-64 PV enters Xen with SYSCALL and leaves with SYSRET; x86-32 PV with int 0x82 / iret.
+    wide = arch == "x86_64"
+    costs["hypercall_entry"] = costs["syscall_insn" if wide else "exception"]
+    costs["hypercall_exit"] = costs["sysret_insn" if wide else "iret_insn"]
+    costs["xen_to_guest"] = costs["iret_insn"]
+    f = raw["features"]
+    return HardwareProfile(
+        name=name,
+        description=raw["description"],
+        arch=arch,
+        freq_hz=float(raw["freq_mhz"]) * 1e6,
+        features=Features(**{k: bool(f[k]) for k in ("vtx", "ept", "vpid", "tpr_shadow", "apicv")}),
+        tlb_sets=int(raw["tlb"]["sets"]),
+        tlb_ways=int(raw["tlb"]["ways"]),
+        software_speed=speed,
+        costs=costs,
+        params=_entries(software["params"], "profiles/software.yaml"),
+    )

@@ -1,0 +1,198 @@
+"""A host: hardware, machine memory, a hypervisor with its scheduler, and guests.
+
+Examples
+--------
+>>> from model.host import Host
+>>> from model.domain import DomainConfig
+>>> from model.workloads import spin
+>>> host = Host("nehalem-2.93ghz-ept", pcpus=1, seed=1)
+>>> dom = host.add_guest(DomainConfig("hog", mode="hvm"), spin())
+>>> stats = host.run(seconds=0.05)
+>>> round(stats.busy_fraction(), 2)
+1.0
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from .categories import NAMES
+from .cpu import COUNTS, S_INSTR, STAT_NAMES
+from .domain import Domain, DomainConfig
+from .errors import ConfigError
+from .hardware import DEFAULT_PROFILE, HardwareProfile, load_profile
+from .hypervisor import Hypervisor
+from .isa import Chunk, Op
+from .modes import Handling
+from .paging import Memory
+from .sched import Scheduler, make_scheduler
+from .vcpu import Marker, VCpu
+
+
+@dataclass(frozen=True)
+class WorkloadContext:
+    """What a workload sees: its guest kernel, vCPU, random stream and hardware."""
+
+    kernel: object
+    vcpu: VCpu
+    rng: np.random.Generator
+    hw: HardwareProfile
+
+
+Workload = Callable[[WorkloadContext], Iterator[Chunk | Marker]]
+
+
+class Host:
+    """A virtualized server.
+
+    Parameters
+    ----------
+    hardware : str or HardwareProfile
+        A profile name (see :func:`model.hardware.profile_names`).
+    pcpus : int
+        Physical CPUs.
+    scheduler : str or Scheduler
+        ``credit`` (default) or ``round_robin``, or a scheduler instance.
+    memory_mb : int
+        Machine memory for guests.
+    seed : int
+        The run's seed; every vCPU derives its own stream from it.
+    max_pt_pages : int
+        Capacity of the page-table pool.
+    """
+
+    def __init__(self, hardware: str | HardwareProfile = DEFAULT_PROFILE, pcpus: int = 1,
+                 scheduler: str | Scheduler = "credit", memory_mb: int = 2048, seed: int = 0,
+                 max_pt_pages: int = 8192) -> None:
+        if pcpus < 1:
+            raise ConfigError(f"pcpus {pcpus} must be >= 1")
+        self.hw = hardware if isinstance(hardware, HardwareProfile) else load_profile(hardware)
+        self.seed = seed
+        self.env = simpy.Environment()
+        self.memory = Memory(n_data_frames=memory_mb * 256, max_pt_pages=max_pt_pages)
+        sched = make_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
+        self.hypervisor = Hypervisor(self.env, self.hw, pcpus, sched)
+        self.domains: list[Domain] = []
+        self._next_frame = 0
+        self._wall = 0.0
+
+    def add_guest(self, config: DomainConfig, workload: Workload | None = None) -> Domain:
+        """Create a guest domain; each vCPU runs ``workload`` (if given) from time 0."""
+        if any(d.name == config.name for d in self.domains):
+            raise ConfigError(f"duplicate guest name {config.name!r}")
+        frames_needed = config.memory_mb * 256
+        if self._next_frame + frames_needed > self.memory.n_data_frames:
+            raise ConfigError(
+                f"guest {config.name!r} needs {config.memory_mb} MB but the host has only "
+                f"{(self.memory.n_data_frames - self._next_frame) // 256} MB left")
+        frames = np.arange(self._next_frame, self._next_frame + frames_needed, dtype=np.int64)
+        self._next_frame += frames_needed
+        dom = Domain(config, len(self.domains) + 1, self.hw, self.memory, frames,
+                     len(self.hypervisor.vcpus))
+        self.domains.append(dom)
+        for v in dom.vcpus:
+            self.hypervisor.add_vcpu(v)
+            if workload is not None:
+                self.start(v, workload)
+        return dom
+
+    def rng(self, name: str, index: int) -> np.random.Generator:
+        """The random stream of entity (``name``, ``index``): independent of creation order."""
+        key = (zlib.crc32(name.encode()), index)
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=key))
+
+    def start(self, vcpu: VCpu, workload: Workload) -> None:
+        ctx = WorkloadContext(vcpu.domain.kernel, vcpu, self.rng(vcpu.domain.name, vcpu.index),
+                              self.hw)
+        vcpu.start(iter(workload(ctx)))
+        self.hypervisor.start(vcpu)
+
+    def run(self, seconds: float | None = None, cycles: int | None = None) -> RunStats:
+        """Run until ``seconds`` (or ``cycles``) of simulated time, or until every
+        vCPU has finished its workload; then settle the books and check cycle
+        conservation."""
+        limit = cycles if cycles is not None else (
+            int(seconds * self.hw.freq_hz) if seconds is not None else None)
+        t = time.perf_counter()
+        if limit is None:
+            done = self.env.event()
+            self.hypervisor.on_all_finished = done
+            self.env.run(until=done)
+        else:
+            self.env.run(until=limit)
+        self._wall += time.perf_counter() - t
+        self.hypervisor.settle()
+        return RunStats(self)
+
+
+class RunStats:
+    """Figures of a finished run: cycles by category, operation counts, engine rates."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.hw = host.hw
+        self.elapsed = int(host.env.now)
+        self.ledger = host.hypervisor.ledger
+        self.wall_s = host._wall
+        self.events = next(host.env._eid)  # events scheduled in the run
+
+    def busy_fraction(self) -> float:
+        idle = int(self.ledger.cycles[:, 0, NAMES.index("idle")].sum())
+        n = self.ledger.cycles.shape[0]
+        return 1.0 - idle / max(self.elapsed * n, 1)
+
+    def domain_cycles(self, name: str) -> dict[str, int]:
+        """Cycles by category consumed on behalf of guest ``name`` (all its vCPUs)."""
+        dom = self._dom(name)
+        total = sum(self.ledger.vcpu(v.uid) for v in dom.vcpus)
+        return self.ledger.as_dict(total)
+
+    def _dom(self, name: str) -> Domain:
+        for d in self.host.domains:
+            if d.name == name:
+                return d
+        raise ConfigError(f"no guest named {name!r}")
+
+    def counters(self, name: str) -> dict[str, int]:
+        """TLB, walk, batching and instruction counters of guest ``name``."""
+        dom = self._dom(name)
+        return {label: int(sum(v.cpu[i] for v in dom.vcpus)) for i, label in STAT_NAMES.items()}
+
+    def transitions(self, name: str) -> dict[str, dict[str, int]]:
+        """Hypercalls by type, VM exits by reason, traps and emulations of guest ``name``.
+
+        Keys: ``hypercalls``, ``vm_exits``, ``traps``, ``bt_emulations``.
+        """
+        dom = self._dom(name)
+        out: dict[str, dict[str, int]] = {"hypercalls": {}, "vm_exits": {}, "traps": {},
+                                          "bt_emulations": {}}
+        kinds = {Handling.HYPERCALL: "hypercalls", Handling.VM_EXIT: "vm_exits",
+                 Handling.TRAP: "traps", Handling.BT_EMULATED: "bt_emulations"}
+        for op, rule in dom.mode.rules.items():
+            n = int(sum(v.cpu[COUNTS + op] for v in dom.vcpus))
+            kind = kinds.get(rule.handling)
+            if n and kind:
+                label = rule.label.split(":", 1)[1]
+                out[kind][label] = out[kind].get(label, 0) + n
+        if dom.mode.pv:
+            batches = self.counters(name)["hypercall_batches"]
+            if batches:
+                out["hypercalls"]["(batches issued)"] = batches
+        return out
+
+    def op_count(self, name: str, op: Op) -> int:
+        return int(sum(v.cpu[COUNTS + op] for v in self._dom(name).vcpus))
+
+    def engine(self) -> dict[str, float]:
+        """Wall seconds, events and instructions simulated, and their rates."""
+        instr = sum(int(v.cpu[S_INSTR]) for v in self.host.hypervisor.vcpus)
+        wall = max(self.wall_s, 1e-9)
+        return {"wall_s": self.wall_s, "events": self.events, "instructions": instr,
+                "instructions_per_s": instr / wall, "events_per_s": self.events / wall,
+                "sim_time_s": self.elapsed / self.hw.freq_hz}

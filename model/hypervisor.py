@@ -1,0 +1,253 @@
+"""The hypervisor: physical CPUs, world switches, timers and virtual interrupts.
+
+Each physical CPU is one long-lived SimPy process (:class:`PCpu`). It asks the
+scheduler for a vCPU, charges the world switch (the TLB is flushed unless the
+hardware tags entries by VPID), lets the vCPU execute eagerly for its slice
+(:meth:`model.vcpu.VCpu.run`) and then waits out the cycles it used. If the
+pCPU is kicked during that wait (a reschedule for a BOOSTed vCPU, or an
+interrupt to deliver) the vCPU has run ahead: the unelapsed part of the segment
+becomes its *debt*, paid first when it next runs, before anything it did at
+the end of the segment (a block, a yield) takes effect. Effects visible to other
+entities therefore happen at the right simulated time; only the vCPU's own TLB
+state is ahead by at most one segment.
+
+Hypercalls, traps and exits that need no scheduling decision are handled by
+the CPU kernel on the calling vCPU's time, as Xen does them on the calling
+pCPU; the hypervisor proper handles timers, event delivery and blocking.
+
+Simulated time is an integer number of cycles of the host clock.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from .accounting import Ledger, split
+from .categories import N_CATEGORIES
+from .hardware import HardwareProfile
+from .sched.base import Scheduler
+from .vcpu import BLOCK, BUDGET, EXIT, YIELD, VCpu
+
+_RESCHED = "resched"
+_IRQ = "irq"
+
+
+class PCpu:
+    """One physical CPU: a SimPy process running vCPUs."""
+
+    def __init__(self, hv: Hypervisor, index: int) -> None:
+        self.hv = hv
+        self.env = hv.env
+        self.index = index
+        self.current: VCpu | None = None  # the vCPU scheduled here (None = idle)
+        self.last: VCpu | None = None  # whose state is loaded (for world-switch costs)
+        self.stint_start = 0
+        self._waiting = False  # in an interruptible wait
+        self._pending: str | None = None
+        self._idle_evt = self.env.event()
+        self._seg: np.ndarray | None = None  # the segment being waited out, and its start
+        self._seg_t0 = 0
+        self._idle_t0: int | None = None
+        self.process = self.env.process(self._loop())
+        self.switches = 0
+
+    def kick(self, why: str = _RESCHED) -> None:
+        """Make the pCPU reschedule (``resched``) or deliver an interrupt (``irq``) now."""
+        if self._pending != _RESCHED:
+            self._pending = why
+        if self.current is None:
+            if not self._idle_evt.triggered:
+                self._idle_evt.succeed()
+        elif self._waiting:
+            self._waiting = False
+            self.process.interrupt(why)
+
+    def _loop(self):
+        env, hv, sched, ledger = self.env, self.hv, self.hv.scheduler, self.hv.ledger
+        slice_end = 0
+        resched = True
+        while True:
+            if resched or self.current is None:
+                self._pending = None
+                vcpu, slice_ = sched.pick(self)
+                if vcpu is not self.current and self.current is not None:
+                    self.current.pcpu = None
+                self.current = vcpu
+                if vcpu is None:
+                    t0 = self._idle_t0 = env.now
+                    if self._pending is None:
+                        self._idle_evt = env.event()
+                        yield self._idle_evt
+                    self._idle_t0 = None
+                    ledger.add_idle(self.index, env.now - t0)
+                    resched = True
+                    continue
+                vcpu.pcpu = self
+                slice_end = env.now + max(slice_, 1)
+            vcpu = self.current
+            self._pending = None
+            # --- one run segment ---------------------------------------------------------
+            seg = np.zeros(N_CATEGORIES, np.int64)
+            if vcpu is not self.last:
+                seg += vcpu.domain.compiled.world_switch
+                if not (vcpu.domain.mode.name == "hvm" and hv.hw.features.vpid):
+                    vcpu.flush_tlb()
+                self.last = vcpu
+                self.switches += 1
+            budget = max(slice_end - env.now - int(seg.sum()), 1)
+            if vcpu.debt is not None and vcpu.pending_irqs:
+                # deliver the interrupt now; the debt is paid after the handler
+                before = vcpu.breakdown()
+                vcpu.run(budget, env.now, hv, irq_only=True)
+                seg += vcpu.breakdown() - before
+                reason = BUDGET
+            elif vcpu.debt is not None:
+                pay, rest = split(vcpu.debt, budget)
+                seg += pay
+                vcpu.debt = rest if rest.any() else None
+                reason = vcpu.debt_reason if vcpu.debt is None else BUDGET
+            else:
+                before = vcpu.breakdown()
+                _, reason = vcpu.run(budget, env.now, hv)
+                seg += vcpu.breakdown() - before
+            total = int(seg.sum())
+            t0 = env.now
+            why = None
+            if total > 0:
+                self._waiting = True
+                self._seg, self._seg_t0 = seg, t0
+                try:
+                    yield env.timeout(total)
+                except simpy.Interrupt as intr:
+                    why = intr.cause
+                self._waiting = False
+                self._seg = None
+            elapsed = env.now - t0
+            if elapsed < total:  # kicked mid-segment: the rest becomes debt
+                done, rest = split(seg, elapsed)
+                ledger.add(self.index, vcpu.uid, done)
+                vcpu.debt = rest if vcpu.debt is None else vcpu.debt + rest
+                vcpu.debt_reason = reason
+                sched.ran(vcpu, self, elapsed)
+                resched = why == _RESCHED
+                continue
+            ledger.add(self.index, vcpu.uid, seg)
+            sched.ran(vcpu, self, elapsed)
+            why = why or self._pending
+            if reason == BUDGET:
+                resched = env.now >= slice_end or why == _RESCHED
+            elif reason == BLOCK:
+                hv.block(vcpu)
+                resched = True
+            elif reason == YIELD:
+                sched.yield_(vcpu)
+                resched = True
+            elif reason == EXIT:
+                hv.finished(vcpu)
+                resched = True
+
+
+    def settle(self) -> None:
+        """At the end of a run, account the part of the current segment (or idle
+        period) that has elapsed, so the ledger covers exactly [0, now]."""
+        now = self.env.now
+        if self._seg is not None:
+            done, _ = split(self._seg, now - self._seg_t0)
+            self.hv.ledger.add(self.index, self.current.uid, done)
+            self._seg = None
+        elif self._idle_t0 is not None:
+            self.hv.ledger.add_idle(self.index, now - self._idle_t0)
+            self._idle_t0 = None
+
+
+class Hypervisor:
+    """The hypervisor of one host: pCPUs, a scheduler, timers and interrupt delivery.
+
+    Parameters
+    ----------
+    env : simpy.Environment
+        Time in cycles of the host clock.
+    hw : HardwareProfile
+    n_pcpus : int
+    scheduler : Scheduler
+    """
+
+    def __init__(self, env: simpy.Environment, hw: HardwareProfile, n_pcpus: int,
+                 scheduler: Scheduler) -> None:
+        self.env = env
+        self.hw = hw
+        self.scheduler = scheduler
+        self.ledger = Ledger(n_pcpus, 0)
+        self.pcpus: list[PCpu] = []
+        self.vcpus: list[VCpu] = []
+        self.timers_fired = 0
+        self.irqs_delivered = 0
+        self.finished_at: dict[str, int] = {}
+        self.on_all_finished: simpy.Event | None = None
+        self._started = 0
+        self.pcpus = [PCpu(self, i) for i in range(n_pcpus)]
+        scheduler.attach(self)
+
+    def add_vcpu(self, vcpu: VCpu) -> None:
+        self.vcpus.append(vcpu)
+        self.ledger.grow(len(self.vcpus))
+        self.scheduler.add(vcpu)
+
+    def start(self, vcpu: VCpu) -> None:
+        """Make a vCPU runnable for the first time."""
+        vcpu.runnable = True
+        self._started += 1
+        self.scheduler.wake(vcpu)
+
+    def kick(self, pcpu: PCpu) -> None:
+        pcpu.kick(_RESCHED)
+
+    # --- blocking and wake-up -----------------------------------------------------------
+    def block(self, vcpu: VCpu) -> None:
+        """The vCPU executed HLT / SCHEDOP_block with no interrupt pending."""
+        if vcpu.pending_irqs:
+            return
+        vcpu.runnable = False
+        vcpu.blocked_at = self.env.now
+        self.scheduler.sleep(vcpu)
+
+    def finished(self, vcpu: VCpu) -> None:
+        vcpu.runnable = False
+        self.finished_at[vcpu.name] = self.env.now
+        self.scheduler.sleep(vcpu)
+        done = self.on_all_finished
+        if done is not None and len(self.finished_at) == self._started and not done.triggered:
+            done.succeed()
+
+    def raise_irq(self, vcpu: VCpu) -> None:
+        """Deliver a virtual interrupt (event-channel upcall or virtual APIC vector)."""
+        vcpu.pending_irqs += 1
+        self.irqs_delivered += 1
+        if vcpu.done:
+            return
+        if not vcpu.runnable:
+            vcpu.runnable = True
+            vcpu.woken_at = self.env.now
+            self.scheduler.wake(vcpu)
+        elif vcpu.pcpu is not None:
+            vcpu.pcpu.kick(_IRQ)
+
+    # --- timers --------------------------------------------------------------------------
+    def set_timer(self, vcpu: VCpu, when: int) -> None:
+        """Arm ``vcpu``'s one-shot timer for absolute time ``when`` (cycles); a new
+        deadline replaces the old one, as with Xen's singleshot timer."""
+        vcpu.timer_gen += 1
+        ev = self.env.timeout(max(when - self.env.now, 0))
+        ev.callbacks.append(lambda _ev, v=vcpu, g=vcpu.timer_gen: self._fire(v, g))
+
+    def _fire(self, vcpu: VCpu, gen: int) -> None:
+        if vcpu.timer_gen == gen:
+            self.timers_fired += 1
+            self.raise_irq(vcpu)
+
+    def settle(self) -> None:
+        """Close the books at the end of a run and check cycle conservation."""
+        for p in self.pcpus:
+            p.settle()
+        self.ledger.check(int(self.env.now))

@@ -1,0 +1,340 @@
+"""Virtualization modes as policy tables (design principle 2).
+
+For each sensitive operation a mode says *how* it is handled (directly, by a
+batchable hypercall, emulated in the translation cache, by a trap, by a VM exit
+with a reason, through shared memory) and as which steps; each step names a
+cycle category and a cost from the hardware profile. :func:`compile_mode`
+turns a table and a profile into the numeric arrays the CPU kernel consumes.
+New modes and CPU generations are data: nothing else changes.
+
+Examples
+--------
+>>> from model.hardware import load_profile
+>>> m = resolve_mode("hvm", load_profile("netburst-3.8ghz-vt"))
+>>> m.paging, m.rules[Op.CPUID].label
+('shadow', 'exit:CPUID')
+>>> resolve_mode("hvm", load_profile("nehalem-2.93ghz-ept")).paging
+'nested'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+from . import categories as C
+from .cpu import (
+    B_ALU,
+    B_BRANCH,
+    B_BT_RET,
+    B_BT_TRANSLATE,
+    B_CALL,
+    B_MEM,
+    B_PIN_TABLE,
+    B_PT_ZERO,
+    B_RET,
+    B_TC_CAPACITY,
+    B_VALIDATE,
+    B_WALK,
+    B_WALK_NESTED,
+    BASE_VECTOR,
+    M_BATCH_LIMIT,
+    M_BT,
+    M_PAGING,
+    M_PV,
+    MODE_VECTOR,
+    PAGING_DIRECT,
+    PAGING_NESTED,
+    PAGING_SHADOW,
+)  # fmt: skip
+from .errors import UnknownNameError, UnsupportedModeError
+from .hardware import HardwareProfile
+from .isa import N_OPS, STOP_OPS, Op
+
+MODES = ("native", "pv", "full", "hvm")
+
+
+class Handling(StrEnum):
+    DIRECT = "direct"  # executes on the hardware as it would natively
+    HYPERCALL = "hypercall"  # a (batchable) call into the hypervisor
+    SHARED_MEMORY = "shared_memory"  # paravirtualized as a write to a shared page
+    BT_EMULATED = "bt_emulated"  # emulated inside translated code or by a VMM callout
+    TRAP = "trap"  # a fault into the hypervisor, which emulates or reflects it
+    VM_EXIT = "vm_exit"  # a hardware VM exit with a reason
+    NONE = "none"  # not executed in this mode
+
+
+Step = tuple[int, str]  # (category, cost name)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one sensitive operation is handled: a kind, steps, and a label
+    (``hypercall:mmu_update``, ``exit:CPUID``, ``trap:#GP``) for statistics."""
+
+    handling: Handling
+    steps: tuple[Step, ...] = ()
+    label: str = ""
+    batchable: bool = False
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A virtualization mode resolved against a hardware profile."""
+
+    name: str
+    paging: str  # "direct" | "shadow" | "nested"
+    translated_kernel: bool
+    pv: bool
+    rules: dict[Op, Rule] = field(repr=False)
+    batch_steps: tuple[Step, ...] = ()
+    world_switch: tuple[Step, ...] = ()
+
+
+def _d(*steps: Step, label: str = "") -> Rule:
+    return Rule(Handling.DIRECT, steps, label)
+
+
+K, H, T, E = C.KERNEL, C.HYPERVISOR, C.TRANSITION, C.EMULATION
+
+
+def _native_rules() -> dict[Op, Rule]:
+    return {
+        Op.SYSCALL: _d((K, "syscall_insn")),
+        Op.SYSRET: _d((K, "sysret_insn")),
+        Op.IRET: _d((K, "iret_insn")),
+        Op.PTE_WRITE: _d((K, "mem")),
+        Op.CR3_LOAD: _d((K, "cr3_load")),
+        Op.TLB_FLUSH: _d((K, "cr3_load")),
+        Op.INVLPG: _d((K, "invlpg")),
+        Op.PIO: _d((K, "port_io")),
+        Op.MMIO: _d((K, "mmio_uncached")),
+        Op.CLI: _d((K, "cli")),
+        Op.STI: _d((K, "cli")),
+        Op.TIMER: _d((K, "apic_timer_write")),
+        Op.HLT: _d((K, "hlt")),
+        Op.CPUID: _d((K, "cpuid")),
+        Op.RDTSC: _d((K, "rdtsc")),
+        Op.EXC: _d((K, "exception")),
+        Op.CR8_WRITE: _d((K, "cr8_write")),
+        Op.LAZY_BEGIN: Rule(Handling.NONE),
+        Op.LAZY_END: Rule(Handling.NONE),
+        Op.PT_ALLOC: _d((K, "pt_page_zero")),
+        Op.PT_PIN: Rule(Handling.NONE),
+        Op.PT_UNPIN: Rule(Handling.NONE),
+        Op.YIELD: Rule(Handling.NONE),
+        Op.PAGE_FAULT: _d((K, "exception")),
+        Op.HIDDEN_FAULT: Rule(Handling.NONE),
+        Op.INTERRUPT: _d((K, "interrupt_delivery")),
+    }
+
+
+def _hc(name: str, *steps: Step, batchable: bool = True) -> Rule:
+    return Rule(Handling.HYPERCALL, steps, f"hypercall:{name}", batchable)
+
+
+def _pv_rules(hw: HardwareProfile) -> dict[Op, Rule]:
+    r = _native_rules()
+    bounce = ((T, "exception"), (H, "pv_bounce"), (T, "xen_to_guest"))
+    if hw.arch == "x86_64":
+        # SYSCALL enters Xen, which bounces to the guest kernel (switching to its page
+        # tables); the return is the iret hypercall (Xen docs pv-traps.rst).
+        r[Op.SYSCALL] = Rule(Handling.TRAP, ((T, "syscall_insn"), (H, "pv_bounce"),
+                                            (H, "cr3_load"), (T, "xen_to_guest")),
+                             "trap:syscall")
+        iret = _hc("iret", (T, "hypercall_entry"), (H, "pv_iret"), (H, "cr3_load"),
+                   (T, "xen_to_guest"), batchable=False)
+        r[Op.SYSRET] = iret
+        r[Op.IRET] = iret
+    # x86-32: the set_trap_table fast system-call gate reaches ring 1 directly (XEN03)
+    r[Op.PTE_WRITE] = _hc("mmu_update", (H, "pv_validate_pte"))
+    r[Op.CR3_LOAD] = _hc("mmuext_op", (H, "pv_new_baseptr"), (H, "cr3_load"))
+    r[Op.TLB_FLUSH] = _hc("mmuext_op", (H, "cr3_load"))
+    r[Op.INVLPG] = _hc("mmuext_op", (H, "invlpg"))
+    r[Op.PT_ALLOC] = _hc("mmuext_op", (K, "pt_page_zero"), (H, "pv_pin_table"))
+    r[Op.PT_PIN] = _hc("mmuext_op")
+    r[Op.PT_UNPIN] = _hc("mmuext_op")
+    r[Op.PIO] = Rule(Handling.TRAP, ((T, "exception"), (E, "xen_priv_op_emulate"),
+                                     (T, "xen_to_guest")), "trap:#GP")
+    r[Op.MMIO] = r[Op.PIO]
+    r[Op.CPUID] = r[Op.PIO]
+    shared = Rule(Handling.SHARED_MEMORY, ((K, "mem"),), "shared:vcpu_info")
+    r[Op.CLI] = shared
+    r[Op.STI] = shared
+    r[Op.CR8_WRITE] = shared
+    r[Op.TIMER] = _hc("set_timer_op", (T, "hypercall_entry"), (H, "pv_set_timer"),
+                      (T, "hypercall_exit"), batchable=False)
+    sched = ((T, "hypercall_entry"), (H, "pv_sched_op"), (T, "hypercall_exit"))
+    r[Op.HLT] = _hc("sched_op:block", *sched, batchable=False)
+    r[Op.YIELD] = _hc("sched_op:yield", *sched, batchable=False)
+    r[Op.EXC] = Rule(Handling.TRAP, bounce, "trap:exception")
+    r[Op.PAGE_FAULT] = Rule(Handling.TRAP, bounce, "trap:#PF")
+    r[Op.INTERRUPT] = Rule(Handling.HYPERCALL, ((H, "evtchn_upcall"), (T, "xen_to_guest"),
+                                                (K, "interrupt_delivery")), "upcall:evtchn")
+    return r
+
+
+def _bt(*steps: Step, label: str = "bt:callout") -> Rule:
+    return Rule(Handling.BT_EMULATED, steps, label)
+
+
+def _full_rules() -> dict[Op, Rule]:
+    r = _native_rules()
+    callout = (E, "bt_callout")
+    reflect = ((T, "exception"), (E, "bt_reflect"))
+    r[Op.SYSCALL] = Rule(Handling.TRAP, ((T, "exception"), (E, "bt_syscall_emulate")),
+                         "trap:syscall")
+    r[Op.SYSRET] = _bt(callout)
+    r[Op.IRET] = _bt(callout)
+    r[Op.PTE_WRITE] = _bt((E, "bt_traced_write"), label="bt:traced_write")
+    r[Op.CR3_LOAD] = _bt(callout, (H, "shadow_cr3_switch"))
+    r[Op.TLB_FLUSH] = _bt(callout, (H, "shadow_resync"))
+    r[Op.INVLPG] = _bt(callout, (H, "shadow_invlpg"))
+    r[Op.PIO] = _bt((E, "bt_in_tc_emulate"), label="bt:in_tc")
+    r[Op.MMIO] = _bt(callout)
+    r[Op.CLI] = _bt((E, "bt_cli"), label="bt:in_tc")
+    r[Op.STI] = r[Op.CLI]
+    r[Op.TIMER] = _bt(callout, (H, "vapic_timer"))
+    r[Op.HLT] = _bt(callout)
+    r[Op.CPUID] = _bt(callout)
+    r[Op.RDTSC] = _bt((E, "bt_rdtsc_tc"), label="bt:in_tc")
+    r[Op.EXC] = Rule(Handling.TRAP, reflect, "trap:exception")
+    r[Op.CR8_WRITE] = _bt((E, "bt_cr8"), label="bt:in_tc")
+    r[Op.PT_ALLOC] = _d((K, "pt_page_zero"), (H, "shadow_new_table"))
+    r[Op.PT_UNPIN] = _bt((E, "bt_traced_write"), label="bt:early_unshadow")
+    r[Op.PAGE_FAULT] = Rule(Handling.TRAP, ((T, "exception"), (H, "shadow_fault_walk"),
+                                            (E, "bt_reflect")), "trap:#PF")
+    r[Op.HIDDEN_FAULT] = Rule(Handling.TRAP, ((T, "exception"), (H, "shadow_fill"),
+                                              (T, "iret_insn")), "trap:hidden#PF")
+    r[Op.INTERRUPT] = Rule(Handling.TRAP, ((T, "interrupt_delivery"), (E, "bt_reflect")),
+                           "trap:interrupt")
+    return r
+
+
+def _exit(reason: str, *handler: Step) -> Rule:
+    return Rule(Handling.VM_EXIT, ((T, "vmexit"), *handler, (T, "vmentry")), f"exit:{reason}")
+
+
+def _hvm_rules(hw: HardwareProfile, nested: bool, apicv: bool) -> dict[Op, Rule]:
+    r = _native_rules()
+    if not nested:
+        r[Op.PTE_WRITE] = _exit("EXCEPTION_NMI", (H, "shadow_emulate_write"))
+        r[Op.CR3_LOAD] = _exit("CR_ACCESS", (H, "shadow_cr3_switch"))
+        r[Op.TLB_FLUSH] = _exit("CR_ACCESS", (H, "shadow_resync"))
+        r[Op.INVLPG] = _exit("INVLPG", (H, "shadow_invlpg"))
+        r[Op.PT_ALLOC] = _d((K, "pt_page_zero"), (H, "shadow_new_table"))
+        r[Op.PT_UNPIN] = _exit("EXCEPTION_NMI", (H, "shadow_emulate_write"))
+        r[Op.PAGE_FAULT] = _exit("EXCEPTION_NMI", (H, "shadow_fault_walk"),
+                                 (H, "shadow_fault_inject"), (K, "exception"))
+        r[Op.HIDDEN_FAULT] = _exit("EXCEPTION_NMI", (H, "shadow_fill"))
+    r[Op.PIO] = _exit("IO_INSTRUCTION", (E, "io_emulate"))
+    r[Op.MMIO] = _exit("EPT_MISCONFIG", (E, "mmio_emulate"))
+    r[Op.CPUID] = _exit("CPUID", (H, "cpuid_emulate"))
+    r[Op.TIMER] = _exit("MSR_WRITE", (H, "vapic_timer"))
+    r[Op.HLT] = _exit("HLT", (H, "hlt_handle"))
+    r[Op.CR8_WRITE] = _d((K, "cr8_write_tpr_shadow")) if hw.features.tpr_shadow else _exit(
+        "CR_ACCESS", (H, "apic_emulate"))
+    inject = ((H, "vintr_inject"), (K, "interrupt_delivery"))
+    if not apicv:  # the guest's EOI write exits to the hypervisor
+        inject += ((T, "vmexit"), (H, "apic_emulate"), (T, "vmentry"))
+    r[Op.INTERRUPT] = Rule(Handling.VM_EXIT, inject, "inject:vapic")
+    return r
+
+
+def resolve_mode(name: str, hw: HardwareProfile, *, modified_os: bool = True) -> Mode:
+    """The policy table of mode ``name`` on hardware ``hw``.
+
+    Raises
+    ------
+    UnknownNameError
+        For a mode other than native, pv, full or hvm.
+    UnsupportedModeError
+        For an unmodified OS in pv mode (paravirtualization needs a modified
+        kernel), or hvm on a CPU without VT-x.
+    """
+    if name not in MODES:
+        raise UnknownNameError("virtualization mode", name, MODES)
+    if name == "pv":
+        if not modified_os:
+            raise UnsupportedModeError(
+                "an unmodified OS cannot run in pv mode: paravirtualization needs a kernel "
+                "modified to make hypercalls; use full (binary translation) or hvm "
+                "(hardware assist)" + ("" if hw.features.vtx else f"; {hw.name} has no VT-x, "
+                                       "so full is the only choice there"))
+        batch = ((T, "hypercall_entry"), (H, "hypercall_dispatch"), (T, "hypercall_exit"))
+        return Mode("pv", "direct", False, True, _pv_rules(hw), batch,
+                    ((H, "context_switch"), (H, "cr3_load")))
+    if name == "full":
+        return Mode("full", "shadow", True, False, _full_rules(),
+                    world_switch=((H, "context_switch"), (H, "cr3_load")))
+    if name == "hvm":
+        if not hw.features.vtx:
+            raise UnsupportedModeError(
+                f"hvm needs hardware virtualization (VT-x), which {hw.name} lacks; "
+                "use pv (modified OS) or full (binary translation)")
+        nested = hw.features.ept
+        return Mode("hvm", "nested" if nested else "shadow", False, False,
+                    _hvm_rules(hw, nested, hw.features.apicv),
+                    world_switch=((T, "vmexit"), (H, "context_switch"), (T, "vmentry")))
+    return Mode("native", "direct", False, False, _native_rules())
+
+
+@dataclass(frozen=True)
+class CompiledMode:
+    """A mode's policy as the arrays :func:`model.cpu.execute` consumes."""
+
+    mode: Mode
+    vector: np.ndarray  # mode flags (M_*)
+    base: np.ndarray  # ordinary-instruction costs (B_*)
+    cost: np.ndarray  # (N_OPS, N_CATEGORIES) cycles per occurrence
+    batch_cost: np.ndarray  # (N_CATEGORIES,) cycles per hypercall batch
+    batchable: np.ndarray  # (N_OPS,) -1 stop, 0 inline, 1 batchable
+    world_switch: np.ndarray  # (N_CATEGORIES,) cycles of a world switch to this mode's vCPU
+
+    def row_total(self, op: Op) -> int:
+        return int(self.cost[op].sum())
+
+
+def _steps(hw: HardwareProfile, steps: tuple[Step, ...]) -> np.ndarray:
+    row = np.zeros(C.N_CATEGORIES, np.int64)
+    for cat, name in steps:
+        row[cat] += hw.cost(name)
+    return row
+
+
+def compile_mode(mode: Mode, hw: HardwareProfile) -> CompiledMode:
+    """Turn ``mode``'s policy and ``hw``'s costs into numeric tables.
+
+    Examples
+    --------
+    >>> from model.hardware import load_profile
+    >>> hw = load_profile("netburst-3.8ghz-vt")
+    >>> cm = compile_mode(resolve_mode("hvm", hw), hw)
+    >>> cm.row_total(Op.PIO) == hw.cost("vmexit") + hw.cost("io_emulate") + hw.cost("vmentry")
+    True
+    """
+    cost = np.zeros((N_OPS, C.N_CATEGORIES), np.int64)
+    batchable = np.zeros(N_OPS, np.int8)
+    for op, rule in mode.rules.items():
+        cost[op] = _steps(hw, rule.steps)
+        batchable[op] = 1 if rule.batchable else 0
+    for op in STOP_OPS:
+        batchable[op] = -1
+    vector = np.zeros(MODE_VECTOR, np.int64)
+    vector[M_PAGING] = {"direct": PAGING_DIRECT, "shadow": PAGING_SHADOW,
+                        "nested": PAGING_NESTED}[mode.paging]
+    vector[M_BT] = int(mode.translated_kernel)
+    vector[M_PV] = int(mode.pv)
+    vector[M_BATCH_LIMIT] = int(hw.param("pv_batch_limit"))
+    base = np.zeros(BASE_VECTOR, np.int64)
+    for idx, name in ((B_ALU, "alu"), (B_MEM, "mem"), (B_BRANCH, "branch"), (B_CALL, "call"),
+                      (B_RET, "ret"), (B_WALK, "walk_ref"), (B_WALK_NESTED, "walk_ref_nested"),
+                      (B_BT_RET, "bt_ret_lookup"), (B_BT_TRANSLATE, "bt_translate_per_insn"),
+                      (B_PIN_TABLE, "pv_pin_table"), (B_VALIDATE, "pv_validate_pte"),
+                      (B_PT_ZERO, "pt_page_zero")):
+        base[idx] = hw.cost(name)
+    base[B_TC_CAPACITY] = int(hw.param("bt_tc_capacity"))
+    return CompiledMode(mode, vector, base, cost, _steps(hw, mode.batch_steps), batchable,
+                        _steps(hw, mode.world_switch))

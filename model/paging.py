@@ -1,0 +1,245 @@
+"""Machine memory: 4-level page tables, frame ownership and Xen PV validation.
+
+Page-table pages live in one pool (``pt``: one row of 512 entries per page).
+A non-leaf entry holds ``pool index << 12 | flags``; a leaf holds
+``frame << 12 | flags`` (see :mod:`model.isa`). Page-table page *i* occupies
+machine frame ``n_data_frames + i``, so ownership and "is a page table" are
+properties of machine frames, as in Xen's ``struct page_info``.
+
+Per address space ``space_flags`` bit :data:`PROTECTED` says the hypervisor
+watches its tables: pinned (PV direct paging) or shadowed (shadow paging).
+Writes to a protected space's tables go through the mode's handling (hypercall
+or trap); writes to an unprotected one are plain stores, as when Linux PV fills
+a child's tables before pinning them, or before a shadow VMM first sees a CR3.
+
+Examples
+--------
+>>> mem = Memory(n_data_frames=64, max_pt_pages=32, max_spaces=4)
+>>> s = mem.new_space(dom=1)
+>>> mem.give_frames(1, range(0, 16))
+>>> from model.isa import make_pte, PTE_P, PTE_W
+>>> mem.set_pte(s, 0x400, make_pte(3, PTE_P | PTE_W))  # allocates the L3, L2 and L1 tables
+3
+>>> mem.lookup(s, 0x400) >> 12
+3
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .errors import ConfigError
+
+PTE_P = 0x1
+PTE_W = 0x2
+PTE_U = 0x4
+FRAME_MASK = (1 << 40) - 1
+PROTECTED = 1
+
+# ctl slots
+CTL_NDATA = 0  # number of data frames
+CTL_FREE_TOP = 1  # entries on the page-table free stack
+CTL_PT_USED = 2  # page-table pages in use (high-water is CTL_PT_NEXT)
+CTL_PT_NEXT = 3  # bump pointer into the pool
+
+
+@njit(cache=True)
+def alloc_pt(pt, pt_free, frame_owner, frame_is_pt, ctl, dom):
+    """Take a zeroed page-table page from the pool for domain ``dom``; -1 if full."""
+    if ctl[CTL_FREE_TOP] > 0:
+        ctl[CTL_FREE_TOP] -= 1
+        page = pt_free[ctl[CTL_FREE_TOP]]
+    elif ctl[CTL_PT_NEXT] < pt.shape[0]:
+        page = ctl[CTL_PT_NEXT]
+        ctl[CTL_PT_NEXT] += 1
+    else:
+        return -1
+    pt[page, :] = 0
+    mfn = ctl[CTL_NDATA] + page
+    frame_owner[mfn] = dom
+    frame_is_pt[mfn] = 1
+    ctl[CTL_PT_USED] += 1
+    return page
+
+
+@njit(cache=True)
+def pte_slot(pt, space_root, space_dom, frame_owner, frame_is_pt, ctl, pt_free, space, vpn,
+             create):
+    """Locate the leaf entry of ``vpn``: returns (page, index, tables allocated).
+
+    With ``create`` missing intermediate tables are allocated; otherwise a
+    missing one gives page -1.
+    """
+    page = space_root[space]
+    allocated = 0
+    for level in range(3, 0, -1):
+        idx = (vpn >> (9 * level)) & 511
+        e = pt[page, idx]
+        if e & PTE_P == 0:
+            if not create:
+                return -1, 0, allocated
+            new = alloc_pt(pt, pt_free, frame_owner, frame_is_pt, ctl, space_dom[space])
+            if new < 0:
+                return -2, 0, allocated
+            pt[page, idx] = (new << 12) | PTE_P | PTE_W | PTE_U
+            allocated += 1
+            page = new
+        else:
+            page = (e >> 12) & FRAME_MASK
+    return page, vpn & 511, allocated
+
+
+@njit(cache=True)
+def pv_valid(frame_owner, frame_is_pt, dom, value):
+    """Xen's check of one L1 entry: a guest maps only frames it owns, and
+    page-table pages only read-only."""
+    if value & PTE_P == 0:
+        return True
+    mfn = (value >> 12) & FRAME_MASK
+    if mfn >= frame_owner.shape[0] or frame_owner[mfn] != dom:
+        return False
+    if frame_is_pt[mfn] != 0 and value & PTE_W != 0:
+        return False
+    return True
+
+
+@njit(cache=True)
+def leaves(pt, root, ndata):
+    """All present leaf entries under ``root`` as an (n, 2) array of (vpn, pte),
+    and the pool indexes of the non-root tables."""
+    n = 0
+    n_tables = 0
+    for sweep in range(2):
+        if sweep == 1:
+            out = np.zeros((n, 2), np.int64)
+            tables = np.zeros(n_tables, np.int64)
+            n = 0
+            n_tables = 0
+        for i4 in range(512):
+            e4 = pt[root, i4]
+            if e4 & PTE_P == 0:
+                continue
+            t3 = (e4 >> 12) & FRAME_MASK
+            if sweep == 1:
+                tables[n_tables] = t3
+            n_tables += 1
+            for i3 in range(512):
+                e3 = pt[t3, i3]
+                if e3 & PTE_P == 0:
+                    continue
+                t2 = (e3 >> 12) & FRAME_MASK
+                if sweep == 1:
+                    tables[n_tables] = t2
+                n_tables += 1
+                for i2 in range(512):
+                    e2 = pt[t2, i2]
+                    if e2 & PTE_P == 0:
+                        continue
+                    t1 = (e2 >> 12) & FRAME_MASK
+                    if sweep == 1:
+                        tables[n_tables] = t1
+                    n_tables += 1
+                    for i1 in range(512):
+                        e1 = pt[t1, i1]
+                        if e1 & PTE_P == 0:
+                            continue
+                        if sweep == 1:
+                            out[n, 0] = (((i4 << 9 | i3) << 9 | i2) << 9) | i1
+                            out[n, 1] = e1
+                        n += 1
+    return out, tables
+
+
+class Memory:
+    """The host's machine memory: the page-table pool and frame ownership.
+
+    Parameters
+    ----------
+    n_data_frames : int
+        Machine frames available for guest data (4 KiB each).
+    max_pt_pages : int
+        Capacity of the page-table pool.
+    max_spaces : int
+        Maximum number of live address spaces.
+    """
+
+    def __init__(self, n_data_frames: int = 1 << 20, max_pt_pages: int = 1 << 14,
+                 max_spaces: int = 4096) -> None:
+        self.pt = np.zeros((max_pt_pages, 512), np.int64)
+        self.pt_free = np.zeros(max_pt_pages, np.int64)
+        n_frames = n_data_frames + max_pt_pages
+        self.frame_owner = np.full(n_frames, -1, np.int32)
+        self.frame_is_pt = np.zeros(n_frames, np.uint8)
+        self.space_root = np.full(max_spaces, -1, np.int64)
+        self.space_dom = np.full(max_spaces, -1, np.int32)
+        self.space_flags = np.zeros(max_spaces, np.int64)
+        self.ctl = np.zeros(4, np.int64)
+        self.ctl[CTL_NDATA] = n_data_frames
+        self._free_spaces = list(range(max_spaces - 1, -1, -1))
+
+    @property
+    def n_data_frames(self) -> int:
+        return int(self.ctl[CTL_NDATA])
+
+    def give_frames(self, dom: int, frames) -> None:
+        """Make ``dom`` the owner of machine ``frames`` (its memory reservation)."""
+        self.frame_owner[np.asarray(list(frames), dtype=np.int64)] = dom
+
+    def new_space(self, dom: int) -> int:
+        """Create an empty address space (a root L4 table) owned by ``dom``."""
+        if not self._free_spaces:
+            raise ConfigError("out of address spaces: raise max_spaces")
+        space = self._free_spaces.pop()
+        root = alloc_pt(self.pt, self.pt_free, self.frame_owner, self.frame_is_pt, self.ctl, dom)
+        if root < 0:
+            raise ConfigError("page-table pool exhausted: raise max_pt_pages")
+        self.space_root[space] = root
+        self.space_dom[space] = dom
+        self.space_flags[space] = 0
+        return space
+
+    def free_space(self, space: int) -> int:
+        """Release an address space and all its page-table pages; returns their number."""
+        root = int(self.space_root[space])
+        _, pages = leaves(self.pt, root, self.n_data_frames)
+        for page in (*pages.tolist(), root):
+            self.pt_free[self.ctl[CTL_FREE_TOP]] = page
+            self.ctl[CTL_FREE_TOP] += 1
+            mfn = self.n_data_frames + page
+            self.frame_owner[mfn] = -1
+            self.frame_is_pt[mfn] = 0
+        self.ctl[CTL_PT_USED] -= len(pages) + 1
+        self.space_root[space] = -1
+        self.space_dom[space] = -1
+        self._free_spaces.append(space)
+        return len(pages) + 1
+
+    def set_pte(self, space: int, vpn: int, value: int) -> int:
+        """Write a leaf PTE directly (setup and tests; guests use PTE_WRITE).
+
+        Returns the number of page-table pages allocated on the way.
+        """
+        page, idx, n = pte_slot(self.pt, self.space_root, self.space_dom, self.frame_owner,
+                                self.frame_is_pt, self.ctl, self.pt_free, space, vpn, True)
+        if page < 0:
+            raise ConfigError("page-table pool exhausted: raise max_pt_pages")
+        self.pt[page, idx] = value
+        return n
+
+    def lookup(self, space: int, vpn: int) -> int:
+        """The leaf PTE of ``vpn`` (0 if none)."""
+        page, idx, _ = pte_slot(self.pt, self.space_root, self.space_dom, self.frame_owner,
+                                self.frame_is_pt, self.ctl, self.pt_free, space, vpn, False)
+        return 0 if page < 0 else int(self.pt[page, idx])
+
+    def present(self, space: int) -> np.ndarray:
+        """Present leaf entries of ``space``: an (n, 2) array of (vpn, pte)."""
+        out, _ = leaves(self.pt, int(self.space_root[space]), self.n_data_frames)
+        return out
+
+    def table_frames(self, space: int) -> list[int]:
+        """Machine frames holding ``space``'s page tables (root first)."""
+        root = int(self.space_root[space])
+        _, pages = leaves(self.pt, root, self.n_data_frames)
+        return [self.n_data_frames + p for p in (root, *pages.tolist())]

@@ -1,0 +1,204 @@
+"""A virtual CPU: the loop that feeds instruction chunks to the CPU/MMU kernel.
+
+A vCPU executes a stack of instruction sources: its workload at the bottom,
+and above it whatever the guest kernel pushed (a page-fault handler, an
+interrupt handler). :meth:`VCpu.run` executes for up to a cycle budget and
+returns the cycles used and why it stopped; only stops that the hypervisor or
+the scheduler must see at the right simulated time end a run (HLT, yield, the
+budget, the end of the workload). Page faults are resolved in place by pushing
+the guest kernel's handler; timer programming arms a hypervisor timer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .categories import N_CATEGORIES
+from .cpu import (
+    COUNTS,
+    CYCLES,
+    R_FAULT_KIND,
+    R_FAULT_VA,
+    R_FAULT_WRITE,
+    R_SPACE,
+    ST_BUDGET,
+    ST_CHUNK_END,
+    ST_FAULT,
+    ST_NO_MEMORY,
+    ST_STOP,
+    execute,
+    new_cpu_vector,
+    new_tlb,
+    tlb_flush,
+)  # fmt: skip
+from .errors import PvsimError
+from .isa import Chunk, Op
+
+if TYPE_CHECKING:
+    from .domain import Domain
+
+BUDGET, BLOCK, YIELD, EXIT = "budget", "block", "yield", "exit"
+_HLT, _TIMER, _YIELD = int(Op.HLT), int(Op.TIMER), int(Op.YIELD)
+_INTERRUPT = int(Op.INTERRUPT)
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """Yielded by a workload between chunks to timestamp a point of its progress
+    (the bench harness measures between markers)."""
+
+    label: str
+
+
+class VCpu:
+    """One virtual CPU of a domain.
+
+    Attributes
+    ----------
+    cpu : numpy.ndarray
+        The register/statistics vector of :mod:`model.cpu` (cycles by category the
+        vCPU has caused, counts per sensitive operation, TLB statistics).
+    marks : list
+        ``(label, cycles)`` for each :class:`Marker` the workload passed.
+    """
+
+    def __init__(self, domain: Domain, index: int, uid: int) -> None:
+        self.domain = domain
+        self.index = index
+        self.uid = uid  # host-wide index, used by the cycle ledger
+        self.name = f"{domain.name}.v{index}"
+        hw = domain.hw
+        self.cpu = new_cpu_vector(domain.dom, domain.kernel.kernel_space)
+        self.tlb = new_tlb(hw.tlb_sets, hw.tlb_ways)
+        cm, mem = domain.compiled, domain.memory
+        self._args = (self.cpu, self.tlb, cm.vector, cm.base, cm.cost, cm.batch_cost,
+                      cm.batchable, mem.pt, mem.pt_free, mem.space_root, mem.space_dom,
+                      mem.space_flags, mem.frame_owner, mem.frame_is_pt, mem.ctl,
+                      domain.tc, domain.tc_ctl)
+        self._cost = cm.cost
+        self._cost_total = cm.cost.sum(axis=1)
+        self._stack: list[list] = []
+        self.pending_irqs = 0
+        self.done = False
+        self.marks: list[tuple[str, int]] = []
+        self._fault_streak = 0
+        self._fault_at: tuple[int, int] = (0, -1)
+        # scheduling state, owned by the scheduler and the pCPUs
+        self.pcpu = None
+        self.runnable = False
+        self.debt: np.ndarray | None = None
+        self.debt_reason = BUDGET
+        self.sched: object = None  # the scheduler's per-vCPU record
+        self.timer_gen = 0
+        self.woken_at = 0
+        self.blocked_at = 0
+
+    # --- program ---------------------------------------------------------------------------
+    def start(self, program: Iterator[Chunk | Marker]) -> None:
+        """Give the vCPU its workload."""
+        self._stack = [[program, None, 0, 0, False]]
+        self.done = False
+
+    def push(self, source: Iterator[Chunk], skip_on_return: bool = False) -> None:
+        self._stack.append([source, None, 0, 0, skip_on_return])
+
+    @property
+    def cycles(self) -> int:
+        """Cycles caused so far (all categories)."""
+        return int(self.cpu[CYCLES:CYCLES + N_CATEGORIES].sum())
+
+    def breakdown(self) -> np.ndarray:
+        return self.cpu[CYCLES:CYCLES + N_CATEGORIES].copy()
+
+    def charge(self, op: int) -> int:
+        """Add the policy row of ``op`` (handled outside the kernel) to the vCPU's cycles."""
+        self.cpu[CYCLES:CYCLES + N_CATEGORIES] += self._cost[op]
+        self.cpu[COUNTS + op] += 1
+        return int(self._cost_total[op])
+
+    def flush_tlb(self) -> None:
+        tlb_flush(self.tlb, False)
+
+    # --- execution -------------------------------------------------------------------------
+    def run(self, budget: int, now: int, hypervisor, irq_only: bool = False) -> tuple[int, str]:
+        """Execute for up to ``budget`` cycles starting at simulated time ``now``.
+
+        Returns ``(cycles used, reason)`` with reason ``budget``, ``block``,
+        ``yield`` or ``exit``. With ``irq_only`` only pending interrupts are
+        delivered (their handlers run to completion) and the run stops there.
+        """
+        used = 0
+        stack = self._stack
+        kernel = self.domain.kernel
+        args = self._args
+        floor = len(stack) if irq_only else -1
+        while True:
+            if self.pending_irqs and stack:
+                self.pending_irqs = 0
+                used += self.charge(_INTERRUPT)
+                self.push(kernel.interrupt())
+            if not stack:
+                self.done = True
+                return used, EXIT
+            fr = stack[-1]
+            chunk = fr[1]
+            if chunk is None or fr[2] >= len(chunk.op):
+                item = next(fr[0], None)
+                if item is None:
+                    stack.pop()
+                    if fr[4] and stack:
+                        stack[-1][2] += 1  # the faulting instruction is skipped
+                    if len(stack) <= floor:
+                        return used, BUDGET
+                    continue
+                if isinstance(item, Marker):
+                    self.marks.append((item.label, self.cycles))
+                    continue
+                fr[1], fr[2], fr[3] = item, 0, 0
+                chunk = item
+            if used >= budget:
+                return used, BUDGET
+            pos, sub, status, u = execute(chunk.op, chunk.a, chunk.b, fr[2], fr[3], chunk.kernel,
+                                          budget - used, *args)
+            used += u
+            fr[2], fr[3] = pos, sub
+            if status == ST_CHUNK_END:
+                continue
+            if status == ST_BUDGET:
+                return used, BUDGET
+            if status == ST_FAULT:
+                key = (id(chunk), pos)
+                self._fault_streak = self._fault_streak + 1 if key == self._fault_at else 1
+                self._fault_at = key
+                self._fault(chunk.kernel)
+                continue
+            if status == ST_STOP:
+                op = int(chunk.op[pos])
+                used += self.charge(op)
+                fr[2] = pos + 1
+                if op == _TIMER:
+                    hypervisor.set_timer(self, now + used + int(chunk.a[pos]))
+                elif op == _HLT:
+                    if not self.pending_irqs:
+                        return used, BLOCK
+                elif op == _YIELD:
+                    return used, YIELD
+                continue
+            if status == ST_NO_MEMORY:
+                raise PvsimError("the host's page-table pool is exhausted (raise max_pt_pages)")
+
+    def _fault(self, kernel_mode: bool) -> None:
+        cpu = self.cpu
+        va = int(cpu[R_FAULT_VA])
+        if self._fault_streak > 4:
+            raise PvsimError(f"{self.name}: the guest faults again and again at {va:#x} "
+                             f"(kind {int(cpu[R_FAULT_KIND])}): its handler cannot resolve it")
+        proc = self.domain.kernel.by_space.get(int(cpu[R_SPACE]))
+        if proc is None:
+            raise PvsimError(f"{self.name}: page fault at {va:#x} outside any process")
+        res = self.domain.kernel.page_fault(proc, va, bool(cpu[R_FAULT_WRITE]), kernel_mode)
+        self.push(res.chunks, res.skip)
