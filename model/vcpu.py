@@ -63,7 +63,7 @@ class VCpu:
         The register/statistics vector of :mod:`model.cpu` (cycles by category the
         vCPU has caused, counts per sensitive operation, TLB statistics).
     marks : list
-        ``(label, cycles)`` for each :class:`Marker` the workload passed.
+        ``(label, cycles by category so far)`` for each :class:`Marker` passed.
     """
 
     def __init__(self, domain: Domain, index: int, uid: int) -> None:
@@ -84,7 +84,7 @@ class VCpu:
         self._stack: list[list] = []
         self.pending_irqs = 0
         self.done = False
-        self.marks: list[tuple[str, int]] = []
+        self.marks: list[tuple[str, np.ndarray]] = []
         self._fault_streak = 0
         self._fault_at: tuple[int, int] = (0, -1)
         # scheduling state, owned by the scheduler and the pCPUs
@@ -152,11 +152,12 @@ class VCpu:
                     stack.pop()
                     if fr[4] and stack:
                         stack[-1][2] += 1  # the faulting instruction is skipped
+                        self._fault_at = (0, -1)
                     if len(stack) <= floor:
                         return used, BUDGET
                     continue
                 if isinstance(item, Marker):
-                    self.marks.append((item.label, self.cycles))
+                    self.marks.append((item.label, self.breakdown()))
                     continue
                 fr[1], fr[2], fr[3] = item, 0, 0
                 chunk = item
@@ -166,6 +167,9 @@ class VCpu:
                                           budget - used, *args)
             used += u
             fr[2], fr[3] = pos, sub
+            at = self._fault_at
+            if at[1] >= 0 and at[0] == id(chunk) and pos > at[1]:
+                self._fault_at = (0, -1)  # the faulting instruction completed
             if status == ST_CHUNK_END:
                 continue
             if status == ST_BUDGET:

@@ -1,0 +1,122 @@
+"""The ``pvsim`` command line.
+
+Every command's errors are one line on stderr and exit status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from model import __version__
+from model.categories import NAMES
+from model.errors import PvsimError
+from model.hardware import DEFAULT_PROFILE, load_profile, profile_names
+from model.microbench import OPS, run_bench
+from model.modes import MODES, resolve_mode
+
+from .validate import validate
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, status 2
+        print(f"pvsim: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _bench(args: argparse.Namespace, out: Console) -> int:
+    hw = load_profile(args.hardware)
+    modes = _csv(args.modes) if args.modes else list(MODES)
+    for m in modes:
+        if m not in MODES:
+            raise PvsimError(f"unknown mode {m!r}; valid choices: {', '.join(MODES)}")
+    if args.os == "unmodified" and "pv" in modes:
+        resolve_mode("pv", hw, modified_os=False)  # raises: pv needs a modified kernel
+    ops = _csv(args.ops) if args.ops else list(OPS)
+    for op in ops:
+        if op not in OPS:
+            raise PvsimError(f"unknown op {op!r}; valid choices: {', '.join(OPS)}")
+    skipped = []
+    for m in modes:
+        try:
+            resolve_mode(m, hw)
+        except PvsimError as e:
+            skipped.append((m, str(e)))
+    t = time.perf_counter()
+    results = run_bench(args.hardware, [m for m in modes if m not in dict(skipped)], ops)
+    wall = time.perf_counter() - t
+    table = Table(title=f"pvsim bench on {hw.name} ({hw.description})")
+    for col in ("op", "mode", "latency us", "cycles", "vs native"):
+        table.add_column(col, justify="left" if col in ("op", "mode") else "right")
+    cats = [c for c in NAMES if c != "idle" and any(r.breakdown.get(c) for r in results)]
+    for c in cats:
+        table.add_column(c, justify="right")
+    native = {r.op: r.cycles for r in results if r.mode == "native"}
+    for r in sorted(results, key=lambda r: (ops.index(r.op), modes.index(r.mode))):
+        rel = f"{r.cycles / native[r.op]:.2f}x" if native.get(r.op) else ""
+        table.add_row(r.op, r.mode, f"{r.latency_us:.3f}", f"{r.cycles:,.0f}", rel,
+                      *[f"{r.breakdown.get(c, 0):,.0f}" for c in cats])
+    out.print(table)
+    for m, why in skipped:
+        out.print(f"[yellow]skipped mode {m}:[/] {why}")
+    if args.json:
+        doc = {"hardware": hw.name, "pvsim_version": __version__,
+               "results": [r.as_dict() for r in results],
+               "skipped": [{"mode": m, "reason": why} for m, why in skipped],
+               "engine": {"wall_s": wall, "runs": len(results)}}
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=1)
+        out.print(f"wrote {args.json}")
+    return 0
+
+
+def _validate(args: argparse.Namespace, out: Console) -> int:
+    checks = validate()
+    table = Table(title="pvsim validate: simulated versus published (cycles)")
+    for col in ("op", "mode", "hardware", "published", "simulated", "error", "ok"):
+        table.add_column(col, justify="right" if col not in ("op", "mode", "hardware") else "left")
+    for c in checks:
+        table.add_row(c.op, c.mode, c.hardware, f"{c.published:,.0f}", f"{c.simulated:,.0f}",
+                      f"{c.rel_error:+.1%}", "yes" if c.ok else "[red]NO[/]")
+    out.print(table)
+    bad = [c for c in checks if not c.ok]
+    out.print(f"source: {checks[0].source}; tolerance {checks[0].tolerance:.0%}; "
+              f"{len(checks) - len(bad)}/{len(checks)} within")
+    return 1 if bad else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _Parser(prog="pvsim", description="Simulate a virtualized server: PV, binary "
+                     "translation and hardware-assisted guests on an emulated CPU/MMU.")
+    parser.add_argument("--version", action="version", version=f"pvsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    b = sub.add_parser("bench", help="OS microbenchmarks in each virtualization mode")
+    b.add_argument("--hardware", default=DEFAULT_PROFILE,
+                   help=f"hardware profile ({', '.join(profile_names())})")
+    b.add_argument("--modes", help=f"comma-separated modes (default {','.join(MODES)})")
+    b.add_argument("--ops", help="comma-separated ops (default all: " + ",".join(OPS) + ")")
+    b.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    b.add_argument("--os", choices=("modified", "unmodified"), default="modified",
+                   help="whether the guest kernel is paravirtualized (pv needs modified)")
+    sub.add_parser("validate", help="simulated versus published nanobenchmark figures")
+    args = parser.parse_args(argv)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    try:
+        return {"bench": _bench, "validate": _validate}[args.command](args, out)
+    except PvsimError as e:
+        print(f"pvsim: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
