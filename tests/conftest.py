@@ -1,0 +1,1 @@
+"""pytest configuration: the tests import their harness from tests/harness.py."""
