@@ -51,6 +51,8 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
         try:
             resolve_mode(m, hw)
         except PvsimError as e:
+            if args.modes:  # asked for explicitly: an error, not a silent skip
+                raise
             skipped.append((m, str(e)))
     t = time.perf_counter()
     results = run_bench(args.hardware, [m for m in modes if m not in dict(skipped)], ops)

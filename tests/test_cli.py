@@ -1,0 +1,83 @@
+"""The command line: bench, validate, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from analysis.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "analysis.cli", *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["bench", "--hardware", "pentium5"], "unknown hardware profile 'pentium5'; valid choices:"),
+    (["bench", "--modes", "native,paravirt"], "unknown mode 'paravirt'; valid choices:"),
+    (["bench", "--ops", "fork,teleport"], "unknown op 'teleport'; valid choices:"),
+    (["bench", "--os", "unmodified", "--modes", "pv"], "unmodified OS cannot run in pv mode"),
+    (["bench", "--hardware", "netburst-2.4ghz", "--modes", "hvm"], "hvm needs hardware"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_is_one_line_and_status_2(args, message):
+    r = run_cli(*args)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bench_json_has_every_pair_with_a_breakdown(tmp_path):
+    out = tmp_path / "out.json"
+    assert main(["bench", "--hardware", "netburst-3.8ghz-vt", "--ops", "null_syscall,fork",
+                 "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["hardware"] == "netburst-3.8ghz-vt" and doc["pvsim_version"]
+    pairs = {(r["op"], r["mode"]) for r in doc["results"]}
+    assert pairs == {(op, m) for op in ("null_syscall", "fork")
+                     for m in ("native", "pv", "full", "hvm")}
+    for r in doc["results"]:
+        assert r["latency_us"] > 0 and r["cycles"] > 0
+        assert sum(r["breakdown"].values()) == pytest.approx(r["cycles"])
+
+
+def test_bench_skips_impossible_modes_with_the_reason(capsys):
+    assert main(["bench", "--hardware", "netburst-2.4ghz", "--ops", "syscall"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped mode hvm" in out and "VT-x" in out
+
+
+def test_validate_passes(capsys):
+    assert main(["validate"]) == 0
+    assert "21/21 within" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_non_editable_install_runs_bench_from_another_directory(tmp_path):
+    """The acceptance run: pip install . into a fresh venv, then bench from elsewhere."""
+    root = Path(__file__).resolve().parents[1]
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True, system_site_packages=True)
+    py = env_dir / "bin" / "python"
+    subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps",
+                    str(root)], check=True, timeout=600)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run([env_dir / "bin" / "pvsim", "bench", "--hardware", "netburst-3.8ghz-vt",
+                    "--json", "out.json"], cwd=work, check=True, timeout=1200, env=env,
+                   capture_output=True)
+    doc = json.loads((work / "out.json").read_text())
+    from model.microbench import OPS
+
+    assert {(r["op"], r["mode"]) for r in doc["results"]} == {
+        (op, m) for op in OPS for m in ("native", "pv", "full", "hvm")}
+    assert all(r["latency_us"] > 0 and r["breakdown"] for r in doc["results"])
