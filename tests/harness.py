@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import numpy as np
+
 from model.categories import NAMES
 from model.domain import DomainConfig
 from model.host import Host

@@ -1,14 +1,15 @@
-"""TLB hits and misses, walk lengths per paging mode, shadow fills, Xen PV validation and batching."""
+"""TLB hits and misses, walk lengths per paging mode, shadow fills, PV validation, batching."""
 
 from __future__ import annotations
 
 import numpy as np
-from harness import NEHALEM, P4, measure
 
 from model.cpu import tlb_flush
 from model.hardware import load_profile
 from model.isa import PTE_P, PTE_U, PTE_W, ChunkBuilder, Op, make_pte, pte_target
 from model.paging import Memory
+
+from harness import NEHALEM, P4, measure
 
 DATA = 0x10000  # first data page of a spawned process (resident, writable)
 
