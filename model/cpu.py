@@ -3,7 +3,7 @@
 :func:`execute` consumes instructions from ``pos`` until the chunk ends, the
 cycle budget is spent, a true page fault needs the guest kernel, or a
 sensitive operation needs the hypervisor at the right simulated time (HLT,
-timer programming, yield, device I/O). Everything else is handled inline from
+yield, device I/O). Everything else is handled inline from
 numeric tables compiled out of the mode's policy (:mod:`model.modes`): each
 sensitive operation adds its row of cycles by category, and its semantics
 (a PTE write with Xen's validation, a CR3 load, a TLB flush, a batch flush) are
@@ -29,6 +29,7 @@ R_SPACE, R_CLOCK, R_LAZY, R_PENDING, R_DOM = 0, 1, 2, 3, 4
 R_FAULT_VA, R_FAULT_WRITE, R_FAULT_KIND = 5, 6, 7
 S_INSTR, S_TLB_HIT, S_TLB_MISS, S_WALK_REFS, S_BATCHES, S_REFUSED = 8, 9, 10, 11, 12, 13
 S_TC_MISS, S_TC_TRANSLATED, S_MEM, S_PT_ALLOC = 14, 15, 16, 17
+R_TIMER = 18  # a one-shot timer programmed in this call: cycles after the call began; -1 none
 COUNTS = 20
 CYCLES = COUNTS + N_OPS
 CPU_VECTOR = CYCLES + N_CATEGORIES
@@ -51,6 +52,12 @@ B_ALU, B_MEM, B_BRANCH, B_CALL, B_RET, B_WALK, B_WALK_NESTED = 0, 1, 2, 3, 4, 5,
 B_BT_RET, B_BT_TRANSLATE, B_PIN_TABLE, B_VALIDATE, B_TC_CAPACITY, B_PT_ZERO = 7, 8, 9, 10, 11, 12
 BASE_VECTOR = 13
 
+# --- the packed policy vector: mode flags, base costs, cost of one hypercall batch --------
+POL_MODE = 0
+POL_BASE = MODE_VECTOR
+POL_BATCH = POL_BASE + BASE_VECTOR
+POLICY_VECTOR = POL_BATCH + N_CATEGORIES
+
 # --- status ------------------------------------------------------------------------------
 ST_CHUNK_END, ST_BUDGET, ST_FAULT, ST_STOP, ST_NO_MEMORY = 0, 1, 2, 3, 4
 
@@ -60,7 +67,7 @@ _PTE, _CR3, _FLUSH, _INVLPG = int(Op.PTE_WRITE), int(Op.CR3_LOAD), int(Op.TLB_FL
 )
 _LAZY_B, _LAZY_E, _PT_ALLOC = int(Op.LAZY_BEGIN), int(Op.LAZY_END), int(Op.PT_ALLOC)
 _PIN, _UNPIN = int(Op.PT_PIN), int(Op.PT_UNPIN)
-_PF, _HIDDEN = int(Op.PAGE_FAULT), int(Op.HIDDEN_FAULT)
+_PF, _HIDDEN, _TIMER = int(Op.PAGE_FAULT), int(Op.HIDDEN_FAULT), int(Op.TIMER)
 _PTE_G = 0x100
 _PTE_SHADOWED = 1 << 52
 _TAG_LARGE = 1 << 62
@@ -71,7 +78,7 @@ _KBASE = KERNEL_BASE
 @njit(cache=True, inline="always")
 def _charge(cpu, cost, o):
     total = 0
-    for c in range(cost.shape[1]):
+    for c in range(N_CATEGORIES):
         v = cost[o, c]
         cpu[CYCLES + c] += v
         total += v
@@ -122,9 +129,8 @@ def _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o):
 
 
 @njit(cache=True)
-def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, mode, base, cost, batch_cost,
-            batchable, pt, pt_free, space_root, space_dom, space_flags, frame_owner,
-            frame_is_pt, ctl, tc, tc_ctl):
+def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt, pt_free,
+            spaces, frames, ctl, tc_all):
     """Run instructions ``op/a/b[pos:]`` (``sub`` of ``op[pos]`` done) for up to ``budget`` cycles.
 
     Returns ``(pos, sub, status, used)``: where execution stopped, why (``ST_*``),
@@ -133,12 +139,30 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, mode, base, cost,
     re-executes after the guest's handler); on ``ST_STOP`` the sensitive
     instruction at ``pos`` has not been charged yet: the caller handles it.
     """
+    # unpack the packed tables (views, no copies): fewer arguments make a cheaper call
+    mode = policy[POL_MODE:POL_BASE]
+    base = policy[POL_BASE:POL_BATCH]
+    batch_cost = policy[POL_BATCH:POLICY_VECTOR]
+    cost = costs[:, :N_CATEGORIES]
+    batchable = costs[:, N_CATEGORIES]
+    space_dom = spaces[:, 1]
+    space_flags = spaces[:, 2]
+    tc = tc_all[:-1]
+    tc_ctl = tc_all[-1]
     n = op.shape[0]
     cat = KERNEL if kernel_mode else USER
     translated = mode[M_BT] != 0 and kernel_mode
     paging = mode[M_PAGING]
-    sets = tlb.shape[0]
+    set_mask = tlb.shape[0] - 1  # the number of sets is a power of two
     ways = tlb.shape[1]
+    alu = base[B_ALU]
+    mem = base[B_MEM]
+    # hot counters live in locals and are written back once, after the loop
+    clock = cpu[R_CLOCK]
+    n_instr = 0
+    n_hit = 0
+    n_mem = 0
+    ord_cycles = 0
     used = 0
     status = ST_CHUNK_END
     while pos < n:
@@ -148,12 +172,12 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, mode, base, cost,
         o = op[pos]
         if o == _ALU:
             left = a[pos] - sub
-            room = (budget - used + base[B_ALU] - 1) // base[B_ALU]
+            room = (budget - used + alu - 1) // alu
             take = left if left <= room else room
-            c = take * base[B_ALU]
-            cpu[CYCLES + cat] += c
+            c = take * alu
+            ord_cycles += c
             used += c
-            cpu[S_INSTR] += take
+            n_instr += take
             if take < left:
                 sub += take
                 status = ST_BUDGET
@@ -168,7 +192,7 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, mode, base, cost,
                 tag = (((va - _KBASE) >> 21) << 1) | 1 | _TAG_LARGE
             else:
                 tag = (va >> 12) << 1
-            s = (tag >> 1) % sets
+            s = (tag >> 1) & set_mask
             hit = -1
             for w in range(ways):
                 if tlb[s, w, 0] == tag:
@@ -179,7 +203,7 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, mode, base, cost,
                 tlb[s, hit, 0] = -1
                 hit = -1
             if hit >= 0:
-                cpu[S_TLB_HIT] += 1
+                n_hit += 1
             else:
                 cpu[S_TLB_MISS] += 1
                 if va >= _KBASE:
@@ -189,7 +213,7 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, mode, base, cost,
                 else:
                     n_guest = 4
                     space = cpu[R_SPACE]
-                    page = space_root[space]
+                    page = spaces[space, 0]
                     value = 0
                     for level in range(3, -1, -1):
                         e = pt[page, (va >> (12 + 9 * level)) & 511]
@@ -233,12 +257,12 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, mode, base, cost,
                 hit = victim
                 tlb[s, hit, 0] = tag
                 tlb[s, hit, 1] = value
-            cpu[R_CLOCK] += 1
-            tlb[s, hit, 2] = cpu[R_CLOCK]
-            cpu[CYCLES + cat] += base[B_MEM]
-            used += base[B_MEM]
-            cpu[S_INSTR] += 1
-            cpu[S_MEM] += 1
+            clock += 1
+            tlb[s, hit, 2] = clock
+            ord_cycles += mem
+            used += mem
+            n_instr += 1
+            n_mem += 1
             pos += 1
             continue
         if o < _SENS:
@@ -290,15 +314,13 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, mode, base, cost,
             vpn = a[pos] & ((1 << 36) - 1)
             value = b[pos]
             guarded = space_flags[space] & PROTECTED != 0
-            if guarded and mode[M_PV] != 0 and not pv_valid(frame_owner, frame_is_pt,
-                                                             cpu[R_DOM], value):
+            if guarded and mode[M_PV] != 0 and not pv_valid(frames, cpu[R_DOM], value):
                 # Xen refuses the update (mmu_update returns -EPERM); nothing is written
                 used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o)
                 cpu[S_REFUSED] += 1
                 pos += 1
                 continue
-            pslot, pidx, nalloc = pte_slot(pt, space_root, space_dom, frame_owner, frame_is_pt,
-                                           ctl, pt_free, space, vpn, True)
+            pslot, pidx, nalloc = pte_slot(pt, spaces, frames, ctl, pt_free, space, vpn, True)
             if pslot < 0:
                 status = ST_NO_MEMORY
                 break
@@ -325,14 +347,13 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, mode, base, cost,
             used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o)
             if mode[M_PV] != 0:
                 # Xen walks the whole tree: per table, and on pin per present entry
-                entries, tables = leaves(pt, space_root[space], ctl[0])
+                entries, tables = leaves(pt, spaces[space, 0], ctl[0])
                 c = (tables.shape[0] + 1) * base[B_PIN_TABLE]
                 ok = True
                 if o == _PIN:
                     c += entries.shape[0] * base[B_VALIDATE]
                     for i in range(entries.shape[0]):
-                        if not pv_valid(frame_owner, frame_is_pt, space_dom[space],
-                                        entries[i, 1]):
+                        if not pv_valid(frames, space_dom[space], entries[i, 1]):
                             ok = False
                 cpu[CYCLES + HYPERVISOR] += c
                 used += c
@@ -345,7 +366,9 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, mode, base, cost,
             pos += 1
             continue
         used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o)
-        if o == _CR3:
+        if o == _TIMER:
+            cpu[R_TIMER] = used + a[pos]  # the caller arms it: the deadline is in its time
+        elif o == _CR3:
             space = a[pos]
             cpu[R_SPACE] = space
             if paging == PAGING_SHADOW:
@@ -363,6 +386,11 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, mode, base, cost,
                 used += _charge_batch(cpu, batch_cost)
                 cpu[R_PENDING] = 0
         pos += 1
+    cpu[R_CLOCK] = clock
+    cpu[S_INSTR] += n_instr
+    cpu[S_TLB_HIT] += n_hit
+    cpu[S_MEM] += n_mem
+    cpu[CYCLES + cat] += ord_cycles
     return pos, sub, status, used
 
 
@@ -370,6 +398,7 @@ def new_cpu_vector(dom: int, space: int) -> np.ndarray:
     """A zeroed per-vCPU vector for domain ``dom`` starting in address space ``space``."""
     cpu = np.zeros(CPU_VECTOR, np.int64)
     cpu[R_DOM] = dom
+    cpu[R_TIMER] = -1
     cpu[R_SPACE] = space
     return cpu
 

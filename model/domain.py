@@ -77,8 +77,8 @@ class Domain:
         self.mode = resolve_mode(config.mode, hw, modified_os=config.modified_os)
         self.compiled = compile_mode(self.mode, hw)
         self.kernel = GuestKernel(dom, memory, frames, config.kernel)
-        self.tc = np.zeros((N_ROUTINES, 2), np.int64)  # translation cache: [stamp, size]
-        self.tc_ctl = np.zeros(2, np.int64)  # [instructions held, clock]
+        # translation cache: per routine [last use, size]; last row [instructions held, clock]
+        self.tc = np.zeros((N_ROUTINES + 1, 2), np.int64)
         self.vcpus = [VCpu(self, i, first_uid + i) for i in range(config.vcpus)]
 
     @property

@@ -150,6 +150,9 @@ def load_profile(name: str = DEFAULT_PROFILE) -> HardwareProfile:
     costs["hypercall_entry"] = costs["syscall_insn" if wide else "exception"]
     costs["hypercall_exit"] = costs["sysret_insn" if wide else "iret_insn"]
     costs["xen_to_guest"] = costs["iret_insn"]
+    sets = int(raw["tlb"]["sets"])
+    if sets < 1 or sets & (sets - 1):
+        raise ConfigError(f"{where}: tlb.sets {sets} must be a power of two")
     f = raw["features"]
     return HardwareProfile(
         name=name,

@@ -236,15 +236,34 @@ class Hypervisor:
     # --- timers --------------------------------------------------------------------------
     def set_timer(self, vcpu: VCpu, when: int) -> None:
         """Arm ``vcpu``'s one-shot timer for absolute time ``when`` (cycles); a new
-        deadline replaces the old one, as with Xen's singleshot timer."""
-        vcpu.timer_gen += 1
-        ev = self.env.timeout(max(when - self.env.now, 0))
-        ev.callbacks.append(lambda _ev, v=vcpu, g=vcpu.timer_gen: self._fire(v, g))
+        deadline replaces the old one, as with Xen's singleshot timer.
 
-    def _fire(self, vcpu: VCpu, gen: int) -> None:
-        if vcpu.timer_gen == gen:
-            self.timers_fired += 1
-            self.raise_irq(vcpu)
+        Lazy: while a SimPy event at or before the new deadline is pending, no new
+        event is made; when it fires early it re-arms itself for the real deadline.
+        Guests that push their deadline forward (tickless kernels) cost no event each.
+        """
+        vcpu.timer_deadline = when
+        if vcpu.timer_event is None or when < vcpu.timer_event_at:
+            self._arm(vcpu, when)
+
+    def _arm(self, vcpu: VCpu, when: int) -> None:
+        ev = self.env.timeout(max(when - self.env.now, 0))
+        vcpu.timer_event, vcpu.timer_event_at = ev, when
+        ev.callbacks.append(lambda _ev: self._fire(vcpu, ev))
+
+    def _fire(self, vcpu: VCpu, ev: simpy.Event) -> None:
+        if vcpu.timer_event is not ev:
+            return  # superseded by an earlier event
+        vcpu.timer_event = None
+        deadline = vcpu.timer_deadline
+        if deadline is None:
+            return
+        if deadline > self.env.now:
+            self._arm(vcpu, deadline)
+            return
+        vcpu.timer_deadline = None
+        self.timers_fired += 1
+        self.raise_irq(vcpu)
 
     def settle(self) -> None:
         """Close the books at the end of a run and check cycle conservation."""

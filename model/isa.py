@@ -92,7 +92,7 @@ N_OPS = 43
 
 #: Sensitive operations whose effect reaches beyond the vCPU (the hypervisor
 #: or the scheduler must act at the right simulated time): the kernel stops there.
-STOP_OPS = (Op.HLT, Op.TIMER, Op.YIELD, Op.PIO, Op.MMIO)
+STOP_OPS = (Op.HLT, Op.YIELD, Op.PIO, Op.MMIO)
 
 # Page-table entry layout (x86-like): frame << 12 | flags.
 PTE_P = 0x1  # present

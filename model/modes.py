@@ -48,6 +48,10 @@ from .cpu import (
     PAGING_DIRECT,
     PAGING_NESTED,
     PAGING_SHADOW,
+    POL_BASE,
+    POL_BATCH,
+    POL_MODE,
+    POLICY_VECTOR,
 )  # fmt: skip
 from .errors import UnknownNameError, UnsupportedModeError
 from .hardware import HardwareProfile
@@ -292,6 +296,8 @@ class CompiledMode:
     batch_cost: np.ndarray  # (N_CATEGORIES,) cycles per hypercall batch
     batchable: np.ndarray  # (N_OPS,) -1 stop, 0 inline, 1 batchable
     world_switch: np.ndarray  # (N_CATEGORIES,) cycles of a world switch to this mode's vCPU
+    policy: np.ndarray  # vector, base and batch_cost packed (the kernel's ``policy``)
+    costs: np.ndarray  # cost with batchable as an extra column (the kernel's ``costs``)
 
     def row_total(self, op: Op) -> int:
         return int(self.cost[op].sum())
@@ -336,5 +342,11 @@ def compile_mode(mode: Mode, hw: HardwareProfile) -> CompiledMode:
                       (B_PT_ZERO, "pt_page_zero")):
         base[idx] = hw.cost(name)
     base[B_TC_CAPACITY] = int(hw.param("bt_tc_capacity"))
-    return CompiledMode(mode, vector, base, cost, _steps(hw, mode.batch_steps), batchable,
-                        _steps(hw, mode.world_switch))
+    batch_cost = _steps(hw, mode.batch_steps)
+    policy = np.zeros(POLICY_VECTOR, np.int64)
+    policy[POL_MODE:POL_BASE] = vector
+    policy[POL_BASE:POL_BATCH] = base
+    policy[POL_BATCH:] = batch_cost
+    costs = np.concatenate([cost, batchable[:, None].astype(np.int64)], axis=1)
+    return CompiledMode(mode, vector, base, cost, batch_cost, batchable,
+                        _steps(hw, mode.world_switch), policy, costs)

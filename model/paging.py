@@ -45,7 +45,7 @@ CTL_PT_NEXT = 3  # bump pointer into the pool
 
 
 @njit(cache=True)
-def alloc_pt(pt, pt_free, frame_owner, frame_is_pt, ctl, dom):
+def alloc_pt(pt, pt_free, frames, ctl, dom):
     """Take a zeroed page-table page from the pool for domain ``dom``; -1 if full."""
     if ctl[CTL_FREE_TOP] > 0:
         ctl[CTL_FREE_TOP] -= 1
@@ -57,21 +57,20 @@ def alloc_pt(pt, pt_free, frame_owner, frame_is_pt, ctl, dom):
         return -1
     pt[page, :] = 0
     mfn = ctl[CTL_NDATA] + page
-    frame_owner[mfn] = dom
-    frame_is_pt[mfn] = 1
+    frames[mfn, 0] = dom
+    frames[mfn, 1] = 1
     ctl[CTL_PT_USED] += 1
     return page
 
 
 @njit(cache=True)
-def pte_slot(pt, space_root, space_dom, frame_owner, frame_is_pt, ctl, pt_free, space, vpn,
-             create):
+def pte_slot(pt, spaces, frames, ctl, pt_free, space, vpn, create):
     """Locate the leaf entry of ``vpn``: returns (page, index, tables allocated).
 
     With ``create`` missing intermediate tables are allocated; otherwise a
     missing one gives page -1.
     """
-    page = space_root[space]
+    page = spaces[space, 0]
     allocated = 0
     for level in range(3, 0, -1):
         idx = (vpn >> (9 * level)) & 511
@@ -79,7 +78,7 @@ def pte_slot(pt, space_root, space_dom, frame_owner, frame_is_pt, ctl, pt_free, 
         if e & PTE_P == 0:
             if not create:
                 return -1, 0, allocated
-            new = alloc_pt(pt, pt_free, frame_owner, frame_is_pt, ctl, space_dom[space])
+            new = alloc_pt(pt, pt_free, frames, ctl, spaces[space, 1])
             if new < 0:
                 return -2, 0, allocated
             pt[page, idx] = (new << 12) | PTE_P | PTE_W | PTE_U
@@ -91,15 +90,15 @@ def pte_slot(pt, space_root, space_dom, frame_owner, frame_is_pt, ctl, pt_free, 
 
 
 @njit(cache=True)
-def pv_valid(frame_owner, frame_is_pt, dom, value):
+def pv_valid(frames, dom, value):
     """Xen's check of one L1 entry: a guest maps only frames it owns, and
     page-table pages only read-only."""
     if value & PTE_P == 0:
         return True
     mfn = (value >> 12) & FRAME_MASK
-    if mfn >= frame_owner.shape[0] or frame_owner[mfn] != dom:
+    if mfn >= frames.shape[0] or frames[mfn, 0] != dom:
         return False
-    if frame_is_pt[mfn] != 0 and value & PTE_W != 0:
+    if frames[mfn, 1] != 0 and value & PTE_W != 0:
         return False
     return True
 
@@ -169,11 +168,17 @@ class Memory:
         self.pt = np.zeros((max_pt_pages, 512), np.int64)
         self.pt_free = np.zeros(max_pt_pages, np.int64)
         n_frames = n_data_frames + max_pt_pages
-        self.frame_owner = np.full(n_frames, -1, np.int32)
-        self.frame_is_pt = np.zeros(n_frames, np.uint8)
-        self.space_root = np.full(max_spaces, -1, np.int64)
-        self.space_dom = np.full(max_spaces, -1, np.int32)
-        self.space_flags = np.zeros(max_spaces, np.int64)
+        #: per machine frame: [owning domain (-1 = none), is a page-table page]
+        self.frames = np.zeros((n_frames, 2), np.int32)
+        self.frames[:, 0] = -1
+        self.frame_owner = self.frames[:, 0]
+        self.frame_is_pt = self.frames[:, 1]
+        #: per address space: [root table (pool index), owning domain, flags]
+        self.spaces = np.zeros((max_spaces, 3), np.int64)
+        self.spaces[:, :2] = -1
+        self.space_root = self.spaces[:, 0]
+        self.space_dom = self.spaces[:, 1]
+        self.space_flags = self.spaces[:, 2]
         self.ctl = np.zeros(4, np.int64)
         self.ctl[CTL_NDATA] = n_data_frames
         self._free_spaces = list(range(max_spaces - 1, -1, -1))
@@ -191,7 +196,7 @@ class Memory:
         if not self._free_spaces:
             raise ConfigError("out of address spaces: raise max_spaces")
         space = self._free_spaces.pop()
-        root = alloc_pt(self.pt, self.pt_free, self.frame_owner, self.frame_is_pt, self.ctl, dom)
+        root = alloc_pt(self.pt, self.pt_free, self.frames, self.ctl, dom)
         if root < 0:
             raise ConfigError("page-table pool exhausted: raise max_pt_pages")
         self.space_root[space] = root
@@ -220,8 +225,8 @@ class Memory:
 
         Returns the number of page-table pages allocated on the way.
         """
-        page, idx, n = pte_slot(self.pt, self.space_root, self.space_dom, self.frame_owner,
-                                self.frame_is_pt, self.ctl, self.pt_free, space, vpn, True)
+        page, idx, n = pte_slot(self.pt, self.spaces, self.frames, self.ctl, self.pt_free, space,
+                                vpn, True)
         if page < 0:
             raise ConfigError("page-table pool exhausted: raise max_pt_pages")
         self.pt[page, idx] = value
@@ -229,8 +234,8 @@ class Memory:
 
     def lookup(self, space: int, vpn: int) -> int:
         """The leaf PTE of ``vpn`` (0 if none)."""
-        page, idx, _ = pte_slot(self.pt, self.space_root, self.space_dom, self.frame_owner,
-                                self.frame_is_pt, self.ctl, self.pt_free, space, vpn, False)
+        page, idx, _ = pte_slot(self.pt, self.spaces, self.frames, self.ctl, self.pt_free, space,
+                                vpn, False)
         return 0 if page < 0 else int(self.pt[page, idx])
 
     def present(self, space: int) -> np.ndarray:

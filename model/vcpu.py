@@ -25,6 +25,7 @@ from .cpu import (
     R_FAULT_VA,
     R_FAULT_WRITE,
     R_SPACE,
+    R_TIMER,
     ST_BUDGET,
     ST_CHUNK_END,
     ST_FAULT,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from .domain import Domain
 
 BUDGET, BLOCK, YIELD, EXIT = "budget", "block", "yield", "exit"
-_HLT, _TIMER, _YIELD = int(Op.HLT), int(Op.TIMER), int(Op.YIELD)
+_HLT, _YIELD = int(Op.HLT), int(Op.YIELD)
 _INTERRUPT = int(Op.INTERRUPT)
 
 
@@ -75,10 +76,8 @@ class VCpu:
         self.cpu = new_cpu_vector(domain.dom, domain.kernel.kernel_space)
         self.tlb = new_tlb(hw.tlb_sets, hw.tlb_ways)
         cm, mem = domain.compiled, domain.memory
-        self._args = (self.cpu, self.tlb, cm.vector, cm.base, cm.cost, cm.batch_cost,
-                      cm.batchable, mem.pt, mem.pt_free, mem.space_root, mem.space_dom,
-                      mem.space_flags, mem.frame_owner, mem.frame_is_pt, mem.ctl,
-                      domain.tc, domain.tc_ctl)
+        self._args = (self.cpu, self.tlb, cm.policy, cm.costs, mem.pt, mem.pt_free, mem.spaces,
+                      mem.frames, mem.ctl, domain.tc)
         self._cost = cm.cost
         self._cost_total = cm.cost.sum(axis=1)
         self._stack: list[list] = []
@@ -93,7 +92,9 @@ class VCpu:
         self.debt: np.ndarray | None = None
         self.debt_reason = BUDGET
         self.sched: object = None  # the scheduler's per-vCPU record
-        self.timer_gen = 0
+        self.timer_deadline: int | None = None
+        self.timer_event = None
+        self.timer_event_at = 0
         self.woken_at = 0
         self.blocked_at = 0
 
@@ -135,6 +136,7 @@ class VCpu:
         stack = self._stack
         kernel = self.domain.kernel
         args = self._args
+        cpu = self.cpu
         floor = len(stack) if irq_only else -1
         while True:
             if self.pending_irqs and stack:
@@ -165,6 +167,9 @@ class VCpu:
                 return used, BUDGET
             pos, sub, status, u = execute(chunk.op, chunk.a, chunk.b, fr[2], fr[3], chunk.kernel,
                                           budget - used, *args)
+            if cpu[R_TIMER] >= 0:  # a one-shot timer was programmed (set_timer_op, APIC)
+                hypervisor.set_timer(self, now + used + int(cpu[R_TIMER]))
+                cpu[R_TIMER] = -1
             used += u
             fr[2], fr[3] = pos, sub
             at = self._fault_at
@@ -184,9 +189,7 @@ class VCpu:
                 op = int(chunk.op[pos])
                 used += self.charge(op)
                 fr[2] = pos + 1
-                if op == _TIMER:
-                    hypervisor.set_timer(self, now + used + int(chunk.a[pos]))
-                elif op == _HLT:
+                if op == _HLT:
                     if not self.pending_irqs:
                         return used, BLOCK
                 elif op == _YIELD:

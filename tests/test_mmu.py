@@ -73,10 +73,8 @@ def test_tlb_is_lru_within_a_set():
     c = loads(0, 1, 0, 2, 0, 1)  # 2 evicts 1 (least recently used), so the last 1 misses
     from model.cpu import S_TLB_HIT, S_TLB_MISS, execute
 
-    execute(c.op, c.a, c.b, 0, 0, False, 10**9, cpu, tlb, cm.vector, cm.base, cm.cost,
-            cm.batch_cost, cm.batchable, mem.pt, mem.pt_free, mem.space_root, mem.space_dom,
-            mem.space_flags, mem.frame_owner, mem.frame_is_pt, mem.ctl,
-            np.zeros((32, 2), np.int64), np.zeros(2, np.int64))
+    execute(c.op, c.a, c.b, 0, 0, False, 10**9, cpu, tlb, cm.policy, cm.costs, mem.pt,
+            mem.pt_free, mem.spaces, mem.frames, mem.ctl, np.zeros((33, 2), np.int64))
     assert (cpu[S_TLB_MISS], cpu[S_TLB_HIT]) == (4, 2)
     tlb_flush(tlb, keep_global=False)
     assert (tlb[:, :, 0] == -1).all()
