@@ -99,7 +99,7 @@ class PCpu:
             if vcpu.debt is not None and vcpu.pending_irqs:
                 # deliver the interrupt now; the debt is paid after the handler
                 before = vcpu.breakdown()
-                vcpu.run(budget, env.now, hv, irq_only=True)
+                vcpu.run(budget, env.now + int(seg.sum()), hv, irq_only=True)
                 seg += vcpu.breakdown() - before
                 reason = BUDGET
             elif vcpu.debt is not None:
@@ -109,7 +109,7 @@ class PCpu:
                 reason = vcpu.debt_reason if vcpu.debt is None else BUDGET
             else:
                 before = vcpu.breakdown()
-                _, reason = vcpu.run(budget, env.now, hv)
+                _, reason = vcpu.run(budget, env.now + int(seg.sum()), hv)
                 seg += vcpu.breakdown() - before
             total = int(seg.sum())
             t0 = env.now
