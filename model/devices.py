@@ -1,0 +1,272 @@
+"""Shared devices: disks and NICs with channels, a service-time model and an arbitration queue.
+
+A device serves up to ``channels`` requests at once; the others wait in its
+arbitration policy (:mod:`model.arbitration`). Service times follow from
+parameters in real units. A device is not a process per request: starting a
+service schedules one timeout whose callback finishes it.
+
+Measured per device: utilization (busy channel-time), queue length over time,
+requests and bytes per guest, and the contention matrix: the wait each guest's
+requests suffered while each other guest's requests held the channels.
+
+Examples
+--------
+>>> import simpy, numpy as np
+>>> from model.iorequest import IORequest
+>>> env = simpy.Environment()
+>>> ssd = Device(env, "ssd0", SsdService(), freq_hz=1e9)
+>>> r = IORequest(0, guest=1, device=0, size=4096, write=False, issued=0)
+>>> ssd.submit(r); env.run()
+>>> r.t[-1] > 0, ssd.completed
+(True, 1)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import simpy
+
+from .arbitration import Fifo, Policy
+from .errors import ConfigError
+from .iorequest import IORequest
+
+
+class ServiceModel:
+    """Service time of a request, in seconds."""
+
+    channels = 1
+
+    def seconds(self, req: IORequest, rng: np.random.Generator) -> float:
+        raise NotImplementedError
+
+
+class ExponentialService(ServiceModel):
+    """Exponentially distributed service with mean ``mean_s`` (for queueing validation)."""
+
+    def __init__(self, mean_s: float, channels: int = 1) -> None:
+        self.mean_s = mean_s
+        self.channels = channels
+
+    def seconds(self, req, rng):
+        return rng.exponential(self.mean_s)
+
+
+class HddService(ServiceModel):
+    """A hard disk with one head: seek + rotational latency + transfer.
+
+    Seek time grows with the square root of the distance (Ruemmler & Wilkes 1994):
+    ``track_ms + (full_stroke_ms - track_ms) * sqrt(distance / capacity)``; a request
+    that starts where the previous one ended does not seek or wait for rotation.
+    Defaults: a 7200 rpm SATA disk (estimates from typical data sheets).
+    """
+
+    def __init__(self, rpm: float = 7200, track_ms: float = 0.8, full_stroke_ms: float = 16.0,
+                 transfer_mb_s: float = 150.0, capacity_gb: float = 1000.0) -> None:
+        self.rpm, self.track_ms, self.full_ms = rpm, track_ms, full_stroke_ms
+        self.transfer = transfer_mb_s * 1e6
+        self.capacity = capacity_gb * 1e9
+        self.head = 0
+
+    def seconds(self, req, rng):
+        offset = req.offset if req.offset >= 0 else int(rng.random() * self.capacity)
+        t = req.size / self.transfer
+        if offset != self.head:
+            dist = abs(offset - self.head) / self.capacity
+            t += (self.track_ms + (self.full_ms - self.track_ms) * math.sqrt(dist)) / 1e3
+            t += rng.random() * 60.0 / self.rpm  # rotational latency, uniform over a turn
+        self.head = offset + req.size
+        return t
+
+
+class SsdService(ServiceModel):
+    """A flash device: ``channels`` requests in parallel, each a fixed latency plus its
+    transfer at the per-channel share of the bandwidth. Defaults: a SATA SSD (estimates);
+    an NVMe drive is about ``SsdService(channels=32, read_us=20, write_us=15,
+    bandwidth_mb_s=3000)``."""
+
+    def __init__(self, channels: int = 8, read_us: float = 80.0, write_us: float = 30.0,
+                 bandwidth_mb_s: float = 500.0) -> None:
+        self.channels = channels
+        self.read_s, self.write_s = read_us / 1e6, write_us / 1e6
+        self.per_channel = bandwidth_mb_s * 1e6 / channels
+
+    def seconds(self, req, rng):
+        return (self.write_s if req.write else self.read_s) + req.size / self.per_channel
+
+
+class NicService(ServiceModel):
+    """A NIC port: a request of ``size`` payload bytes goes out as MTU-sized frames, each
+    paying a per-packet cost and its bytes (with 78 bytes of TCP/IP, Ethernet, preamble and
+    gap overhead) at line rate."""
+
+    FRAME_OVERHEAD = 78
+
+    def __init__(self, rate_gbit_s: float = 1.0, per_packet_us: float = 1.0,
+                 mtu: int = 1500) -> None:
+        self.rate = rate_gbit_s * 1e9
+        self.per_packet = per_packet_us / 1e6
+        self.payload = mtu - 40
+
+    def packets(self, size: int) -> int:
+        return max(1, -(-size // self.payload))
+
+    def seconds(self, req, rng):
+        n = self.packets(req.size)
+        return n * self.per_packet + (req.size + n * self.FRAME_OVERHEAD) * 8 / self.rate
+
+
+class Device:
+    """A shared device.
+
+    Parameters
+    ----------
+    env : simpy.Environment
+        Time in cycles of the host clock.
+    name : str
+    service : ServiceModel
+        Service times; its ``channels`` is how many requests run at once.
+    policy : Policy, optional
+        Arbitration among waiting requests (default FIFO).
+    freq_hz : float
+        Cycles per second.
+    rng : numpy.random.Generator, optional
+        The device's own random stream.
+    """
+
+    def __init__(self, env: simpy.Environment, name: str, service: ServiceModel,
+                 policy: Policy | None = None, freq_hz: float = 1e9,
+                 rng: np.random.Generator | None = None, index: int = 0) -> None:
+        if service.channels < 1:
+            raise ConfigError(f"device {name!r}: channels must be >= 1")
+        self.env = env
+        self.name = name
+        self.index = index
+        self.service = service
+        self.channels = service.channels
+        self.policy = policy if policy is not None else Fifo()
+        self.freq = freq_hz
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.busy = 0
+        self.completed = 0
+        self._retry: simpy.Event | None = None
+        # contention bookkeeping, by guest slot (plain lists: a handful of guests)
+        self._slot: dict[int, int] = {}
+        self._serving: list[int] = []  # channels busy per guest
+        self._served: list[float] = []  # channel-cycles per guest up to _last
+        self._last = 0
+        self._behind: list[list[float]] = []  # [waiting guest][holding guest] cycles
+        self.requests: list[int] = []
+        self.bytes: list[int] = []
+        self.queue_samples: list[tuple[int, int]] = [(0, 0)]  # (time, waiting) at changes
+        self._arrival_served: dict[int, list[float]] = {}
+
+    # --- bookkeeping -------------------------------------------------------------------
+    def slot(self, guest: int) -> int:
+        s = self._slot.get(guest)
+        if s is None:
+            s = self._slot[guest] = len(self._slot)
+            for row in self._behind:
+                row.append(0.0)
+            self._behind.append([0.0] * (s + 1))
+            self._serving.append(0)
+            self._served.append(0.0)
+            self.requests.append(0)
+            self.bytes.append(0)
+        return s
+
+    def guests(self) -> list[int]:
+        """Guest ids in slot order."""
+        return sorted(self._slot, key=self._slot.get)
+
+    def _advance(self, now: int) -> None:
+        dt = now - self._last
+        if dt > 0:
+            served, serving = self._served, self._serving
+            for i in range(len(served)):
+                if serving[i]:
+                    served[i] += serving[i] * dt
+            self._last = now
+
+    def _sample(self, now: int) -> None:
+        n = len(self.policy)
+        if self.queue_samples[-1][1] != n:
+            self.queue_samples.append((now, n))
+
+    # --- the queue -----------------------------------------------------------------------
+    def submit(self, req: IORequest) -> None:
+        """A request arrives at the device (its arbitration queue)."""
+        now = self.env.now
+        req.stamp("queued", now)
+        s = self.slot(req.guest)
+        self._advance(now)
+        self._arrival_served[req.id] = list(self._served)
+        self.requests[s] += 1
+        self.bytes[s] += req.size
+        self.policy.push(req)
+        self._dispatch()
+        self._sample(now)
+
+    def _dispatch(self) -> None:
+        now = self.env.now
+        while self.busy < self.channels:
+            req = self.policy.pop(now)
+            if req is None:
+                break
+            self._start(req, now)
+        if len(self.policy) and self.busy < self.channels and self._retry is None:
+            t = self.policy.next_eligible(now)
+            if t is not None:  # requests held back by a rate cap: ask again then
+                self._retry = self.env.timeout(t - now)
+                self._retry.callbacks.append(self._on_retry)
+
+    def _on_retry(self, _ev) -> None:
+        self._retry = None
+        self._dispatch()
+        self._sample(self.env.now)
+
+    def _start(self, req: IORequest, now: int) -> None:
+        self._advance(now)
+        s = self._slot[req.guest]
+        before = self._arrival_served.pop(req.id)
+        row, served, c = self._behind[s], self._served, self.channels
+        for i in range(len(before)):
+            if served[i] != before[i]:
+                row[i] += (served[i] - before[i]) / c
+        self._serving[s] += 1
+        self.busy += 1
+        req.stamp("service_start", now)
+        cycles = max(1, int(round(self.service.seconds(req, self.rng) * self.freq)))
+        ev = self.env.timeout(cycles)
+        ev.callbacks.append(lambda _ev: self._finish(req))
+
+    def _finish(self, req: IORequest) -> None:
+        now = self.env.now
+        self._advance(now)
+        self._serving[self._slot[req.guest]] -= 1
+        self.busy -= 1
+        self.completed += 1
+        req.stamp("service_end", now)
+        self._dispatch()
+        self._sample(now)
+        if req.on_done is not None:
+            req.on_done(req)
+
+    # --- results -----------------------------------------------------------------------
+    def utilization(self) -> float:
+        """Mean fraction of channels busy from time 0 to now."""
+        self._advance(self.env.now)
+        return sum(self._served) / max(self.env.now * self.channels, 1)
+
+    def queue_series(self) -> tuple[np.ndarray, np.ndarray]:
+        """Times (cycles) and waiting-request counts at every change of the queue."""
+        a = np.array(self.queue_samples, dtype=np.int64)
+        return a[:, 0], a[:, 1]
+
+    def contention(self) -> dict[int, dict[int, float]]:
+        """The contention matrix: seconds each guest's requests waited (rows) while each
+        guest's requests held the device's channels (columns)."""
+        g = self.guests()
+        return {a: {b: self._behind[self._slot[a]][self._slot[b]] / self.freq for b in g}
+                for a in g}
