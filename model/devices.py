@@ -145,6 +145,7 @@ class Device:
         self.index = index
         self.service = service
         self.channels = service.channels
+        self.kind = "nic" if isinstance(service, NicService) else "disk"
         self.policy = policy if policy is not None else Fifo()
         self.freq = freq_hz
         self.rng = rng if rng is not None else np.random.default_rng(0)

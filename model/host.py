@@ -79,6 +79,7 @@ class Host:
         sched = make_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
         self.hypervisor = Hypervisor(self.env, self.hw, pcpus, sched)
         self.domains: list[Domain] = []
+        self.io = None  # the I/O system, once devices are added (model.iopath.IOSystem)
         self._next_frame = 0
         self._wall = 0.0
 
@@ -128,7 +129,17 @@ class Host:
             self.env.run(until=limit)
         self._wall += time.perf_counter() - t
         self.hypervisor.settle()
+        if self.io is not None:
+            self.io.check()
         return RunStats(self)
+
+    def enable_io(self, params=None, keep_requests: bool = True):
+        """Create the host's I/O system (devices, paths, the driver domain's backends)."""
+        from .iopath import IOSystem
+
+        if self.io is None:
+            self.io = IOSystem(self, params, keep_requests)
+        return self.io
 
 
 class RunStats:

@@ -27,7 +27,7 @@ from .accounting import Ledger, split
 from .categories import N_CATEGORIES
 from .hardware import HardwareProfile
 from .sched.base import Scheduler
-from .vcpu import BLOCK, BUDGET, EXIT, YIELD, VCpu
+from .vcpu import BLOCK, BUDGET, EXIT, IO, YIELD, VCpu
 
 _RESCHED = "resched"
 _IRQ = "irq"
@@ -95,7 +95,11 @@ class PCpu:
                     vcpu.flush_tlb()
                 self.last = vcpu
                 self.switches += 1
+            if vcpu.carry is not None:  # cycles an I/O action charged
+                seg += vcpu.carry
+                vcpu.carry = None
             budget = max(slice_end - env.now - int(seg.sum()), 1)
+            fresh = vcpu.debt is None
             if vcpu.debt is not None and vcpu.pending_irqs:
                 # deliver the interrupt now; the debt is paid after the handler
                 before = vcpu.breakdown()
@@ -127,8 +131,9 @@ class PCpu:
             if elapsed < total:  # kicked mid-segment: the rest becomes debt
                 done, rest = split(seg, elapsed)
                 ledger.add(self.index, vcpu.uid, done)
+                if fresh:  # a debt being paid keeps the reason it was run up for
+                    vcpu.debt_reason = reason
                 vcpu.debt = rest if vcpu.debt is None else vcpu.debt + rest
-                vcpu.debt_reason = reason
                 sched.ran(vcpu, self, elapsed)
                 resched = why == _RESCHED
                 continue
@@ -146,6 +151,8 @@ class PCpu:
             elif reason == EXIT:
                 hv.finished(vcpu)
                 resched = True
+            elif reason == IO:
+                resched = hv.perform_io(vcpu)
 
 
     def settle(self) -> None:
@@ -185,6 +192,7 @@ class Hypervisor:
         self.irqs_delivered = 0
         self.finished_at: dict[str, int] = {}
         self.on_all_finished: simpy.Event | None = None
+        self.io_actions: list = []
         self._started = 0
         self.pcpus = [PCpu(self, i) for i in range(n_pcpus)]
         scheduler.attach(self)
@@ -202,6 +210,25 @@ class Hypervisor:
 
     def kick(self, pcpu: PCpu) -> None:
         pcpu.kick(_RESCHED)
+
+    # --- I/O actions -----------------------------------------------------------------------
+    def register_io(self, action) -> int:
+        """Register ``action(vcpu, arg) -> (cycles by category or None, block)``: the
+        handler of ``Op.IO`` instructions whose ``a`` is the returned id."""
+        self.io_actions.append(action)
+        return len(self.io_actions) - 1
+
+    def perform_io(self, vcpu: VCpu) -> bool:
+        """Perform ``vcpu``'s due I/O action now; True if the vCPU blocked."""
+        action, arg = vcpu.pending_io
+        vcpu.pending_io = None
+        row, block = self.io_actions[action](vcpu, arg)
+        if row is not None and row.any():
+            vcpu.add_carry(row)
+        if block and not vcpu.pending_irqs:
+            self.block(vcpu)
+            return True
+        return False
 
     # --- blocking and wake-up -----------------------------------------------------------
     def block(self, vcpu: VCpu) -> None:

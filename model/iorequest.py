@@ -30,7 +30,8 @@ _INDEX = {name: i for i, name in enumerate(STAGES)}
 class IORequest:
     """One I/O request in flight."""
 
-    __slots__ = ("id", "guest", "device", "size", "write", "offset", "t", "on_done", "tag")
+    __slots__ = ("id", "guest", "device", "size", "write", "offset", "t", "on_done", "tag",
+                 "vcpu", "done")
 
     def __init__(self, rid: int, guest: int, device: int, size: int, write: bool,
                  issued: int, offset: int = -1) -> None:
@@ -43,6 +44,8 @@ class IORequest:
         self.t = [issued] + [-1] * (len(STAGES) - 1)
         self.on_done = None
         self.tag = None
+        self.vcpu = None  # the vCPU that issued it (completions go to it)
+        self.done = False
 
     def stamp(self, stage: str, time: int) -> None:
         """Record that the request reached ``stage`` at ``time``."""

@@ -26,6 +26,9 @@ Operand conventions
                watches (Xen PV: MMUEXT_PIN_L4_TABLE validates every entry)
 ``PT_UNPIN``   a = address-space id: teardown begins (Xen PV: MMUEXT_UNPIN_TABLE;
                shadow paging: the VMM's early-unshadow heuristic drops its shadows)
+``IO``         a = I/O action id, b = its argument: an action of an I/O path (publish
+               on a ring, notify, take responses) that must happen at its exact
+               simulated time; the hypervisor performs it and charges its costs
 
 ``PT_ALLOC``, ``PAGE_FAULT``, ``HIDDEN_FAULT`` and ``INTERRUPT`` are events the
 machine raises (a page-table page linked in, a fault, an interrupt delivered),
@@ -81,6 +84,7 @@ class Op(IntEnum):
     YIELD = 30
     PT_PIN = 31
     PT_UNPIN = 32
+    IO = 33
     # events raised by the machine, not instructions in a stream
     PAGE_FAULT = 40
     HIDDEN_FAULT = 41
@@ -92,7 +96,7 @@ N_OPS = 43
 
 #: Sensitive operations whose effect reaches beyond the vCPU (the hypervisor
 #: or the scheduler must act at the right simulated time): the kernel stops there.
-STOP_OPS = (Op.HLT, Op.YIELD, Op.PIO, Op.MMIO)
+STOP_OPS = (Op.HLT, Op.YIELD, Op.PIO, Op.MMIO, Op.IO)
 
 # Page-table entry layout (x86-like): frame << 12 | flags.
 PTE_P = 0x1  # present

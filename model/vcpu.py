@@ -42,8 +42,8 @@ from .isa import Chunk, Op
 if TYPE_CHECKING:
     from .domain import Domain
 
-BUDGET, BLOCK, YIELD, EXIT = "budget", "block", "yield", "exit"
-_HLT, _YIELD = int(Op.HLT), int(Op.YIELD)
+BUDGET, BLOCK, YIELD, EXIT, IO = "budget", "block", "yield", "exit", "io"
+_HLT, _YIELD, _IO = int(Op.HLT), int(Op.YIELD), int(Op.IO)
 _INTERRUPT = int(Op.INTERRUPT)
 
 
@@ -53,6 +53,14 @@ class Marker:
     (the bench harness measures between markers)."""
 
     label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Behalf:
+    """Yielded by a driver domain's program: the cycles that follow are spent on behalf
+    of guest (domain id) ``guest`` (None: on its own behalf)."""
+
+    guest: int | None
 
 
 class VCpu:
@@ -91,6 +99,10 @@ class VCpu:
         self.runnable = False
         self.debt: np.ndarray | None = None
         self.debt_reason = BUDGET
+        self.pending_io: tuple[int, int] | None = None
+        self.carry: np.ndarray | None = None  # cycles charged by an I/O action, still to run
+        self.on_behalf: int | None = None  # a driver domain's vCPU: whose I/O it works for
+        self.behalf_cycles: dict[int, int] = {}
         self.sched: object = None  # the scheduler's per-vCPU record
         self.timer_deadline: int | None = None
         self.timer_event = None
@@ -101,11 +113,12 @@ class VCpu:
     # --- program ---------------------------------------------------------------------------
     def start(self, program: Iterator[Chunk | Marker]) -> None:
         """Give the vCPU its workload."""
-        self._stack = [[program, None, 0, 0, False]]
+        self._stack = [[program, None, 0, 0, False, False]]
         self.done = False
 
-    def push(self, source: Iterator[Chunk], skip_on_return: bool = False) -> None:
-        self._stack.append([source, None, 0, 0, skip_on_return])
+    def push(self, source: Iterator[Chunk], skip_on_return: bool = False,
+             interrupt: bool = False) -> None:
+        self._stack.append([source, None, 0, 0, skip_on_return, interrupt])
 
     @property
     def cycles(self) -> int:
@@ -114,6 +127,20 @@ class VCpu:
 
     def breakdown(self) -> np.ndarray:
         return self.cpu[CYCLES:CYCLES + N_CATEGORIES].copy()
+
+    def charge_row(self, row: np.ndarray) -> np.ndarray:
+        """Add ``row`` (cycles by category) to what the vCPU has caused; returns it."""
+        self.cpu[CYCLES:CYCLES + N_CATEGORIES] += row
+        return row
+
+    def add_carry(self, row: np.ndarray) -> None:
+        """Charge ``row`` now and run its cycles at the start of the vCPU's next segment
+        (costs of an I/O action or an interrupt exit, performed outside a run)."""
+        self.charge_row(row)
+        if self.on_behalf is not None:
+            g = self.on_behalf
+            self.behalf_cycles[g] = self.behalf_cycles.get(g, 0) + int(row.sum())
+        self.carry = row.copy() if self.carry is None else self.carry + row
 
     def charge(self, op: int) -> int:
         """Add the policy row of ``op`` (handled outside the kernel) to the vCPU's cycles."""
@@ -129,7 +156,7 @@ class VCpu:
         """Execute for up to ``budget`` cycles starting at simulated time ``now``.
 
         Returns ``(cycles used, reason)`` with reason ``budget``, ``block``,
-        ``yield`` or ``exit``. With ``irq_only`` only pending interrupts are
+        ``yield``, ``exit`` or ``io`` (an I/O action is due: :attr:`pending_io`). With ``irq_only`` only pending interrupts are
         delivered (their handlers run to completion) and the run stops there.
         """
         used = 0
@@ -142,7 +169,7 @@ class VCpu:
             if self.pending_irqs and stack:
                 self.pending_irqs = 0
                 used += self.charge(_INTERRUPT)
-                self.push(kernel.interrupt())
+                self.push(kernel.interrupt(), interrupt=True)
             if not stack:
                 self.done = True
                 return used, EXIT
@@ -161,6 +188,9 @@ class VCpu:
                 if isinstance(item, Marker):
                     self.marks.append((item.label, self.breakdown()))
                     continue
+                if isinstance(item, Behalf):
+                    self.on_behalf = item.guest
+                    continue
                 fr[1], fr[2], fr[3] = item, 0, 0
                 chunk = item
             if used >= budget:
@@ -171,6 +201,9 @@ class VCpu:
                 hypervisor.set_timer(self, now + used + int(cpu[R_TIMER]))
                 cpu[R_TIMER] = -1
             used += u
+            if self.on_behalf is not None and not fr[5]:  # interrupts are on nobody's behalf
+                g = self.on_behalf
+                self.behalf_cycles[g] = self.behalf_cycles.get(g, 0) + u
             fr[2], fr[3] = pos, sub
             at = self._fault_at
             if at[1] >= 0 and at[0] == id(chunk) and pos > at[1]:
@@ -187,8 +220,11 @@ class VCpu:
                 continue
             if status == ST_STOP:
                 op = int(chunk.op[pos])
-                used += self.charge(op)
                 fr[2] = pos + 1
+                if op == _IO:  # performed by the hypervisor once the cycles so far elapsed
+                    self.pending_io = (int(chunk.a[pos]), int(chunk.b[pos]))
+                    return used, IO
+                used += self.charge(op)
                 if op == _HLT:
                     if not self.pending_irqs:
                         return used, BLOCK

@@ -1,0 +1,434 @@
+"""I/O paths: how a guest's request reaches a shared device and how the answer comes back.
+
+Paths (one per guest device attachment):
+
+``direct``       the guest's own driver programs the device (native, and ``passthrough``:
+                 an assigned device; only interrupt delivery costs an exit, none with
+                 posted interrupts).
+``pv``           the Xen split driver: the frontend puts the request on a shared ring
+                 (blkif: 32 slots) and notifies the backend over an event channel only
+                 when the backend re-armed its event index; the backend runs in the
+                 driver domain, which needs CPU time under the scheduler like any guest,
+                 and issues the request to the real device. The response returns the
+                 same way and wakes the guest's vCPU.
+``emulated``     the unmodified driver's register accesses each trap or exit, and are
+                 forwarded (an ioreq) to the device model in the driver domain, while the
+                 guest's vCPU waits; the doorbell access starts the real request.
+``virtio``       an hvm guest's virtqueue (256 slots, EVENT_IDX suppression): one exit per
+                 kick; the backend is the device model in the driver domain, or in-kernel
+                 (``vhost``).
+
+Every step that other entities can observe (publishing on a ring, a notification, a
+device submission, taking responses) is an ``Op.IO`` instruction, performed by the
+hypervisor at its exact simulated time; the work around it is ordinary guest or
+driver-domain instructions on the CPU. Each request records the time of each stage
+(:mod:`model.iorequest`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from itertools import count
+
+import numpy as np
+
+from .categories import HYPERVISOR, N_CATEGORIES, TRANSITION
+from .devices import Device
+from .errors import ConfigError
+from .iorequest import IORequest, RequestLog
+from .isa import Chunk, ChunkBuilder, Op
+from .ring import Ring
+from .vcpu import Behalf, VCpu
+
+PATHS = ("direct", "passthrough", "pv", "emulated", "virtio", "vhost")
+DEFAULT_PATH = {"native": "direct", "pv": "pv", "full": "emulated", "hvm": "emulated"}
+
+
+@dataclass(frozen=True)
+class IOParams:
+    """Path lengths (instructions) of the I/O software, all estimates of 2.6-era Linux,
+    Xen's blkback/netback and QEMU, and the ring sizes (from the headers)."""
+
+    block_layer: int = 1500  # guest VFS and block layer before the driver
+    native_driver: int = 800  # a native driver's submission
+    frontend: int = 600  # blkfront/netfront: fill a ring slot, grant the pages
+    completion: int = 500  # the guest's completion handling, per request
+    backend_request: int = 2500  # blkback: map grants, build a bio, submit to the driver
+    backend_response: int = 1200  # blkback: end the bio, unmap grants, push the response
+    emulated_accesses: int = 6  # register accesses per request of an emulated controller
+    status_accesses: int = 2  # accesses by the guest's interrupt handler (status, ack)
+    device_model_access: int = 15000  # QEMU: upcall, wake the process, decode, emulate, reply
+    device_model_request: int = 6000  # QEMU: walk the guest's descriptors, submit the I/O
+    virtio_backend: int = 3500  # QEMU virtio backend per request
+    vhost_backend: int = 1500  # vhost (in-kernel) per request
+    blk_ring_slots: int = 32  # blkif, one ring page
+    net_ring_slots: int = 256  # netif tx/rx, one page
+    virtqueue_slots: int = 256  # QEMU's default queue size
+
+
+def _work(n: int, kernel: bool = True) -> Chunk:
+    return ChunkBuilder(kernel=kernel).alu(n).build()
+
+
+class IOSystem:
+    """The I/O of one host: devices, attachments, the driver domain's backends.
+
+    Parameters
+    ----------
+    host : Host
+        The host whose hypervisor performs the I/O actions.
+    params : IOParams, optional
+    keep_requests : bool
+        Keep every completed request in :attr:`log` (per-request table).
+    """
+
+    def __init__(self, host, params: IOParams | None = None, keep_requests: bool = True):
+        self.host = host
+        host.io = self
+        self.env = host.env
+        self.hv = host.hypervisor
+        self.p = params or IOParams()
+        self.devices: dict[str, Device] = {}
+        self.log = RequestLog(keep_requests)
+        self.issued = 0
+        self.live: dict[int, IORequest] = {}
+        self._ids = count()
+        self.driver_domain = None
+        self.backend_vcpus: list[VCpu] = []
+        self.backend_inbox: list = []  # (kind, request, attachment) for the driver domain
+        self.attachments: dict[tuple[str, str], Attachment] = {}
+        self.by_id: dict[int, Attachment] = {}
+        reg = self.hv.register_io
+        self.A_BEGIN, self.A_SUBMIT, self.A_TAKE = reg(self._begin), reg(self._submit), reg(
+            self._take)
+        self.A_ACCESS, self.A_POLL, self.A_DEVICE, self.A_RESPOND = (
+            reg(self._access), reg(self._poll), reg(self._device_submit), reg(self._respond))
+        hw = host.hw
+        self.send_cost = _row(((TRANSITION, hw.cost("hypercall_entry")),
+                               (HYPERVISOR, hw.cost("evtchn_send")),
+                               (TRANSITION, hw.cost("hypercall_exit"))))
+
+    # --- configuration ---------------------------------------------------------------------
+    def add_device(self, device: Device) -> Device:
+        if device.name in self.devices:
+            raise ConfigError(f"duplicate device name {device.name!r}")
+        self.devices[device.name] = device
+        return device
+
+    def set_driver_domain(self, domain) -> None:
+        """The domain whose vCPUs run the backends and device models."""
+        from .workloads import enter
+
+        self.driver_domain = domain
+        self.backend_vcpus = list(domain.vcpus)
+
+        def backend(ctx):
+            yield enter(ctx.kernel, ctx.kernel.spawn())
+            yield from self._backend_loop(ctx.vcpu)
+        for v in domain.vcpus:
+            self.host.start(v, backend)
+
+    def attach(self, domain, device: str, path: str | None = None) -> Attachment:
+        """Give ``domain`` access to ``device`` through ``path`` (default by its mode)."""
+        if device not in self.devices:
+            raise ConfigError(f"unknown device {device!r}; valid choices: "
+                              f"{', '.join(self.devices)}")
+        path = path or DEFAULT_PATH[domain.mode.name]
+        if path not in PATHS:
+            raise ConfigError(f"unknown I/O path {path!r}; valid choices: {', '.join(PATHS)}")
+        if path == "pv" and domain.mode.name != "pv":
+            raise ConfigError(f"guest {domain.name!r}: the pv split driver needs a pv guest")
+        if path in ("virtio", "vhost") and domain.mode.name not in ("hvm", "native"):
+            raise ConfigError(f"guest {domain.name!r}: virtio is for hvm guests")
+        if path in ("pv", "emulated", "virtio", "vhost") and self.driver_domain is None:
+            raise ConfigError(f"the {path} path needs a driver domain")
+        if domain.mode.name == "native" and path != "direct":
+            raise ConfigError("a native guest drives its devices directly (path: direct)")
+        att = Attachment(self, domain, self.devices[device], path, len(self.by_id))
+        self.attachments[(domain.name, device)] = att
+        self.by_id[att.id] = att
+        return att
+
+    # --- the guest side ------------------------------------------------------------------
+    def new_request(self, att: Attachment, size: int, write: bool, offset: int = -1):
+        rid = next(self._ids)
+        req = IORequest(rid, att.domain.dom, att.device.index, size, write, -1, offset)
+        req.tag = att
+        req.on_done = self._device_done
+        self.live[rid] = req
+        return req
+
+    def _begin(self, vcpu, rid):
+        req = self.live[rid]
+        req.t[0] = self.env.now
+        req.vcpu = vcpu
+        self.issued += 1
+        return None, False
+
+    def _submit(self, vcpu, rid):
+        """The driver hands the request on: to the ring, the device, or (emulated) the
+        device model. Blocks the vCPU while a ring is full."""
+        req = self.live[rid]
+        att = req.tag
+        now = self.env.now
+        if att.path in ("direct", "passthrough"):
+            req.stamp("ring", now)
+            att.device.submit(req)
+            return None, False
+        if att.ring.full:
+            self._take_answered(att)  # as the frontend's interrupt handler would have
+        if att.ring.full:
+            att.waiting.append(vcpu)
+            return None, True  # backpressure: wait for a response to free a slot
+        req.stamp("ring", now)
+        att.pushed.add(rid)
+        notify = att.ring.push_request(req)
+        row = None
+        if notify:
+            req.stamp("notified", now)
+            row = self._notify_cost(att)
+            self._wake_backend()
+        return row, False
+
+    def _notify_cost(self, att) -> np.ndarray:
+        if att.path == "pv":
+            return self.send_cost  # event_channel_op(EVTCHNOP_send)
+        return att.kick_cost  # a virtqueue kick: one exit (ioeventfd)
+
+    def _take(self, vcpu, aid):
+        """The guest's completion handling: take answered requests, free ring slots."""
+        self._take_answered(self.by_id[aid])
+        return None, False
+
+    def _take_answered(self, att) -> None:
+        now = self.env.now
+        if att.ring is not None:
+            done = att.ring.take_responses()
+            att.ring.final_check_responses()
+            for w in att.waiting:  # slots freed: wake blocked submitters
+                self.hv.raise_irq(w)
+            att.waiting.clear()
+        else:
+            done, att.answered = att.answered, []
+        for req in done:
+            self._finish(req, now)
+
+    def _finish(self, req, now):
+        req.stamp("completed", now)
+        req.done = True
+        del self.live[req.id]
+        self.log.add(req)
+
+    def _access(self, vcpu, arg):
+        """An emulated register access: the vCPU waits while the device model runs.
+        ``arg`` = 2 x request id + 1 for a status access (after completion)."""
+        if arg & 1:
+            att = self.by_id[arg >> 1]
+            entry = ("status", None, att)
+        else:
+            req = self.live[arg >> 1]
+            att = req.tag
+            entry = ("access", req, att)
+        att.access_waiters.append(vcpu)
+        self.backend_inbox.append(entry)
+        self._wake_backend()
+        return att.exit_cost, True
+
+    # --- device completion -----------------------------------------------------------------
+    def _device_done(self, req):
+        att = req.tag
+        if att.path in ("direct", "passthrough"):
+            req.stamp("irq", self.env.now)
+            att.answered.append(req)
+            self.hv.raise_irq(req.vcpu)
+            if att.irq_exit is not None:
+                req.vcpu.add_carry(att.irq_exit)
+            return
+        self.backend_inbox.append(("complete", req, att))  # a physical IRQ to the driver domain
+        self._wake_backend()
+
+    # --- the driver domain -----------------------------------------------------------------
+    def _wake_backend(self):
+        for v in self.backend_vcpus:
+            if not v.runnable or v.pcpu is None:
+                self.hv.raise_irq(v)
+                return
+        self.hv.raise_irq(self.backend_vcpus[0])
+
+    def _poll(self, vcpu, _arg):
+        """The backend takes its work: requests on every ring, completions, ioreqs."""
+        now = self.env.now
+        for att in self.attachments.values():
+            if att.ring is not None:
+                for req in att.ring.take_requests():
+                    req.stamp("backend", now)
+                    self.backend_inbox.append(("request", req, att))
+        if not self.backend_inbox:  # RING_FINAL_CHECK_FOR_REQUESTS: re-arm, look again
+            for att in self.attachments.values():
+                if att.ring is not None and att.ring.final_check_requests():
+                    for req in att.ring.take_requests():
+                        req.stamp("backend", now)
+                        self.backend_inbox.append(("request", req, att))
+        vcpu.work, self.backend_inbox = self.backend_inbox, []
+        return None, False  # with no work the backend halts until a notification
+
+    def _device_submit(self, vcpu, rid):
+        req = self.live[rid]
+        req.tag.device.submit(req)
+        return None, False
+
+    def _respond(self, vcpu, rid):
+        req = self.live[rid]
+        att = req.tag
+        now = self.env.now
+        req.stamp("response", now)
+        if att.ring is not None:
+            if att.ring.push_response(req):
+                self.hv.raise_irq(req.vcpu)
+                return (self.send_cost if att.path == "pv" else att.inject_cost), False
+            return None, False
+        att.answered.append(req)  # emulated: the device model raises the interrupt
+        self.hv.raise_irq(req.vcpu)
+        return att.inject_cost, False
+
+    def _backend_loop(self, vcpu) -> Generator:
+        p = self.p
+        poll = ChunkBuilder(kernel=True).op(Op.IO, self.A_POLL).build()
+        hlt = ChunkBuilder(kernel=True).op(Op.HLT).build()
+        vcpu.work = []
+        while True:
+            yield Behalf(None)
+            yield poll
+            if not vcpu.work:
+                yield hlt
+                continue
+            for kind, req, att in vcpu.work:
+                yield Behalf(att.domain.dom)
+                if kind == "request":
+                    n = {"pv": p.backend_request, "virtio": p.virtio_backend,
+                         "vhost": p.vhost_backend}[att.path]
+                    yield _work(n, kernel=att.path != "virtio")
+                    yield ChunkBuilder(kernel=True).op(Op.IO, self.A_DEVICE, req.id).build()
+                elif kind == "status":
+                    yield _work(p.device_model_access, kernel=False)
+                    att.release_access(self.hv)
+                elif kind == "access":
+                    yield _work(p.device_model_access, kernel=False)
+                    if att.accesses_left(req) == 0:  # the doorbell: start the real I/O
+                        req.stamp("backend", self.env.now)
+                        yield _work(p.device_model_request, kernel=False)
+                        yield ChunkBuilder(kernel=True).op(Op.IO, self.A_DEVICE, req.id).build()
+                    att.release_access(self.hv)
+                else:  # "complete": the device finished
+                    req.stamp("irq", self.env.now)
+                    n = p.backend_response if att.path == "pv" else p.device_model_access
+                    yield _work(n, kernel=att.path in ("pv", "vhost"))
+                    yield ChunkBuilder(kernel=True).op(Op.IO, self.A_RESPOND, req.id).build()
+
+    def in_flight(self) -> int:
+        return len(self.live)
+
+    def check(self) -> None:
+        """Request conservation: issued = completed + in flight."""
+        from .errors import InvariantError
+
+        begun = sum(1 for r in self.live.values() if r.t[0] >= 0)
+        if self.issued != self.log.completed + begun:
+            raise InvariantError(f"I/O requests not conserved: issued {self.issued}, completed "
+                                 f"{self.log.completed}, in flight {begun}")
+
+
+def _row(pairs) -> np.ndarray:
+    row = np.zeros(N_CATEGORIES, np.int64)
+    for cat, cycles in pairs:
+        row[cat] += cycles
+    return row
+
+
+class Attachment:
+    """One guest's access to one device through one path."""
+
+    def __init__(self, io: IOSystem, domain, device: Device, path: str, aid: int) -> None:
+        self.id = aid
+        self.io = io
+        self.domain = domain
+        self.device = device
+        self.path = path
+        hw, p = io.host.hw, io.p
+        slots = p.virtqueue_slots if path in ("virtio", "vhost") else (
+            p.net_ring_slots if device.kind == "nic" else p.blk_ring_slots)
+        self.ring = Ring(slots) if path in ("pv", "virtio", "vhost") else None
+        self.waiting: list[VCpu] = []
+        self.pushed: set[int] = set()
+        self.answered: list[IORequest] = []
+        self.access_waiters: list[VCpu] = []
+        self._accesses: dict[int, int] = {}
+        cm = domain.compiled
+        pio = cm.cost[Op.PIO].copy()
+        self.kick_cost = pio  # a kick is one trapped register write
+        forward = _row(((HYPERVISOR, hw.cost("ioreq_forward")),))
+        if domain.mode.name == "hvm":
+            self.exit_cost = _row(((TRANSITION, hw.cost("vmexit")), (TRANSITION,
+                                   hw.cost("vmentry")))) + forward
+        else:  # binary translation: a callout to the VMM
+            self.exit_cost = cm.cost[Op.MMIO].copy() + forward
+        self.inject_cost = _row(((HYPERVISOR, hw.cost("evtchn_send")),))
+        self.irq_exit = None
+        if path == "passthrough" and domain.mode.name == "hvm" and not hw.features.apicv:
+            # an assigned device's interrupt exits unless posted interrupts deliver it
+            self.irq_exit = _row(((TRANSITION, hw.cost("vmexit")),
+                                  (HYPERVISOR, hw.cost("vintr_inject")),
+                                  (TRANSITION, hw.cost("vmentry"))))
+
+    def accesses_left(self, req: IORequest) -> int:
+        n = self._accesses.get(req.id, self.io.p.emulated_accesses) - 1
+        self._accesses[req.id] = n
+        if n <= 0:
+            self._accesses.pop(req.id, None)
+        return max(n, 0)
+
+    def release_access(self, hv) -> None:
+        if self.access_waiters:
+            hv.raise_irq(self.access_waiters.pop(0))
+
+    # --- what the guest executes ------------------------------------------------------
+    def submit(self, size: int, write: bool = False, offset: int = -1
+               ) -> Generator[Chunk, None, IORequest]:
+        """Issue a request without waiting (``req = yield from att.submit(4096)``); a
+        full ring blocks the submitter until a slot frees."""
+        io, p = self.io, self.io.p
+        req = io.new_request(self, size, write, offset)
+        yield ChunkBuilder(kernel=True).op(Op.IO, io.A_BEGIN, req.id).build()
+        yield _work(p.block_layer)
+        if self.path == "emulated":
+            for _ in range(p.emulated_accesses):
+                yield ChunkBuilder(kernel=True).op(Op.IO, io.A_ACCESS, 2 * req.id).build()
+            return req
+        yield _work(p.native_driver if self.path in ("direct", "passthrough") else p.frontend)
+        submit = ChunkBuilder(kernel=True).op(Op.IO, io.A_SUBMIT, req.id).build()
+        while req.t[1] < 0:  # until it is on the ring (or at the device)
+            yield submit
+        return req
+
+    def wait(self, req: IORequest) -> Generator[Chunk, None, IORequest]:
+        """Block until ``req`` completes (interrupts wake the vCPU); then finish it."""
+        io, p = self.io, self.io.p
+        take = ChunkBuilder(kernel=True).op(Op.IO, io.A_TAKE, self.id).build()
+        hlt = ChunkBuilder(kernel=True).op(Op.HLT).build()
+        while True:
+            yield take
+            if req.done:
+                break
+            yield hlt
+        if self.path == "emulated":  # the interrupt handler reads and acks the status
+            for _ in range(p.status_accesses):
+                yield ChunkBuilder(kernel=True).op(Op.IO, io.A_ACCESS, 2 * self.id + 1).build()
+        yield _work(p.completion)
+        return req
+
+    def read(self, size: int, offset: int = -1, write: bool = False
+             ) -> Generator[Chunk, None, IORequest]:
+        """A blocking request: submit and wait (``req = yield from att.read(4096)``)."""
+        req = yield from self.submit(size, write, offset)
+        return (yield from self.wait(req))
