@@ -30,14 +30,16 @@ R_FAULT_VA, R_FAULT_WRITE, R_FAULT_KIND = 5, 6, 7
 S_INSTR, S_TLB_HIT, S_TLB_MISS, S_WALK_REFS, S_BATCHES, S_REFUSED = 8, 9, 10, 11, 12, 13
 S_TC_MISS, S_TC_TRANSLATED, S_MEM, S_PT_ALLOC = 14, 15, 16, 17
 R_TIMER = 18  # a one-shot timer programmed in this call: cycles after the call began; -1 none
-COUNTS = 20
+R_TIMER_DELAY = 19  # ... and its delay
+S_PLAIN_PTE = 20  # PTE writes to tables nobody watches (plain stores, no hypercall or trap)
+COUNTS = 24
 CYCLES = COUNTS + N_OPS
 CPU_VECTOR = CYCLES + N_CATEGORIES
 STAT_NAMES = {
     S_INSTR: "instructions", S_TLB_HIT: "tlb_hits", S_TLB_MISS: "tlb_misses",
     S_WALK_REFS: "walk_refs", S_BATCHES: "hypercall_batches", S_REFUSED: "pv_refused",
     S_TC_MISS: "tc_misses", S_TC_TRANSLATED: "tc_translated_insns", S_MEM: "mem_accesses",
-    S_PT_ALLOC: "pt_pages_allocated",
+    S_PT_ALLOC: "pt_pages_allocated", S_PLAIN_PTE: "plain_pte_writes",
 }  # fmt: skip
 
 FAULT_NOT_PRESENT, FAULT_PROTECTION = 1, 2
@@ -309,6 +311,14 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt
             status = ST_STOP
             break
         cpu[S_INSTR] += 1
+        if o == _PTE or o == _PIN or o == _UNPIN or o == _CR3:
+            space = a[pos] >> 36 if o == _PTE else a[pos]
+            if space_dom[space] != cpu[R_DOM]:
+                # another domain's address space: refused (Xen: -EPERM; under hvm and full
+                # a guest cannot even name another guest's tables)
+                cpu[S_REFUSED] += 1
+                pos += 1
+                continue
         if o == _PTE:
             space = a[pos] >> 36
             vpn = a[pos] & ((1 << 36) - 1)
@@ -338,7 +348,7 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt
             else:
                 cpu[CYCLES + KERNEL] += base[B_MEM]
                 used += base[B_MEM]
-                cpu[COUNTS + o] += 1
+                cpu[S_PLAIN_PTE] += 1
             pt[pslot, pidx] = value
             pos += 1
             continue
@@ -367,7 +377,8 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt
             continue
         used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o)
         if o == _TIMER:
-            cpu[R_TIMER] = used + a[pos]  # the caller arms it: the deadline is in its time
+            cpu[R_TIMER] = used  # the caller arms it: the deadline is in its time
+            cpu[R_TIMER_DELAY] = a[pos]
         elif o == _CR3:
             space = a[pos]
             cpu[R_SPACE] = space

@@ -25,7 +25,7 @@ import simpy
 from .categories import NAMES
 from .cpu import COUNTS, S_INSTR, STAT_NAMES
 from .domain import Domain, DomainConfig
-from .errors import ConfigError
+from .errors import ConfigError, PvsimError
 from .hardware import DEFAULT_PROFILE, HardwareProfile, load_profile
 from .hypervisor import Hypervisor
 from .isa import Chunk, Op
@@ -82,6 +82,7 @@ class Host:
         self.io = None  # the I/O system, once devices are added (model.iopath.IOSystem)
         self._next_frame = 0
         self._wall = 0.0
+        self._ran = False
 
     def add_guest(self, config: DomainConfig, workload: Workload | None = None) -> Domain:
         """Create a guest domain; each vCPU runs ``workload`` (if given) from time 0."""
@@ -118,6 +119,9 @@ class Host:
         """Run until ``seconds`` (or ``cycles``) of simulated time, or until every
         vCPU has finished its workload; then settle the books and check cycle
         conservation."""
+        if self._ran:
+            raise PvsimError("a Host runs once: build a new one for another run")
+        self._ran = True
         limit = cycles if cycles is not None else (
             int(seconds * self.hw.freq_hz) if seconds is not None else None)
         t = time.perf_counter()
@@ -178,13 +182,16 @@ class RunStats:
     def transitions(self, name: str) -> dict[str, dict[str, int]]:
         """Hypercalls by type, VM exits by reason, traps and emulations of guest ``name``.
 
-        Keys: ``hypercalls``, ``vm_exits``, ``traps``, ``bt_emulations``.
+        Keys: ``hypercalls``, ``vm_exits``, ``traps``, ``bt_emulations``, ``interrupts``
+        (virtual interrupts delivered, by mechanism; an EOI exit without APICv is part of
+        an interrupt's cost, not counted as an exit here).
         """
         dom = self._dom(name)
         out: dict[str, dict[str, int]] = {"hypercalls": {}, "vm_exits": {}, "traps": {},
-                                          "bt_emulations": {}}
+                                          "bt_emulations": {}, "interrupts": {}}
         kinds = {Handling.HYPERCALL: "hypercalls", Handling.VM_EXIT: "vm_exits",
-                 Handling.TRAP: "traps", Handling.BT_EMULATED: "bt_emulations"}
+                 Handling.TRAP: "traps", Handling.BT_EMULATED: "bt_emulations",
+                 Handling.DELIVERY: "interrupts"}
         for op, rule in dom.mode.rules.items():
             n = int(sum(v.cpu[COUNTS + op] for v in dom.vcpus))
             kind = kinds.get(rule.handling)

@@ -8,8 +8,10 @@ pCPU is kicked during that wait (a reschedule for a BOOSTed vCPU, or an
 interrupt to deliver) the vCPU has run ahead: the unelapsed part of the segment
 becomes its *debt*, paid first when it next runs, before anything it did at
 the end of the segment (a block, a yield) takes effect. Effects visible to other
-entities therefore happen at the right simulated time; only the vCPU's own TLB
-state is ahead by at most one segment.
+entities therefore happen at the right simulated time (a timer the vCPU programmed
+in the unelapsed part is armed only when the debt reaches it). What runs ahead,
+by at most one segment, is state private to the guest: its TLB, page tables and
+kernel bookkeeping, its translation cache, and the vCPU's own counters.
 
 Hypercalls, traps and exits that need no scheduling decision are handled by
 the CPU kernel on the calling vCPU's time, as Xen does them on the calling
@@ -99,21 +101,25 @@ class PCpu:
                 seg += vcpu.carry
                 vcpu.carry = None
             budget = max(slice_end - env.now - int(seg.sum()), 1)
+            lead = int(seg.sum())  # world switch and carried cycles before the vCPU's own
             fresh = vcpu.debt is None
+            paying = 0
             if vcpu.debt is not None and vcpu.pending_irqs:
                 # deliver the interrupt now; the debt is paid after the handler
                 before = vcpu.breakdown()
-                vcpu.run(budget, env.now + int(seg.sum()), hv, irq_only=True)
+                vcpu.run(budget, env.now + lead, hv, irq_only=True)
                 seg += vcpu.breakdown() - before
                 reason = BUDGET
             elif vcpu.debt is not None:
                 pay, rest = split(vcpu.debt, budget)
+                paying = int(pay.sum())
                 seg += pay
                 vcpu.debt = rest if rest.any() else None
                 reason = vcpu.debt_reason if vcpu.debt is None else BUDGET
+                self._arm_deferred_timer(vcpu, env.now + lead, paying)
             else:
                 before = vcpu.breakdown()
-                _, reason = vcpu.run(budget, env.now + int(seg.sum()), hv)
+                _, reason = vcpu.run(budget, env.now + lead, hv)
                 seg += vcpu.breakdown() - before
             total = int(seg.sum())
             t0 = env.now
@@ -128,12 +134,18 @@ class PCpu:
                 self._waiting = False
                 self._seg = None
             elapsed = env.now - t0
+            if self._pending == _RESCHED:  # a reschedule may have come with another kick
+                why = _RESCHED
+            if vcpu.timer_deferred is not None and elapsed >= total:
+                off, delay = vcpu.timer_deferred  # the payment did not reach it
+                vcpu.timer_deferred = (off - paying, delay)
             if elapsed < total:  # kicked mid-segment: the rest becomes debt
                 done, rest = split(seg, elapsed)
                 ledger.add(self.index, vcpu.uid, done)
                 if fresh:  # a debt being paid keeps the reason it was run up for
                     vcpu.debt_reason = reason
                 vcpu.debt = rest if vcpu.debt is None else vcpu.debt + rest
+                self._defer_timer(vcpu, env.now, max(elapsed - lead, 0), paying)
                 sched.ran(vcpu, self, elapsed)
                 resched = why == _RESCHED
                 continue
@@ -154,6 +166,23 @@ class PCpu:
             elif reason == IO:
                 resched = hv.perform_io(vcpu)
 
+
+    def _defer_timer(self, vcpu: VCpu, now: int, paid: int, paying: int) -> None:
+        """A cut segment: a timer the vCPU programmed in the part that has not elapsed
+        is programmed only when the debt reaches it."""
+        if vcpu.timer_deferred is not None and paying:
+            off, delay = vcpu.timer_deferred
+            vcpu.timer_deferred = (off - min(paid, paying), delay)
+        elif vcpu.timer_deadline is not None and vcpu.timer_prog > now:
+            vcpu.timer_deferred = (vcpu.timer_prog - now, vcpu.timer_deadline - vcpu.timer_prog)
+            vcpu.timer_deadline = None  # cancelled until then
+
+    def _arm_deferred_timer(self, vcpu: VCpu, start: int, paying: int) -> None:
+        if vcpu.timer_deferred is not None and vcpu.timer_deferred[0] <= paying:
+            off, delay = vcpu.timer_deferred
+            vcpu.timer_deferred = None
+            vcpu.timer_prog = start + off
+            self.hv.set_timer(vcpu, start + off + delay)
 
     def settle(self) -> None:
         """At the end of a run, account the part of the current segment (or idle
@@ -256,6 +285,7 @@ class Hypervisor:
         if not vcpu.runnable:
             vcpu.runnable = True
             vcpu.woken_at = self.env.now
+            vcpu.wakes += 1
             self.scheduler.wake(vcpu)
         elif vcpu.pcpu is not None:
             vcpu.pcpu.kick(_IRQ)

@@ -67,6 +67,7 @@ class Handling(StrEnum):
     BT_EMULATED = "bt_emulated"  # emulated inside translated code or by a VMM callout
     TRAP = "trap"  # a fault into the hypervisor, which emulates or reflects it
     VM_EXIT = "vm_exit"  # a hardware VM exit with a reason
+    DELIVERY = "delivery"  # a virtual interrupt delivered (event-channel upcall, vAPIC)
     NONE = "none"  # not executed in this mode
 
 
@@ -128,10 +129,10 @@ def _native_rules() -> dict[Op, Rule]:
         Op.PT_ALLOC: _d((K, "pt_page_zero")),
         Op.PT_PIN: Rule(Handling.NONE),
         Op.PT_UNPIN: Rule(Handling.NONE),
-        Op.YIELD: Rule(Handling.NONE),
+        Op.YIELD: _d((K, "alu")),  # no hypervisor to yield to: a pause
         Op.PAGE_FAULT: _d((K, "exception")),
         Op.HIDDEN_FAULT: Rule(Handling.NONE),
-        Op.INTERRUPT: _d((K, "interrupt_delivery")),
+        Op.INTERRUPT: Rule(Handling.DELIVERY, ((K, "interrupt_delivery"),), "native:irq"),
     }
 
 
@@ -175,8 +176,8 @@ def _pv_rules(hw: HardwareProfile) -> dict[Op, Rule]:
     r[Op.YIELD] = _hc("sched_op:yield", *sched, batchable=False)
     r[Op.EXC] = Rule(Handling.TRAP, bounce, "trap:exception")
     r[Op.PAGE_FAULT] = Rule(Handling.TRAP, bounce, "trap:#PF")
-    r[Op.INTERRUPT] = Rule(Handling.HYPERCALL, ((H, "evtchn_upcall"), (T, "xen_to_guest"),
-                                                (K, "interrupt_delivery")), "upcall:evtchn")
+    r[Op.INTERRUPT] = Rule(Handling.DELIVERY, ((H, "evtchn_upcall"), (T, "xen_to_guest"),
+                                               (K, "interrupt_delivery")), "upcall:evtchn")
     return r
 
 
@@ -212,8 +213,8 @@ def _full_rules() -> dict[Op, Rule]:
                                             (E, "bt_reflect")), "trap:#PF")
     r[Op.HIDDEN_FAULT] = Rule(Handling.TRAP, ((T, "exception"), (H, "shadow_fill"),
                                               (T, "iret_insn")), "trap:hidden#PF")
-    r[Op.INTERRUPT] = Rule(Handling.TRAP, ((T, "interrupt_delivery"), (E, "bt_reflect")),
-                           "trap:interrupt")
+    r[Op.INTERRUPT] = Rule(Handling.DELIVERY, ((T, "interrupt_delivery"), (E, "bt_reflect")),
+                           "reflect:interrupt")
     return r
 
 
@@ -243,7 +244,7 @@ def _hvm_rules(hw: HardwareProfile, nested: bool, apicv: bool) -> dict[Op, Rule]
     inject = ((H, "vintr_inject"), (K, "interrupt_delivery"))
     if not apicv:  # the guest's EOI write exits to the hypervisor
         inject += ((T, "vmexit"), (H, "apic_emulate"), (T, "vmentry"))
-    r[Op.INTERRUPT] = Rule(Handling.VM_EXIT, inject, "inject:vapic")
+    r[Op.INTERRUPT] = Rule(Handling.DELIVERY, inject, "inject:vapic")
     return r
 
 
@@ -328,6 +329,8 @@ def compile_mode(mode: Mode, hw: HardwareProfile) -> CompiledMode:
         batchable[op] = 1 if rule.batchable else 0
     for op in STOP_OPS:
         batchable[op] = -1
+    if mode.name == "native":  # no hypervisor to yield to: a pause, run inline
+        batchable[Op.YIELD] = 0
     vector = np.zeros(MODE_VECTOR, np.int64)
     vector[M_PAGING] = {"direct": PAGING_DIRECT, "shadow": PAGING_SHADOW,
                         "nested": PAGING_NESTED}[mode.paging]

@@ -26,6 +26,7 @@ from .cpu import (
     R_FAULT_WRITE,
     R_SPACE,
     R_TIMER,
+    R_TIMER_DELAY,
     ST_BUDGET,
     ST_CHUNK_END,
     ST_FAULT,
@@ -105,6 +106,9 @@ class VCpu:
         self.behalf_cycles: dict[int, int] = {}
         self.sched: object = None  # the scheduler's per-vCPU record
         self.timer_deadline: int | None = None
+        self.timer_prog = -1  # when the current timer was programmed (simulated time)
+        self.timer_deferred: tuple[int, int] | None = None  # (offset into the debt, delay)
+        self.wakes = 0
         self.timer_event = None
         self.timer_event_at = 0
         self.woken_at = 0
@@ -156,8 +160,9 @@ class VCpu:
         """Execute for up to ``budget`` cycles starting at simulated time ``now``.
 
         Returns ``(cycles used, reason)`` with reason ``budget``, ``block``,
-        ``yield``, ``exit`` or ``io`` (an I/O action is due: :attr:`pending_io`). With ``irq_only`` only pending interrupts are
-        delivered (their handlers run to completion) and the run stops there.
+        ``yield``, ``exit`` or ``io`` (an I/O action is due: :attr:`pending_io`). With
+        ``irq_only`` only pending interrupts are delivered (their handlers run to
+        completion) and the run stops there.
         """
         used = 0
         stack = self._stack
@@ -198,7 +203,8 @@ class VCpu:
             pos, sub, status, u = execute(chunk.op, chunk.a, chunk.b, fr[2], fr[3], chunk.kernel,
                                           budget - used, *args)
             if cpu[R_TIMER] >= 0:  # a one-shot timer was programmed (set_timer_op, APIC)
-                hypervisor.set_timer(self, now + used + int(cpu[R_TIMER]))
+                self.timer_prog = now + used + int(cpu[R_TIMER])
+                hypervisor.set_timer(self, self.timer_prog + int(cpu[R_TIMER_DELAY]))
                 cpu[R_TIMER] = -1
             used += u
             if self.on_behalf is not None and not fr[5]:  # interrupts are on nobody's behalf

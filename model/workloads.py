@@ -59,8 +59,10 @@ def sleeper(work_us: float = 50.0, sleep_us: float = 2000.0):
         v.wake_latencies = []
         while True:
             yield work
+            wakes = v.wakes
             yield sleep
-            v.wake_latencies.append(v.pcpu.env.now - v.woken_at)
+            if v.wakes > wakes:  # it really blocked and was woken
+                v.wake_latencies.append(v.pcpu.env.now - v.woken_at)
     return program
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from model.categories import HYPERVISOR
 from model.domain import DomainConfig
 from model.hardware import load_profile
@@ -85,3 +87,53 @@ def test_world_switch_costs_are_charged_to_the_incoming_vcpu():
     on_pcpu = sum(int(host.hypervisor.ledger.vcpu(v.uid)[HYPERVISOR]) for v in vcpus)
     caused = sum(int(v.breakdown()[HYPERVISOR]) for v in vcpus)
     assert on_pcpu - caused == switches * (hw.cost("context_switch") + hw.cost("cr3_load"))
+
+
+# --- regressions found in review -----------------------------------------------------------
+
+def test_a_preempted_sleeper_never_loses_its_timer():
+    """A timer programmed in the part of a segment a preemption cut off is armed only when
+    the vCPU really gets there; before the fix the guest blocked with no timer left."""
+    from model.workloads import sleeper
+
+    host = Host(NEHALEM, pcpus=1, seed=1)
+    a = host.add_guest(DomainConfig("A", "pv"), sleeper(work_us=12000, sleep_us=100))
+    host.add_guest(DomainConfig("B", "pv"), sleeper(work_us=5000, sleep_us=5000))
+    host.run(seconds=0.5)
+    v = a.vcpus[0]
+    assert len(v.wake_latencies) > 20
+    assert v.runnable or v.timer_deadline is not None  # never blocked without a timer
+
+
+@pytest.mark.parametrize("irq_first", [True, False])
+def test_a_reschedule_arriving_with_an_interrupt_kick_is_not_lost(irq_first):
+    def blocker(ctx):
+        yield enter(ctx.kernel, ctx.kernel.spawn())
+        yield ChunkBuilder(kernel=True).op(Op.HLT).build()
+        ctx.vcpu.ran_at = ctx.vcpu.pcpu.env.now
+        yield ChunkBuilder().alu(1000).build()
+
+    host = Host(NEHALEM, pcpus=1, seed=1)
+    a = host.add_guest(DomainConfig("A", "pv"), spin()).vcpus[0]
+    b = host.add_guest(DomainConfig("B", "pv"), blocker).vcpus[0]
+    hv, env = host.hypervisor, host.env
+    wake = int(35e-3 * host.hw.freq_hz)
+
+    def inject():
+        yield env.timeout(wake)
+        for v in ((a, b) if irq_first else (b, a)):
+            hv.raise_irq(v)  # A's interrupt (an irq kick), B's wake-up (BOOST: resched)
+
+    env.process(inject())
+    host.run(seconds=0.1)
+    assert b.ran_at == wake
+
+
+def test_a_host_runs_once():
+    from model.errors import PvsimError
+
+    host = Host(NEHALEM, pcpus=1)
+    host.add_guest(DomainConfig("A", "pv"), spin())
+    host.run(seconds=0.001)
+    with pytest.raises(PvsimError, match="runs once"):
+        host.run(seconds=0.001)

@@ -156,3 +156,41 @@ def test_fork_under_pv_batches_its_page_table_updates():
     pv = run_op("fork", "pv", P4)
     native = run_op("fork", "native", P4)
     assert pv.breakdown["hypervisor"] > 0 and "hypervisor" not in native.breakdown
+
+
+def test_plain_stores_to_unwatched_tables_are_not_counted_as_hypercalls():
+    from model.host import RunStats
+
+    def body(k, p):
+        child = yield from k.fork(p)
+        del child
+    for mode, kind, label in (("pv", "hypercalls", "mmu_update"),
+                              ("full", "bt_emulations", "traced_write")):
+        m = measure(mode, body)
+        parent_writable = 168  # data + stack pages: write-protected through the hypervisor
+        assert RunStats(m.host).transitions("t")[kind][label] == parent_writable
+        assert m.counter("plain_pte_writes") == 232  # the unpinned child's copies
+
+
+def test_a_guest_cannot_touch_another_guests_address_space():
+    from model.domain import DomainConfig
+    from model.host import Host
+    from model.workloads import enter
+
+    host = Host(P4, pcpus=1)
+    victim = host.add_guest(DomainConfig("victim", "pv"))
+    space = victim.kernel.spawn().space
+    before = host.memory.lookup(space, DATA)
+
+    def attacker(ctx):
+        k = ctx.kernel
+        yield enter(k, k.spawn())
+        yield (ChunkBuilder(kernel=True).op(Op.PTE_WRITE, pte_target(space, DATA), 0)
+               .op(Op.CR3_LOAD, space).op(Op.PT_UNPIN, space).build())
+
+    evil = host.add_guest(DomainConfig("evil", "pv"), attacker)
+    host.run()
+    assert host.memory.lookup(space, DATA) == before
+    from model.cpu import S_REFUSED
+
+    assert int(evil.vcpus[0].cpu[S_REFUSED]) == 3

@@ -73,3 +73,35 @@ def test_ratelimit_delays_preemption_until_the_hog_ran_its_minimum():
 def test_unknown_scheduler_lists_choices():
     with pytest.raises(KeyError, match="credit, round_robin"):
         make_scheduler("bvt")
+
+
+def test_a_waking_vcpu_takes_an_idle_pcpu_rather_than_preempting():
+    # the hog is pinned to pCPU 1; the sleeper may run anywhere: pCPU 0 should take it
+    host = Host(HW, pcpus=2)
+    host.add_guest(DomainConfig("hog", "pv", affinity=(1,)), spin())
+    host.add_guest(DomainConfig("io", "pv"), sleeper(work_us=3000, sleep_us=3000))
+    stats = host.run(seconds=1.0)
+    assert sum(stats.domain_cycles("hog").values()) / stats.elapsed > 0.99
+
+
+def test_an_unparked_vcpu_is_not_boosted():
+    from model.sched.credit import BOOST
+
+    host = Host(HW, pcpus=1)
+    capped = host.add_guest(DomainConfig("capped", "pv", cap=20), spin()).vcpus[0]
+    host.add_guest(DomainConfig("other", "pv"), spin())
+    sched = host.hypervisor.scheduler
+    unparks = []
+    account = sched._account
+
+    def watched():
+        was = capped.sched.parked
+        account()
+        if was and not capped.sched.parked:
+            unparks.append(capped.sched.pri == BOOST)
+
+    sched._account = watched
+    stats = host.run(seconds=1.0)
+    assert unparks and not any(unparks)
+    assert sum(stats.domain_cycles("capped").values()) / stats.elapsed == pytest.approx(0.2,
+                                                                                      rel=0.05)

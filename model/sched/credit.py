@@ -109,16 +109,19 @@ class CreditScheduler(Scheduler):
         self._tickle(vcpu)
 
     def _tickle(self, vcpu) -> None:
+        """__runq_tickle: an idle pCPU the vCPU may run on takes it (stealing it from the
+        home run queue); only if there is none does it preempt a lower priority."""
         s = vcpu.sched
         home = self.host.pcpus[s.processor]
-        cur = home.current
-        if cur is None or s.pri > cur.sched.pri:
+        if home.current is None:
             self.host.kick(home)
             return
-        for p in self.host.pcpus:  # an idle pCPU may steal it
+        for p in self.host.pcpus:
             if p.current is None and self.allowed(vcpu, p):
                 self.host.kick(p)
                 return
+        if s.pri > home.current.sched.pri:
+            self.host.kick(home)
 
     def sleep(self, vcpu) -> None:
         self._remove(vcpu)
@@ -220,10 +223,11 @@ class CreditScheduler(Scheduler):
                     s.credit = max(s.credit, -per)
                 else:
                     s.pri = UNDER
-                    if s.parked:
+                    if s.parked:  # unpark without a BOOST (Xen clears the flag after)
                         s.parked = False
-                        if v.runnable:
-                            self.wake(v)
+                        if v.runnable and v.pcpu is None:
+                            self._insert(v)
+                            self._tickle(v)
                     if s.credit > per:
                         s.active = False
                         s.credit //= 2
