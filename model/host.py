@@ -109,16 +109,18 @@ class Host:
         key = (zlib.crc32(name.encode()), index)
         return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=key))
 
-    def start(self, vcpu: VCpu, workload: Workload) -> None:
+    def start(self, vcpu: VCpu, workload: Workload, daemon: bool = False) -> None:
+        """Run ``workload`` on ``vcpu``. A ``daemon`` (a driver domain's backend) runs
+        forever and is not waited for by :meth:`run` without a time limit."""
         ctx = WorkloadContext(vcpu.domain.kernel, vcpu, self.rng(vcpu.domain.name, vcpu.index),
                               self.hw)
         vcpu.start(iter(workload(ctx)))
-        self.hypervisor.start(vcpu)
+        self.hypervisor.start(vcpu, daemon)
 
     def run(self, seconds: float | None = None, cycles: int | None = None) -> RunStats:
         """Run until ``seconds`` (or ``cycles``) of simulated time, or until every
-        vCPU has finished its workload; then settle the books and check cycle
-        conservation."""
+        vCPU has finished its workload (daemons aside); then settle the books and check
+        cycle conservation."""
         if self._ran:
             raise PvsimError("a Host runs once: build a new one for another run")
         self._ran = True
@@ -167,6 +169,14 @@ class RunStats:
         dom = self._dom(name)
         total = sum(self.ledger.vcpu(v.uid) for v in dom.vcpus)
         return self.ledger.as_dict(total)
+
+    def driver_domain_cycles(self, name: str) -> int:
+        """Cycles the driver domain's vCPUs spent on behalf of guest ``name``'s I/O."""
+        io = self.host.io
+        if io is None or io.driver_domain is None:
+            return 0
+        dom = self._dom(name).dom
+        return sum(v.behalf_cycles.get(dom, 0) for v in io.driver_domain.vcpus)
 
     def _dom(self, name: str) -> Domain:
         for d in self.host.domains:

@@ -231,10 +231,11 @@ class Hypervisor:
         self.ledger.grow(len(self.vcpus))
         self.scheduler.add(vcpu)
 
-    def start(self, vcpu: VCpu) -> None:
+    def start(self, vcpu: VCpu, daemon: bool = False) -> None:
         """Make a vCPU runnable for the first time."""
         vcpu.runnable = True
-        self._started += 1
+        vcpu.daemon = daemon
+        self._started += 0 if daemon else 1
         self.scheduler.wake(vcpu)
 
     def kick(self, pcpu: PCpu) -> None:
@@ -262,7 +263,7 @@ class Hypervisor:
     # --- blocking and wake-up -----------------------------------------------------------
     def block(self, vcpu: VCpu) -> None:
         """The vCPU executed HLT / SCHEDOP_block with no interrupt pending."""
-        if vcpu.pending_irqs:
+        if vcpu.pending_irqs or vcpu.woken_since_decision():
             return
         vcpu.runnable = False
         vcpu.blocked_at = self.env.now
@@ -273,6 +274,8 @@ class Hypervisor:
         self.finished_at[vcpu.name] = self.env.now
         self.scheduler.sleep(vcpu)
         done = self.on_all_finished
+        if vcpu.daemon:
+            return
         if done is not None and len(self.finished_at) == self._started and not done.triggered:
             done.succeed()
 

@@ -62,6 +62,7 @@ class IOParams:
     device_model_request: int = 6000  # QEMU: walk the guest's descriptors, submit the I/O
     virtio_backend: int = 3500  # QEMU virtio backend per request
     vhost_backend: int = 1500  # vhost (in-kernel) per request
+    netback_rx_copy: int = 1500  # netback: grant-copy a received packet into the guest
     blk_ring_slots: int = 32  # blkif, one ring page
     net_ring_slots: int = 256  # netif tx/rx, one page
     virtqueue_slots: int = 256  # QEMU's default queue size
@@ -111,8 +112,11 @@ class IOSystem:
 
     # --- configuration ---------------------------------------------------------------------
     def add_device(self, device: Device) -> Device:
+        """Add a device; it gets its own random stream from the host's seed and an index."""
         if device.name in self.devices:
             raise ConfigError(f"duplicate device name {device.name!r}")
+        device.index = len(self.devices)
+        device.rng = self.host.rng(f"device:{device.name}", 0)
         self.devices[device.name] = device
         return device
 
@@ -127,7 +131,7 @@ class IOSystem:
             yield enter(ctx.kernel, ctx.kernel.spawn())
             yield from self._backend_loop(ctx.vcpu)
         for v in domain.vcpus:
-            self.host.start(v, backend)
+            self.host.start(v, backend, daemon=True)
 
     def attach(self, domain, device: str, path: str | None = None) -> Attachment:
         """Give ``domain`` access to ``device`` through ``path`` (default by its mode)."""
@@ -295,19 +299,20 @@ class IOSystem:
     def _backend_loop(self, vcpu) -> Generator:
         p = self.p
         poll = ChunkBuilder(kernel=True).op(Op.IO, self.A_POLL).build()
-        hlt = ChunkBuilder(kernel=True).op(Op.HLT).build()
         vcpu.work = []
         while True:
             yield Behalf(None)
             yield poll
             if not vcpu.work:
-                yield hlt
+                yield vcpu.halt()
                 continue
             for kind, req, att in vcpu.work:
                 yield Behalf(att.domain.dom)
                 if kind == "request":
                     n = {"pv": p.backend_request, "virtio": p.virtio_backend,
                          "vhost": p.vhost_backend}[att.path]
+                    if att.device.kind == "nic" and not req.write:
+                        n += p.netback_rx_copy  # received data is copied, not mapped
                     yield _work(n, kernel=att.path != "virtio")
                     yield ChunkBuilder(kernel=True).op(Op.IO, self.A_DEVICE, req.id).build()
                 elif kind == "status":
@@ -415,12 +420,11 @@ class Attachment:
         """Block until ``req`` completes (interrupts wake the vCPU); then finish it."""
         io, p = self.io, self.io.p
         take = ChunkBuilder(kernel=True).op(Op.IO, io.A_TAKE, self.id).build()
-        hlt = ChunkBuilder(kernel=True).op(Op.HLT).build()
         while True:
             yield take
             if req.done:
                 break
-            yield hlt
+            yield req.vcpu.halt()
         if self.path == "emulated":  # the interrupt handler reads and acks the status
             for _ in range(p.status_accesses):
                 yield ChunkBuilder(kernel=True).op(Op.IO, io.A_ACCESS, 2 * self.id + 1).build()

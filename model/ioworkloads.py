@@ -40,3 +40,100 @@ def net_tx(att, mtu: int = 1500, window: int = 64, packets: int | None = None):
     """Bulk TCP-like transmission: MTU-sized segments with up to ``window`` in flight."""
     return disk_io(att, size=mtu - 40, write_fraction=1.0, queue_depth=window,
                    requests=packets)
+
+
+def net_rx(att, mtu: int = 1500, window: int = 64, packets: int | None = None):
+    """Bulk reception: ``window`` receive buffers posted; each completes when an MTU-sized
+    segment arrives at line rate."""
+    return disk_io(att, size=mtu - 40, write_fraction=0.0, queue_depth=window,
+                   requests=packets)
+
+
+def _compute(ctx, instructions: int) -> Chunk:
+    return ChunkBuilder().alu(instructions).build()
+
+
+def kernel_build(disk, jobs: int = 8, sources_per_job: int = 4,
+                 compile_instructions: int = 3_000_000):
+    """Compile jobs: each forks and execs a compiler, reads its sources (16 KiB each),
+    computes, writes an object file (32 KiB) and exits."""
+    def program(ctx) -> Iterator[Chunk]:
+        k = ctx.kernel
+        make = k.spawn()
+        yield enter(k, make)
+        for job in range(jobs):
+            cc = yield from k.fork(make)
+            yield from k.switch_to(cc)
+            yield from k.exec(cc, text_file=10)
+            for _ in range(sources_per_job):
+                yield from disk.read(16384)
+            yield _compute(ctx, compile_instructions)
+            yield from disk.read(32768, write=True)
+            yield from k.exit(cc, switch_to=make)
+            del job
+    return program
+
+
+def oltp_db(disk, transactions: int = 200, reads: int = 4, writes: int = 2,
+            cpu_instructions: int = 200_000):
+    """Database transactions: random 8 KiB reads, compute, 8 KiB writes, then a log write
+    that must complete before commit (fsync)."""
+    def program(ctx) -> Iterator[Chunk]:
+        k = ctx.kernel
+        yield enter(k, k.spawn())
+        for _ in range(transactions):
+            for _ in range(reads):
+                yield from disk.read(8192)
+            yield _compute(ctx, cpu_instructions)
+            pending = []
+            for _ in range(writes):
+                pending.append((yield from disk.submit(8192, write=True)))
+            for req in pending:
+                yield from disk.wait(req)
+            yield from disk.read(4096, write=True)  # the commit record, synchronously
+    return program
+
+
+def file_server(disk, files: int = 16, file_kib: int = 256, chunk_kib: int = 64):
+    """Serve whole files: a metadata lookup (stat and open), then sequential reads."""
+    def program(ctx) -> Iterator[Chunk]:
+        k = ctx.kernel
+        yield enter(k, k.spawn())
+        offset = 0
+        for _ in range(files):
+            yield from k.syscall("stat", k.p.stat)
+            yield from k.syscall("open", k.p.open)
+            for _ in range(file_kib // chunk_kib):
+                yield from disk.read(chunk_kib * 1024, offset=offset)
+                offset += chunk_kib * 1024
+            yield from k.syscall("close", k.p.close)
+    return program
+
+
+def web_server(disk, nic, requests: int = 200, rate_per_s: float = 2000.0,
+               response_bytes: int = 16384, miss_ratio: float = 0.2,
+               cpu_instructions: int = 100_000):
+    """Requests arrive at ``rate_per_s`` (Poisson); each is parsed, reads a small file
+    (from disk with probability ``miss_ratio``, else from the page cache) and sends the
+    response over the NIC in MTU-sized segments. The server sleeps between arrivals."""
+    from .isa import Op
+
+    def program(ctx) -> Iterator[Chunk]:
+        k = ctx.kernel
+        yield enter(k, k.spawn())
+        rng = ctx.rng
+        f = ctx.hw.freq_hz
+        segments = -(-response_bytes // 1460)
+        for _ in range(requests):
+            gap = int(rng.exponential(1.0 / rate_per_s) * f)
+            yield ChunkBuilder(kernel=True).op(Op.TIMER, gap).op(Op.HLT).build()
+            yield from k.syscall("read", k.p.read_null)
+            yield _compute(ctx, cpu_instructions)
+            if rng.random() < miss_ratio:
+                yield from disk.read(4096)
+            pending = []
+            for _ in range(segments):
+                pending.append((yield from nic.submit(1460, write=True)))
+            for req in pending:
+                yield from nic.wait(req)
+    return program

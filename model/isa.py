@@ -21,6 +21,8 @@ Operand conventions
 ``INVLPG``     a = virtual page number
 ``PIO``        a = port
 ``TIMER``      a = delay in cycles from now (one-shot)
+``HLT``        a = 0: halt until an interrupt; a > 0: halt unless an interrupt was
+               delivered since the vCPU's interrupt count was a - 1 (check, then halt)
 ``EXC``        a = exception vector (0 = divide error)
 ``PT_PIN``     a = address-space id: its tables become page tables the hypervisor
                watches (Xen PV: MMUEXT_PIN_L4_TABLE validates every entry)

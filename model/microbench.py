@@ -17,9 +17,11 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from . import ioworkloads
 from .categories import NAMES
+from .devices import Device, NicService, SsdService
 from .domain import DomainConfig
 from .errors import UnknownNameError
 from .guestos import DATA_VPN, GuestKernel, Process, Vma
@@ -43,10 +45,11 @@ class OpResult:
     cycles: float
     breakdown: dict[str, float]
     iterations: int
+    extra: dict[str, float] = field(default_factory=dict)  # e.g. throughput_mbps
 
     def as_dict(self) -> dict:
         return {"op": self.op, "mode": self.mode, "latency_us": self.latency_us,
-                "cycles": self.cycles, "breakdown": self.breakdown}
+                "cycles": self.cycles, "breakdown": self.breakdown, **self.extra}
 
 
 def _user_buf(proc: Process) -> int:
@@ -313,6 +316,20 @@ OPS: dict[str, OpSpec] = {
     "divzero": OpSpec(_nb_divzero, 500, 10, "nano", "AA06: divide by zero, handled"),
     "ptemod": OpSpec(_nb_ptemod, 500, 10, "nano", "AA06: rewrite a PTE unchanged"),
     "cpu_bound": OpSpec(lambda k, p: None, 1, 0, "macro", "2M instructions of integer compute"),
+    "kernel_build": OpSpec(None, 1, 0, "io", "8 compile jobs: fork, exec, read, compute, write"),
+    "oltp_db": OpSpec(None, 1, 0, "io", "100 transactions: 8 KiB reads and writes, commit"),
+    "web_server": OpSpec(None, 1, 0, "io", "200 requests at 2000/s: file read, 16 KiB reply"),
+    "file_server": OpSpec(None, 1, 0, "io", "16 files of 256 KiB: stat, open, read, close"),
+    "net_tx": OpSpec(None, 1, 0, "io", "send 4000 MTU-1500 segments on a 1 Gbit/s NIC"),
+    "net_rx": OpSpec(None, 1, 0, "io", "receive 4000 MTU-1500 segments on a 1 Gbit/s NIC"),
+}
+IO_WORKLOADS = {
+    "kernel_build": lambda disk, nic: ioworkloads.kernel_build(disk),
+    "oltp_db": lambda disk, nic: ioworkloads.oltp_db(disk, transactions=100),
+    "web_server": lambda disk, nic: ioworkloads.web_server(disk, nic),
+    "file_server": lambda disk, nic: ioworkloads.file_server(disk),
+    "net_tx": lambda disk, nic: ioworkloads.net_tx(nic, packets=4000),
+    "net_rx": lambda disk, nic: ioworkloads.net_rx(nic, packets=4000),
 }
 CPU_BOUND_INSTRUCTIONS = 2_000_000
 
@@ -349,11 +366,13 @@ def _cpu_bound_program(ctx: WorkloadContext):
     yield Marker("stop")
 
 
-def measured(marks: list[tuple[str, object]]) -> object:
-    """Sum of what was accumulated between start/resume and pause/stop markers."""
+def measured(marks: list[tuple], field: int = 1) -> object:
+    """Sum of what accumulated between start/resume and pause/stop markers: the cycles by
+    category (``field`` 1) or the simulated time (``field`` 2)."""
     total = None
     opened = None
-    for label, value in marks:
+    for mark in marks:
+        label, value = mark[0], mark[field]
         if label in ("start", "resume"):
             opened = value
         elif label in ("pause", "stop") and opened is not None:
@@ -376,6 +395,8 @@ def run_op(op: str, mode: str, hardware: str = DEFAULT_PROFILE, seed: int = 0) -
         raise UnknownNameError("virtualization mode", mode, MODES)
     spec = OPS[op]
     hw = load_profile(hardware)
+    if spec.kind == "io":
+        return _run_io_op(op, mode, hw, seed)
     host = Host(hw, pcpus=1, seed=seed, memory_mb=1024)
     program = _cpu_bound_program if op == "cpu_bound" else _program(op, spec)
     dom = host.add_guest(DomainConfig("bench", mode=mode, memory_mb=512), program)
@@ -385,6 +406,43 @@ def run_op(op: str, mode: str, hardware: str = DEFAULT_PROFILE, seed: int = 0) -
     breakdown = {NAMES[i]: float(per[i]) for i in range(len(NAMES)) if per[i]}
     cyc = float(per.sum())
     return OpResult(op, mode, cyc / hw.freq_hz * 1e6, cyc, breakdown, n)
+
+
+def _run_io_op(op: str, mode: str, hw, seed: int) -> OpResult:
+    """An I/O workload on a guest with an SSD and a 1 Gbit/s NIC behind a driver domain
+    (a pv dom0 on its own pCPU; a native guest drives the devices itself). The latency is
+    the simulated time from start to end; the cycles are the guest's and those the driver
+    domain spent on its behalf (category ``driver_domain``)."""
+    host = Host(hw, pcpus=2, seed=seed, memory_mb=1536)
+    io = host.enable_io()
+    io.add_device(Device(host.env, "disk0", SsdService(), freq_hz=hw.freq_hz))
+    io.add_device(Device(host.env, "nic0", NicService(), freq_hz=hw.freq_hz))
+    if mode != "native":
+        io.set_driver_domain(host.add_guest(DomainConfig("dom0", "pv", affinity=(0,))))
+    dom = host.add_guest(DomainConfig("bench", mode=mode, memory_mb=512, affinity=(1,)))
+    work = IO_WORKLOADS[op](io.attach(dom, "disk0"), io.attach(dom, "nic0"))
+
+    def program(ctx):
+        inner = work(ctx)
+        yield next(inner)  # the process starts
+        yield Marker("start")
+        yield from inner
+        yield Marker("stop")
+    host.start(dom.vcpus[0], program)
+    stats = host.run()
+    marks = dom.vcpus[0].marks
+    latency = measured(marks, field=2)
+    cycles = measured(marks).astype(float)
+    behalf = stats.driver_domain_cycles("bench")
+    breakdown = {NAMES[i]: float(cycles[i]) for i in range(len(NAMES)) if cycles[i]}
+    if behalf:
+        breakdown["driver_domain"] = float(behalf)
+    total = float(sum(breakdown.values()))
+    extra = {}
+    if op.startswith("net_"):
+        size = io.log.columns()["size"]
+        extra["throughput_mbps"] = float(size.sum()) * 8 / (latency / hw.freq_hz) / 1e6
+    return OpResult(op, mode, latency / hw.freq_hz * 1e6, total, breakdown, 1, extra)
 
 
 def run_bench(hardware: str = DEFAULT_PROFILE, modes=MODES, ops=None, seed: int = 0,

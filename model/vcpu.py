@@ -38,7 +38,7 @@ from .cpu import (
     tlb_flush,
 )  # fmt: skip
 from .errors import PvsimError
-from .isa import Chunk, Op
+from .isa import Chunk, ChunkBuilder, Op
 
 if TYPE_CHECKING:
     from .domain import Domain
@@ -73,7 +73,7 @@ class VCpu:
         The register/statistics vector of :mod:`model.cpu` (cycles by category the
         vCPU has caused, counts per sensitive operation, TLB statistics).
     marks : list
-        ``(label, cycles by category so far)`` for each :class:`Marker` passed.
+        ``(label, cycles by category so far, simulated time)`` for each :class:`Marker`.
     """
 
     def __init__(self, domain: Domain, index: int, uid: int) -> None:
@@ -92,7 +92,7 @@ class VCpu:
         self._stack: list[list] = []
         self.pending_irqs = 0
         self.done = False
-        self.marks: list[tuple[str, np.ndarray]] = []
+        self.marks: list[tuple[str, np.ndarray, int]] = []
         self._fault_streak = 0
         self._fault_at: tuple[int, int] = (0, -1)
         # scheduling state, owned by the scheduler and the pCPUs
@@ -101,6 +101,9 @@ class VCpu:
         self.debt: np.ndarray | None = None
         self.debt_reason = BUDGET
         self.pending_io: tuple[int, int] | None = None
+        self.daemon = False
+        self.irq_seq = 0  # interrupts delivered so far
+        self.hlt_after = 0
         self.carry: np.ndarray | None = None  # cycles charged by an I/O action, still to run
         self.on_behalf: int | None = None  # a driver domain's vCPU: whose I/O it works for
         self.behalf_cycles: dict[int, int] = {}
@@ -136,6 +139,14 @@ class VCpu:
         """Add ``row`` (cycles by category) to what the vCPU has caused; returns it."""
         self.cpu[CYCLES:CYCLES + N_CATEGORIES] += row
         return row
+
+    def woken_since_decision(self) -> bool:
+        """Whether an interrupt was delivered after the guest decided to halt."""
+        return self.hlt_after > 0 and self.irq_seq >= self.hlt_after
+
+    def halt(self) -> Chunk:
+        """A HLT that does not halt if an interrupt arrives from now on."""
+        return ChunkBuilder(kernel=True).op(Op.HLT, self.irq_seq + 1).build()
 
     def add_carry(self, row: np.ndarray) -> None:
         """Charge ``row`` now and run its cycles at the start of the vCPU's next segment
@@ -173,6 +184,7 @@ class VCpu:
         while True:
             if self.pending_irqs and stack:
                 self.pending_irqs = 0
+                self.irq_seq += 1
                 used += self.charge(_INTERRUPT)
                 self.push(kernel.interrupt(), interrupt=True)
             if not stack:
@@ -191,7 +203,7 @@ class VCpu:
                         return used, BUDGET
                     continue
                 if isinstance(item, Marker):
-                    self.marks.append((item.label, self.breakdown()))
+                    self.marks.append((item.label, self.breakdown(), now + used))
                     continue
                 if isinstance(item, Behalf):
                     self.on_behalf = item.guest
@@ -232,7 +244,10 @@ class VCpu:
                     return used, IO
                 used += self.charge(op)
                 if op == _HLT:
-                    if not self.pending_irqs:
+                    # HLT a (a > 0): halt only if no interrupt came since the guest decided
+                    # to (its sequence was a - 1), like Linux's "check, then safe_halt"
+                    self.hlt_after = int(chunk.a[pos])
+                    if not self.pending_irqs and not self.woken_since_decision():
                         return used, BLOCK
                 elif op == _YIELD:
                     return used, YIELD
