@@ -27,6 +27,7 @@ import simpy
 
 from .accounting import Ledger, split
 from .categories import N_CATEGORIES
+from .errors import PvsimError
 from .hardware import HardwareProfile
 from .sched.base import Scheduler
 from .vcpu import BLOCK, BUDGET, EXIT, IO, YIELD, VCpu
@@ -222,6 +223,7 @@ class Hypervisor:
         self.finished_at: dict[str, int] = {}
         self.on_all_finished: simpy.Event | None = None
         self.io_actions: list = []
+        self.io_in_flight = lambda: False  # the host's I/O system replaces it
         self._started = 0
         self.pcpus = [PCpu(self, i) for i in range(n_pcpus)]
         scheduler.attach(self)
@@ -234,6 +236,7 @@ class Hypervisor:
     def start(self, vcpu: VCpu, daemon: bool = False) -> None:
         """Make a vCPU runnable for the first time."""
         vcpu.runnable = True
+        vcpu.started = True
         vcpu.daemon = daemon
         self._started += 0 if daemon else 1
         self.scheduler.wake(vcpu)
@@ -268,6 +271,21 @@ class Hypervisor:
         vcpu.runnable = False
         vcpu.blocked_at = self.env.now
         self.scheduler.sleep(vcpu)
+        if self.on_all_finished is not None:
+            self._check_deadlock()
+
+    def _check_deadlock(self) -> None:
+        """In a run without a time limit: fail if no workload can ever make progress."""
+        stuck = []
+        for v in self.vcpus:
+            if v.daemon or v.done or not v.started:
+                continue
+            if v.runnable or v.timer_deadline is not None or v.timer_deferred is not None:
+                return
+            stuck.append(v.name)
+        if stuck and not self.io_in_flight():
+            raise PvsimError(f"deadlock: {', '.join(stuck)} blocked with no timer armed and "
+                             "no I/O in flight, so the run would never end")
 
     def finished(self, vcpu: VCpu) -> None:
         vcpu.runnable = False

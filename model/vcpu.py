@@ -102,6 +102,7 @@ class VCpu:
         self.debt_reason = BUDGET
         self.pending_io: tuple[int, int] | None = None
         self.daemon = False
+        self.started = False
         self.irq_seq = 0  # interrupts delivered so far
         self.hlt_after = 0
         self.carry: np.ndarray | None = None  # cycles charged by an I/O action, still to run

@@ -137,3 +137,16 @@ def test_a_host_runs_once():
     host.run(seconds=0.001)
     with pytest.raises(PvsimError, match="runs once"):
         host.run(seconds=0.001)
+
+
+def test_a_run_without_a_limit_reports_a_deadlock_instead_of_hanging():
+    from model.errors import PvsimError
+
+    def stuck(ctx):
+        yield enter(ctx.kernel, ctx.kernel.spawn())
+        yield ChunkBuilder(kernel=True).op(Op.HLT).build()  # no timer, nothing to wake it
+
+    host = Host(NEHALEM, pcpus=1)
+    host.add_guest(DomainConfig("A", "pv"), stuck)
+    with pytest.raises(PvsimError, match="deadlock: A.v0 blocked"):
+        host.run()
