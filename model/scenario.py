@@ -1,0 +1,254 @@
+"""Scenario files: the host, its devices, the driver domain and the guests, validated.
+
+A scenario is YAML (loaded with :func:`model.yamlsafe.load_yaml`) checked against
+pydantic models before anything runs. Every field has an explicit default;
+unknown keys are errors; an error names the file, line and column, the key path
+(``guests[2].workload.params.think_us``), the bad value and the valid choices.
+
+Examples
+--------
+>>> s = parse_scenario('''
+... name: demo
+... duration: 200ms
+... guests:
+...   - {name: web, mode: pv, workload: {profile: spin}}
+... ''', "demo.yaml")
+>>> s.duration, s.hardware, s.guests[0].count
+(0.2, 'skylake-3.0ghz-ept', 1)
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)  # fmt: skip
+
+from .errors import ConfigError
+from .hardware import DEFAULT_PROFILE, load_profile, profile_names
+from .yamlsafe import YamlError, format_path, load_yaml
+
+_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(s|ms|us|ns)\s*$")
+
+
+def parse_duration(value: object) -> float:
+    """``"2s"``, ``"500ms"``, ``"20us"`` -> seconds. A bare number is refused: the unit
+    must be explicit.
+
+    Examples
+    --------
+    >>> parse_duration("500ms")
+    0.5
+    """
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return float(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError(f"{value!r} is not a duration: write a number with a unit "
+                     f"({', '.join(_UNITS)}), such as 2s or 500ms")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceSpec(_Strict):
+    """A shared device and its arbitration policy."""
+
+    kind: Literal["hdd", "ssd", "nvme", "nic"]
+    arbitration: Literal["fifo", "round_robin", "weighted_fair", "priority"] = "fifo"
+    rate_gbit_s: float = Field(1.0, gt=0, description="nic: line rate")
+    mtu: int = Field(1500, ge=576, le=9000, description="nic: MTU in bytes")
+    caps: dict[str, tuple[float | None, float | None]] = Field(
+        default_factory=dict, description="guest name -> (IOPS, bytes/s) rate caps")
+
+
+class HostSpec(_Strict):
+    pcpus: int = Field(2, ge=1, le=256)
+    memory_mb: int = Field(4096, ge=64)
+    scheduler: Literal["credit", "round_robin"] = "credit"
+    timeslice_ms: float = Field(30.0, gt=0, le=1000)
+    ratelimit_us: float = Field(1000.0, ge=0, le=500_000)
+    devices: dict[str, DeviceSpec] = Field(default_factory=dict)
+
+
+class DriverDomainSpec(_Strict):
+    vcpus: int = Field(1, ge=1, le=64)
+    weight: int = Field(256, ge=1, le=65535)
+    pinning: list[int] | None = None
+
+
+WORKLOADS = ("spin", "sleeper", "cpu_bound", "disk_io", "kernel_build", "oltp_db",
+             "web_server", "file_server", "net_tx", "net_rx")
+
+
+def _workload_function(profile: str):
+    from . import ioworkloads, workloads
+
+    return getattr(workloads, profile, None) or getattr(ioworkloads, profile)
+
+
+class WorkloadSpec(_Strict):
+    profile: Literal[WORKLOADS]  # type: ignore[valid-type]
+    params: dict[str, float | int | bool | str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_params(self) -> WorkloadSpec:
+        sig = inspect.signature(_workload_function(self.profile))
+        valid = [n for n in sig.parameters if n not in ("att", "disk", "nic")]
+        for key in self.params:
+            if key not in valid:
+                raise ValueError(f"unknown parameter {key!r} of workload {self.profile!r}; "
+                                 f"valid: {', '.join(valid) or 'none'}")
+        return self
+
+
+class AttachmentSpec(_Strict):
+    device: str
+    path: Literal["direct", "passthrough", "pv", "emulated", "virtio", "vhost"] | None = None
+
+
+class GuestSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
+    count: int = Field(1, ge=1, le=1024)
+    os: Literal["modified", "unmodified"] = "modified"
+    mode: Literal["native", "pv", "full", "hvm"] = "pv"
+    vcpus: int = Field(1, ge=1, le=64)
+    memory_mb: int = Field(256, ge=16)
+    weight: int = Field(256, ge=1, le=65535)
+    cap: int = Field(0, ge=0, le=6400)
+    workload: WorkloadSpec
+    devices: list[AttachmentSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _pv_needs_a_modified_os(self) -> GuestSpec:
+        if self.mode == "pv" and self.os == "unmodified":
+            raise ValueError("an unmodified OS cannot run in pv mode (paravirtualization needs "
+                             "a kernel modified to make hypercalls); use mode full (binary "
+                             "translation) or hvm (hardware assist)")
+        return self
+
+
+class RecordSpec(_Strict):
+    interval: Duration = 0.01
+    requests: bool = True
+    trace: bool = False
+
+
+class Scenario(_Strict):
+    """A whole scenario. Build one with :func:`parse_scenario` or :func:`load_scenario`."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = Field(0, ge=0)
+    duration: Duration = 1.0
+    hardware: str = DEFAULT_PROFILE
+    host: HostSpec = HostSpec()
+    driver_domain: DriverDomainSpec = DriverDomainSpec()
+    guests: list[GuestSpec] = Field(min_length=1)
+    record: RecordSpec = RecordSpec()
+
+    @field_validator("hardware")
+    @classmethod
+    def _known_hardware(cls, v: str) -> str:
+        if v not in profile_names():
+            raise ValueError(f"unknown hardware profile {v!r}; valid choices: "
+                             f"{', '.join(profile_names())}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        names = [g.name for g in self.guests]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"duplicate guest names: {', '.join(dup)}")
+        hw = load_profile(self.hardware)
+        for i, g in enumerate(self.guests):
+            if g.mode == "hvm" and not hw.features.vtx:
+                raise ValueError(f"guests[{i}] ({g.name}): hvm needs VT-x, which {hw.name} "
+                                 "lacks; use pv or full")
+            for j, a in enumerate(g.devices):
+                if a.device not in self.host.devices:
+                    raise ValueError(f"guests[{i}].devices[{j}].device: unknown device "
+                                     f"{a.device!r}; valid choices: "
+                                     f"{', '.join(self.host.devices) or '(no devices)'}")
+        for d, spec in self.host.devices.items():
+            for g in spec.caps:
+                if g not in names:
+                    raise ValueError(f"host.devices.{d}.caps: unknown guest {g!r}")
+        pins = self.driver_domain.pinning or []
+        bad = [p for p in pins if not 0 <= p < self.host.pcpus]
+        if bad:
+            raise ValueError(f"driver_domain.pinning: pCPU {bad[0]} does not exist "
+                             f"(the host has {self.host.pcpus}: 0..{self.host.pcpus - 1})")
+        return self
+
+
+class ScenarioError(ConfigError):
+    """A scenario that does not validate; the message points at the file position."""
+
+
+def _messages(err: ValidationError, source: str, where: dict) -> str:
+    lines = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        path = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or "-" in p)))
+        pos = None
+        for n in range(len(path), -1, -1):  # the nearest position the file has
+            pos = where.get(path[:n])
+            if pos:
+                break
+        at = f"{source}:{pos[0]}:{pos[1]}" if pos else source
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = f"unknown key {path[-1]!r}"
+        elif e["type"] == "missing":
+            msg = "missing required key"
+        elif "input" in e and e["type"] not in ("value_error",) and not isinstance(
+                e["input"], dict | list):
+            msg += f" (got {e['input']!r})"
+        lines.append(f"{at}: {format_path(path) or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_scenario(text: str | bytes, source: str = "<string>") -> Scenario:
+    """Validate scenario YAML ``text``.
+
+    Raises
+    ------
+    ScenarioError
+        With every problem found, each as ``file:line:col: key.path: message``.
+    """
+    try:
+        data, where = load_yaml(text, source)
+    except YamlError as e:
+        raise ScenarioError(str(e)) from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}:1:1: a scenario is a mapping of keys (name, guests, "
+                            f"...), not a {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as e:
+        raise ScenarioError(_messages(e, source, where)) from None
+
+
+def load_scenario(path: str) -> Scenario:
+    """Read and validate a scenario file."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
+    return parse_scenario(raw, path)
