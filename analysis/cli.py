@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -20,7 +21,9 @@ from model.errors import PvsimError
 from model.hardware import DEFAULT_PROFILE, load_profile, profile_names
 from model.microbench import OPS, run_bench
 from model.modes import MODES, resolve_mode
+from model.scenario import load_scenario
 
+from .run import simulate, write_results
 from .validate import validate
 
 
@@ -97,6 +100,33 @@ def _validate(args: argparse.Namespace, out: Console) -> int:
     return 1 if bad else 0
 
 
+def _run(args: argparse.Namespace, out: Console) -> int:
+    scenario = load_scenario(args.scenario)
+    summary = simulate(scenario, args.seed)
+    dest = Path(args.output or f"results/{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    write_results(dest, scenario, summary)
+    table = Table(title=f"pvsim run {scenario.name}: {summary['sim_time_s']:.3f} s simulated "
+                  f"on {summary['hardware']}")
+    for col in ("guest", "mode", "cpu ms", "of which hypervisor+transition ms",
+                "driver domain ms", "I/O req", "Mbit/s", "p50 ms", "p99 ms"):
+        table.add_column(col, justify="left" if col in ("guest", "mode") else "right")
+    for name, g in summary["guests"].items():
+        cpu = g["cpu_s"]
+        io = g.get("io", {})
+        table.add_row(name, g["mode"], f"{1e3 * sum(cpu.values()):.2f}",
+                      f"{1e3 * (cpu.get('hypervisor', 0) + cpu.get('transition', 0)):.2f}",
+                      f"{1e3 * cpu.get('driver_domain', 0):.2f}", str(io.get("requests", "")),
+                      f"{io['throughput_mbps']:.1f}" if io else "",
+                      f"{io['p50_ms']:.3f}" if "p50_ms" in io else "",
+                      f"{io['p99_ms']:.3f}" if "p99_ms" in io else "")
+    out.print(table)
+    for name, d in summary["devices"].items():
+        out.print(f"device {name}: utilization {d['utilization']:.1%}, mean queue "
+                  f"{d['mean_queue']:.2f}, {d['completed']} requests")
+    out.print(f"wrote {dest}/summary.json and scenario.resolved.yaml")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _Parser(prog="pvsim", description="Simulate a virtualized server: PV, binary "
                      "translation and hardware-assisted guests on an emulated CPU/MMU.")
@@ -111,10 +141,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--os", choices=("modified", "unmodified"), default="modified",
                    help="whether the guest kernel is paravirtualized (pv needs modified)")
     sub.add_parser("validate", help="simulated versus published nanobenchmark figures")
+    r = sub.add_parser("run", help="run a scenario file and write its results directory")
+    r.add_argument("scenario", help="the scenario YAML file")
+    r.add_argument("-o", "--output", help="results directory (default results/NAME-TIME)")
+    r.add_argument("--seed", type=int, help="override the scenario's seed")
     args = parser.parse_args(argv)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
-        return {"bench": _bench, "validate": _validate}[args.command](args, out)
+        return {"bench": _bench, "validate": _validate, "run": _run}[args.command](args, out)
     except PvsimError as e:
         print(f"pvsim: error: {e}", file=sys.stderr)
         return 2

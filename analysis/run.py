@@ -1,0 +1,115 @@
+"""Run a scenario: simulate it, summarize the results, write them atomically.
+
+Examples
+--------
+>>> from model.scenario import parse_scenario
+>>> s = parse_scenario("name: t\\nduration: 10ms\\nguests: [{name: a, workload: {profile: spin}}]")
+>>> summary = simulate(s)
+>>> summary["guests"]["a"]["mode"], summary["sim_time_s"]
+('pv', 0.01)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from model import __version__
+from model.build import build_host, guest_names
+from model.categories import NAMES
+from model.scenario import Scenario
+
+
+def scenario_hash(s: Scenario) -> str:
+    """A stable hash of the resolved scenario (every default filled in)."""
+    text = json.dumps(s.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _pcts(x: np.ndarray) -> dict[str, float]:
+    if len(x) == 0:
+        return {}
+    p = np.percentile(x, [50, 95, 99])
+    return {"mean_ms": float(x.mean()), "p50_ms": float(p[0]), "p95_ms": float(p[1]),
+            "p99_ms": float(p[2])}
+
+
+def simulate(s: Scenario, seed: int | None = None) -> dict:
+    """Run scenario ``s`` for its duration and return the summary (as ``summary.json``)."""
+    host = build_host(s, seed)
+    stats = host.run(seconds=s.duration)
+    freq = host.hw.freq_hz
+    io = host.io
+    cols = io.log.columns() if io is not None else None
+    guests = {}
+    for name, i in guest_names(s):
+        g = s.guests[i]
+        cycles = stats.domain_cycles(name)
+        behalf = stats.driver_domain_cycles(name)
+        if behalf:
+            cycles["driver_domain"] = behalf
+        entry = {"spec": g.name, "mode": g.mode, "cpu_s": {k: v / freq for k, v in cycles.items()
+                                                           if v and k != "idle"},
+                 "transitions": stats.transitions(name)}
+        if cols is not None:
+            dom = next(d.dom for d in host.domains if d.name == name)
+            mine = cols["guest"] == dom
+            lat = (cols["completed"][mine] - cols["issued"][mine]) / freq * 1e3
+            entry["io"] = {"requests": int(mine.sum()),
+                           "bytes": int(cols["size"][mine].sum()),
+                           "throughput_mbps": float(cols["size"][mine].sum()) * 8
+                           / s.duration / 1e6, **_pcts(lat)}
+        guests[name] = entry
+    devices = {}
+    if io is not None:
+        for name, dev in io.devices.items():
+            t, q = dev.queue_series()
+            span = np.diff(np.append(t, host.env.now))
+            devices[name] = {
+                "utilization": dev.utilization(), "completed": dev.completed,
+                "mean_queue": float((q * span).sum() / max(host.env.now, 1)),
+                "contention_s": {host.domains[g - 1].name: {host.domains[h - 1].name: w
+                                                            for h, w in row.items()}
+                                 for g, row in dev.contention().items()}}
+    eng = stats.engine()
+    ledger = stats.ledger.by_category()
+    return {
+        "pvsim_version": __version__, "scenario": s.name, "scenario_hash": scenario_hash(s),
+        "seed": s.seed if seed is None else seed, "hardware": s.hardware,
+        "sim_time_s": stats.elapsed / freq,
+        "engine": {"wall_s": eng["wall_s"], "events": eng["events"],
+                   "instructions": eng["instructions"],
+                   "instructions_per_s": eng["instructions_per_s"],
+                   "events_per_s": eng["events_per_s"]},
+        "host": {"busy_fraction": stats.busy_fraction(),
+                 "cpu_s": {NAMES[i]: float(ledger[i]) / freq for i in range(len(NAMES))}},
+        "guests": guests, "devices": devices,
+        "io": None if io is None else {"issued": io.issued, "completed": io.log.completed,
+                                       "in_flight": io.in_flight()},
+    }
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader never sees a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_results(out: Path, s: Scenario, summary: dict) -> None:
+    """``scenario.resolved.yaml`` and ``summary.json`` in ``out``."""
+    write_atomically(out / "scenario.resolved.yaml",
+                     yaml.safe_dump(s.model_dump(mode="json"), sort_keys=False))
+    write_atomically(out / "summary.json", json.dumps(summary, indent=1) + "\n")

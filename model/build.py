@@ -1,0 +1,98 @@
+"""Build a ready-to-run :class:`~model.host.Host` from a validated :class:`Scenario`.
+
+Examples
+--------
+>>> from model.scenario import parse_scenario
+>>> s = parse_scenario("name: t\\nguests: [{name: a, count: 2, workload: {profile: spin}}]")
+>>> host = build_host(s)
+>>> [d.name for d in host.domains]
+['a-0', 'a-1']
+"""
+
+from __future__ import annotations
+
+from .arbitration import TokenBucket, WeightedFair, make_policy
+from .devices import Device, HddService, NicService, SsdService
+from .domain import DomainConfig
+from .host import Host
+from .iopath import DEFAULT_PATH
+from .scenario import DeviceSpec, Scenario, ScenarioError, _workload_function
+from .sched import make_scheduler
+
+#: Which attachments each workload profile needs, in the order of its arguments.
+NEEDS = {"disk_io": ("disk",), "kernel_build": ("disk",), "oltp_db": ("disk",),
+         "file_server": ("disk",), "web_server": ("disk", "nic"), "net_tx": ("nic",),
+         "net_rx": ("nic",)}
+
+
+def _service(spec: DeviceSpec):
+    if spec.kind == "hdd":
+        return HddService()
+    if spec.kind == "ssd":
+        return SsdService()
+    if spec.kind == "nvme":
+        return SsdService(channels=32, read_us=20.0, write_us=15.0, bandwidth_mb_s=3000.0)
+    return NicService(rate_gbit_s=spec.rate_gbit_s, mtu=spec.mtu)
+
+
+def guest_names(s: Scenario) -> list[tuple[str, int]]:
+    """(domain name, index into ``s.guests``) of every replica."""
+    out = []
+    for i, g in enumerate(s.guests):
+        out += [(g.name if g.count == 1 else f"{g.name}-{r}", i) for r in range(g.count)]
+    return out
+
+
+def build_host(s: Scenario, seed: int | None = None) -> Host:
+    """Create the host, its devices and driver domain, and every guest with its workload."""
+    sched = make_scheduler(s.host.scheduler, **(
+        {"timeslice_ms": s.host.timeslice_ms, "ratelimit_us": s.host.ratelimit_us}
+        if s.host.scheduler == "credit" else {"quantum_ms": s.host.timeslice_ms}))
+    host = Host(s.hardware, pcpus=s.host.pcpus, scheduler=sched, memory_mb=s.host.memory_mb,
+                seed=s.seed if seed is None else seed)
+    replicas = guest_names(s)
+    needs_backend = any(
+        (a.path or DEFAULT_PATH[s.guests[i].mode]) not in ("direct", "passthrough")
+        for _, i in replicas for a in s.guests[i].devices)
+    io = host.enable_io(keep_requests=s.record.requests) if s.host.devices else None
+    if needs_backend:
+        dd = s.driver_domain
+        dom0 = host.add_guest(DomainConfig("dom0", "pv", vcpus=dd.vcpus, weight=dd.weight,
+                                           affinity=tuple(dd.pinning) if dd.pinning else None))
+        io.set_driver_domain(dom0)
+    domains = []
+    for name, i in replicas:
+        g = s.guests[i]
+        domains.append((host.add_guest(DomainConfig(
+            name, g.mode, vcpus=g.vcpus, memory_mb=g.memory_mb, weight=g.weight, cap=g.cap,
+            modified_os=g.os == "modified")), g))
+    dom_ids = {}
+    for d, g in domains:
+        dom_ids.setdefault(g.name, []).append(d.dom)
+    for name, spec in s.host.devices.items():
+        if spec.arbitration == "weighted_fair":
+            policy = WeightedFair({d.dom: d.weight for d, _ in domains})
+        else:
+            policy = make_policy(spec.arbitration)
+        if spec.caps:
+            caps = {dom: cap for g, cap in spec.caps.items() for dom in dom_ids[g]}
+            policy = TokenBucket(policy, caps, freq_hz=host.hw.freq_hz)
+        io.add_device(Device(host.env, name, _service(spec), policy=policy,
+                             freq_hz=host.hw.freq_hz))
+    for d, g in domains:
+        atts = {"disk": None, "nic": None}
+        for a in g.devices:
+            att = io.attach(d, a.device, a.path)
+            atts.setdefault(att.device.kind, att)
+            if atts[att.device.kind] is None:
+                atts[att.device.kind] = att
+        args = []
+        for kind in NEEDS.get(g.workload.profile, ()):
+            if atts[kind] is None:
+                raise ScenarioError(f"guest {d.name!r}: workload {g.workload.profile!r} needs a "
+                                    f"{kind} device attached (guests[].devices)")
+            args.append(atts[kind])
+        factory = _workload_function(g.workload.profile)
+        for v in d.vcpus:
+            host.start(v, factory(*args, **g.workload.params))
+    return host

@@ -1,0 +1,48 @@
+"""`pvsim run`: a scenario file in, a summary table and a results directory out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from analysis.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = str(ROOT / "scenarios" / "quickstart.yaml")
+
+
+def test_run_writes_the_results_directory(tmp_path, capsys):
+    assert main(["run", QUICK, "-o", str(tmp_path / "r")]) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["scenario"] == "quickstart" and summary["hardware"] == "nehalem-2.93ghz-ept"
+    assert set(summary["guests"]) == {"web-pv", "web-hvm"}
+    pv, hvm = summary["guests"]["web-pv"], summary["guests"]["web-hvm"]
+    assert pv["io"]["requests"] > 100 and hvm["io"]["requests"] > 100
+    assert pv["cpu_s"]["driver_domain"] > 0
+    assert summary["io"]["issued"] == summary["io"]["completed"] + summary["io"]["in_flight"]
+    resolved = (tmp_path / "r" / "scenario.resolved.yaml").read_text()
+    assert "timeslice_ms: 30.0" in resolved  # defaults written out
+    assert "web-pv" in capsys.readouterr().out
+
+
+def test_same_scenario_and_seed_give_the_same_summary(tmp_path):
+    runs = []
+    for k in range(2):
+        assert main(["run", QUICK, "-o", str(tmp_path / str(k))]) == 0
+        s = json.loads((tmp_path / str(k) / "summary.json").read_text())
+        s.pop("engine")
+        runs.append(s)
+    assert runs[0] == runs[1]
+
+
+def test_a_broken_scenario_exits_2_with_one_clear_message(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nguests:\n  - {name: a, mode: pv, os: unmodified, "
+                   "workload: {profile: spin}}\n")
+    r = subprocess.run([sys.executable, "-m", "analysis.cli", "run", str(bad)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2
+    assert f"{bad}:3:5: guests[0]: an unmodified OS cannot run in pv mode" in r.stderr
+    assert "Traceback" not in r.stderr
