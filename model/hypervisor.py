@@ -278,10 +278,12 @@ class Hypervisor:
         """In a run without a time limit: fail if no workload can ever make progress."""
         stuck = []
         for v in self.vcpus:
-            if v.daemon or v.done or not v.started:
+            if v.done or not v.started:
                 continue
             if v.runnable or v.timer_deadline is not None or v.timer_deferred is not None:
-                return
+                return  # something can still run (a driver domain's backend counts)
+            if v.daemon:
+                continue
             stuck.append(v.name)
         if stuck and not self.io_in_flight():
             raise PvsimError(f"deadlock: {', '.join(stuck)} blocked with no timer armed and "

@@ -89,7 +89,7 @@ class IOSystem:
         host.io = self
         self.env = host.env
         self.hv = host.hypervisor
-        self.hv.io_in_flight = lambda: bool(self.live)
+        self.hv.io_in_flight = lambda: bool(self.live or self.backend_inbox)
         self.p = params or IOParams()
         self.devices: dict[str, Device] = {}
         self.log = RequestLog(keep_requests)
