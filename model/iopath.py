@@ -187,7 +187,6 @@ class IOSystem:
             att.waiting.append(vcpu)
             return None, True  # backpressure: wait for a response to free a slot
         req.stamp("ring", now)
-        att.pushed.add(rid)
         notify = att.ring.push_request(req)
         row = None
         if notify:
@@ -366,7 +365,6 @@ class Attachment:
             p.net_ring_slots if device.kind == "nic" else p.blk_ring_slots)
         self.ring = Ring(slots) if path in ("pv", "virtio", "vhost") else None
         self.waiting: list[VCpu] = []
-        self.pushed: set[int] = set()
         self.answered: list[IORequest] = []
         self.access_waiters: list[VCpu] = []
         self._accesses: dict[int, int] = {}
