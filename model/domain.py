@@ -79,6 +79,8 @@ class Domain:
         self.kernel = GuestKernel(dom, memory, frames, config.kernel)
         # translation cache: per routine [last use, size]; last row [instructions held, clock]
         self.tc = np.zeros((N_ROUTINES + 1, 2), np.int64)
+        #: TLB entries tagged by VPID survive world switches (VT-x guests on VPID hardware)
+        self.tlb_tagged = self.mode.name == "hvm" and hw.features.vpid
         self.vcpus = [VCpu(self, i, first_uid + i) for i in range(config.vcpus)]
 
     @property

@@ -94,15 +94,15 @@ class PCpu:
             seg = np.zeros(N_CATEGORIES, np.int64)
             if vcpu is not self.last:
                 seg += vcpu.domain.compiled.world_switch
-                if not (vcpu.domain.mode.name == "hvm" and hv.hw.features.vpid):
+                if not vcpu.domain.tlb_tagged:
                     vcpu.flush_tlb()
                 self.last = vcpu
                 self.switches += 1
             if vcpu.carry is not None:  # cycles an I/O action charged
                 seg += vcpu.carry
                 vcpu.carry = None
-            budget = max(slice_end - env.now - int(seg.sum()), 1)
             lead = int(seg.sum())  # world switch and carried cycles before the vCPU's own
+            budget = max(slice_end - env.now - lead, 1)
             fresh = vcpu.debt is None
             paying = 0
             if vcpu.debt is not None and vcpu.pending_irqs:
@@ -167,7 +167,6 @@ class PCpu:
             elif reason == IO:
                 resched = hv.perform_io(vcpu)
 
-
     def _defer_timer(self, vcpu: VCpu, now: int, paid: int, paying: int) -> None:
         """A cut segment: a timer the vCPU programmed in the part that has not elapsed
         is programmed only when the debt reaches it."""
@@ -219,7 +218,6 @@ class Hypervisor:
         self.pcpus: list[PCpu] = []
         self.vcpus: list[VCpu] = []
         self.timers_fired = 0
-        self.irqs_delivered = 0
         self.finished_at: dict[str, int] = {}
         self.on_all_finished: simpy.Event | None = None
         self.io_actions: list = []
@@ -269,7 +267,6 @@ class Hypervisor:
         if vcpu.pending_irqs or vcpu.woken_since_decision():
             return
         vcpu.runnable = False
-        vcpu.blocked_at = self.env.now
         self.scheduler.sleep(vcpu)
         if self.on_all_finished is not None:
             self._check_deadlock()
@@ -302,7 +299,6 @@ class Hypervisor:
     def raise_irq(self, vcpu: VCpu) -> None:
         """Deliver a virtual interrupt (event-channel upcall or virtual APIC vector)."""
         vcpu.pending_irqs += 1
-        self.irqs_delivered += 1
         if vcpu.done:
             return
         if not vcpu.runnable:

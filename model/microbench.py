@@ -52,8 +52,7 @@ class OpResult:
                 "cycles": self.cycles, "breakdown": self.breakdown, **self.extra}
 
 
-def _user_buf(proc: Process) -> int:
-    return DATA_VPN << 12
+USER_BUF = DATA_VPN << 12  # a user buffer in the process's first data page
 
 
 def _copy_out(va: int, n_lines: int) -> Chunk:
@@ -72,11 +71,11 @@ def _null_syscall(k: GuestKernel, p: Process) -> Iteration:
 
 
 def _null_io(k, p):
-    return lambda: k.syscall("read", k.p.read_null, _copy_out(_user_buf(p), 1))
+    return lambda: k.syscall("read", k.p.read_null, _copy_out(USER_BUF, 1))
 
 
 def _stat(k, p):
-    return lambda: k.syscall("stat", k.p.stat, _copy_out(_user_buf(p), 3))
+    return lambda: k.syscall("stat", k.p.stat, _copy_out(USER_BUF, 3))
 
 
 def _open_close(k, p):
@@ -89,7 +88,7 @@ def _open_close(k, p):
 def _signal_install(k, p):
     def it():
         yield from k.syscall("sigaction", k.p.sigaction,
-                             ChunkBuilder(kernel=True).load(_user_buf(p)).build())
+                             ChunkBuilder(kernel=True).load(USER_BUF).build())
     return it
 
 
@@ -168,12 +167,12 @@ def _ctx_switch(k, p):
     state = {"i": 0}
 
     def it():  # one token hop: write to the peer's pipe, block reading ours, switch
-        me, peer = procs[state["i"] % 2], procs[(state["i"] + 1) % 2]
+        peer = procs[(state["i"] + 1) % 2]
         state["i"] += 1
         yield ChunkBuilder().alu(10).op(Op.SYSCALL).build()
         yield k.work("syscall", k.p.syscall_entry)
         yield k.work("pipe", k.p.pipe_rw)
-        yield _copy_out(_user_buf(me), 1)
+        yield _copy_out(USER_BUF, 1)
         yield from k.switch_to(peer)
         yield k.work("pipe", k.p.pipe_rw)
         yield ChunkBuilder(kernel=True).op(Op.SYSRET).build()

@@ -116,7 +116,6 @@ class VCpu:
         self.timer_event = None
         self.timer_event_at = 0
         self.woken_at = 0
-        self.blocked_at = 0
 
     # --- program ---------------------------------------------------------------------------
     def start(self, program: Iterator[Chunk | Marker]) -> None:
@@ -149,13 +148,16 @@ class VCpu:
         """A HLT that does not halt if an interrupt arrives from now on."""
         return ChunkBuilder(kernel=True).op(Op.HLT, self.irq_seq + 1).build()
 
+    def _credit_behalf(self, cycles: int) -> None:
+        g = self.on_behalf
+        self.behalf_cycles[g] = self.behalf_cycles.get(g, 0) + cycles
+
     def add_carry(self, row: np.ndarray) -> None:
         """Charge ``row`` now and run its cycles at the start of the vCPU's next segment
         (costs of an I/O action or an interrupt exit, performed outside a run)."""
         self.charge_row(row)
         if self.on_behalf is not None:
-            g = self.on_behalf
-            self.behalf_cycles[g] = self.behalf_cycles.get(g, 0) + int(row.sum())
+            self._credit_behalf(int(row.sum()))
         self.carry = row.copy() if self.carry is None else self.carry + row
 
     def charge(self, op: int) -> int:
@@ -221,8 +223,7 @@ class VCpu:
                 cpu[R_TIMER] = -1
             used += u
             if self.on_behalf is not None and not fr[5]:  # interrupts are on nobody's behalf
-                g = self.on_behalf
-                self.behalf_cycles[g] = self.behalf_cycles.get(g, 0) + u
+                self._credit_behalf(u)
             fr[2], fr[3] = pos, sub
             at = self._fault_at
             if at[1] >= 0 and at[0] == id(chunk) and pos > at[1]:
