@@ -9,10 +9,12 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from model import __version__
@@ -21,9 +23,10 @@ from model.errors import PvsimError
 from model.hardware import DEFAULT_PROFILE, load_profile, profile_names
 from model.microbench import OPS, run_bench
 from model.modes import MODES, resolve_mode
-from model.scenario import load_scenario
+from model.scenario import load_scenario, scenario_schema
 
-from .run import simulate, write_results
+from .results import TABLES
+from .run import simulate
 from .validate import validate
 
 
@@ -100,11 +103,28 @@ def _validate(args: argparse.Namespace, out: Console) -> int:
     return 1 if bad else 0
 
 
+@contextmanager
+def _progress(label: str, total: float, unit: str = "s") -> Iterator[Callable[[float], None]]:
+    """A progress bar on stderr when it is a terminal; otherwise quiet. Yields
+    ``update(done)`` with ``done`` in the bar's units."""
+    if not sys.stderr.isatty():
+        yield lambda done: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(),
+               TextColumn("{task.completed:.3g}/{task.total:.3g} " + unit), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
 def _run(args: argparse.Namespace, out: Console) -> int:
-    scenario = load_scenario(args.scenario)
-    summary = simulate(scenario, args.seed)
+    scenario = load_scenario(args.scenario, args.set)
+    with _progress(f"simulating {scenario.name}", scenario.duration, "s simulated") as update:
+        results = simulate(scenario, args.seed,
+                           progress=lambda f: update(f * scenario.duration))
+    summary = results.summary
     dest = Path(args.output or f"results/{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    write_results(dest, scenario, summary)
+    results.save(dest)
     table = Table(title=f"pvsim run {scenario.name}: {summary['sim_time_s']:.3f} s simulated "
                   f"on {summary['hardware']}")
     for col in ("guest", "mode", "cpu ms", "of which hypervisor+transition ms",
@@ -123,7 +143,13 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     for name, d in summary["devices"].items():
         out.print(f"device {name}: utilization {d['utilization']:.1%}, mean queue "
                   f"{d['mean_queue']:.2f}, {d['completed']} requests")
-    out.print(f"wrote {dest}/summary.json and scenario.resolved.yaml")
+    out.print(f"wrote {dest}/ (summary.json, scenario.resolved.yaml, "
+              f"{', '.join(f for f, _ in TABLES.values())})")
+    return 0
+
+
+def _schema(args: argparse.Namespace, out: Console) -> int:
+    print(json.dumps(scenario_schema(), indent=2))
     return 0
 
 
@@ -145,10 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("scenario", help="the scenario YAML file")
     r.add_argument("-o", "--output", help="results directory (default results/NAME-TIME)")
     r.add_argument("--seed", type=int, help="override the scenario's seed")
+    r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a scenario field, such as guests.web.count=8 (repeatable)")
+    sub.add_parser("schema", help="print the scenario file's JSON Schema")
     args = parser.parse_args(argv)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
-        return {"bench": _bench, "validate": _validate, "run": _run}[args.command](args, out)
+        return {"bench": _bench, "validate": _validate, "run": _run,
+                "schema": _schema}[args.command](args, out)
     except PvsimError as e:
         print(f"pvsim: error: {e}", file=sys.stderr)
         return 2

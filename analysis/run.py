@@ -1,11 +1,11 @@
-"""Run a scenario: simulate it, summarize the results, write them atomically.
+"""Run a scenario: simulate it and summarize the run.
 
 Examples
 --------
 >>> from model.scenario import parse_scenario
 >>> s = parse_scenario("name: t\\nduration: 10ms\\nguests: [{name: a, workload: {profile: spin}}]")
->>> summary = simulate(s)
->>> summary["guests"]["a"]["mode"], summary["sim_time_s"]
+>>> r = simulate(s)
+>>> r.summary["guests"]["a"]["mode"], r.summary["sim_time_s"]
 ('pv', 0.01)
 """
 
@@ -13,17 +13,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
-import yaml
 
 from model import __version__
 from model.build import build_host, guest_names
 from model.categories import NAMES
+from model.host import Host, RunStats
 from model.scenario import Scenario
+
+from .results import Results
+from .tables import (
+    SCHEDULE_COLUMNS,
+    cpu_table,
+    empty,
+    guest_table,
+    request_table,
+    schedule_table,
+    timeseries_table,
+)
 
 
 def scenario_hash(s: Scenario) -> str:
@@ -40,10 +49,32 @@ def _pcts(x: np.ndarray) -> dict[str, float]:
             "p99_ms": float(p[2])}
 
 
-def simulate(s: Scenario, seed: int | None = None) -> dict:
-    """Run scenario ``s`` for its duration and return the summary (as ``summary.json``)."""
+def simulate(s: Scenario, seed: int | None = None,
+             progress: Callable[[float], None] | None = None) -> Results:
+    """Run scenario ``s`` for its duration and return its :class:`Results`.
+
+    Parameters
+    ----------
+    s : Scenario
+    seed : int, optional
+        Overrides the scenario's seed.
+    progress : callable, optional
+        Called with the fraction of simulated time done (for a progress bar).
+    """
     host = build_host(s, seed)
-    stats = host.run(seconds=s.duration)
+    host.hypervisor.segments = []
+    stats = host.run(seconds=s.duration, progress=progress)
+    guests = guest_table(host, s)
+    requests = request_table(host, guests)
+    return Results(
+        scenario=s, summary=summarize(s, host, stats, seed), requests=requests,
+        cpu=cpu_table(host), timeseries=timeseries_table(host, s.record.interval),
+        schedule=schedule_table(host) if s.record.trace else empty(SCHEDULE_COLUMNS),
+        guests=guests)
+
+
+def summarize(s: Scenario, host: Host, stats: RunStats, seed: int | None = None) -> dict:
+    """The headline figures of a finished run (``summary.json``)."""
     freq = host.hw.freq_hz
     io = host.io
     cols = io.log.columns() if io is not None else None
@@ -56,7 +87,9 @@ def simulate(s: Scenario, seed: int | None = None) -> dict:
             cycles["driver_domain"] = behalf
         entry = {"spec": g.name, "mode": g.mode, "cpu_s": {k: v / freq for k, v in cycles.items()
                                                            if v and k != "idle"},
-                 "transitions": stats.transitions(name)}
+                 "transitions": stats.transitions(name),
+                 "devices": {dev: att.path for (who, dev), att in io.attachments.items()
+                             if who == name} if io is not None else {}}
         if cols is not None:
             dom = next(d.dom for d in host.domains if d.name == name)
             mine = cols["guest"] == dom
@@ -72,11 +105,13 @@ def simulate(s: Scenario, seed: int | None = None) -> dict:
             t, q = dev.queue_series()
             span = np.diff(np.append(t, host.env.now))
             devices[name] = {
-                "utilization": dev.utilization(), "completed": dev.completed,
+                "kind": dev.kind, "channels": dev.channels, "utilization": dev.utilization(),
+                "completed": dev.completed,
                 "mean_queue": float((q * span).sum() / max(host.env.now, 1)),
                 "contention_s": {host.domains[g - 1].name: {host.domains[h - 1].name: w
                                                             for h, w in row.items()}
                                  for g, row in dev.contention().items()}}
+    dd = io.driver_domain if io is not None else None
     eng = stats.engine()
     ledger = stats.ledger.by_category()
     return {
@@ -87,7 +122,9 @@ def simulate(s: Scenario, seed: int | None = None) -> dict:
                    "instructions": eng["instructions"],
                    "instructions_per_s": eng["instructions_per_s"],
                    "events_per_s": eng["events_per_s"]},
-        "host": {"busy_fraction": stats.busy_fraction(),
+        "host": {"pcpus": s.host.pcpus, "busy_fraction": stats.busy_fraction(),
+                 "driver_domain": None if dd is None else dd.name,
+                 "driver_domain_pinning": s.driver_domain.pinning if dd is not None else None,
                  "cpu_s": {NAMES[i]: float(ledger[i]) / freq for i in range(len(NAMES))}},
         "guests": guests, "devices": devices,
         "io": None if io is None else {"issued": io.issued, "completed": io.log.completed,
@@ -95,21 +132,3 @@ def simulate(s: Scenario, seed: int | None = None) -> dict:
     }
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader never sees a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_results(out: Path, s: Scenario, summary: dict) -> None:
-    """``scenario.resolved.yaml`` and ``summary.json`` in ``out``."""
-    write_atomically(out / "scenario.resolved.yaml",
-                     yaml.safe_dump(s.model_dump(mode="json"), sort_keys=False))
-    write_atomically(out / "summary.json", json.dumps(summary, indent=1) + "\n")

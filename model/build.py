@@ -16,13 +16,8 @@ from .devices import Device, HddService, NicService, SsdService
 from .domain import DomainConfig
 from .host import Host
 from .iopath import DEFAULT_PATH
-from .scenario import DeviceSpec, Scenario, ScenarioError, _workload_function
+from .scenario import NEEDS, DeviceSpec, Scenario, _workload_function
 from .sched import make_scheduler
-
-#: Which attachments each workload profile needs, in the order of its arguments.
-NEEDS = {"disk_io": ("disk",), "kernel_build": ("disk",), "oltp_db": ("disk",),
-         "file_server": ("disk",), "web_server": ("disk", "nic"), "net_tx": ("nic",),
-         "net_rx": ("nic",)}
 
 
 def _service(spec: DeviceSpec):
@@ -80,18 +75,11 @@ def build_host(s: Scenario, seed: int | None = None) -> Host:
         io.add_device(Device(host.env, name, _service(spec), policy=policy,
                              freq_hz=host.hw.freq_hz))
     for d, g in domains:
-        atts = {"disk": None, "nic": None}
+        atts = {}  # the first attachment of each kind feeds the workload
         for a in g.devices:
             att = io.attach(d, a.device, a.path)
             atts.setdefault(att.device.kind, att)
-            if atts[att.device.kind] is None:
-                atts[att.device.kind] = att
-        args = []
-        for kind in NEEDS.get(g.workload.profile, ()):
-            if atts[kind] is None:
-                raise ScenarioError(f"guest {d.name!r}: workload {g.workload.profile!r} needs a "
-                                    f"{kind} device attached (guests[].devices)")
-            args.append(atts[kind])
+        args = [atts[kind] for kind in NEEDS.get(g.workload.profile, ())]  # validated
         factory = _workload_function(g.workload.profile)
         for v in d.vcpus:
             host.start(v, factory(*args, **g.workload.params))

@@ -117,10 +117,12 @@ class Host:
         vcpu.start(iter(workload(ctx)))
         self.hypervisor.start(vcpu, daemon)
 
-    def run(self, seconds: float | None = None, cycles: int | None = None) -> RunStats:
+    def run(self, seconds: float | None = None, cycles: int | None = None,
+            progress: Callable[[float], None] | None = None) -> RunStats:
         """Run until ``seconds`` (or ``cycles``) of simulated time, or until every
         vCPU has finished its workload (daemons aside); then settle the books and check
-        cycle conservation."""
+        cycle conservation. With a time limit, ``progress`` is called with the fraction of
+        simulated time done, a hundred times over the run."""
         if self._ran:
             raise PvsimError("a Host runs once: build a new one for another run")
         self._ran = True
@@ -131,8 +133,14 @@ class Host:
             done = self.env.event()
             self.hypervisor.on_all_finished = done
             self.env.run(until=done)
-        else:
+        elif progress is None:
             self.env.run(until=limit)
+        else:
+            for k in range(1, 101):
+                until = limit * k // 100
+                if until > self.env.now:
+                    self.env.run(until=until)
+                progress(k / 100)
         self._wall += time.perf_counter() - t
         self.hypervisor.settle()
         if self.io is not None:

@@ -68,6 +68,7 @@ class PCpu:
 
     def _loop(self):
         env, hv, sched, ledger = self.env, self.hv, self.hv.scheduler, self.hv.ledger
+        segments = hv.segments
         slice_end = 0
         resched = True
         while True:
@@ -143,6 +144,8 @@ class PCpu:
             if elapsed < total:  # kicked mid-segment: the rest becomes debt
                 done, rest = split(seg, elapsed)
                 ledger.add(self.index, vcpu.uid, done)
+                if segments is not None and elapsed:
+                    segments.append((self.index, vcpu.uid, t0, env.now))
                 if fresh:  # a debt being paid keeps the reason it was run up for
                     vcpu.debt_reason = reason
                 vcpu.debt = rest if vcpu.debt is None else vcpu.debt + rest
@@ -151,6 +154,8 @@ class PCpu:
                 resched = why == _RESCHED
                 continue
             ledger.add(self.index, vcpu.uid, seg)
+            if segments is not None and elapsed:
+                segments.append((self.index, vcpu.uid, t0, env.now))
             sched.ran(vcpu, self, elapsed)
             why = why or self._pending
             if reason == BUDGET:
@@ -191,6 +196,8 @@ class PCpu:
         if self._seg is not None:
             done, _ = split(self._seg, now - self._seg_t0)
             self.hv.ledger.add(self.index, self.current.uid, done)
+            if self.hv.segments is not None and now > self._seg_t0:
+                self.hv.segments.append((self.index, self.current.uid, self._seg_t0, now))
             self._seg = None
         elif self._idle_t0 is not None:
             self.hv.ledger.add_idle(self.index, now - self._idle_t0)
@@ -222,6 +229,8 @@ class Hypervisor:
         self.on_all_finished: simpy.Event | None = None
         self.io_actions: list = []
         self.io_in_flight = lambda: False  # the host's I/O system replaces it
+        #: (pcpu, vcpu uid, start, end) of every run segment, when recording (else None)
+        self.segments: list[tuple[int, int, int, int]] | None = None
         self._started = 0
         self.pcpus = [PCpu(self, i) for i in range(n_pcpus)]
         scheduler.attach(self)

@@ -45,6 +45,25 @@ PATHS = ("direct", "passthrough", "pv", "emulated", "virtio", "vhost")
 DEFAULT_PATH = {"native": "direct", "pv": "pv", "full": "emulated", "hvm": "emulated"}
 
 
+def path_problem(mode: str, path: str) -> str | None:
+    """Why a guest in ``mode`` cannot use I/O ``path`` (None if it can).
+
+    Examples
+    --------
+    >>> path_problem("hvm", "virtio") is None, path_problem("full", "pv")
+    (True, 'the pv split driver needs a pv guest (a modified kernel with netfront/blkfront)')
+    """
+    if path not in PATHS:
+        return f"unknown I/O path {path!r}; valid choices: {', '.join(PATHS)}"
+    if mode == "native" and path != "direct":
+        return "a native guest drives its devices directly (path: direct)"
+    if path == "pv" and mode != "pv":
+        return "the pv split driver needs a pv guest (a modified kernel with netfront/blkfront)"
+    if path in ("virtio", "vhost") and mode != "hvm":
+        return f"{path} is for hvm guests"
+    return None
+
+
 @dataclass(frozen=True)
 class IOParams:
     """Path lengths (instructions) of the I/O software, all estimates of 2.6-era Linux,
@@ -140,16 +159,11 @@ class IOSystem:
             raise ConfigError(f"unknown device {device!r}; valid choices: "
                               f"{', '.join(self.devices)}")
         path = path or DEFAULT_PATH[domain.mode.name]
-        if path not in PATHS:
-            raise ConfigError(f"unknown I/O path {path!r}; valid choices: {', '.join(PATHS)}")
-        if path == "pv" and domain.mode.name != "pv":
-            raise ConfigError(f"guest {domain.name!r}: the pv split driver needs a pv guest")
-        if path in ("virtio", "vhost") and domain.mode.name not in ("hvm", "native"):
-            raise ConfigError(f"guest {domain.name!r}: virtio is for hvm guests")
+        problem = path_problem(domain.mode.name, path)
+        if problem:
+            raise ConfigError(f"guest {domain.name!r}: {problem}")
         if path in ("pv", "emulated", "virtio", "vhost") and self.driver_domain is None:
             raise ConfigError(f"the {path} path needs a driver domain")
-        if domain.mode.name == "native" and path != "direct":
-            raise ConfigError("a native guest drives its devices directly (path: direct)")
         att = Attachment(self, domain, self.devices[device], path, len(self.by_id))
         self.attachments[(domain.name, device)] = att
         self.by_id[att.id] = att

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -28,13 +29,16 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )  # fmt: skip
 
 from .errors import ConfigError
 from .hardware import DEFAULT_PROFILE, load_profile, profile_names
+from .overrides import apply_overrides
 from .yamlsafe import YamlError, format_path, load_yaml
 
 _UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
@@ -58,11 +62,19 @@ def parse_duration(value: object) -> float:
                      f"({', '.join(_UNITS)}), such as 2s or 500ms")
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+def format_duration(seconds: float) -> str:
+    """The inverse of :func:`parse_duration`, exact: ``0.5`` -> ``"0.5s"``."""
+    return f"{seconds!r}s"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0),
+                     PlainSerializer(format_duration, when_used="json"),
+                     WithJsonSchema({"type": "string", "pattern": _DURATION.pattern,
+                                     "description": "a time with its unit: 2s, 500ms, 20us"})]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class DeviceSpec(_Strict):
@@ -91,6 +103,10 @@ class DriverDomainSpec(_Strict):
     pinning: list[int] | None = None
 
 
+#: Which kinds of device each workload profile needs, in the order of its arguments.
+NEEDS = {"disk_io": ("disk",), "kernel_build": ("disk",), "oltp_db": ("disk",),
+         "file_server": ("disk",), "web_server": ("disk", "nic"), "net_tx": ("nic",),
+         "net_rx": ("nic",)}
 WORKLOADS = ("spin", "sleeper", "cpu_bound", "disk_io", "kernel_build", "oltp_db",
              "web_server", "file_server", "net_tx", "net_rx")
 
@@ -143,7 +159,7 @@ class GuestSpec(_Strict):
 
 
 class RecordSpec(_Strict):
-    interval: Duration = 0.01
+    interval: Duration = "10ms"
     requests: bool = True
     trace: bool = False
 
@@ -153,7 +169,7 @@ class Scenario(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     seed: int = Field(0, ge=0)
-    duration: Duration = 1.0
+    duration: Duration = "1s"
     hardware: str = DEFAULT_PROFILE
     host: HostSpec = HostSpec()
     driver_domain: DriverDomainSpec = DriverDomainSpec()
@@ -174,16 +190,29 @@ class Scenario(_Strict):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"duplicate guest names: {', '.join(dup)}")
+        from .iopath import DEFAULT_PATH, path_problem
+
         hw = load_profile(self.hardware)
         for i, g in enumerate(self.guests):
             if g.mode == "hvm" and not hw.features.vtx:
                 raise ValueError(f"guests[{i}] ({g.name}): hvm needs VT-x, which {hw.name} "
                                  "lacks; use pv or full")
+            kinds = set()
             for j, a in enumerate(g.devices):
                 if a.device not in self.host.devices:
                     raise ValueError(f"guests[{i}].devices[{j}].device: unknown device "
                                      f"{a.device!r}; valid choices: "
                                      f"{', '.join(self.host.devices) or '(no devices)'}")
+                problem = path_problem(g.mode, a.path or DEFAULT_PATH[g.mode])
+                if problem:
+                    raise ValueError(f"guests[{i}].devices[{j}].path: {problem} (guest "
+                                     f"{g.name!r} is {g.mode})")
+                kinds.add("nic" if self.host.devices[a.device].kind == "nic" else "disk")
+            for kind in NEEDS.get(g.workload.profile, ()):
+                if kind not in kinds:
+                    raise ValueError(f"guests[{i}].devices: workload {g.workload.profile!r} "
+                                     f"needs a {kind} attached; the host's devices: "
+                                     f"{', '.join(self.host.devices) or '(none)'}")
         for d, spec in self.host.devices.items():
             for g in spec.caps:
                 if g not in names:
@@ -194,6 +223,20 @@ class Scenario(_Strict):
             raise ValueError(f"driver_domain.pinning: pCPU {bad[0]} does not exist "
                              f"(the host has {self.host.pcpus}: 0..{self.host.pcpus - 1})")
         return self
+
+
+def scenario_schema() -> dict:
+    """The JSON Schema of scenario files (for editor completion and validation).
+
+    Examples
+    --------
+    >>> sorted(scenario_schema()["properties"])[:3]
+    ['driver_domain', 'duration', 'guests']
+    """
+    schema = Scenario.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "pvsim scenario"
+    return schema
 
 
 class ScenarioError(ConfigError):
@@ -210,7 +253,7 @@ def _messages(err: ValidationError, source: str, where: dict) -> str:
             pos = where.get(path[:n])
             if pos:
                 break
-        at = f"{source}:{pos[0]}:{pos[1]}" if pos else source
+        at = pos if isinstance(pos, str) else f"{source}:{pos[0]}:{pos[1]}" if pos else source
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = f"unknown key {path[-1]!r}"
@@ -223,8 +266,10 @@ def _messages(err: ValidationError, source: str, where: dict) -> str:
     return "\n".join(lines)
 
 
-def parse_scenario(text: str | bytes, source: str = "<string>") -> Scenario:
-    """Validate scenario YAML ``text``.
+def parse_scenario(text: str | bytes, source: str = "<string>",
+                   overrides: Iterable[str] = ()) -> Scenario:
+    """Validate scenario YAML ``text``, after applying ``overrides``
+    (``dotted.path=value``, see :mod:`model.overrides`).
 
     Raises
     ------
@@ -238,17 +283,41 @@ def parse_scenario(text: str | bytes, source: str = "<string>") -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}:1:1: a scenario is a mapping of keys (name, guests, "
                             f"...), not a {type(data).__name__}")
+    if overrides:
+        applied: dict[tuple, str] = {}
+        data = apply_overrides(data, overrides, applied)
+        for path, text in applied.items():  # errors there point at the override
+            where = {k: v for k, v in where.items() if k[:len(path)] != path}
+            where[path] = f"--set {text}"
+    return _validate(data, source, where)
+
+
+def with_overrides(s: Scenario, overrides: Iterable[str]) -> Scenario:
+    """Scenario ``s`` with ``overrides`` applied, validated again.
+
+    Examples
+    --------
+    >>> s = parse_scenario("name: t\\nguests: [{name: web, workload: {profile: spin}}]")
+    >>> with_overrides(s, ["guests.web.mode=hvm"]).guests[0].mode
+    'hvm'
+    """
+    applied: dict[tuple, str] = {}
+    data = apply_overrides(s.model_dump(mode="json"), overrides, applied)
+    return _validate(data, f"scenario {s.name}", {p: f"--set {t}" for p, t in applied.items()})
+
+
+def _validate(data: dict, source: str, where: dict) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as e:
         raise ScenarioError(_messages(e, source, where)) from None
 
 
-def load_scenario(path: str) -> Scenario:
-    """Read and validate a scenario file."""
+def load_scenario(path: str, overrides: Iterable[str] = ()) -> Scenario:
+    """Read and validate a scenario file, applying ``overrides``."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as e:
         raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
-    return parse_scenario(raw, path)
+    return parse_scenario(raw, path, overrides)

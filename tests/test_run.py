@@ -24,6 +24,10 @@ def test_run_writes_the_results_directory(tmp_path, capsys):
     assert summary["io"]["issued"] == summary["io"]["completed"] + summary["io"]["in_flight"]
     resolved = (tmp_path / "r" / "scenario.resolved.yaml").read_text()
     assert "timeslice_ms: 30.0" in resolved  # defaults written out
+    assert "duration: 0.2s" in resolved  # and it reads back as the same scenario
+    for table in ("requests", "cpu", "timeseries", "schedule", "guests"):
+        assert (tmp_path / "r" / f"{table}.parquet").is_file()
+    assert not list((tmp_path / "r").glob(".*.tmp"))  # no temporary file left behind
     assert "web-pv" in capsys.readouterr().out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from analysis.cli import main
 from model.scenario import ScenarioError, parse_duration, parse_scenario
 
 GOOD = """
@@ -104,13 +105,29 @@ def test_a_good_scenario_has_every_default_filled_in():
      "expands to 1234573 nodes"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "not a text file"),
     (b"\xff\xfe\xfd", "not a text file (invalid UTF-8"),
+    ("name: x\nhost: {devices: {nic0: {kind: nic}}}\nguests:\n"
+     "  - {name: a, workload: {profile: disk_io}, devices: [{device: nic0}]}\n",
+     "guests[0].devices: workload 'disk_io' needs a disk attached"),
+    ("name: x\nhost: {devices: {ssd0: {kind: ssd}}}\nguests:\n"
+     "  - {name: a, mode: full, workload: {profile: disk_io}, devices: [{device: ssd0, "
+     "path: pv}]}\n", "guests[0].devices[0].path: the pv split driver needs a pv guest"),
+    ("name: x\nhost: {devices: {ssd0: {kind: ssd}}}\nguests:\n"
+     "  - {name: a, mode: native, workload: {profile: disk_io}, devices: [{device: ssd0, "
+     "path: virtio}]}\n", "a native guest drives its devices directly"),
 ])
-def test_a_broken_scenario_gets_a_clear_message(text, where):
+def test_a_broken_scenario_gets_a_clear_message_and_exit_status_2(text, where, tmp_path,
+                                                                  capsys):
     with pytest.raises(ScenarioError) as err:
         parse_scenario(text, "broken.yaml")
     message = str(err.value)
     assert message.startswith("broken.yaml")
     assert where in message
+    path = tmp_path / "broken.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    assert main(["run", str(path), "-o", str(tmp_path / "out")]) == 2
+    err_text = capsys.readouterr().err
+    assert err_text.startswith(f"pvsim: error: {path}") and where in err_text
+    assert "Traceback" not in err_text and not (tmp_path / "out").exists()
 
 
 def test_durations_need_units():
