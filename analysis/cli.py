@@ -25,7 +25,8 @@ from model.microbench import OPS, run_bench
 from model.modes import MODES, resolve_mode
 from model.scenario import load_scenario, scenario_schema
 
-from .results import TABLES
+from .compare import compare
+from .results import TABLES, write_atomically
 from .run import simulate
 from .validate import validate
 
@@ -148,6 +149,38 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace, out: Console) -> int:
+    scenario = load_scenario(args.scenario, args.set)
+    modes = _csv(args.modes)
+    dest = Path(args.output or f"results/{scenario.name}-compare-"
+                f"{time.strftime('%Y%m%d-%H%M%S')}")
+    with _progress(f"comparing {scenario.name}", len(modes), "runs") as update:
+        c = compare(scenario, modes, args.seed,
+                    progress=lambda m, f: update(modes.index(m) + f))
+    table = Table(title=f"pvsim compare {scenario.name}: performance relative to native "
+                  "(higher is better; value in brackets)")
+    table.add_column("guest")
+    table.add_column("metric")
+    for m in modes:
+        table.add_column(m, justify="right")
+    cell = {(r.subject, r.metric, r.mode): r for r in c.table.itertuples()}
+    for subject in dict.fromkeys(c.table["subject"]):
+        for metric in dict.fromkeys(c.table["metric"]):
+            row = [cell.get((subject, metric, m)) for m in modes]
+            if any(row):
+                table.add_row(subject, metric, *[
+                    "" if r is None else f"{r.relative:.2f} ({r.value:.4g})" for r in row])
+    out.print(table)
+    for guest, mode, why in c.skipped:
+        out.print(f"[yellow]not reported: {guest} in {mode}:[/] {why} (it kept its own mode "
+                  "in that run)")
+    for m, r in c.runs.items():
+        r.save(dest / m)
+    write_atomically(dest / "compare.csv", c.table.to_csv(index=False))
+    out.print(f"wrote {dest}/ (compare.csv and one results directory per mode)")
+    return 0
+
+
 def _schema(args: argparse.Namespace, out: Console) -> int:
     print(json.dumps(scenario_schema(), indent=2))
     return 0
@@ -173,12 +206,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--seed", type=int, help="override the scenario's seed")
     r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field, such as guests.web.count=8 (repeatable)")
+    c = sub.add_parser("compare", help="run a scenario with every guest in each mode and "
+                       "compare to native")
+    c.add_argument("scenario", help="the scenario YAML file")
+    c.add_argument("--modes", default=",".join(MODES),
+                   help=f"comma-separated modes (default {','.join(MODES)})")
+    c.add_argument("-o", "--output", help="output directory (default results/NAME-compare-TIME)")
+    c.add_argument("--seed", type=int, help="override the scenario's seed")
+    c.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a scenario field (repeatable)")
     sub.add_parser("schema", help="print the scenario file's JSON Schema")
     args = parser.parse_args(argv)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
         return {"bench": _bench, "validate": _validate, "run": _run,
-                "schema": _schema}[args.command](args, out)
+                "compare": _compare, "schema": _schema}[args.command](args, out)
     except PvsimError as e:
         print(f"pvsim: error: {e}", file=sys.stderr)
         return 2

@@ -88,6 +88,8 @@ def summarize(s: Scenario, host: Host, stats: RunStats, seed: int | None = None)
         entry = {"spec": g.name, "mode": g.mode, "cpu_s": {k: v / freq for k, v in cycles.items()
                                                            if v and k != "idle"},
                  "transitions": stats.transitions(name),
+                 "instructions": stats.counters(name)["instructions"],
+                 "finished_s": stats.finished_s(name),
                  "devices": {dev: att.path for (who, dev), att in io.attachments.items()
                              if who == name} if io is not None else {}}
         if cols is not None:

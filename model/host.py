@@ -222,6 +222,15 @@ class RunStats:
                 out["hypercalls"]["(batches issued)"] = batches
         return out
 
+    def finished_s(self, name: str) -> float | None:
+        """When guest ``name``'s workload finished on its last vCPU (seconds), or None if
+        it was still running when the run ended."""
+        done = self.host.hypervisor.finished_at
+        vcpus = self._dom(name).vcpus
+        if not all(v.name in done for v in vcpus):
+            return None
+        return max(done[v.name] for v in vcpus) / self.hw.freq_hz
+
     def op_count(self, name: str, op: Op) -> int:
         return int(sum(v.cpu[COUNTS + op] for v in self._dom(name).vcpus))
 

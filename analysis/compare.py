@@ -1,0 +1,131 @@
+"""``pvsim compare``: one scenario with every guest in each virtualization mode.
+
+Each mode's run puts every guest that can run in it into it. A guest that cannot
+(an unmodified OS in pv; hvm on hardware without VT-x) keeps its own mode in that
+run, so the host carries the same load, and its figures for that mode are not
+reported: the reason is. An attachment whose explicit I/O path the new mode cannot
+use falls back to the mode's default path (pv: split driver, full and hvm: emulated,
+native: direct).
+
+Performance is relative to native, per guest and metric, with higher always better:
+``value / native`` for rates, ``native / value`` for latencies.
+
+Examples
+--------
+>>> from model.scenario import parse_scenario
+>>> s = parse_scenario("name: c\\nduration: 5ms\\nguests: [{name: a, os: unmodified, "
+...                    "mode: hvm, workload: {profile: cpu_bound}}]")
+>>> c = compare(s, ["native", "pv", "hvm"])
+>>> c.skipped
+[('a', 'pv', 'an unmodified OS cannot run in pv mode')]
+>>> sorted(c.table["mode"].unique())
+['hvm', 'native']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from model.build import guest_names
+from model.errors import PvsimError
+from model.hardware import load_profile
+from model.iopath import path_problem
+from model.modes import MODES
+from model.scenario import Scenario, with_overrides
+
+from .results import Results
+from .run import simulate
+
+#: Metric -> (how to read it from a guest's summary, True if higher is better).
+METRICS: dict[str, tuple[Callable[[dict, float], float | None], bool]] = {
+    "instructions_per_s": (lambda g, d: g["instructions"] / (g["finished_s"] or d), True),
+    "io_mbit_s": (lambda g, d: g["io"]["throughput_mbps"] if g.get("io", {}).get("requests")
+                  else None, True),
+    "io_p50_ms": (lambda g, d: g.get("io", {}).get("p50_ms"), False),
+    "io_p99_ms": (lambda g, d: g.get("io", {}).get("p99_ms"), False),
+}
+
+
+def mode_problem(s: Scenario, guest: int, mode: str) -> str | None:
+    """Why guest ``s.guests[guest]`` cannot run in ``mode`` on the scenario's hardware."""
+    g = s.guests[guest]
+    if mode == "pv" and g.os == "unmodified":
+        return "an unmodified OS cannot run in pv mode"
+    if mode == "hvm" and not load_profile(s.hardware).features.vtx:
+        return f"hvm needs VT-x, which {s.hardware} lacks"
+    return None
+
+
+def in_mode(s: Scenario, mode: str) -> tuple[Scenario, list[tuple[str, str]]]:
+    """Scenario ``s`` with every guest that can run in ``mode`` moved to it; returns the
+    variant and the (guest group, reason) of those left in their own mode."""
+    sets, kept = [], []
+    for i, g in enumerate(s.guests):
+        why = mode_problem(s, i, mode)
+        if why:
+            kept.append((g.name, why))
+            continue
+        sets.append(f"guests.{i}.mode={mode}")
+        for j, a in enumerate(g.devices):
+            if a.path is not None and path_problem(mode, a.path):
+                sets.append(f"guests.{i}.devices.{j}.path=null")
+    return with_overrides(s, sets), kept
+
+
+@dataclass
+class Comparison:
+    """The runs of a comparison and its relative-performance table.
+
+    Attributes
+    ----------
+    runs : dict
+        Mode -> its :class:`~analysis.results.Results`.
+    table : pandas.DataFrame
+        One row per (guest, metric, mode): ``subject``, ``metric``, ``mode``, ``value``,
+        ``relative`` (to native, higher is better; NaN when native has no figure).
+    skipped : list
+        (guest, mode, reason) of every combination not reported.
+    """
+
+    runs: dict[str, Results]
+    table: pd.DataFrame
+    skipped: list[tuple[str, str, str]]
+
+
+def compare(s: Scenario, modes: Sequence[str], seed: int | None = None,
+            progress: Callable[[str, float], None] | None = None) -> Comparison:
+    """Run ``s`` once per mode in ``modes`` and compare each guest's metrics to native.
+
+    ``progress(mode, fraction)`` is called as each run advances.
+    """
+    for m in modes:
+        if m not in MODES:
+            raise PvsimError(f"unknown mode {m!r}; valid choices: {', '.join(MODES)}")
+    runs, skipped, rows = {}, [], []
+    names = guest_names(s)
+    for m in modes:
+        variant, kept = in_mode(s, m)
+        reasons = dict(kept)
+        runs[m] = r = simulate(variant, seed, None if progress is None else (
+            lambda f, m=m: progress(m, f)))
+        for group, why in kept:
+            skipped.append((group, m, why))
+        for name, i in names:
+            if s.guests[i].name in reasons:
+                continue
+            g = r.summary["guests"][name]
+            for metric, (read, _) in METRICS.items():
+                value = read(g, s.duration)
+                if value is not None:
+                    rows.append({"subject": name, "metric": metric, "mode": m,
+                                 "value": float(value)})
+    table = pd.DataFrame(rows, columns=["subject", "metric", "mode", "value"])
+    native = table[table["mode"] == "native"].set_index(["subject", "metric"])["value"]
+    base = pd.Series(list(zip(table["subject"], table["metric"], strict=True))).map(native)
+    higher = table["metric"].map({k: v[1] for k, v in METRICS.items()})
+    value = table["value"].to_numpy()
+    table["relative"] = (value / base).where(higher, base / value).to_numpy()
+    return Comparison(runs, table, skipped)
