@@ -26,8 +26,12 @@ from model.modes import MODES, resolve_mode
 from model.scenario import load_scenario, scenario_schema
 
 from .compare import compare
-from .results import TABLES, write_atomically
+from .plan import parse_slo, plan
+from .plots import cpu_breakdown_by_mode, relative_performance, save_all, save_figure
+from .plots.sweep import save_plan_plot, save_sweep_plots
+from .results import TABLES, Results, write_atomically
 from .run import simulate
+from .sweep import factorial, parse_vary, read_design, sweep
 from .validate import validate
 
 
@@ -126,6 +130,7 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     summary = results.summary
     dest = Path(args.output or f"results/{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     results.save(dest)
+    plots = save_all(results, dest)
     table = Table(title=f"pvsim run {scenario.name}: {summary['sim_time_s']:.3f} s simulated "
                   f"on {summary['hardware']}")
     for col in ("guest", "mode", "cpu ms", "of which hypervisor+transition ms",
@@ -145,7 +150,15 @@ def _run(args: argparse.Namespace, out: Console) -> int:
         out.print(f"device {name}: utilization {d['utilization']:.1%}, mean queue "
                   f"{d['mean_queue']:.2f}, {d['completed']} requests")
     out.print(f"wrote {dest}/ (summary.json, scenario.resolved.yaml, "
-              f"{', '.join(f for f, _ in TABLES.values())})")
+              f"{', '.join(f for f, _ in TABLES.values())}, {len(plots)} plots)")
+    return 0
+
+
+def _plot(args: argparse.Namespace, out: Console) -> int:
+    results = Results.load(args.directory)
+    plots = save_all(results, args.directory)
+    out.print(f"wrote {len(plots)} plots to {Path(args.directory) / 'plots'}/: "
+              f"{', '.join(p.name for p in plots)}")
     return 0
 
 
@@ -177,7 +190,66 @@ def _compare(args: argparse.Namespace, out: Console) -> int:
     for m, r in c.runs.items():
         r.save(dest / m)
     write_atomically(dest / "compare.csv", c.table.to_csv(index=False))
-    out.print(f"wrote {dest}/ (compare.csv and one results directory per mode)")
+    save_figure(relative_performance(c.table), dest / "plots" / "relative_performance.png")
+    save_figure(cpu_breakdown_by_mode(c.runs), dest / "plots" / "cpu_breakdown_by_mode.png")
+    out.print(f"wrote {dest}/ (compare.csv, plots/, and one results directory per mode)")
+    return 0
+
+
+def _sweep(args: argparse.Namespace, out: Console) -> int:
+    scenario = load_scenario(args.scenario, args.set)
+    if bool(args.vary) == bool(args.design):
+        raise PvsimError("give the points with --vary PATH=V1,V2 (repeatable) or with "
+                         "--design FILE, not both")
+    points = factorial([parse_vary(v) for v in args.vary]) if args.vary else read_design(
+        args.design)
+    dest = Path(args.output or f"results/{scenario.name}-sweep-"
+                f"{time.strftime('%Y%m%d-%H%M%S')}")
+    total = len(points) * args.replications
+    with _progress(f"sweeping {scenario.name}", total, "runs") as update:
+        sw = sweep(scenario, points, args.replications, args.jobs, args.dask,
+                   cache_dir=dest / "cache", progress=lambda done, _: update(done))
+    sw.save(dest)
+    plots = save_sweep_plots(sw, dest)
+    summary = sw.summary()
+    table = Table(title=f"pvsim sweep {scenario.name}: {len(points)} points x "
+                  f"{args.replications} replications (mean ± {95}% CI half-width)")
+    shown = [m for m in sw.metrics if m.startswith(("group.", "host."))][:6]
+    for col in (*sw.axes, *shown):
+        table.add_column(col, justify="right")
+    for _, row in summary.iterrows():
+        table.add_row(*[str(row[a]) for a in sw.axes],
+                      *[f"{row[m + '.mean']:.4g} ± {row[m + '.ci']:.2g}" for m in shown])
+    out.print(table)
+    out.print(f"{sw.ran} runs computed, {sw.cached} read from the cache; wrote {dest}/ "
+              f"(sweep.parquet, sweep_summary.csv, {len(plots)} plots)")
+    return 0
+
+
+def _plan(args: argparse.Namespace, out: Console) -> int:
+    scenario = load_scenario(args.scenario, args.set)
+    slos = [parse_slo(t) for t in args.slo]
+    dest = Path(args.output or f"results/{scenario.name}-plan-"
+                f"{time.strftime('%Y%m%d-%H%M%S')}")
+
+    def report(value: int, v) -> None:
+        out.print(f"  {args.vary} = {value}: {'holds' if v.holds else 'fails'}"
+                  + ("" if v.holds else f" ({'; '.join(v.reasons)})"))
+    p = plan(scenario, args.vary, slos, args.start, args.limit, args.replications,
+             args.confidence, args.jobs, args.dask, cache_dir=dest / "cache", progress=report)
+    p.sweep.save(dest)
+    plots = save_plan_plot(p, dest)
+    if p.answer is None:
+        out.print(f"[red]no capacity:[/] the SLOs fail already at {args.vary} = "
+                  f"{min(p.verdicts)}")
+        return 0
+    v = p.verdicts[p.answer]
+    margins = ", ".join(f"{slo}: {edge:.4g} (slack {slack:.3g})"
+                        for slo, (edge, slack) in v.margins.items())
+    out.print(f"[bold]capacity: {args.vary} = {p.answer}[/]"
+              + (f" (the search limit {args.limit}; the SLOs may hold beyond)" if p.limited
+                 else f"; {p.answer + 1} fails") + f" — at {p.answer}: {margins}")
+    out.print(f"wrote {dest}/ (sweep.parquet, sweep_summary.csv, {len(plots)} plots)")
     return 0
 
 
@@ -215,12 +287,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--seed", type=int, help="override the scenario's seed")
     c.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field (repeatable)")
+    w = sub.add_parser("sweep", help="run a scenario over a design of points, replicated")
+    w.add_argument("scenario", help="the scenario YAML file")
+    w.add_argument("--vary", action="append", default=[], metavar="PATH=V1,V2,...",
+                   help="an axis of a full factorial design (repeatable)")
+    w.add_argument("--design", metavar="FILE", help="explicit points: CSV or YAML")
+    for q in (w, sub.add_parser("plan", help="the largest value of an axis at which every "
+                                "SLO holds")):
+        if q is not w:
+            q.add_argument("scenario", help="the scenario YAML file")
+            q.add_argument("--vary", required=True, metavar="PATH",
+                           help="the integer axis, such as guests.web.count")
+            q.add_argument("--slo", action="append", required=True, metavar="'METRIC < BOUND'",
+                           help="a service-level objective on a headline metric (repeatable)")
+            q.add_argument("--start", type=int, help="first value (default: the scenario's)")
+            q.add_argument("--limit", type=int, default=1024, help="largest value to try")
+            q.add_argument("--confidence", type=float, default=0.95,
+                           help="one-sided confidence of each decision (default 0.95)")
+        q.add_argument("--replications", type=int, default=3 if q is not w else 1,
+                       help="runs per point, each with its own seed")
+        q.add_argument("--jobs", type=int, default=1, help="local worker processes")
+        q.add_argument("--dask", metavar="ADDRESS",
+                       help="a Dask scheduler address, or local:N for a local cluster")
+        q.add_argument("-o", "--output", help="output directory (default under results/)")
+        q.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                       help="override a scenario field (repeatable)")
+    g = sub.add_parser("plot", help="draw (again) the graphs of a results directory")
+    g.add_argument("directory", help="a results directory written by pvsim run")
     sub.add_parser("schema", help="print the scenario file's JSON Schema")
     args = parser.parse_args(argv)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
-        return {"bench": _bench, "validate": _validate, "run": _run,
-                "compare": _compare, "schema": _schema}[args.command](args, out)
+        command = {"bench": _bench, "validate": _validate, "run": _run, "compare": _compare,
+                   "sweep": _sweep, "plan": _plan, "plot": _plot,
+                   "schema": _schema}[args.command]
+        return command(args, out)
     except PvsimError as e:
         print(f"pvsim: error: {e}", file=sys.stderr)
         return 2

@@ -77,7 +77,7 @@ def summarize(s: Scenario, host: Host, stats: RunStats, seed: int | None = None)
     """The headline figures of a finished run (``summary.json``)."""
     freq = host.hw.freq_hz
     io = host.io
-    cols = io.log.columns() if io is not None else None
+    cols = io.log.columns() if io is not None and io.log.keep else None
     guests = {}
     for name, i in guest_names(s):
         g = s.guests[i]
@@ -92,14 +92,16 @@ def summarize(s: Scenario, host: Host, stats: RunStats, seed: int | None = None)
                  "finished_s": stats.finished_s(name),
                  "devices": {dev: att.path for (who, dev), att in io.attachments.items()
                              if who == name} if io is not None else {}}
-        if cols is not None:
+        if io is not None:
             dom = next(d.dom for d in host.domains if d.name == name)
-            mine = cols["guest"] == dom
-            lat = (cols["completed"][mine] - cols["issued"][mine]) / freq * 1e3
-            entry["io"] = {"requests": int(mine.sum()),
-                           "bytes": int(cols["size"][mine].sum()),
-                           "throughput_mbps": float(cols["size"][mine].sum()) * 8
-                           / s.duration / 1e6, **_pcts(lat)}
+            n, nbytes = (sum(v[k] for (who, _), v in io.log.totals.items() if who == dom)
+                         for k in (0, 1))
+            entry["io"] = {"requests": n, "bytes": nbytes,
+                           "throughput_mbps": nbytes * 8 / s.duration / 1e6}
+            if io.log.keep:
+                mine = cols["guest"] == dom
+                entry["io"] |= _pcts((cols["completed"][mine] - cols["issued"][mine])
+                                     / freq * 1e3)
         guests[name] = entry
     devices = {}
     if io is not None:
@@ -125,6 +127,8 @@ def summarize(s: Scenario, host: Host, stats: RunStats, seed: int | None = None)
                    "instructions_per_s": eng["instructions_per_s"],
                    "events_per_s": eng["events_per_s"]},
         "host": {"pcpus": s.host.pcpus, "busy_fraction": stats.busy_fraction(),
+                 "driver_domain_s": 0.0 if dd is None else float(
+                     sum(stats.ledger.vcpu(v.uid).sum() for v in dd.vcpus)) / freq,
                  "driver_domain": None if dd is None else dd.name,
                  "driver_domain_pinning": s.driver_domain.pinning if dd is not None else None,
                  "cpu_s": {NAMES[i]: float(ledger[i]) / freq for i in range(len(NAMES))}},

@@ -75,9 +75,16 @@ class RequestLog:
         self.keep = keep
         self._rows: list[tuple] = []
         self.completed = 0
+        #: (guest, device) -> [requests, bytes] completed, kept even without the rows
+        self.totals: dict[tuple[int, int], list[int]] = {}
 
     def add(self, r: IORequest) -> None:
         self.completed += 1
+        t = self.totals.get((r.guest, r.device))
+        if t is None:
+            t = self.totals[r.guest, r.device] = [0, 0]
+        t[0] += 1
+        t[1] += r.size
         if self.keep:
             self._rows.append((r.id, r.guest, r.device, r.size, r.write, *r.times()))
 

@@ -1,0 +1,53 @@
+"""Headline metrics of a run: the flat figures sweeps tabulate and SLOs are written on.
+
+Names are dotted: ``host.busy_fraction``, ``guest.<name>.p99_ms``, and for each guest
+entry of the scenario (its replicas pooled) ``group.<name>.p99_ms``,
+``group.<name>.mbit_s_per_guest``, ``group.<name>.cpu_ms_per_guest``, and per device
+``device.<name>.utilization``. A latency metric is absent when no request completed.
+
+Examples
+--------
+>>> from model.scenario import parse_scenario
+>>> from analysis.run import simulate
+>>> r = simulate(parse_scenario("name: m\\nduration: 10ms\\nguests: [{name: a, count: 2, "
+...                             "workload: {profile: spin}}]"))
+>>> m = headline(r)
+>>> m["host.busy_fraction"], round(m["group.a.cpu_ms_per_guest"], 3)  # 2 pCPUs, 2 hogs
+(1.0, 10.0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .results import Results
+
+
+def headline(r: Results) -> dict[str, float]:
+    """The run's headline metrics (see the module docstring)."""
+    s = r.summary
+    out: dict[str, float] = {"host.busy_fraction": s["host"]["busy_fraction"]}
+    for name, g in s["guests"].items():
+        out[f"guest.{name}.cpu_ms"] = 1e3 * sum(g["cpu_s"].values())
+        io = g.get("io", {})
+        for k in ("p50_ms", "p99_ms"):
+            if k in io:
+                out[f"guest.{name}.{k}"] = io[k]
+    rq = r.requests
+    for spec in r.scenario.guests:
+        members = [n for n, g in s["guests"].items() if g["spec"] == spec.name]
+        cpu = [sum(s["guests"][n]["cpu_s"].values()) for n in members]
+        out[f"group.{spec.name}.cpu_ms_per_guest"] = 1e3 * float(np.mean(cpu))
+        io = [s["guests"][n]["io"] for n in members if "io" in s["guests"][n]]
+        if io:
+            out[f"group.{spec.name}.mbit_s_per_guest"] = float(
+                np.mean([x["throughput_mbps"] for x in io]))
+            lat = rq.loc[rq["group"] == spec.name, "latency_ms"].to_numpy()
+            if len(lat):
+                p50, p99 = np.percentile(lat, [50, 99])
+                out[f"group.{spec.name}.p50_ms"] = float(p50)
+                out[f"group.{spec.name}.p99_ms"] = float(p99)
+    for name, d in s["devices"].items():
+        out[f"device.{name}.utilization"] = d["utilization"]
+        out[f"device.{name}.mean_queue"] = d["mean_queue"]
+    return out

@@ -1,0 +1,188 @@
+"""``pvsim plan``: the largest value of an integer axis at which every SLO holds.
+
+The search gallops up from a starting value (doubling) until an SLO fails, then
+bisects between the last value that held and the first that failed. A point holds
+when, for every SLO, the one-sided confidence bound of the metric's mean over the
+replications is inside the bound: for ``METRIC < BOUND``,
+``mean + t(confidence, R-1) * sd / sqrt(R) < BOUND``. With one replication the
+bound is the single value. A metric the run does not have (a latency with no
+request completed) fails its SLO, with that reason.
+
+The search assumes the metrics are monotone in the axis (more guests, more load);
+``pvsim plan`` reports every point it evaluated so that can be checked.
+
+Examples
+--------
+>>> parse_slo("group.web.p99_ms < 10")
+Slo(metric='group.web.p99_ms', op='<', bound=10.0)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from model.errors import ConfigError
+from model.overrides import parse_override
+from model.scenario import Scenario
+
+from .stats import t_quantile
+from .sweep import Sweep, sweep
+
+_SLO = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Slo:
+    """A service-level objective on a headline metric."""
+
+    metric: str
+    op: str
+    bound: float
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.bound:g}"
+
+
+def parse_slo(text: str) -> Slo:
+    """``"group.web.p99_ms < 10"`` -> Slo."""
+    m = _SLO.match(text)
+    if not m:
+        raise ConfigError(f"--slo {text!r}: write METRIC < BOUND (or >, <=, >=), such as "
+                          "'group.web.p99_ms < 10' or 'host.busy_fraction < 0.8'")
+    try:
+        bound = float(m.group(3))
+    except ValueError:
+        raise ConfigError(f"--slo {text!r}: {m.group(3)!r} is not a number") from None
+    return Slo(m.group(1), m.group(2), bound)
+
+
+@dataclass
+class Verdict:
+    """Whether one axis value meets every SLO, and by how much."""
+
+    value: int
+    holds: bool
+    #: per SLO: (the confidence bound of the mean, or NaN; slack to the bound, > 0 = inside)
+    margins: dict[str, tuple[float, float]] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+
+def judge(table: pd.DataFrame, value: int, slos: Sequence[Slo],
+          confidence: float) -> Verdict:
+    """Decide one point from its replications (rows of a sweep table)."""
+    v = Verdict(value, True)
+    for slo in slos:
+        x = table[slo.metric].dropna() if slo.metric in table else pd.Series(dtype=float)
+        if x.empty:
+            v.holds = False
+            v.margins[str(slo)] = (math.nan, -math.inf)
+            v.reasons.append(f"{slo.metric}: no such figure in the run")
+            continue
+        mean, n = float(x.mean()), len(x)
+        half = (t_quantile(confidence, n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
+                if n > 1 else 0.0)
+        upper = slo.op in ("<", "<=")
+        edge = mean + half if upper else mean - half
+        slack = slo.bound - edge if upper else edge - slo.bound
+        ok = slack > 0 or (slack == 0 and slo.op in ("<=", ">="))
+        v.margins[str(slo)] = (edge, slack)
+        if not ok:
+            v.holds = False
+            v.reasons.append(f"{slo}: bound of the mean {edge:.4g} at {confidence:.0%}")
+    return v
+
+
+@dataclass
+class Plan:
+    """The answer of a capacity search.
+
+    Attributes
+    ----------
+    answer : int or None
+        The largest value found at which every SLO holds (None: not even the start).
+    verdicts : dict
+        Every value evaluated -> its :class:`Verdict`.
+    sweep : Sweep
+        All runs made (one row per value and replication).
+    """
+
+    path: str
+    slos: list[Slo]
+    answer: int | None
+    verdicts: dict[int, Verdict]
+    sweep: Sweep
+    limited: bool = False  # the answer is the search's upper limit, not a failure edge
+
+
+def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = None,
+         limit: int = 1024, replications: int = 3, confidence: float = 0.95, jobs: int = 1,
+         dask: str | None = None, cache_dir: str | Path | None = None,
+         progress: Callable[[int, Verdict], None] | None = None) -> Plan:
+    """Find the largest value of integer axis ``path`` in [``start``, ``limit``] at which
+    every SLO holds (see the module docstring).
+
+    ``start`` defaults to the scenario's current value at ``path``.
+    """
+    if not slos:
+        raise ConfigError("plan needs at least one --slo")
+    if start is None:
+        start = _current(base, path)
+    if start < 1 or start > limit:
+        raise ConfigError(f"--vary {path}: the start {start} must lie in [1, {limit}]")
+    tables: list[pd.DataFrame] = []
+    verdicts: dict[int, Verdict] = {}
+
+    def holds(value: int) -> bool:
+        sw = sweep(base, [{path: str(value)}], replications, jobs, dask, cache_dir)
+        tables.append(sw.table)
+        verdicts[value] = v = judge(sw.table, value, slos, confidence)
+        if progress:
+            progress(value, v)
+        return v.holds
+
+    answer: int | None = None
+    limited = False
+    if holds(start):
+        good, bad = start, None
+        while bad is None:  # gallop
+            nxt = min(good * 2, limit)
+            if nxt == good:
+                limited = True
+                break
+            if holds(nxt):
+                good = nxt
+            else:
+                bad = nxt
+        while bad is not None and bad - good > 1:  # bisect
+            mid = (good + bad) // 2
+            if holds(mid):
+                good = mid
+            else:
+                bad = mid
+        answer = good
+    table = pd.concat(tables, ignore_index=True)
+    return Plan(path, list(slos), answer, dict(sorted(verdicts.items())),
+                Sweep(table, [path], ran=0), limited)
+
+
+def _current(s: Scenario, path: str) -> int:
+    """The scenario's value at dotted ``path`` (lists by element name)."""
+    node: object = s.model_dump(mode="json")
+    for key in parse_override(f"{path}=0")[0]:
+        if isinstance(node, list):
+            node = next((x for x in node if isinstance(x, dict) and key in
+                         (x.get("name"), x.get("device"))), None)
+        elif isinstance(node, dict):
+            node = node.get(key)
+        if node is None:
+            raise ConfigError(f"--vary {path}: no such field in the scenario")
+    if not isinstance(node, int) or isinstance(node, bool):
+        raise ConfigError(f"--vary {path}: plan searches an integer axis; the scenario has "
+                          f"{node!r} there")
+    return node

@@ -1,0 +1,264 @@
+"""Sweeps: a scenario run at many points of a design, replicated, in parallel, resumable.
+
+A point is a set of ``--set`` overrides (``{"guests.web.count": "8"}``); a design is
+a full factorial over ``--vary`` axes or an explicit file. Replication ``k`` of every
+point runs with the same seed, derived from the scenario's seed with numpy's
+SeedSequence (common random numbers: differences between points are not blurred
+by different random streams). Each run's headline metrics (:mod:`analysis.metrics`)
+are cached under the hash of its resolved scenario and seed, written atomically as
+soon as the run finishes, so a re-run computes only what is missing.
+
+Runs go inline (``jobs=1``), to a local process pool (``jobs>1``; workers come from
+a fork server, so it is safe from a notebook), or to a Dask cluster (``dask=ADDRESS``,
+or ``"local:N"`` for a LocalCluster). The tables do not depend on which.
+
+Examples
+--------
+>>> from model.scenario import parse_scenario
+>>> s = parse_scenario("name: w\\nduration: 5ms\\nguests: [{name: a, workload: {profile: spin}}]")
+>>> sw = sweep(s, factorial([parse_vary("guests.a.count=1,3")]), replications=2)
+>>> len(sw.table), sw.table.groupby("guests.a.count")["host.busy_fraction"].mean().to_dict()
+(4, {1: 0.5, 3: 1.0})
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import json
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from model import __version__
+from model.errors import ConfigError, PvsimError
+from model.overrides import parse_override
+from model.scenario import Scenario, with_overrides
+from model.yamlsafe import YamlError, load_yaml
+
+from .metrics import headline
+from .results import write_atomically
+from .stats import mean_ci
+
+Point = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One ``--vary`` axis: a dotted scenario path and its values (as written)."""
+
+    path: str
+    values: tuple[str, ...]
+
+
+def parse_vary(text: str) -> Axis:
+    """``"guests.web.count=4,8,16"`` -> Axis. Values are split at commas."""
+    path, _, raw = text.partition("=")
+    values = tuple(v.strip() for v in raw.split(",") if v.strip())
+    if not path.strip() or not values:
+        raise ConfigError(f"--vary {text!r}: write PATH=V1,V2,..., such as "
+                          "guests.web.count=4,8,16")
+    return Axis(path.strip(), values)
+
+
+def factorial(axes: Sequence[Axis]) -> list[Point]:
+    """Every combination of the axes' values, the last axis varying fastest."""
+    return [dict(zip([a.path for a in axes], combo, strict=True))
+            for combo in itertools.product(*[a.values for a in axes])]
+
+
+def read_design(path: str | Path) -> list[Point]:
+    """Points from a CSV file (a header of paths, one row per point) or a YAML list of
+    mappings from path to value."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the design: {e.strerror}") from None
+    if path.suffix.lower() == ".csv":
+        rows = list(csv.DictReader(text.splitlines()))
+        points = [{k.strip(): (v or "").strip() for k, v in r.items()} for r in rows]
+    else:
+        try:
+            data = load_yaml(text, str(path))[0]
+        except YamlError as e:
+            raise ConfigError(str(e)) from None
+        if not isinstance(data, list) or not all(isinstance(p, dict) for p in data):
+            raise ConfigError(f"{path}: a design is a list of mappings from scenario path to "
+                              "value")
+        points = [{str(k): v if isinstance(v, str) else json.dumps(v) for k, v in p.items()}
+                  for p in data]
+    if not points:
+        raise ConfigError(f"{path}: the design has no points")
+    return points
+
+
+def replication_seed(seed: int, k: int) -> int:
+    """The seed of replication ``k`` of a sweep of a scenario with ``seed``."""
+    return int(np.random.SeedSequence(seed, spawn_key=(k,)).generate_state(1, np.uint64)[0]
+               >> 1)
+
+
+def run_key(s: Scenario, seed: int) -> str:
+    """The cache key of one run: the resolved scenario, the seed and pvsim's version."""
+    text = json.dumps([s.model_dump(mode="json"), seed, __version__], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def run_one(s: Scenario, seed: int, cache_dir: str | None = None) -> dict[str, float]:
+    """Simulate ``s`` with ``seed`` and return its headline metrics (cached if asked)."""
+    from .run import simulate
+
+    metrics = headline(simulate(s, seed))
+    if cache_dir is not None:
+        write_atomically(Path(cache_dir) / f"{run_key(s, seed)}.json", json.dumps(metrics))
+    return metrics
+
+
+@dataclass
+class Sweep:
+    """A finished sweep.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per (point, replication): the varied values (a column per path), ``point``,
+        ``replication``, ``seed``, then every headline metric.
+    axes : list of str
+        The varied paths.
+    ran, cached : int
+        Runs computed now, and runs read from the cache.
+    """
+
+    table: pd.DataFrame
+    axes: list[str]
+    ran: int = 0
+    cached: int = 0
+
+    @property
+    def metrics(self) -> list[str]:
+        return [c for c in self.table.columns
+                if c not in (*self.axes, "point", "replication", "seed")]
+
+    def summary(self, confidence: float = 0.95) -> pd.DataFrame:
+        """Per point: the varied values, replications, and each metric's mean and the
+        half-width of its confidence interval (``<metric>.mean``, ``<metric>.ci``)."""
+        rows = []
+        for p, g in self.table.groupby("point", sort=True):
+            row = {a: g[a].iloc[0] for a in self.axes} | {"point": p, "replications": len(g)}
+            for m in self.metrics:
+                x = g[m].dropna().tolist()
+                mean, half = mean_ci(x, confidence) if x else (float("nan"), float("nan"))
+                row[f"{m}.mean"], row[f"{m}.ci"] = mean, half
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def save(self, out: str | Path) -> Path:
+        """``sweep.parquet`` and ``sweep_summary.csv`` in ``out``, atomically."""
+        import io
+
+        out = Path(out)
+        buf = io.BytesIO()
+        self.table.to_parquet(buf, index=False)
+        write_atomically(out / "sweep.parquet", buf.getvalue())
+        write_atomically(out / "sweep_summary.csv", self.summary().to_csv(index=False))
+        return out
+
+
+def _typed(value: str) -> object:
+    try:
+        return parse_override(f"x={value}")[1]
+    except PvsimError:
+        return value
+
+
+def _executor(jobs: int, dask: str | None):
+    """(submit, as_completed, close) for the chosen backend."""
+    if dask is not None:
+        from dask.distributed import Client, LocalCluster
+        from dask.distributed import as_completed as dask_completed
+
+        if dask.startswith("local:"):
+            n = int(dask.split(":", 1)[1])
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+        else:
+            cluster, client = None, Client(dask)
+
+        def close() -> None:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        return (lambda *a: client.submit(run_one, *a, pure=False)), dask_completed, close
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["analysis.sweep", "analysis.run"])
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    return (lambda *a: pool.submit(run_one, *a)), as_completed, pool.shutdown
+
+
+def sweep(base: Scenario, points: Sequence[Point], replications: int = 1, jobs: int = 1,
+          dask: str | None = None, cache_dir: str | Path | None = None,
+          progress: Callable[[int, int], None] | None = None) -> Sweep:
+    """Run ``base`` at every point, ``replications`` times each.
+
+    Parameters
+    ----------
+    base : Scenario
+    points : list of dict
+        Overrides per point (path -> value as text).
+    replications : int
+    jobs : int
+        Local worker processes (1 runs inline).
+    dask : str, optional
+        A Dask scheduler address, or ``"local:N"``.
+    cache_dir : path, optional
+        Where each run's metrics are cached (and looked up).
+    progress : callable, optional
+        ``progress(done, total)`` after each run.
+    """
+    if replications < 1:
+        raise ConfigError(f"replications must be >= 1, got {replications}")
+    variants = [with_overrides(base, [f"{k}={v}" for k, v in p.items()]) for p in points]
+    seeds = [replication_seed(base.seed, k) for k in range(replications)]
+    cache = Path(cache_dir) if cache_dir is not None else None
+    results: dict[tuple[int, int], dict] = {}
+    todo = []
+    for i, s in enumerate(variants):
+        for k, seed in enumerate(seeds):
+            f = cache / f"{run_key(s, seed)}.json" if cache is not None else None
+            if f is not None and f.is_file():
+                results[i, k] = json.loads(f.read_text())
+            else:
+                todo.append((i, k))
+    cached, total = len(results), len(variants) * replications
+    if progress:
+        progress(cached, total)
+    cache_arg = None if cache is None else str(cache)
+    if todo and jobs <= 1 and dask is None:
+        for i, k in todo:
+            results[i, k] = run_one(variants[i], seeds[k], cache_arg)
+            if progress:
+                progress(len(results), total)
+    elif todo:
+        submit, completed, close = _executor(jobs, dask)
+        try:
+            futures = {submit(variants[i], seeds[k], cache_arg): (i, k) for i, k in todo}
+            for fut in completed(list(futures)):
+                results[futures[fut]] = fut.result()
+                if progress:
+                    progress(len(results), total)
+        finally:
+            close()
+    rows = []
+    for i, p in enumerate(points):
+        for k, seed in enumerate(seeds):
+            rows.append({**{a: _typed(v) for a, v in p.items()}, "point": i,
+                         "replication": k, "seed": seed, **results[i, k]})
+    return Sweep(pd.DataFrame(rows), list(points[0]), ran=len(todo), cached=cached)

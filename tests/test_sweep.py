@@ -1,0 +1,138 @@
+"""Sweeps, replications, resumption and the capacity search."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from analysis.cli import main
+from analysis.plan import judge, parse_slo, plan
+from analysis.sweep import factorial, parse_vary, read_design, replication_seed, sweep
+from model.scenario import parse_scenario
+
+SCENARIO = """
+name: sw
+seed: 11
+duration: 15ms
+hardware: nehalem-2.93ghz-ept
+host: {pcpus: 2, devices: {ssd0: {kind: ssd}}}
+driver_domain: {pinning: [0]}
+guests:
+  - {name: db, mode: pv, workload: {profile: oltp_db, params: {transactions: 100000}},
+     devices: [{device: ssd0}]}
+  - {name: web, os: unmodified, mode: hvm, workload: {profile: disk_io, params: {think_us: 200}},
+     devices: [{device: ssd0}]}
+"""
+AXES = ["guests.db.count=1,2", "guests.web.mode=hvm,full"]
+
+
+@pytest.fixture(scope="module")
+def base():
+    return parse_scenario(SCENARIO, "sw.yaml")
+
+
+def test_a_factorial_design_and_a_design_file_give_the_same_points(tmp_path):
+    points = factorial([parse_vary(a) for a in AXES])
+    assert points == [{"guests.db.count": "1", "guests.web.mode": "hvm"},
+                      {"guests.db.count": "1", "guests.web.mode": "full"},
+                      {"guests.db.count": "2", "guests.web.mode": "hvm"},
+                      {"guests.db.count": "2", "guests.web.mode": "full"}]
+    (tmp_path / "d.csv").write_text("guests.db.count,guests.web.mode\n1,hvm\n1,full\n2,hvm\n"
+                                    "2,full\n")
+    (tmp_path / "d.yaml").write_text("- {guests.db.count: 1, guests.web.mode: hvm}\n"
+                                     "- {guests.db.count: 1, guests.web.mode: full}\n"
+                                     "- {guests.db.count: 2, guests.web.mode: hvm}\n"
+                                     "- {guests.db.count: 2, guests.web.mode: full}\n")
+    assert read_design(tmp_path / "d.csv") == points
+    assert [{k: str(v) for k, v in p.items()} for p in read_design(tmp_path / "d.yaml")] == points
+
+
+def test_replications_have_their_own_seeds_shared_across_points(base):
+    sw = sweep(base, factorial([parse_vary("guests.db.count=1,2")]), replications=3)
+    assert sw.table["seed"].tolist() == [replication_seed(11, k) for k in range(3)] * 2
+    assert len(set(sw.table["seed"])) == 3
+    summary = sw.summary()
+    one = sw.table[sw.table["point"] == 0]["group.db.p99_ms"]
+    assert summary.loc[0, "group.db.p99_ms.mean"] == pytest.approx(one.mean())
+    assert summary.loc[0, "replications"] == 3
+
+
+def test_the_table_does_not_depend_on_the_number_of_jobs(base):
+    points = factorial([parse_vary(a) for a in AXES])
+    one = sweep(base, points, replications=3, jobs=1)
+    two = sweep(base, points, replications=3, jobs=2)
+    pd.testing.assert_frame_equal(one.table, two.table)
+    assert one.table.shape[0] == 12
+
+
+@pytest.mark.slow
+def test_a_dask_local_cluster_gives_the_same_table(base):
+    points = factorial([parse_vary(a) for a in AXES])
+    pd.testing.assert_frame_equal(sweep(base, points, 3, jobs=1).table,
+                                  sweep(base, points, 3, dask="local:2").table)
+
+
+def test_the_command_writes_the_parquet_the_summary_and_the_plots(tmp_path, capsys):
+    f = tmp_path / "sw.yaml"
+    f.write_text(SCENARIO)
+    out = tmp_path / "out"
+    assert main(["sweep", str(f), "--vary", AXES[0], "--vary", AXES[1], "--replications", "3",
+                 "-o", str(out)]) == 0
+    table = pd.read_parquet(out / "sweep.parquet")
+    summary = pd.read_csv(out / "sweep_summary.csv")
+    assert len(table) == 12 and len(summary) == 4
+    assert {"guests.db.count", "guests.web.mode", "seed", "group.db.p99_ms"} <= set(table)
+    assert (out / "plots" / "sweep-group.db.p99_ms.png").is_file()
+    assert "12 runs computed, 0 read from the cache" in capsys.readouterr().out
+    assert main(["sweep", str(f), "--vary", AXES[0], "--vary", AXES[1], "--replications", "3",
+                 "-o", str(out)]) == 0
+    assert "0 runs computed, 12 read from the cache" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "sweep.parquet"), table)
+
+
+def test_a_killed_sweep_resumes_with_only_the_missing_runs(tmp_path):
+    f = tmp_path / "sw.yaml"
+    f.write_text(SCENARIO.replace("15ms", "40ms"))
+    args = [sys.executable, "-m", "analysis.cli", "sweep", str(f), "--vary",
+            "guests.db.count=1,2,3,4", "--replications", "2"]
+    cache = tmp_path / "killed" / "cache"
+    proc = subprocess.Popen([*args, "-o", str(tmp_path / "killed")], start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(cache.glob("*.json"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(list(cache.glob("*.json")))
+    assert 2 <= done < 8, "the sweep finished (or never started) before the kill"
+    assert not (tmp_path / "killed" / "sweep.parquet").exists()
+    again = subprocess.run([*args, "-o", str(tmp_path / "killed")], capture_output=True,
+                           text=True, timeout=300)
+    assert f"{8 - done} runs computed, {done} read from the cache" in again.stdout
+    whole = sweep(parse_scenario(f.read_text(), str(f)),
+                  factorial([parse_vary("guests.db.count=1,2,3,4")]), replications=2)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "killed" / "sweep.parquet"),
+                                  whole.table)
+
+
+def test_plan_finds_the_same_capacity_as_a_brute_force_scan(base, tmp_path):
+    slo = [parse_slo("device.ssd0.utilization < 0.7"), parse_slo("group.db.p50_ms < 1")]
+    p = plan(base, "guests.db.count", slo, start=1, limit=12, replications=2,
+             cache_dir=tmp_path)
+    scan = sweep(base, [{"guests.db.count": str(n)} for n in range(1, 13)], 2,
+                 cache_dir=tmp_path)
+    holds = [judge(g, n, slo, 0.95).holds for n, g in scan.table.groupby("guests.db.count")]
+    assert holds == sorted(holds, reverse=True), "the metric is not monotone here"
+    assert p.answer == sum(holds) and 1 < p.answer < 12
+    assert set(p.verdicts) < set(range(1, 13))  # fewer points than the scan
+
+
+def test_slos_are_parsed_with_clear_errors():
+    assert str(parse_slo("host.busy_fraction>=0.5")) == "host.busy_fraction >= 0.5"
+    with pytest.raises(Exception, match="write METRIC < BOUND"):
+        parse_slo("p99 below 10")
