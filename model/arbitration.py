@@ -111,6 +111,7 @@ class WeightedFair(_PerGuest):
         self.quantum = quantum
         self.deficit: dict[int, float] = {}
         self.active: deque[int] = deque()
+        self._turn: int | None = None  # the guest whose turn it is (credited already)
 
     def push(self, req):
         if not self.queues.get(req.guest):
@@ -122,15 +123,19 @@ class WeightedFair(_PerGuest):
         while self.active:
             g = self.active[0]
             q = self.queues[g]
+            if self._turn != g:  # the guest's turn begins: credit its quantum
+                self._turn = g
+                self.deficit[g] += self.weights.get(g, 1.0) * self.quantum
             if self.deficit[g] >= q[0].size:
                 self.deficit[g] -= q[0].size
                 req = self._take(g)
-                if not q:
+                if not q:  # an idle guest keeps no credit
                     self.deficit[g] = 0.0
                     self.active.popleft()
+                    self._turn = None
                 return req
-            self.deficit[g] += self.weights.get(g, 1.0) * self.quantum
-            self.active.rotate(-1)
+            self.active.rotate(-1)  # the turn ends with the deficit carried over
+            self._turn = None
         return None
 
 

@@ -60,13 +60,17 @@ def build_host(s: Scenario, seed: int | None = None) -> Host:
         g = s.guests[i]
         domains.append((host.add_guest(DomainConfig(
             name, g.mode, vcpus=g.vcpus, memory_mb=g.memory_mb, weight=g.weight, cap=g.cap,
-            modified_os=g.os == "modified")), g))
+            modified_os=g.os == "modified",
+            affinity=tuple(g.pinning) if g.pinning else None)), g))
     dom_ids = {}
     for d, g in domains:
         dom_ids.setdefault(g.name, []).append(d.dom)
     for name, spec in s.host.devices.items():
         if spec.arbitration == "weighted_fair":
             policy = WeightedFair({d.dom: d.weight for d, _ in domains})
+        elif spec.arbitration == "priority":
+            policy = make_policy("priority", priorities={
+                dom: p for g, p in spec.priorities.items() for dom in dom_ids[g]})
         else:
             policy = make_policy(spec.arbitration)
         if spec.caps:

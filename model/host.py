@@ -29,7 +29,7 @@ from .errors import ConfigError, PvsimError
 from .hardware import DEFAULT_PROFILE, HardwareProfile, load_profile
 from .hypervisor import Hypervisor
 from .isa import Chunk, Op
-from .modes import Handling
+from .modes import TRANSITION_KINDS, transition_of
 from .paging import Memory
 from .sched import Scheduler, make_scheduler
 from .vcpu import Marker, VCpu
@@ -205,17 +205,16 @@ class RunStats:
         an interrupt's cost, not counted as an exit here).
         """
         dom = self._dom(name)
-        out: dict[str, dict[str, int]] = {"hypercalls": {}, "vm_exits": {}, "traps": {},
-                                          "bt_emulations": {}, "interrupts": {}}
-        kinds = {Handling.HYPERCALL: "hypercalls", Handling.VM_EXIT: "vm_exits",
-                 Handling.TRAP: "traps", Handling.BT_EMULATED: "bt_emulations",
-                 Handling.DELIVERY: "interrupts"}
+        out: dict[str, dict[str, int]] = {kind: {} for kind in TRANSITION_KINDS.values()}
         for op, rule in dom.mode.rules.items():
             n = int(sum(v.cpu[COUNTS + op] for v in dom.vcpus))
-            kind = kinds.get(rule.handling)
-            if n and kind:
-                label = rule.label.split(":", 1)[1]
-                out[kind][label] = out[kind].get(label, 0) + n
+            what = transition_of(rule)
+            if n and what:
+                out[what[0]][what[1]] = out[what[0]].get(what[1], 0) + n
+        if self.host.io is not None:  # device accesses, kicks and notifications
+            for (who, kind, label), n in self.host.io.transitions.items():
+                if who == name:
+                    out[kind][label] = out[kind].get(label, 0) + n
         if dom.mode.pv:
             batches = self.counters(name)["hypercall_batches"]
             if batches:

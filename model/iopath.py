@@ -38,6 +38,7 @@ from .devices import Device
 from .errors import ConfigError
 from .iorequest import IORequest, RequestLog
 from .isa import Chunk, ChunkBuilder, Op
+from .modes import transition_of
 from .ring import Ring
 from .vcpu import Behalf, VCpu
 
@@ -119,6 +120,9 @@ class IOSystem:
         self.backend_vcpus: list[VCpu] = []
         self.backend_inbox: list = []  # (kind, request, attachment) for the driver domain
         self.attachments: dict[tuple[str, str], Attachment] = {}
+        #: (guest, statistic, label) -> count: exits, hypercalls and emulations the I/O
+        #: paths charge without executing an instruction for them (see Attachment)
+        self.transitions: dict[tuple[str, str, str], int] = {}
         self.by_id: dict[int, Attachment] = {}
         reg = self.hv.register_io
         self.A_BEGIN, self.A_SUBMIT, self.A_TAKE = reg(self._begin), reg(self._submit), reg(
@@ -209,7 +213,13 @@ class IOSystem:
             self._wake_backend()
         return row, False
 
+    def _count(self, att, what: tuple[str, str] | None) -> None:
+        if what is not None:
+            key = (att.domain.name, *what)
+            self.transitions[key] = self.transitions.get(key, 0) + 1
+
     def _notify_cost(self, att) -> np.ndarray:
+        self._count(att, att.notify_what)
         if att.path == "pv":
             return self.send_cost  # event_channel_op(EVTCHNOP_send)
         return att.kick_cost  # a virtqueue kick: one exit (ioeventfd)
@@ -249,6 +259,7 @@ class IOSystem:
             att = req.tag
             entry = ("access", req, att)
         att.access_waiters.append(vcpu)
+        self._count(att, att.access_what)
         self.backend_inbox.append(entry)
         self._wake_backend()
         return att.exit_cost, True
@@ -262,6 +273,7 @@ class IOSystem:
             self.hv.raise_irq(req.vcpu)
             if att.irq_exit is not None:
                 req.vcpu.add_carry(att.irq_exit)
+                self._count(att, ("vm_exits", "EXTERNAL_INTERRUPT"))
             return
         self.backend_inbox.append(("complete", req, att))  # a physical IRQ to the driver domain
         self._wake_backend()
@@ -385,6 +397,11 @@ class Attachment:
         cm = domain.compiled
         pio = cm.cost[Op.PIO].copy()
         self.kick_cost = pio  # a kick is one trapped register write
+        rules = domain.mode.rules
+        register = Op.PIO if device.kind == "disk" else Op.MMIO  # IDE ports, e1000 MMIO
+        self.notify_what = (("hypercalls", "event_channel_op") if path == "pv"
+                            else transition_of(rules[Op.PIO]))
+        self.access_what = transition_of(rules[register])
         forward = _row(((HYPERVISOR, hw.cost("ioreq_forward")),))
         if domain.mode.name == "hvm":
             self.exit_cost = _row(((TRANSITION, hw.cost("vmexit")), (TRANSITION,

@@ -85,6 +85,19 @@ class Rule:
     batchable: bool = False
 
 
+#: The transition statistics each kind of handling is counted under.
+TRANSITION_KINDS = {Handling.HYPERCALL: "hypercalls", Handling.VM_EXIT: "vm_exits",
+                    Handling.TRAP: "traps", Handling.BT_EMULATED: "bt_emulations",
+                    Handling.DELIVERY: "interrupts"}
+
+
+def transition_of(rule: Rule) -> tuple[str, str] | None:
+    """(statistic, label) a rule's execution is counted as, or None if it is not a
+    transition: ``("vm_exits", "IO_INSTRUCTION")``, ``("hypercalls", "mmu_update")``."""
+    kind = TRANSITION_KINDS.get(rule.handling)
+    return None if kind is None else (kind, rule.label.split(":", 1)[1])
+
+
 @dataclass(frozen=True)
 class Mode:
     """A virtualization mode resolved against a hardware profile."""

@@ -86,6 +86,9 @@ class DeviceSpec(_Strict):
     mtu: int = Field(1500, ge=576, le=9000, description="nic: MTU in bytes")
     caps: dict[str, tuple[float | None, float | None]] = Field(
         default_factory=dict, description="guest name -> (IOPS, bytes/s) rate caps")
+    priorities: dict[str, int] = Field(
+        default_factory=dict, description="priority arbitration: guest name -> priority "
+        "(higher goes first; unlisted guests 0)")
 
 
 class HostSpec(_Strict):
@@ -146,6 +149,8 @@ class GuestSpec(_Strict):
     memory_mb: int = Field(256, ge=16)
     weight: int = Field(256, ge=1, le=65535)
     cap: int = Field(0, ge=0, le=6400)
+    pinning: list[int] | None = Field(None, description="pCPUs its vCPUs may run on "
+                                      "(hard affinity); default all")
     workload: WorkloadSpec
     devices: list[AttachmentSpec] = Field(default_factory=list)
 
@@ -214,14 +219,21 @@ class Scenario(_Strict):
                                      f"needs a {kind} attached; the host's devices: "
                                      f"{', '.join(self.host.devices) or '(none)'}")
         for d, spec in self.host.devices.items():
-            for g in spec.caps:
-                if g not in names:
-                    raise ValueError(f"host.devices.{d}.caps: unknown guest {g!r}")
-        pins = self.driver_domain.pinning or []
-        bad = [p for p in pins if not 0 <= p < self.host.pcpus]
-        if bad:
-            raise ValueError(f"driver_domain.pinning: pCPU {bad[0]} does not exist "
-                             f"(the host has {self.host.pcpus}: 0..{self.host.pcpus - 1})")
+            for key in ("caps", "priorities"):
+                for g in getattr(spec, key):
+                    if g not in names:
+                        raise ValueError(f"host.devices.{d}.{key}: unknown guest {g!r}; "
+                                         f"valid choices: {', '.join(names)}")
+            if spec.priorities and spec.arbitration != "priority":
+                raise ValueError(f"host.devices.{d}.priorities: only used with arbitration "
+                                 f"priority (this device has {spec.arbitration})")
+        pinned = [("driver_domain.pinning", self.driver_domain.pinning)] + [
+            (f"guests[{i}].pinning", g.pinning) for i, g in enumerate(self.guests)]
+        for where, pins in pinned:
+            bad = [p for p in pins or [] if not 0 <= p < self.host.pcpus]
+            if bad:
+                raise ValueError(f"{where}: pCPU {bad[0]} does not exist (the host has "
+                                 f"{self.host.pcpus}: 0..{self.host.pcpus - 1})")
         return self
 
 

@@ -152,3 +152,15 @@ def test_nic_service_is_wire_time_plus_per_packet_cost():
 def test_unknown_policy_lists_choices():
     with pytest.raises(UnknownNameError, match="fifo, priority, round_robin, weighted_fair"):
         make_policy("lottery")
+
+
+def test_weighted_fair_serves_a_newly_busy_guest_on_its_first_turn():
+    """DRR credits a guest's quantum when its turn begins and serves it at once: a guest
+    with one small request waits at most one quantum of the backlogged guest."""
+    drr = WeightedFair({1: 1, 2: 1}, quantum=65536)
+    for i in range(4):
+        drr.push(IORequest(i, guest=1, device=0, size=65536, write=False, issued=0))
+    order = [drr.pop(0).guest]
+    drr.push(IORequest(9, guest=2, device=0, size=8192, write=False, issued=0))
+    order += [drr.pop(0).guest for _ in range(4)]
+    assert order == [1, 2, 1, 1, 1]

@@ -107,3 +107,14 @@ def test_progress_does_not_change_the_run():
     a, b = simulate(s), simulate(s, progress=seen.append)
     assert len(seen) == 100 and seen[-1] == 1.0
     assert a.equals(b, engine=False) and not a.equals(b)
+
+
+def test_io_paths_count_the_transitions_they_charge(run):
+    web, db = (run.summary["guests"][g]["transitions"] for g in ("web", "db"))
+    assert web["hypercalls"]["event_channel_op"] > 0  # pv ring notifications
+    assert db["vm_exits"]["IO_INSTRUCTION"] > 0  # virtqueue kicks
+    s = parse_scenario(SCENARIO.replace("path: virtio", "path: emulated"), "t.yaml")
+    emulated = simulate(s).summary["guests"]["db"]
+    # every emulated register access is an exit: several per request
+    assert emulated["transitions"]["vm_exits"]["IO_INSTRUCTION"] >= 3 * emulated["io"][
+        "requests"]

@@ -94,6 +94,14 @@ def test_a_good_scenario_has_every_default_filled_in():
      "  - {name: a, workload: {profile: spin}}\n", "host.devices.d.arbitration"),
     ("name: x\ndriver_domain: {pinning: [5]}\nguests:\n  - {name: a, workload: {profile: spin}}\n",
      "driver_domain.pinning: pCPU 5 does not exist"),
+    ("name: x\nguests:\n  - {name: a, pinning: [2], workload: {profile: spin}}\n",
+     "guests[0].pinning: pCPU 2 does not exist (the host has 2: 0..1)"),
+    ("name: x\nhost: {devices: {d: {kind: ssd, priorities: {a: 1}}}}\nguests:\n"
+     "  - {name: a, workload: {profile: spin}}\n",
+     "host.devices.d.priorities: only used with arbitration priority"),
+    ("name: x\nhost: {devices: {d: {kind: ssd, arbitration: priority, priorities: {b: 1}}}}"
+     "\nguests:\n  - {name: a, workload: {profile: spin}}\n",
+     "host.devices.d.priorities: unknown guest 'b'; valid choices: a"),
     ("name: x\nhardware: netburst-2.4ghz\nguests:\n"
      "  - {name: a, mode: hvm, workload: {profile: spin}}\n", "hvm needs VT-x"),
     ("name: x\nname: y\nguests: []\n", ":2:1: duplicate key 'name' at top level"),
