@@ -181,11 +181,18 @@ def _typed(value: str) -> object:
 def _executor(jobs: int, dask: str | None):
     """(submit, as_completed, close) for the chosen backend."""
     if dask is not None:
-        from dask.distributed import Client, LocalCluster
-        from dask.distributed import as_completed as dask_completed
+        try:
+            from dask.distributed import Client, LocalCluster
+            from dask.distributed import as_completed as dask_completed
+        except ImportError:
+            raise ConfigError("--dask needs dask.distributed: pip install 'pvsim[dask]'"
+                              ) from None
 
         if dask.startswith("local:"):
-            n = int(dask.split(":", 1)[1])
+            n = dask.split(":", 1)[1]
+            if not n.isdigit() or int(n) < 1:
+                raise ConfigError(f"--dask {dask}: write local:N with N >= 1 workers")
+            n = int(n)
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
             client = Client(cluster)
