@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -82,6 +83,13 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
     out.print(table)
     for m, why in skipped:
         out.print(f"[yellow]skipped mode {m}:[/] {why}")
+    if args.plot:
+        rows = [{"subject": r.op, "metric": "cycles per operation", "mode": r.mode,
+                 "value": r.cycles, "relative": native[r.op] / r.cycles}
+                for r in results if native.get(r.op) and r.cycles]
+        save_figure(relative_performance(pd.DataFrame(rows), title=(
+            f"pvsim bench on {hw.name}: performance relative to native")), args.plot)
+        out.print(f"wrote {args.plot}")
     if args.json:
         doc = {"hardware": hw.name, "pvsim_version": __version__,
                "results": [r.as_dict() for r in results],
@@ -269,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--modes", help=f"comma-separated modes (default {','.join(MODES)})")
     b.add_argument("--ops", help="comma-separated ops (default all: " + ",".join(OPS) + ")")
     b.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    b.add_argument("--plot", metavar="PNG", help="also draw performance relative to native")
     b.add_argument("--os", choices=("modified", "unmodified"), default="modified",
                    help="whether the guest kernel is paravirtualized (pv needs modified)")
     sub.add_parser("validate", help="simulated versus published nanobenchmark figures")

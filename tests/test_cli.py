@@ -38,7 +38,8 @@ def test_bad_input_is_one_line_and_status_2(args, message):
 def test_bench_json_has_every_pair_with_a_breakdown(tmp_path):
     out = tmp_path / "out.json"
     assert main(["bench", "--hardware", "netburst-3.8ghz-vt", "--ops", "null_syscall,fork",
-                 "--json", str(out)]) == 0
+                 "--json", str(out), "--plot", str(tmp_path / "rel.png")]) == 0
+    assert (tmp_path / "rel.png").stat().st_size > 10_000  # the relative-performance chart
     doc = json.loads(out.read_text())
     assert doc["hardware"] == "netburst-3.8ghz-vt" and doc["pvsim_version"]
     pairs = {(r["op"], r["mode"]) for r in doc["results"]}
