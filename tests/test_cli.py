@@ -82,3 +82,9 @@ def test_non_editable_install_runs_bench_from_another_directory(tmp_path):
     assert {(r["op"], r["mode"]) for r in doc["results"]} == {
         (op, m) for op in OPS for m in ("native", "pv", "full", "hvm")}
     assert all(r["latency_us"] > 0 and r["breakdown"] for r in doc["results"])
+    # the README's first command's job: the quick-start scenario, results and plots
+    subprocess.run([env_dir / "bin" / "pvsim", "run", str(root / "scenarios" / "quickstart.yaml"),
+                    "-o", "qs"], cwd=work, check=True, timeout=600, env=env, capture_output=True)
+    assert (work / "qs" / "summary.json").is_file() and (work / "qs" / "requests.parquet").is_file()
+    assert {p.name for p in (work / "qs" / "plots").glob("*.png")} >= {
+        "latency_cdf.png", "cpu_breakdown.png", "topology.png", "schedule_timeline.png"}
