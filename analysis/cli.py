@@ -83,7 +83,7 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
     out.print(table)
     for m, why in skipped:
         out.print(f"[yellow]skipped mode {m}:[/] {why}")
-    if args.plot:
+    if args.plot and "native" in modes and len(modes) > 1:
         rows = [{"subject": r.op, "metric": "cycles per operation", "mode": r.mode,
                  "value": r.cycles, "relative": native[r.op] / r.cycles}
                 for r in results if native.get(r.op) and r.cycles]
@@ -141,18 +141,18 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     plots = save_all(results, dest)
     table = Table(title=f"pvsim run {scenario.name}: {summary['sim_time_s']:.3f} s simulated "
                   f"on {summary['hardware']}")
-    for col in ("guest", "mode", "cpu ms", "of which hypervisor+transition ms",
-                "driver domain ms", "I/O req", "Mbit/s", "p50 ms", "p99 ms"):
-        table.add_column(col, justify="left" if col in ("guest", "mode") else "right")
-    for name, g in summary["guests"].items():
-        cpu = g["cpu_s"]
-        io = g.get("io", {})
-        table.add_row(name, g["mode"], f"{1e3 * sum(cpu.values()):.2f}",
-                      f"{1e3 * (cpu.get('hypervisor', 0) + cpu.get('transition', 0)):.2f}",
-                      f"{1e3 * cpu.get('driver_domain', 0):.2f}", str(io.get("requests", "")),
-                      f"{io['throughput_mbps']:.1f}" if io else "",
-                      f"{io['p50_ms']:.3f}" if "p50_ms" in io else "",
-                      f"{io['p99_ms']:.3f}" if "p99_ms" in io else "")
+    heads = {"mode": "mode", "cpu_ms": "cpu ms", "virt_overhead": "virtualization share",
+             "driver_domain_ms": "driver domain ms", "io_requests": "I/O req",
+             "mbit_s": "Mbit/s", "p50_ms": "p50 ms", "p99_ms": "p99 ms"}
+    table.add_column("guest")
+    for col, head in heads.items():
+        table.add_column(head, justify="left" if col == "mode" else "right")
+    formats = {"cpu_ms": "{:.2f}", "virt_overhead": "{:.0%}", "driver_domain_ms": "{:.2f}",
+               "io_requests": "{:d}", "mbit_s": "{:.1f}", "p50_ms": "{:.3f}", "p99_ms": "{:.3f}"}
+    for name, row in results.overview().iterrows():
+        table.add_row(name, *[
+            "" if pd.isna(row[c]) else formats[c].format(row[c]) if c in formats else row[c]
+            for c in heads])
     out.print(table)
     for name, d in summary["devices"].items():
         out.print(f"device {name}: utilization {d['utilization']:.1%}, mean queue "
@@ -198,7 +198,9 @@ def _compare(args: argparse.Namespace, out: Console) -> int:
     for m, r in c.runs.items():
         r.save(dest / m)
     write_atomically(dest / "compare.csv", c.table.to_csv(index=False))
-    save_figure(relative_performance(c.table), dest / "plots" / "relative_performance.png")
+    if (c.table["mode"] != "native").any() and (c.table["mode"] == "native").any():
+        save_figure(relative_performance(c.table),
+                    dest / "plots" / "relative_performance.png")
     save_figure(cpu_breakdown_by_mode(c.runs), dest / "plots" / "cpu_breakdown_by_mode.png")
     out.print(f"wrote {dest}/ (compare.csv, plots/, and one results directory per mode)")
     return 0
@@ -211,8 +213,7 @@ def _sweep(args: argparse.Namespace, out: Console) -> int:
                          "--design FILE, not both")
     points = factorial([parse_vary(v) for v in args.vary]) if args.vary else read_design(
         args.design)
-    dest = Path(args.output or f"results/{scenario.name}-sweep-"
-                f"{time.strftime('%Y%m%d-%H%M%S')}")
+    dest = Path(args.output or f"results/{scenario.name}-sweep")  # re-running resumes
     total = len(points) * args.replications
     with _progress(f"sweeping {scenario.name}", total, "runs") as update:
         sw = sweep(scenario, points, args.replications, args.jobs, args.dask,
@@ -237,8 +238,7 @@ def _sweep(args: argparse.Namespace, out: Console) -> int:
 def _plan(args: argparse.Namespace, out: Console) -> int:
     scenario = load_scenario(args.scenario, args.set)
     slos = [parse_slo(t) for t in args.slo]
-    dest = Path(args.output or f"results/{scenario.name}-plan-"
-                f"{time.strftime('%Y%m%d-%H%M%S')}")
+    dest = Path(args.output or f"results/{scenario.name}-plan")  # re-running resumes
 
     def report(value: int, v) -> None:
         out.print(f"  {args.vary} = {value}: {'holds' if v.holds else 'fails'}"
@@ -325,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("directory", help="a results directory written by pvsim run")
     sub.add_parser("schema", help="print the scenario file's JSON Schema")
     args = parser.parse_args(argv)
+    if getattr(args, "seed", None) is not None and args.seed < 0:
+        parser.error(f"argument --seed: must be >= 0 (got {args.seed})")
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
         command = {"bench": _bench, "validate": _validate, "run": _run, "compare": _compare,
@@ -333,6 +335,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command(args, out)
     except PvsimError as e:
         print(f"pvsim: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file or directory that cannot be read or written
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"pvsim: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
 
 

@@ -34,7 +34,7 @@ from model.errors import PvsimError
 from model.hardware import load_profile
 from model.iopath import path_problem
 from model.modes import MODES
-from model.scenario import Scenario, with_overrides
+from model.scenario import NEEDS, Scenario, with_overrides
 
 from .results import Results
 from .run import simulate
@@ -42,8 +42,7 @@ from .run import simulate
 #: Metric -> (how to read it from a guest's summary, True if higher is better).
 METRICS: dict[str, tuple[Callable[[dict, float], float | None], bool]] = {
     "instructions_per_s": (lambda g, d: g["instructions"] / (g["finished_s"] or d), True),
-    "io_mbit_s": (lambda g, d: g["io"]["throughput_mbps"] if g.get("io", {}).get("requests")
-                  else None, True),
+    "io_mbit_s": (lambda g, d: g["io"]["throughput_mbps"], True),  # 0 if starved
     "io_p50_ms": (lambda g, d: g.get("io", {}).get("p50_ms"), False),
     "io_p99_ms": (lambda g, d: g.get("io", {}).get("p99_ms"), False),
 }
@@ -101,6 +100,9 @@ def compare(s: Scenario, modes: Sequence[str], seed: int | None = None,
 
     ``progress(mode, fraction)`` is called as each run advances.
     """
+    if not modes or len(set(modes)) != len(modes):
+        raise PvsimError(f"--modes {','.join(modes)}: give distinct modes, such as "
+                         f"{','.join(MODES)}")
     for m in modes:
         if m not in MODES:
             raise PvsimError(f"unknown mode {m!r}; valid choices: {', '.join(MODES)}")
@@ -117,7 +119,10 @@ def compare(s: Scenario, modes: Sequence[str], seed: int | None = None,
             if s.guests[i].name in reasons:
                 continue
             g = r.summary["guests"][name]
+            does_io = s.guests[i].workload.profile in NEEDS
             for metric, (read, _) in METRICS.items():
+                if metric.startswith("io_") and not does_io:
+                    continue
                 value = read(g, s.duration)
                 if value is not None:
                     rows.append({"subject": name, "metric": metric, "mode": m,

@@ -20,7 +20,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.build import guest_names
+from model.scenario import Scenario
+
 from .results import Results
+
+
+def metric_names(s: Scenario) -> list[str]:
+    """Every headline metric a run of ``s`` can have (latencies only if requests
+    complete), known before running it."""
+    names = ["host.busy_fraction"]
+    for name, i in guest_names(s):
+        names.append(f"guest.{name}.cpu_ms")
+        if s.guests[i].devices:
+            names += [f"guest.{name}.p50_ms", f"guest.{name}.p99_ms"]
+    for g in s.guests:
+        names.append(f"group.{g.name}.cpu_ms_per_guest")
+        if g.devices:
+            names += [f"group.{g.name}.{k}" for k in ("mbit_s_per_guest", "p50_ms", "p99_ms")]
+    for d in s.host.devices:
+        names += [f"device.{d}.utilization", f"device.{d}.mean_queue"]
+    return names
 
 
 def headline(r: Results) -> dict[str, float]:

@@ -19,6 +19,7 @@ Slo(metric='group.web.p99_ms', op='<', bound=10.0)
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -28,11 +29,12 @@ from pathlib import Path
 import pandas as pd
 
 from model.errors import ConfigError
-from model.overrides import parse_override
-from model.scenario import Scenario
+from model.overrides import parse_override, set_path
+from model.scenario import Scenario, with_overrides
 
+from .metrics import metric_names
 from .stats import t_quantile
-from .sweep import Sweep, sweep
+from .sweep import Runner, Sweep, sweep
 
 _SLO = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
 
@@ -78,11 +80,13 @@ def judge(table: pd.DataFrame, value: int, slos: Sequence[Slo],
     """Decide one point from its replications (rows of a sweep table)."""
     v = Verdict(value, True)
     for slo in slos:
-        x = table[slo.metric].dropna() if slo.metric in table else pd.Series(dtype=float)
-        if x.empty:
+        x = table[slo.metric] if slo.metric in table else pd.Series(dtype=float)
+        if x.empty or x.isna().any():  # a replication without the figure fails the SLO
             v.holds = False
             v.margins[str(slo)] = (math.nan, -math.inf)
-            v.reasons.append(f"{slo.metric}: no such figure in the run")
+            v.reasons.append(f"{slo.metric}: not measured in "
+                             f"{int(x.isna().sum()) if len(x) else 'any'} replication(s) "
+                             "(no request completed?)")
             continue
         mean, n = float(x.mean()), len(x)
         half = (t_quantile(confidence, n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
@@ -117,7 +121,12 @@ class Plan:
     answer: int | None
     verdicts: dict[int, Verdict]
     sweep: Sweep
-    limited: bool = False  # the answer is the search's upper limit, not a failure edge
+    limit: int
+
+    @property
+    def limited(self) -> bool:
+        """The answer is the search's upper limit: the SLOs may hold beyond it."""
+        return self.answer == self.limit
 
 
 def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = None,
@@ -133,55 +142,63 @@ def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = Non
         raise ConfigError("plan needs at least one --slo")
     if start is None:
         start = _current(base, path)
+    if not 0.5 < confidence < 1:
+        raise ConfigError(f"--confidence {confidence}: a one-sided confidence must lie "
+                          "strictly between 0.5 and 1, such as 0.95")
     if start < 1 or start > limit:
         raise ConfigError(f"--vary {path}: the start {start} must lie in [1, {limit}]")
+    known = metric_names(with_overrides(base, [f"{path}={start}"]))
+    for slo in slos:
+        if slo.metric not in known:
+            raise ConfigError(f"--slo {slo}: unknown metric {slo.metric!r}; valid choices: "
+                              f"{', '.join(known)}")
     tables: list[pd.DataFrame] = []
     verdicts: dict[int, Verdict] = {}
+    counts = [0, 0]  # runs computed, read from the cache
 
     def holds(value: int) -> bool:
-        sw = sweep(base, [{path: str(value)}], replications, jobs, dask, cache_dir)
-        tables.append(sw.table)
+        sw = sweep(base, [{path: str(value)}], replications, cache_dir=cache_dir,
+                   runner=runner)
+        tables.append(sw.table.assign(point=len(tables)))
+        counts[0] += sw.ran
+        counts[1] += sw.cached
         verdicts[value] = v = judge(sw.table, value, slos, confidence)
         if progress:
             progress(value, v)
         return v.holds
 
     answer: int | None = None
-    limited = False
-    if holds(start):
-        good, bad = start, None
-        while bad is None:  # gallop
-            nxt = min(good * 2, limit)
-            if nxt == good:
-                limited = True
-                break
-            if holds(nxt):
-                good = nxt
-            else:
-                bad = nxt
-        while bad is not None and bad - good > 1:  # bisect
-            mid = (good + bad) // 2
-            if holds(mid):
-                good = mid
-            else:
-                bad = mid
-        answer = good
+    with Runner(jobs, dask) as runner:
+        if holds(start):
+            good, bad = start, None
+            while bad is None and good < limit:  # gallop
+                nxt = min(good * 2, limit)
+                if holds(nxt):
+                    good = nxt
+                else:
+                    bad = nxt
+            while bad is not None and bad - good > 1:  # bisect
+                mid = (good + bad) // 2
+                if holds(mid):
+                    good = mid
+                else:
+                    bad = mid
+            answer = good
     table = pd.concat(tables, ignore_index=True)
     return Plan(path, list(slos), answer, dict(sorted(verdicts.items())),
-                Sweep(table, [path], ran=0), limited)
+                Sweep(table, [path], ran=counts[0], cached=counts[1]), limit)
 
 
 def _current(s: Scenario, path: str) -> int:
-    """The scenario's value at dotted ``path`` (lists by element name)."""
-    node: object = s.model_dump(mode="json")
-    for key in parse_override(f"{path}=0")[0]:
-        if isinstance(node, list):
-            node = next((x for x in node if isinstance(x, dict) and key in
-                         (x.get("name"), x.get("device"))), None)
-        elif isinstance(node, dict):
-            node = node.get(key)
-        if node is None:
-            raise ConfigError(f"--vary {path}: no such field in the scenario")
+    """The scenario's value at dotted ``path`` (lists by element name or index)."""
+    data = s.model_dump(mode="json")
+    keys = parse_override(f"{path}=0")[0]
+    try:
+        node: object = data
+        for i in set_path(copy.deepcopy(data), keys, None):
+            node = node[i]
+    except (KeyError, IndexError, TypeError):
+        raise ConfigError(f"--vary {path}: no such field in the scenario") from None
     if not isinstance(node, int) or isinstance(node, bool):
         raise ConfigError(f"--vary {path}: plan searches an integer axis; the scenario has "
                           f"{node!r} there")

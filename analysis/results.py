@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from model.categories import NAMES
+from model.categories import NAMES, VIRTUALIZATION
 from model.errors import PvsimError
 from model.scenario import Scenario, load_scenario
 
@@ -52,15 +52,17 @@ TABLES = {"requests": ("requests.parquet", REQUEST_COLUMNS),
           "guests": ("guests.parquet", GUEST_COLUMNS)}
 
 
+_UMASK = os.umask(0)  # read once, at import: setting it later would race with threads
+os.umask(_UMASK)
+
+
 def write_atomically(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` so that a reader never sees a partial file: write a
     temporary file beside it, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
     try:
-        os.fchmod(fd, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
+        os.fchmod(fd, 0o666 & ~_UMASK)  # as an ordinary new file, not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
@@ -143,6 +145,7 @@ class Results:
         """Write the results directory: the resolved scenario, summary.json and one
         Parquet file per table, each atomically."""
         out = Path(out)
+        (out / "summary.json").unlink(missing_ok=True)  # incomplete until written again
         write_atomically(out / "scenario.resolved.yaml",
                          yaml.safe_dump(self.scenario.model_dump(mode="json"), sort_keys=False))
         for attr, (name, _) in TABLES.items():
@@ -171,15 +174,16 @@ class Results:
 
     # --- display -----------------------------------------------------------------------
     def overview(self) -> pd.DataFrame:
-        """One row per guest: mode, CPU seconds, hypervisor+transition share, I/O figures."""
+        """One row per guest: mode, CPU ms, the share of it that is virtualization
+        (:data:`model.categories.VIRTUALIZATION`), driver-domain ms, I/O figures."""
         rows = {}
         for g, v in self.summary["guests"].items():
             cpu = v["cpu_s"]
             total = sum(cpu.values())
             io_ = v.get("io", {})
             rows[g] = {"mode": v["mode"], "cpu_ms": 1e3 * total,
-                       "virt_overhead": (cpu.get("hypervisor", 0) + cpu.get("transition", 0)
-                                         + cpu.get("emulation", 0)) / total if total else 0.0,
+                       "virt_overhead": sum(cpu.get(c, 0.0) for c in VIRTUALIZATION) / total
+                       if total else 0.0,
                        "driver_domain_ms": 1e3 * cpu.get("driver_domain", 0.0),
                        "io_requests": io_.get("requests", 0),
                        "mbit_s": io_.get("throughput_mbps", float("nan")),

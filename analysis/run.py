@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from array import array
 from collections.abc import Callable
 
 import numpy as np
@@ -61,19 +62,21 @@ def simulate(s: Scenario, seed: int | None = None,
     progress : callable, optional
         Called with the fraction of simulated time done (for a progress bar).
     """
-    host = build_host(s, seed)
-    host.hypervisor.segments = []
+    if seed is not None:  # the resolved scenario records the seed the run used
+        s = s.model_copy(update={"seed": seed})
+    host = build_host(s)
+    host.hypervisor.segments = array("q")
     stats = host.run(seconds=s.duration, progress=progress)
     guests = guest_table(host, s)
     requests = request_table(host, guests)
     return Results(
-        scenario=s, summary=summarize(s, host, stats, seed), requests=requests,
+        scenario=s, summary=summarize(s, host, stats), requests=requests,
         cpu=cpu_table(host), timeseries=timeseries_table(host, s.record.interval),
         schedule=schedule_table(host) if s.record.trace else empty(SCHEDULE_COLUMNS),
         guests=guests)
 
 
-def summarize(s: Scenario, host: Host, stats: RunStats, seed: int | None = None) -> dict:
+def summarize(s: Scenario, host: Host, stats: RunStats) -> dict:
     """The headline figures of a finished run (``summary.json``)."""
     freq = host.hw.freq_hz
     io = host.io
@@ -120,7 +123,7 @@ def summarize(s: Scenario, host: Host, stats: RunStats, seed: int | None = None)
     ledger = stats.ledger.by_category()
     return {
         "pvsim_version": __version__, "scenario": s.name, "scenario_hash": scenario_hash(s),
-        "seed": s.seed if seed is None else seed, "hardware": s.hardware,
+        "seed": s.seed, "hardware": s.hardware,
         "sim_time_s": stats.elapsed / freq,
         "engine": {"wall_s": eng["wall_s"], "events": eng["events"],
                    "instructions": eng["instructions"],

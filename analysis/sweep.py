@@ -24,6 +24,7 @@ Examples
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import itertools
 import json
@@ -83,7 +84,12 @@ def read_design(path: str | Path) -> list[Point]:
         raise ConfigError(f"{path}: cannot read the design: {e.strerror}") from None
     if path.suffix.lower() == ".csv":
         rows = list(csv.DictReader(text.splitlines()))
-        points = [{k.strip(): (v or "").strip() for k, v in r.items()} for r in rows]
+        for n, r in enumerate(rows):
+            if None in r or None in r.values():
+                raise ConfigError(f"{path}:{n + 2}: the row has {'more' if None in r else 'fewer'}"
+                                  f" values than the header's {len(rows[0]) - (None in r)} "
+                                  "paths")
+        points = [{k.strip(): v.strip() for k, v in r.items()} for r in rows]
     else:
         try:
             data = load_yaml(text, str(path))[0]
@@ -105,20 +111,115 @@ def replication_seed(seed: int, k: int) -> int:
                >> 1)
 
 
+@functools.cache
+def code_digest() -> str:
+    """A digest of everything a run's metrics depend on besides the scenario and seed:
+    the model's sources and hardware profiles, and the code that summarizes a run."""
+    import analysis
+    import model
+
+    h = hashlib.sha256(__version__.encode())
+    roots = (Path(model.__file__).parent, Path(analysis.__file__).parent)
+    files = sorted(p for p in roots[0].rglob("*") if p.suffix in (".py", ".yaml"))
+    files += [roots[1] / f for f in ("run.py", "tables.py", "results.py", "metrics.py")]
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 def run_key(s: Scenario, seed: int) -> str:
-    """The cache key of one run: the resolved scenario, the seed and pvsim's version."""
-    text = json.dumps([s.model_dump(mode="json"), seed, __version__], sort_keys=True)
+    """The cache key of one run: the resolved scenario, the seed and :func:`code_digest`
+    (editing a profile or the model invalidates the cache)."""
+    text = json.dumps([s.model_dump(mode="json"), seed, code_digest()], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def run_one(s: Scenario, seed: int, cache_dir: str | None = None) -> dict[str, float]:
-    """Simulate ``s`` with ``seed`` and return its headline metrics (cached if asked)."""
+def run_one(s: Scenario, seed: int, cache_file: str | None = None) -> dict[str, float]:
+    """Simulate ``s`` with ``seed`` and return its headline metrics; with ``cache_file``,
+    also store them there (atomically) as soon as the run ends."""
     from .run import simulate
 
     metrics = headline(simulate(s, seed))
-    if cache_dir is not None:
-        write_atomically(Path(cache_dir) / f"{run_key(s, seed)}.json", json.dumps(metrics))
+    if cache_file is not None:
+        write_atomically(Path(cache_file), json.dumps(metrics))
     return metrics
+
+
+class Runner:
+    """Where runs execute: inline (``jobs=1``), a local process pool (``jobs>1``), or a
+    Dask cluster (``dask``: an address, or ``"local:N"``). Start-up happens once, on
+    first use; use it as a context manager, across as many sweeps as needed."""
+
+    def __init__(self, jobs: int = 1, dask: str | None = None) -> None:
+        if jobs < 1:
+            raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+        if dask is not None and dask.startswith("local:") and not (
+                dask[6:].isdigit() and int(dask[6:]) >= 1):
+            raise ConfigError(f"--dask {dask}: write local:N with N >= 1 workers")
+        self.jobs, self.dask = jobs, dask
+        self._submit = self._completed = self._close = None
+
+    @property
+    def remote(self) -> bool:
+        """Runs may execute on other machines (they cannot write the local cache)."""
+        return self.dask is not None and not self.dask.startswith("local:")
+
+    def _start(self) -> None:
+        if self.dask is None:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["analysis.sweep", "analysis.run"])
+            pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx)
+            self._submit = pool.submit
+            self._completed = as_completed
+            self._close = lambda: pool.shutdown(wait=True, cancel_futures=True)
+            return
+        try:
+            from dask.distributed import Client, LocalCluster
+            from dask.distributed import as_completed as dask_completed
+        except ImportError:
+            raise ConfigError("--dask needs dask.distributed: pip install 'pvsim[dask]'"
+                              ) from None
+        cluster = None
+        try:
+            if self.dask.startswith("local:"):
+                cluster = LocalCluster(n_workers=int(self.dask[6:]), threads_per_worker=1,
+                                       processes=True, dashboard_address=None)
+                client = Client(cluster)
+            else:
+                client = Client(self.dask, timeout="10s")
+        except OSError as e:
+            raise ConfigError(f"--dask {self.dask}: cannot reach the scheduler ({e})") from None
+
+        def close() -> None:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        self._submit = lambda *a: client.submit(*a, pure=False)
+        self._completed, self._close = dask_completed, close
+
+    def run(self, calls: Sequence[tuple[Scenario, int, str | None]]):
+        """Yield ``(index, metrics)`` of each ``run_one(*call)`` as it completes."""
+        if self.jobs == 1 and self.dask is None:
+            for i, call in enumerate(calls):
+                yield i, run_one(*call)
+            return
+        if self._submit is None:
+            self._start()
+        futures = {self._submit(run_one, *call): i for i, call in enumerate(calls)}
+        for fut in self._completed(list(futures)):
+            yield futures[fut], fut.result()
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+            self._submit = self._completed = self._close = None
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 @dataclass
@@ -171,55 +272,32 @@ class Sweep:
         return out
 
 
-def _typed(value: str) -> object:
-    try:
-        return parse_override(f"x={value}")[1]
-    except PvsimError:
-        return value
-
-
-def _executor(jobs: int, dask: str | None):
-    """(submit, as_completed, close) for the chosen backend."""
-    if dask is not None:
+def _typed(values: Sequence[str]) -> list[object]:
+    """An axis's values as numbers or booleans when they all parse to one such type
+    (ints and floats together as floats); otherwise as written."""
+    parsed = []
+    for v in values:
         try:
-            from dask.distributed import Client, LocalCluster
-            from dask.distributed import as_completed as dask_completed
-        except ImportError:
-            raise ConfigError("--dask needs dask.distributed: pip install 'pvsim[dask]'"
-                              ) from None
-
-        if dask.startswith("local:"):
-            n = dask.split(":", 1)[1]
-            if not n.isdigit() or int(n) < 1:
-                raise ConfigError(f"--dask {dask}: write local:N with N >= 1 workers")
-            n = int(n)
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
-            client = Client(cluster)
-        else:
-            cluster, client = None, Client(dask)
-
-        def close() -> None:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-        return (lambda *a: client.submit(run_one, *a, pure=False)), dask_completed, close
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["analysis.sweep", "analysis.run"])
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
-    return (lambda *a: pool.submit(run_one, *a)), as_completed, pool.shutdown
+            parsed.append(parse_override(f"x={v}")[1])
+        except PvsimError:
+            return list(values)
+    kinds = {type(v) for v in parsed}
+    if kinds <= {int, float} and float in kinds:
+        return [float(v) for v in parsed]
+    return parsed if len(kinds) == 1 and kinds <= {int, float, bool, str} else list(values)
 
 
 def sweep(base: Scenario, points: Sequence[Point], replications: int = 1, jobs: int = 1,
           dask: str | None = None, cache_dir: str | Path | None = None,
-          progress: Callable[[int, int], None] | None = None) -> Sweep:
+          progress: Callable[[int, int], None] | None = None,
+          runner: Runner | None = None) -> Sweep:
     """Run ``base`` at every point, ``replications`` times each.
 
     Parameters
     ----------
     base : Scenario
     points : list of dict
-        Overrides per point (path -> value as text).
+        Overrides per point (path -> value as text); every point sets the same paths.
     replications : int
     jobs : int
         Local worker processes (1 runs inline).
@@ -229,43 +307,55 @@ def sweep(base: Scenario, points: Sequence[Point], replications: int = 1, jobs: 
         Where each run's metrics are cached (and looked up).
     progress : callable, optional
         ``progress(done, total)`` after each run.
+    runner : Runner, optional
+        An existing runner (then ``jobs`` and ``dask`` are ignored); it is left open.
     """
     if replications < 1:
         raise ConfigError(f"replications must be >= 1, got {replications}")
+    if not points:
+        raise ConfigError("a sweep needs at least one point")
+    axes = list(points[0])
+    for n, p in enumerate(points):
+        if list(p) != axes:
+            raise ConfigError(f"design point {n + 1} sets {', '.join(p) or 'nothing'}; every "
+                              f"point must set the same paths ({', '.join(axes)})")
+    if "seed" in axes:
+        raise ConfigError("seed cannot be an axis: each replication has its own seed, "
+                          "derived from the scenario's; use --replications")
     variants = [with_overrides(base, [f"{k}={v}" for k, v in p.items()]) for p in points]
     seeds = [replication_seed(base.seed, k) for k in range(replications)]
     cache = Path(cache_dir) if cache_dir is not None else None
     results: dict[tuple[int, int], dict] = {}
-    todo = []
+    todo: list[tuple[int, int, Path | None]] = []
     for i, s in enumerate(variants):
         for k, seed in enumerate(seeds):
             f = cache / f"{run_key(s, seed)}.json" if cache is not None else None
             if f is not None and f.is_file():
                 results[i, k] = json.loads(f.read_text())
             else:
-                todo.append((i, k))
+                todo.append((i, k, f))
     cached, total = len(results), len(variants) * replications
     if progress:
         progress(cached, total)
-    cache_arg = None if cache is None else str(cache)
-    if todo and jobs <= 1 and dask is None:
-        for i, k in todo:
-            results[i, k] = run_one(variants[i], seeds[k], cache_arg)
+    own = runner is None
+    runner = Runner(jobs, dask) if own else runner
+    try:
+        calls = [(variants[i], seeds[k], None if f is None or runner.remote else str(f))
+                 for i, k, f in todo]
+        for n, metrics in runner.run(calls):
+            i, k, f = todo[n]
+            results[i, k] = metrics
+            if f is not None and not f.is_file():  # a remote worker could not write it
+                write_atomically(f, json.dumps(metrics))
             if progress:
                 progress(len(results), total)
-    elif todo:
-        submit, completed, close = _executor(jobs, dask)
-        try:
-            futures = {submit(variants[i], seeds[k], cache_arg): (i, k) for i, k in todo}
-            for fut in completed(list(futures)):
-                results[futures[fut]] = fut.result()
-                if progress:
-                    progress(len(results), total)
-        finally:
-            close()
+    finally:
+        if own:
+            runner.close()
+    columns = {a: _typed([p[a] for p in points]) for a in axes}
     rows = []
-    for i, p in enumerate(points):
+    for i in range(len(points)):
         for k, seed in enumerate(seeds):
-            rows.append({**{a: _typed(v) for a, v in p.items()}, "point": i,
+            rows.append({**{a: columns[a][i] for a in axes}, "point": i,
                          "replication": k, "seed": seed, **results[i, k]})
-    return Sweep(pd.DataFrame(rows), list(points[0]), ran=len(todo), cached=cached)
+    return Sweep(pd.DataFrame(rows), axes, ran=len(todo), cached=cached)

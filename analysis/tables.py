@@ -48,6 +48,11 @@ def busy_until(starts: np.ndarray, ends: np.ndarray, edges: np.ndarray) -> np.nd
     return (ia * edges - ca[ia]) - (ib * edges - cb[ib])
 
 
+def segment_array(segments) -> np.ndarray:
+    """The hypervisor's flat segment record as rows of (pcpu, vcpu uid, start, end)."""
+    return np.frombuffer(segments, dtype=np.int64).reshape(-1, 4)
+
+
 def bin_edges(elapsed: int, interval: int) -> np.ndarray:
     """Edges ``0, I, 2I, ...`` ending exactly at ``elapsed`` (the last bin may be short)."""
     edges = np.arange(0, elapsed, max(interval, 1), dtype=np.int64)
@@ -134,7 +139,7 @@ def schedule_table(host) -> pd.DataFrame:
     segs = host.hypervisor.segments
     if not segs:
         return _frame([], SCHEDULE_COLUMNS)
-    a = np.array(segs, dtype=np.int64)
+    a = segment_array(segs)
     a = a[np.lexsort((a[:, 2], a[:, 0]))]
     # a segment continues the previous one on its pCPU: same vCPU, no gap
     cont = np.zeros(len(a), bool)
@@ -164,7 +169,7 @@ def timeseries_table(host, interval_s: float) -> pd.DataFrame:
 
     segs = host.hypervisor.segments
     if segs:
-        a = np.array(segs, dtype=np.int64)
+        a = segment_array(segs)
         owner = {v.uid: v.domain.dom for v in host.hypervisor.vcpus}
         dom = np.array([owner[u] for u in a[:, 1]])
         for d in host.domains:

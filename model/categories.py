@@ -24,3 +24,7 @@ NAMES = (
 )
 N_CATEGORIES = len(NAMES)
 INDEX = {name: i for i, name in enumerate(NAMES)}
+
+#: The categories that are the cost of virtualization itself. Page walks are not among
+#: them: native runs walk too (a nested walk's extra references show as more of them).
+VIRTUALIZATION = ("hypervisor", "transition", "emulation", "driver_domain")

@@ -22,6 +22,8 @@ Simulated time is an integer number of cycles of the host clock.
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 import simpy
 
@@ -145,7 +147,7 @@ class PCpu:
                 done, rest = split(seg, elapsed)
                 ledger.add(self.index, vcpu.uid, done)
                 if segments is not None and elapsed:
-                    segments.append((self.index, vcpu.uid, t0, env.now))
+                    segments.extend((self.index, vcpu.uid, t0, env.now))
                 if fresh:  # a debt being paid keeps the reason it was run up for
                     vcpu.debt_reason = reason
                 vcpu.debt = rest if vcpu.debt is None else vcpu.debt + rest
@@ -155,7 +157,7 @@ class PCpu:
                 continue
             ledger.add(self.index, vcpu.uid, seg)
             if segments is not None and elapsed:
-                segments.append((self.index, vcpu.uid, t0, env.now))
+                segments.extend((self.index, vcpu.uid, t0, env.now))
             sched.ran(vcpu, self, elapsed)
             why = why or self._pending
             if reason == BUDGET:
@@ -197,7 +199,7 @@ class PCpu:
             done, _ = split(self._seg, now - self._seg_t0)
             self.hv.ledger.add(self.index, self.current.uid, done)
             if self.hv.segments is not None and now > self._seg_t0:
-                self.hv.segments.append((self.index, self.current.uid, self._seg_t0, now))
+                self.hv.segments.extend((self.index, self.current.uid, self._seg_t0, now))
             self._seg = None
         elif self._idle_t0 is not None:
             self.hv.ledger.add_idle(self.index, now - self._idle_t0)
@@ -229,8 +231,9 @@ class Hypervisor:
         self.on_all_finished: simpy.Event | None = None
         self.io_actions: list = []
         self.io_in_flight = lambda: False  # the host's I/O system replaces it
-        #: (pcpu, vcpu uid, start, end) of every run segment, when recording (else None)
-        self.segments: list[tuple[int, int, int, int]] | None = None
+        #: pcpu, vcpu uid, start, end of every run segment, flat, when recording (else None);
+        #: an ``array("q")``: 32 bytes a segment
+        self.segments: array | None = None
         self._started = 0
         self.pcpus = [PCpu(self, i) for i in range(n_pcpus)]
         scheduler.attach(self)

@@ -401,7 +401,9 @@ class Attachment:
         register = Op.PIO if device.kind == "disk" else Op.MMIO  # IDE ports, e1000 MMIO
         self.notify_what = (("hypercalls", "event_channel_op") if path == "pv"
                             else transition_of(rules[Op.PIO]))
-        self.access_what = transition_of(rules[register])
+        # hvm: an exit whose reason depends on the register; full: a callout to the VMM
+        self.access_what = transition_of(rules[register if domain.mode.name == "hvm"
+                                                else Op.MMIO])
         forward = _row(((HYPERVISOR, hw.cost("ioreq_forward")),))
         if domain.mode.name == "hvm":
             self.exit_cost = _row(((TRANSITION, hw.cost("vmexit")), (TRANSITION,

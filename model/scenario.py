@@ -169,6 +169,10 @@ class RecordSpec(_Strict):
     trace: bool = False
 
 
+#: The most time-series intervals a run may have (memory: rows per metric and entity).
+MAX_INTERVALS = 100_000
+
+
 class Scenario(_Strict):
     """A whole scenario. Build one with :func:`parse_scenario` or :func:`load_scenario`."""
 
@@ -196,6 +200,12 @@ class Scenario(_Strict):
         if dup:
             raise ValueError(f"duplicate guest names: {', '.join(dup)}")
         from .iopath import DEFAULT_PATH, path_problem
+
+        if self.duration / self.record.interval > MAX_INTERVALS:
+            raise ValueError(f"record.interval: {format_duration(self.record.interval)} cuts "
+                             f"the {format_duration(self.duration)} run into more than "
+                             f"{MAX_INTERVALS:,} intervals; use at least "
+                             f"{format_duration(self.duration / MAX_INTERVALS)}")
 
         hw = load_profile(self.hardware)
         for i, g in enumerate(self.guests):
@@ -300,6 +310,8 @@ def parse_scenario(text: str | bytes, source: str = "<string>",
         data = apply_overrides(data, overrides, applied)
         for path, text in applied.items():  # errors there point at the override
             where = {k: v for k, v in where.items() if k[:len(path)] != path}
+            for n in range(1, len(path) + 1):  # keys the override created, too
+                where.setdefault(path[:n], f"--set {text}")
             where[path] = f"--set {text}"
     return _validate(data, source, where)
 

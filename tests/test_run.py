@@ -50,3 +50,25 @@ def test_a_broken_scenario_exits_2_with_one_clear_message(tmp_path):
     assert r.returncode == 2
     assert f"{bad}:3:5: guests[0]: an unmodified OS cannot run in pv mode" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_seed_override_is_recorded_in_the_resolved_scenario(tmp_path):
+    assert main(["run", QUICK, "--seed", "7", "--set", "duration=20ms", "--set",
+                 "record.trace=false", "-o", str(tmp_path / "r")]) == 0
+    assert "seed: 7" in (tmp_path / "r" / "scenario.resolved.yaml").read_text()
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["seed"] == 7
+
+
+def test_rewriting_a_results_directory_leaves_no_stale_plot(tmp_path):
+    out = str(tmp_path / "r")
+    assert main(["run", QUICK, "--set", "duration=20ms", "-o", out]) == 0
+    assert (tmp_path / "r" / "plots" / "schedule_timeline.png").is_file()
+    assert main(["run", QUICK, "--set", "duration=20ms", "--set", "record.trace=false",
+                 "-o", out]) == 0
+    assert not (tmp_path / "r" / "plots" / "schedule_timeline.png").exists()
+
+
+def test_an_unwritable_output_is_one_line_and_status_2(capsys):
+    assert main(["run", QUICK, "--set", "duration=5ms", "-o", "/dev/null/x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pvsim: error: /dev/null/x") and "Traceback" not in err

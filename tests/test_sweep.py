@@ -136,3 +136,46 @@ def test_slos_are_parsed_with_clear_errors():
     assert str(parse_slo("host.busy_fraction>=0.5")) == "host.busy_fraction >= 0.5"
     with pytest.raises(Exception, match="write METRIC < BOUND"):
         parse_slo("p99 below 10")
+
+
+def test_a_plan_records_one_point_per_value_it_evaluated(base, tmp_path):
+    p = plan(base, "guests.db.count", [parse_slo("device.ssd0.utilization < 0.3")], start=1,
+             limit=8, replications=1, cache_dir=tmp_path)
+    summary = p.sweep.summary()
+    assert sorted(summary["guests.db.count"]) == sorted(p.verdicts)
+    assert (summary["replications"] == 1).all() and p.sweep.ran == len(p.verdicts)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["plan", "--vary", "guests.db.count", "--slo", "host.busyfraction < 0.9"],
+     "unknown metric 'host.busyfraction'; valid choices: host.busy_fraction"),
+    (["plan", "--vary", "guests.db.count", "--slo", "host.busy_fraction < 0.9",
+      "--confidence", "1.5"], "--confidence 1.5: a one-sided confidence must lie"),
+    (["plan", "--vary", "guests.db.mode", "--slo", "host.busy_fraction < 0.9"],
+     "plan searches an integer axis; the scenario has 'pv' there"),
+    (["sweep", "--vary", "seed=1,2"], "seed cannot be an axis"),
+    (["sweep", "--vary", "guests.db.count"], "write PATH=V1,V2"),
+    (["sweep", "--vary", "guests.nope.count=1,2"], "no element 'nope' in the list"),
+    (["sweep", "--vary", "guests.db.count=1", "--dask", "local:0"], "write local:N"),
+    (["compare", "--modes", "native,native"], "give distinct modes"),
+])
+def test_sweep_and_plan_errors_are_one_line_and_status_2(args, message, tmp_path, capsys):
+    f = tmp_path / "sw.yaml"
+    f.write_text(SCENARIO)
+    assert main([args[0], str(f), *args[1:], "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_design_files_must_be_rectangular(tmp_path, base):
+    (tmp_path / "long.csv").write_text("guests.db.count\n1,2\n")
+    with pytest.raises(Exception, match="long.csv:2: the row has more values"):
+        read_design(tmp_path / "long.csv")
+    (tmp_path / "mixed.yaml").write_text("- {guests.db.count: 1}\n- {guests.web.count: 2}\n")
+    with pytest.raises(Exception, match="design point 2 sets guests.web.count"):
+        sweep(base, read_design(tmp_path / "mixed.yaml"))
+
+
+def test_an_axis_of_mixed_types_stays_text(base):
+    sw = sweep(base, factorial([parse_vary("duration=10ms,0.012s")]))
+    assert sw.table["duration"].tolist() == ["10ms", "0.012s"]

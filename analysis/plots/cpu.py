@@ -21,7 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
-from model.categories import NAMES
+from model.categories import NAMES, VIRTUALIZATION
 
 from ._common import color_ticklabels, fmt, message_figure, new_figure, title
 from .colors import CATEGORY_COLORS, guest_colors, run_colors
@@ -34,7 +34,7 @@ __all__ = ["CATEGORIES", "cpu_breakdown", "cpu_breakdown_by_mode"]
 #: Stacking order, bottom to top.
 CATEGORIES = tuple(c for c in NAMES if c != "idle")
 #: Categories that are the cost of virtualization (quoted above each bar).
-OVERHEAD = ("hypervisor", "transition", "page_walk", "emulation", "driver_domain")
+OVERHEAD = VIRTUALIZATION
 
 
 def _used_categories(frames: list[pd.DataFrame]) -> list[str]:
@@ -79,7 +79,7 @@ def cpu_breakdown(r: Results) -> Figure:
 
     Above, one bar per guest (scenario order, its name in its colour), stacked bottom
     to top in the order of :data:`CATEGORIES`, with its total and the share that is
-    virtualization overhead (hypervisor, transitions, page walks, emulation, and the
+    virtualization overhead (hypervisor, transitions, emulation, and the
     driver domain's work for the guest) written over it. Below, the same bars scaled
     to 100 % of each guest's CPU time, so that the make-up of a guest that used little
     CPU stays readable next to one that used much. Categories that are zero for every

@@ -37,6 +37,11 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
     return Path(path)
 
 
+#: Every graph a run's results directory can have, by file stem.
+RUN_GRAPHS = ("cpu_breakdown", "topology", "device_timeline", "contention_heatmap",
+              "latency_cdf", "latency_stages", "schedule_timeline")
+
+
 def graphs_for(r: Results) -> dict[str, Callable[[Results], Figure]]:
     """The graphs that apply to run ``r``, by file stem: CPU and topology always; the
     device graphs when the host has devices; the latency graphs when requests were
@@ -71,5 +76,7 @@ def save_all(r: Results, directory: str | Path, dpi: int = 120) -> list[Path]:
         The files written, in drawing order.
     """
     out = Path(directory) / "plots"
-    return [save_figure(draw(r), out / f"{name}.png", dpi=dpi)
-            for name, draw in graphs_for(r).items()]
+    graphs = graphs_for(r)
+    for stale in set(RUN_GRAPHS) - set(graphs):  # from an earlier run into this directory
+        (out / f"{stale}.png").unlink(missing_ok=True)
+    return [save_figure(draw(r), out / f"{name}.png", dpi=dpi) for name, draw in graphs.items()]
