@@ -72,3 +72,24 @@ def test_an_unwritable_output_is_one_line_and_status_2(capsys):
     assert main(["run", QUICK, "--set", "duration=5ms", "-o", "/dev/null/x"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("pvsim: error: /dev/null/x") and "Traceback" not in err
+
+
+def test_plot_redraws_a_results_directory(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["run", QUICK, "--set", "duration=20ms", "-o", str(out)]) == 0
+    drawn = sorted(p.name for p in (out / "plots").glob("*.png"))
+    for p in (out / "plots").glob("*.png"):
+        p.unlink()
+    assert main(["plot", str(out)]) == 0
+    assert sorted(p.name for p in (out / "plots").glob("*.png")) == drawn
+    assert main(["plot", str(tmp_path)]) == 2
+    assert "not a results directory" in capsys.readouterr().err
+
+
+def test_schema_is_the_json_schema_of_scenario_files(capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "pvsim scenario" and "guests" in schema["required"]
+    assert schema["properties"]["duration"]["type"] == "string"  # "2s", with its unit
+    guest = schema["$defs"]["GuestSpec"]["properties"]
+    assert guest["mode"]["enum"] == ["native", "pv", "full", "hvm"]
