@@ -74,14 +74,17 @@ Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0),
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
+                              use_attribute_docstrings=True)
 
 
 class DeviceSpec(_Strict):
     """A shared device and its arbitration policy."""
 
     kind: Literal["hdd", "ssd", "nvme", "nic"]
+    """hdd: seek + rotation + transfer; ssd/nvme: parallel channels; nic: line rate"""
     arbitration: Literal["fifo", "round_robin", "weighted_fair", "priority"] = "fifo"
+    """who goes next among waiting requests (weighted_fair: DRR by the guests' weights)"""
     rate_gbit_s: float = Field(1.0, gt=0, description="nic: line rate")
     mtu: int = Field(1500, ge=576, le=9000, description="nic: MTU in bytes")
     caps: dict[str, tuple[float | None, float | None]] = Field(
@@ -93,17 +96,24 @@ class DeviceSpec(_Strict):
 
 class HostSpec(_Strict):
     pcpus: int = Field(2, ge=1, le=256)
+    """physical CPUs"""
     memory_mb: int = Field(4096, ge=64)
+    """machine memory for the guests"""
     scheduler: Literal["credit", "round_robin"] = "credit"
     timeslice_ms: float = Field(30.0, gt=0, le=1000)
+    """the credit scheduler's slice (round robin: its quantum)"""
     ratelimit_us: float = Field(1000.0, ge=0, le=500_000)
+    """credit: a vCPU runs at least this long before a wake-up may preempt it"""
     devices: dict[str, DeviceSpec] = Field(default_factory=dict)
 
 
 class DriverDomainSpec(_Strict):
     vcpus: int = Field(1, ge=1, le=64)
+    """vCPUs running the backends and device models"""
     weight: int = Field(256, ge=1, le=65535)
+    """credit scheduler weight"""
     pinning: list[int] | None = None
+    """pCPUs dom0 may run on (hard affinity; guests may still run there)"""
 
 
 #: Which kinds of device each workload profile needs, in the order of its arguments.
@@ -122,6 +132,7 @@ def _workload_function(profile: str):
 
 class WorkloadSpec(_Strict):
     profile: Literal[WORKLOADS]  # type: ignore[valid-type]
+    """the program each vCPU runs (model/workloads.py, model/ioworkloads.py)"""
     params: dict[str, float | int | bool | str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -137,18 +148,22 @@ class WorkloadSpec(_Strict):
 
 class AttachmentSpec(_Strict):
     device: str
+    """a device of host.devices"""
     path: Literal["direct", "passthrough", "pv", "emulated", "virtio", "vhost"] | None = None
 
 
 class GuestSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
     count: int = Field(1, ge=1, le=1024)
+    """identical replicas, named NAME-0, NAME-1, ... when more than one"""
     os: Literal["modified", "unmodified"] = "modified"
     mode: Literal["native", "pv", "full", "hvm"] = "pv"
+    """pv: hypercalls (modified OS); full: binary translation; hvm: VT-x (+EPT)"""
     vcpus: int = Field(1, ge=1, le=64)
     memory_mb: int = Field(256, ge=16)
     weight: int = Field(256, ge=1, le=65535)
     cap: int = Field(0, ge=0, le=6400)
+    """most CPU it may use, percent of one pCPU (0: no cap)"""
     pinning: list[int] | None = Field(None, description="pCPUs its vCPUs may run on "
                                       "(hard affinity); default all")
     workload: WorkloadSpec
@@ -165,8 +180,11 @@ class GuestSpec(_Strict):
 
 class RecordSpec(_Strict):
     interval: Duration = "10ms"
+    """time-series interval (timeseries.parquet)"""
     requests: bool = True
+    """keep every I/O request's stage times (requests.parquet)"""
     trace: bool = False
+    """keep the vCPU schedule (schedule.parquet and its graph)"""
 
 
 #: The most time-series intervals a run may have (memory: rows per metric and entity).
@@ -178,8 +196,10 @@ class Scenario(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     seed: int = Field(0, ge=0)
+    """the run's seed; every entity derives its own random stream from it"""
     duration: Duration = "1s"
     hardware: str = DEFAULT_PROFILE
+    """a hardware profile (pvsim bench --help lists them)"""
     host: HostSpec = HostSpec()
     driver_domain: DriverDomainSpec = DriverDomainSpec()
     guests: list[GuestSpec] = Field(min_length=1)
