@@ -76,6 +76,21 @@ def simulate(s: Scenario, seed: int | None = None,
         guests=guests)
 
 
+def _hypervisor(host: Host, guests: dict) -> dict:
+    """Host-wide transition counts (every guest's, summed) and scheduler activity."""
+    out: dict[str, dict[str, int] | int] = {}
+    for g in guests.values():
+        for kind, counts in g["transitions"].items():
+            agg = out.setdefault(kind, {})
+            for label, n in counts.items():
+                agg[label] = agg.get(label, 0) + n
+    out = {k: dict(sorted(v.items(), key=lambda kv: -kv[1])) for k, v in out.items()}
+    hv = host.hypervisor
+    out["context_switches"] = sum(p.switches for p in hv.pcpus)
+    out["timers_fired"] = hv.timers_fired
+    return out
+
+
 def summarize(s: Scenario, host: Host, stats: RunStats) -> dict:
     """The headline figures of a finished run (``summary.json``)."""
     freq = host.hw.freq_hz
@@ -135,7 +150,7 @@ def summarize(s: Scenario, host: Host, stats: RunStats) -> dict:
                  "driver_domain": None if dd is None else dd.name,
                  "driver_domain_pinning": s.driver_domain.pinning if dd is not None else None,
                  "cpu_s": {NAMES[i]: float(ledger[i]) / freq for i in range(len(NAMES))}},
-        "guests": guests, "devices": devices,
+        "guests": guests, "devices": devices, "hypervisor": _hypervisor(host, guests),
         "io": None if io is None else {"issued": io.issued, "completed": io.log.completed,
                                        "in_flight": io.in_flight()},
     }

@@ -21,6 +21,10 @@ def test_run_writes_the_results_directory(tmp_path, capsys):
     pv, hvm = summary["guests"]["web-pv"], summary["guests"]["web-hvm"]
     assert pv["io"]["requests"] > 100 and hvm["io"]["requests"] > 100
     assert pv["cpu_s"]["driver_domain"] > 0
+    hv = summary["hypervisor"]  # host-wide: every guest's transitions summed
+    assert hv["hypercalls"]["event_channel_op"] == pv["transitions"]["hypercalls"][
+        "event_channel_op"]
+    assert hv["vm_exits"]["HLT"] == hvm["transitions"]["vm_exits"]["HLT"] > 0
     assert summary["io"]["issued"] == summary["io"]["completed"] + summary["io"]["in_flight"]
     resolved = (tmp_path / "r" / "scenario.resolved.yaml").read_text()
     assert "timeslice_ms: 30.0" in resolved  # defaults written out
