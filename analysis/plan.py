@@ -30,7 +30,7 @@ import pandas as pd
 
 from model.errors import ConfigError
 from model.overrides import parse_override, set_path
-from model.scenario import Scenario, with_overrides
+from model.scenario import Scenario, ScenarioError, with_overrides
 
 from .metrics import metric_names
 from .stats import t_quantile
@@ -157,6 +157,13 @@ def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = Non
     counts = [0, 0]  # runs computed, read from the cache
 
     def holds(value: int) -> bool:
+        try:
+            with_overrides(base, [f"{path}={value}"])
+        except ScenarioError as e:  # such as more guests than the host's memory holds
+            verdicts[value] = v = Verdict(value, False, reasons=[f"not a valid scenario: {e}"])
+            if progress:
+                progress(value, v)
+            return False
         sw = sweep(base, [{path: str(value)}], replications, cache_dir=cache_dir,
                    runner=runner)
         tables.append(sw.table.assign(point=len(tables)))

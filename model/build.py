@@ -15,7 +15,6 @@ from .arbitration import TokenBucket, WeightedFair, make_policy
 from .devices import Device, HddService, NicService, SsdService
 from .domain import DomainConfig
 from .host import Host
-from .iopath import DEFAULT_PATH
 from .scenario import NEEDS, DeviceSpec, Scenario, _workload_function
 from .sched import make_scheduler
 
@@ -46,13 +45,11 @@ def build_host(s: Scenario, seed: int | None = None) -> Host:
     host = Host(s.hardware, pcpus=s.host.pcpus, scheduler=sched, memory_mb=s.host.memory_mb,
                 seed=s.seed if seed is None else seed)
     replicas = guest_names(s)
-    needs_backend = any(
-        (a.path or DEFAULT_PATH[s.guests[i].mode]) not in ("direct", "passthrough")
-        for _, i in replicas for a in s.guests[i].devices)
     io = host.enable_io(keep_requests=s.record.requests) if s.host.devices else None
-    if needs_backend:
+    if s.needs_driver_domain:
         dd = s.driver_domain
         dom0 = host.add_guest(DomainConfig("dom0", "pv", vcpus=dd.vcpus, weight=dd.weight,
+                                           memory_mb=dd.memory_mb,
                                            affinity=tuple(dd.pinning) if dd.pinning else None))
         io.set_driver_domain(dom0)
     domains = []

@@ -114,6 +114,8 @@ class DriverDomainSpec(_Strict):
     """credit scheduler weight"""
     pinning: list[int] | None = None
     """pCPUs dom0 may run on (hard affinity; guests may still run there)"""
+    memory_mb: int = Field(256, ge=16)
+    """its memory, taken from the host's"""
 
 
 #: Which kinds of device each workload profile needs, in the order of its arguments.
@@ -213,6 +215,14 @@ class Scenario(_Strict):
                              f"{', '.join(profile_names())}")
         return v
 
+    @property
+    def needs_driver_domain(self) -> bool:
+        """Whether some attachment's I/O path runs through the driver domain."""
+        from .iopath import DEFAULT_PATH
+
+        return any((a.path or DEFAULT_PATH[g.mode]) not in ("direct", "passthrough")
+                   for g in self.guests for a in g.devices)
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         names = [g.name for g in self.guests]
@@ -257,6 +267,12 @@ class Scenario(_Strict):
             if spec.priorities and spec.arbitration != "priority":
                 raise ValueError(f"host.devices.{d}.priorities: only used with arbitration "
                                  f"priority (this device has {spec.arbitration})")
+        need = sum(g.count * g.memory_mb for g in self.guests)
+        dom0 = self.driver_domain.memory_mb if self.needs_driver_domain else 0
+        if need + dom0 > self.host.memory_mb:
+            raise ValueError(f"host.memory_mb: the guests need {need} MB (count x memory_mb)"
+                             + (f" and the driver domain {dom0} MB" if dom0 else "")
+                             + f", but the host has {self.host.memory_mb} MB")
         pinned = [("driver_domain.pinning", self.driver_domain.pinning)] + [
             (f"guests[{i}].pinning", g.pinning) for i, g in enumerate(self.guests)]
         for where, pins in pinned:

@@ -96,6 +96,9 @@ def test_a_good_scenario_has_every_default_filled_in():
      "driver_domain.pinning: pCPU 5 does not exist"),
     ("name: x\nduration: 1s\nrecord: {interval: 1us}\nguests:\n"
      "  - {name: a, workload: {profile: spin}}\n", "cuts the 1.0s run into more than 100,000"),
+    ("name: x\nhost: {memory_mb: 512, devices: {d: {kind: ssd}}}\nguests:\n"
+     "  - {name: a, count: 2, workload: {profile: disk_io}, devices: [{device: d}]}\n",
+     "host.memory_mb: the guests need 512 MB (count x memory_mb) and the driver domain 256 MB"),
     ("name: x\nguests:\n  - {name: a, pinning: [2], workload: {profile: spin}}\n",
      "guests[0].pinning: pCPU 2 does not exist (the host has 2: 0..1)"),
     ("name: x\nhost: {devices: {d: {kind: ssd, priorities: {a: 1}}}}\nguests:\n"

@@ -179,3 +179,11 @@ def test_design_files_must_be_rectangular(tmp_path, base):
 def test_an_axis_of_mixed_types_stays_text(base):
     sw = sweep(base, factorial([parse_vary("duration=10ms,0.012s")]))
     assert sw.table["duration"].tolist() == ["10ms", "0.012s"]
+
+
+def test_a_plan_treats_a_value_the_host_cannot_hold_as_failing(base, tmp_path):
+    small = base.model_copy(update={"host": base.host.model_copy(update={"memory_mb": 1024})})
+    p = plan(small, "guests.db.count", [parse_slo("host.busy_fraction < 1.01")], start=1,
+             replications=1, cache_dir=tmp_path)
+    assert p.answer == 2  # 3 x 256 MB guests + 256 MB dom0 > 1024 MB
+    assert "host.memory_mb" in p.verdicts[3].reasons[0]

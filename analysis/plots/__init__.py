@@ -37,6 +37,7 @@ from .latency import latency_cdf, latency_stages
 from .relative import relative_performance
 from .save import graphs_for, save_all, save_figure
 from .schedule import schedule_timeline
+from .sweep import plan_figure, save_plan_plot, save_sweep_plots, sweep_metric
 from .topology import topology, topology_graph
 
 __all__ = [
@@ -49,7 +50,11 @@ __all__ = [
     "latency_cdf",
     "latency_stages",
     "relative_performance",
+    "plan_figure",
     "save_all",
+    "save_plan_plot",
+    "save_sweep_plots",
+    "sweep_metric",
     "save_figure",
     "schedule_timeline",
     "topology",
