@@ -7,14 +7,18 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from analysis.cli import main
 from analysis.plan import judge, parse_slo, plan
+from analysis.plots import plan_figure, sweep_metric
 from analysis.sweep import factorial, parse_vary, read_design, replication_seed, sweep
-from model.scenario import parse_scenario
+from model.scenario import load_scenario, parse_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SCENARIO = """
 name: sw
@@ -120,16 +124,26 @@ def test_a_killed_sweep_resumes_with_only_the_missing_runs(tmp_path):
                                   whole.table)
 
 
-def test_plan_finds_the_same_capacity_as_a_brute_force_scan(base, tmp_path):
-    slo = [parse_slo("device.ssd0.utilization < 0.7"), parse_slo("group.db.p50_ms < 1")]
-    p = plan(base, "guests.db.count", slo, start=1, limit=12, replications=2,
-             cache_dir=tmp_path)
-    scan = sweep(base, [{"guests.db.count": str(n)} for n in range(1, 13)], 2,
-                 cache_dir=tmp_path)
-    holds = [judge(g, n, slo, 0.95).holds for n, g in scan.table.groupby("guests.db.count")]
-    assert holds == sorted(holds, reverse=True), "the metric is not monotone here"
-    assert p.answer == sum(holds) and 1 < p.answer < 12
-    assert set(p.verdicts) < set(range(1, 13))  # fewer points than the scan
+def test_plan_on_a_shipped_scenario_agrees_with_a_brute_force_scan(tmp_path, capsys):
+    """How many HVM web guests fit before their p99 passes 2 ms? The plan's answer equals
+    a scan of every count, decided the same way, from the same (cached) runs."""
+    shipped = str(ROOT / "scenarios" / "web-consolidation.yaml")
+    sets = ["--set", "duration=30ms", "--set", "guests.web.mode=hvm"]
+    out = tmp_path / "plan"
+    assert main(["plan", shipped, *sets, "--vary", "guests.web.count", "--slo",
+                 "group.web.p99_ms < 2", "--start", "1", "--limit", "8",
+                 "--replications", "2", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    answer = int(printed.split("capacity: guests.web.count = ")[1].split()[0].rstrip(";"))
+    assert (out / "plots" / "plan.png").is_file()
+    s = load_scenario(shipped, [sets[1], sets[3]])
+    slo = [parse_slo("group.web.p99_ms < 2")]
+    scan = sweep(s, [{"guests.web.count": str(n)} for n in range(1, 9)], 2,
+                 cache_dir=out / "cache")
+    holds = [judge(g, n, slo, 0.95).holds for n, g in scan.table.groupby("guests.web.count")]
+    assert holds == sorted(holds, reverse=True), "p99 is not monotone in the count here"
+    assert answer == sum(holds) and 1 < answer < 8
+    assert scan.ran < 16  # most of the scan's runs were the plan's, from the cache
 
 
 def test_slos_are_parsed_with_clear_errors():
@@ -144,6 +158,30 @@ def test_a_plan_records_one_point_per_value_it_evaluated(base, tmp_path):
     summary = p.sweep.summary()
     assert sorted(summary["guests.db.count"]) == sorted(p.verdicts)
     assert (summary["replications"] == 1).all() and p.sweep.ran == len(p.verdicts)
+    fig = plan_figure(p)  # the metric per value, the SLO line, the answer marked
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "guests.db.count" and ax.get_ylabel() == "device.ssd0.utilization"
+    labels = ax.get_legend_handles_labels()[1]
+    assert "SLO device.ssd0.utilization < 0.3" in labels
+    assert f"capacity guests.db.count = {p.answer}" in labels
+    held = [v for v in sorted(p.verdicts) if p.verdicts[v].holds]
+    assert sorted(ax.collections[0].get_offsets()[:, 0].tolist()) == held
+
+
+def test_a_sweep_graph_draws_each_axis_with_one_line_per_other_value(base):
+    sw = sweep(base, factorial([parse_vary(a) for a in AXES]), replications=2)
+    fig = sweep_metric(sw, "group.db.p99_ms")
+    count_ax, mode_ax = fig.axes[:2]
+    assert count_ax.get_xlabel() == "guests.db.count"
+    assert sorted(count_ax.get_legend_handles_labels()[1]) == [
+        "guests.web.mode=full", "guests.web.mode=hvm"]
+    summary = sw.summary()
+    full = summary[summary["guests.web.mode"] == "full"].sort_values("guests.db.count")
+    line = count_ax.lines[0]  # the first line: web in full mode (groups sorted)
+    assert line.get_xdata().tolist() == [1, 2]
+    assert line.get_ydata().tolist() == full["group.db.p99_ms.mean"].tolist()
+    assert mode_ax.get_xlabel() == "guests.web.mode"
+    assert [t.get_text() for t in mode_ax.get_xticklabels()] == ["hvm", "full"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
