@@ -222,13 +222,15 @@ def _sweep(args: argparse.Namespace, out: Console) -> int:
     plots = save_sweep_plots(sw, dest)
     summary = sw.summary()
     table = Table(title=f"pvsim sweep {scenario.name}: {len(points)} points x "
-                  f"{args.replications} replications (mean ± {95}% CI half-width)")
+                  f"{args.replications} replications (mean ± 95% CI half-width)")
     shown = [m for m in sw.metrics if m.startswith(("group.", "host."))][:6]
     for col in (*sw.axes, *shown):
         table.add_column(col, justify="right")
     for _, row in summary.iterrows():
         table.add_row(*[str(row[a]) for a in sw.axes],
-                      *[f"{row[m + '.mean']:.4g} ± {row[m + '.ci']:.2g}" for m in shown])
+                      *[f"{row[m + '.mean']:.4g}" + ("" if pd.isna(row[m + ".ci"])
+                                                     else f" ± {row[m + '.ci']:.2g}")
+                        for m in shown])
     out.print(table)
     out.print(f"{sw.ran} runs computed, {sw.cached} read from the cache; wrote {dest}/ "
               f"(sweep.parquet, sweep_summary.csv, {len(plots)} plots)")
