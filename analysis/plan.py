@@ -158,14 +158,13 @@ def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = Non
 
     def holds(value: int) -> bool:
         try:
-            with_overrides(base, [f"{path}={value}"])
+            sw = sweep(base, [{path: str(value)}], replications, cache_dir=cache_dir,
+                       runner=runner)
         except ScenarioError as e:  # such as more guests than the host's memory holds
             verdicts[value] = v = Verdict(value, False, reasons=[f"not a valid scenario: {e}"])
             if progress:
                 progress(value, v)
             return False
-        sw = sweep(base, [{path: str(value)}], replications, cache_dir=cache_dir,
-                   runner=runner)
         tables.append(sw.table.assign(point=len(tables)))
         counts[0] += sw.ran
         counts[1] += sw.cached

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from model.categories import NAMES
-from model.iorequest import INTERVALS
+from model.iorequest import INTERVALS, STAGES
 
 #: The latency stage columns of the requests table, in pipeline order.
 STAGE_COLUMNS = tuple(f"{i}_ms" for i in INTERVALS)
@@ -102,9 +102,7 @@ def request_table(host, guests: pd.DataFrame) -> pd.DataFrame:
     device = np.array([d.name for d in devs], dtype=object)[c["device"]]
     info = guests.set_index("guest")
     path = {(g, d): a.path for (g, d), a in io.attachments.items()}
-    stamps = np.stack([c[s] for s in ("issued", "ring", "notified", "backend", "queued",
-                                      "service_start", "service_end", "irq", "response",
-                                      "completed")], axis=1)
+    stamps = np.stack([c[s] for s in STAGES], axis=1)
     out = {"id": c["id"], "guest": guest,
            "group": info["group"].reindex(guest).to_numpy(),
            "mode": info["mode"].reindex(guest).to_numpy(), "device": device,

@@ -46,16 +46,12 @@ _HYPERVISOR = "(hypervisor)"
 
 
 def _bytes(r: Results) -> dict[tuple[str, str], float]:
-    """Bytes moved per (guest, device): from the requests, else the throughput series."""
+    """Bytes moved per (guest, device), from the requests table (empty when the run did
+    not keep requests: the per-device throughput series come from the same table)."""
     req = r.requests
-    if req is not None and len(req):
-        return {k: float(v) for k, v in req.groupby(["guest", "device"])["size"].sum().items()}
-    ts = r.timeseries
-    tp = ts[ts["metric"] == "throughput_mbps"]
-    if len(tp):  # megabits/s over each interval -> bytes
-        b = tp.groupby(["guest", "device"])["value"].sum() * r.interval * 1e6 / 8
-        return {k: float(v) for k, v in b.items()}
-    return {}
+    if req is None or not len(req):
+        return {}
+    return {k: float(v) for k, v in req.groupby(["guest", "device"])["size"].sum().items()}
 
 
 def _driver_domain(r: Results) -> str | None:
