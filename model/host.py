@@ -129,6 +129,8 @@ class Host:
         limit = cycles if cycles is not None else (
             int(seconds * self.hw.freq_hz) if seconds is not None else None)
         t = time.perf_counter()
+        if limit is not None:
+            self.hypervisor.horizon = limit
         if limit is None:
             done = self.env.event()
             self.hypervisor.on_all_finished = done

@@ -105,7 +105,8 @@ class PCpu:
                 seg += vcpu.carry
                 vcpu.carry = None
             lead = int(seg.sum())  # world switch and carried cycles before the vCPU's own
-            budget = max(slice_end - env.now - lead, 1)
+            # no segment runs past the end of the run: what a vCPU counts is what ran
+            budget = max(min(slice_end, hv.horizon) - env.now - lead, 1)
             fresh = vcpu.debt is None
             paying = 0
             if vcpu.debt is not None and vcpu.pending_irqs:
@@ -234,6 +235,8 @@ class Hypervisor:
         #: pcpu, vcpu uid, start, end of every run segment, flat, when recording (else None);
         #: an ``array("q")``: 32 bytes a segment
         self.segments: array | None = None
+        #: when the run ends (cycles); segments are cut there
+        self.horizon = 1 << 62
         self._started = 0
         self.pcpus = [PCpu(self, i) for i in range(n_pcpus)]
         scheduler.attach(self)
@@ -352,6 +355,15 @@ class Hypervisor:
         vcpu.timer_deadline = None
         self.timers_fired += 1
         self.raise_irq(vcpu)
+
+    def expire_timer(self, vcpu: VCpu) -> None:
+        """``vcpu``'s timer is due by the vCPU's own clock, ahead of the simulation's (it
+        reached a halt after the deadline within the segment it is running): the timer
+        fires there, as a pending interrupt. Its SimPy event, if any, finds no deadline
+        when it comes and does nothing."""
+        vcpu.timer_deadline = None
+        self.timers_fired += 1
+        vcpu.pending_irqs += 1
 
     def settle(self) -> None:
         """Close the books at the end of a run and check cycle conservation."""

@@ -246,9 +246,15 @@ class VCpu:
                     return used, IO
                 used += self.charge(op)
                 if op == _HLT:
-                    # HLT a (a > 0): halt only if no interrupt came since the guest decided
-                    # to (its sequence was a - 1), like Linux's "check, then safe_halt"
-                    self.hlt_after = int(chunk.a[pos])
+                    # HLT a: halt only if no interrupt came since the guest decided to (its
+                    # sequence was a - 1; a = 0: at this HLT), like Linux's "check, then
+                    # safe_halt". The vCPU's own timer is due by its own clock, which runs
+                    # ahead of the simulation's: if its deadline has passed there, it fires
+                    # here, before the halt could take effect (else the wake-up is lost).
+                    self.hlt_after = int(chunk.a[pos]) or self.irq_seq + 1
+                    due = self.timer_deadline
+                    if due is not None and due <= now + used:
+                        hypervisor.expire_timer(self)
                     if not self.pending_irqs and not self.woken_since_decision():
                         return used, BLOCK
                 elif op == _YIELD:
