@@ -157,9 +157,17 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     for name, d in summary["devices"].items():
         out.print(f"device {name}: utilization {d['utilization']:.1%}, mean queue "
                   f"{d['mean_queue']:.2f}, {d['completed']} requests")
+    _report_stalls(summary, out)
     out.print(f"wrote {dest}/ (summary.json, scenario.resolved.yaml, "
               f"{', '.join(f for f, _ in TABLES.values())}, {len(plots)} plots)")
     return 0
+
+
+def _report_stalls(summary: dict, out: Console, where: str = "") -> None:
+    """A stalled vCPU serves nothing, which reads like overload: say so, loudly."""
+    for s in summary["invariants"]["stalled"]:
+        out.print(f"[bold red]stalled{where}:[/] {s['vcpu']} blocked since "
+                  f"{s['blocked_since_s']:.6f} s: {s['why']}")
 
 
 def _plot(args: argparse.Namespace, out: Console) -> int:

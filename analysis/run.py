@@ -153,6 +153,17 @@ def summarize(s: Scenario, host: Host, stats: RunStats) -> dict:
         "guests": guests, "devices": devices, "hypervisor": _hypervisor(host, guests),
         "io": None if io is None else {"issued": io.issued, "completed": io.log.completed,
                                        "in_flight": io.in_flight()},
+        "invariants": _invariants(stats),
     }
+
+
+def _invariants(stats: RunStats) -> dict:
+    """What the run checked at its end (cycle and request conservation raise if broken),
+    and every vCPU blocked with nothing that will ever wake it."""
+    freq = stats.hw.freq_hz
+    return {"checked": ["cycle conservation", "request conservation", "liveness"],
+            "stalled": [{"vcpu": s.vcpu, "blocked_since_s": s.blocked_since / freq,
+                         "why": s.why} for s in stats.stalled],
+            "vcpus_at_end": {s.vcpu: f"{s.state.value}: {s.why}" for s in stats.liveness}}
 
 

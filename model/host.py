@@ -29,6 +29,7 @@ from .errors import ConfigError, PvsimError
 from .hardware import DEFAULT_PROFILE, HardwareProfile, load_profile
 from .hypervisor import Hypervisor
 from .isa import Chunk, Op
+from .liveness import State, VcpuState, liveness
 from .modes import TRANSITION_KINDS, transition_of
 from .paging import Memory
 from .sched import Scheduler, make_scheduler
@@ -168,6 +169,13 @@ class RunStats:
         self.ledger = host.hypervisor.ledger
         self.wall_s = host._wall
         self.events = next(host.env._eid)  # events scheduled in the run
+        #: every vCPU's state at the end of the run (model.liveness)
+        self.liveness = liveness(host.hypervisor)
+
+    @property
+    def stalled(self) -> list[VcpuState]:
+        """vCPUs blocked at the end with nothing that will ever wake them."""
+        return [s for s in self.liveness if s.state is State.STALLED]
 
     def busy_fraction(self) -> float:
         idle = int(self.ledger.cycles[:, 0, NAMES.index("idle")].sum())

@@ -23,6 +23,7 @@ Simulated time is an integer number of cycles of the host clock.
 from __future__ import annotations
 
 from array import array
+from typing import Protocol
 
 import numpy as np
 import simpy
@@ -36,6 +37,17 @@ from .vcpu import BLOCK, BUDGET, EXIT, IO, YIELD, VCpu
 
 _RESCHED = "resched"
 _IRQ = "irq"
+
+
+class WakeSource(Protocol):
+    """Something besides timers that wakes blocked vCPUs (the I/O system)."""
+
+    def busy(self) -> bool:
+        """Whether work is in flight that may still wake someone."""
+
+    def waits(self, vcpu: VCpu) -> tuple[str, str] | None:
+        """For a blocked ``vcpu``: ``(state, why)`` with state a
+        :class:`model.liveness.State` value, or None if it waits for nothing here."""
 
 
 class PCpu:
@@ -231,7 +243,11 @@ class Hypervisor:
         self.finished_at: dict[str, int] = {}
         self.on_all_finished: simpy.Event | None = None
         self.io_actions: list = []
-        self.io_in_flight = lambda: False  # the host's I/O system replaces it
+        #: what else can wake a blocked vCPU (the I/O system): see :meth:`add_wake_source`
+        self.wake_sources: list[WakeSource] = []
+        #: ``(time, event, vCPU, detail)`` of timers, interrupts, blocks and wake-ups, when
+        #: recording (else None); times are the vCPU's own clock where it is ahead
+        self.log: list[tuple[int, str, str, int | None]] | None = None
         #: pcpu, vcpu uid, start, end of every run segment, flat, when recording (else None);
         #: an ``array("q")``: 32 bytes a segment
         self.segments: array | None = None
@@ -256,6 +272,21 @@ class Hypervisor:
 
     def kick(self, pcpu: PCpu) -> None:
         pcpu.kick(_RESCHED)
+
+    def add_wake_source(self, source: WakeSource) -> None:
+        """Register something other than timers that wakes blocked vCPUs (the I/O system):
+        the deadlock check and :func:`model.liveness.liveness` ask it."""
+        self.wake_sources.append(source)
+
+    def start_log(self) -> list[tuple[int, str, str, int | None]]:
+        """Record the event log from now on (:attr:`log`) and return it."""
+        self.log = []
+        return self.log
+
+    def note(self, time: int, event: str, vcpu: VCpu, detail: int | None = None) -> None:
+        """Add an entry to the event log (when :attr:`log` is a list)."""
+        if self.log is not None:
+            self.log.append((time, event, vcpu.name, detail))
 
     # --- I/O actions -----------------------------------------------------------------------
     def register_io(self, action) -> int:
@@ -282,6 +313,9 @@ class Hypervisor:
         if vcpu.pending_irqs or vcpu.woken_since_decision():
             return
         vcpu.runnable = False
+        vcpu.blocked_at = self.env.now
+        if self.log is not None:
+            self.note(self.env.now, "block", vcpu)
         self.scheduler.sleep(vcpu)
         if self.on_all_finished is not None:
             self._check_deadlock()
@@ -297,7 +331,7 @@ class Hypervisor:
             if v.daemon:
                 continue
             stuck.append(v.name)
-        if stuck and not self.io_in_flight():
+        if stuck and not any(src.busy() for src in self.wake_sources):
             raise PvsimError(f"deadlock: {', '.join(stuck)} blocked with no timer armed and "
                              "no I/O in flight, so the run would never end")
 
@@ -320,6 +354,8 @@ class Hypervisor:
             vcpu.runnable = True
             vcpu.woken_at = self.env.now
             vcpu.wakes += 1
+            if self.log is not None:
+                self.note(self.env.now, "wake", vcpu)
             self.scheduler.wake(vcpu)
         elif vcpu.pcpu is not None:
             vcpu.pcpu.kick(_IRQ)
@@ -334,6 +370,8 @@ class Hypervisor:
         Guests that push their deadline forward (tickless kernels) cost no event each.
         """
         vcpu.timer_deadline = when
+        if self.log is not None:
+            self.note(vcpu.timer_prog, "set_timer", vcpu, when)
         if vcpu.timer_event is None or when < vcpu.timer_event_at:
             self._arm(vcpu, when)
 
@@ -354,13 +392,17 @@ class Hypervisor:
             return
         vcpu.timer_deadline = None
         self.timers_fired += 1
+        if self.log is not None:
+            self.note(self.env.now, "timer", vcpu, deadline)
         self.raise_irq(vcpu)
 
-    def expire_timer(self, vcpu: VCpu) -> None:
-        """``vcpu``'s timer is due by the vCPU's own clock, ahead of the simulation's (it
-        reached a halt after the deadline within the segment it is running): the timer
-        fires there, as a pending interrupt. Its SimPy event, if any, finds no deadline
-        when it comes and does nothing."""
+    def expire_timer(self, vcpu: VCpu, now: int) -> None:
+        """``vcpu``'s timer is due by the vCPU's own clock ``now``, ahead of the
+        simulation's (it reached a halt after the deadline within the segment it is
+        running): the timer fires there, as a pending interrupt. Its SimPy event, if any,
+        finds no deadline when it comes and does nothing."""
+        if self.log is not None:
+            self.note(now, "timer_at_halt", vcpu, vcpu.timer_deadline)
         vcpu.timer_deadline = None
         self.timers_fired += 1
         vcpu.pending_irqs += 1

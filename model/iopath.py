@@ -109,7 +109,7 @@ class IOSystem:
         host.io = self
         self.env = host.env
         self.hv = host.hypervisor
-        self.hv.io_in_flight = lambda: bool(self.live or self.backend_inbox)
+        self.hv.add_wake_source(self)
         self.p = params or IOParams()
         self.devices: dict[str, Device] = {}
         self.log = RequestLog(keep_requests)
@@ -359,6 +359,43 @@ class IOSystem:
 
     def in_flight(self) -> int:
         return len(self.live)
+
+    # --- as a wake source of the hypervisor (model.liveness) ----------------------------
+    def busy(self) -> bool:
+        """Whether requests are in flight or work waits for the driver domain."""
+        return bool(self.live or self.backend_inbox)
+
+    def _backend_queued(self) -> int:
+        return len(self.backend_inbox) + sum(len(a.ring.requests) for a in self.by_id.values()
+                                             if a.ring is not None)
+
+    def waits(self, vcpu: VCpu) -> tuple[str, str] | None:
+        """What will wake blocked ``vcpu`` from the I/O side: ``("waiting", what)``,
+        ``("idle", ...)`` for a backend with no work, ``("stalled", why)``, or None."""
+        if vcpu in self.backend_vcpus:
+            queued = self._backend_queued()
+            if not queued:
+                return "idle", "a driver-domain backend with no work"
+            if any(v.runnable for v in self.backend_vcpus):
+                return "waiting", f"{queued} I/O items for the driver domain's other vCPUs"
+            return "stalled", (f"{queued} I/O items wait for the driver domain, but all its "
+                               "vCPUs are blocked and none was notified")
+        mine = [r for r in self.live.values() if r.vcpu is vcpu and r.t[0] >= 0]
+        for r in mine:
+            att = r.tag
+            if r in (att.ring.responses if att.ring is not None else att.answered):
+                return "stalled", (f"I/O request {r.id} to {att.device.name} was answered but "
+                                   "its vCPU was not woken")
+        for att in self.by_id.values():
+            if vcpu in att.waiting:
+                return "waiting", f"a free slot on its ring to {att.device.name}"
+            if vcpu in att.access_waiters:
+                return "waiting", (f"the device model to emulate a register access of "
+                                   f"{att.device.name}")
+        if mine:
+            devices = sorted({r.tag.device.name for r in mine})
+            return "waiting", f"{len(mine)} I/O requests in flight ({', '.join(devices)})"
+        return None
 
     def check(self) -> None:
         """Request conservation: issued = completed + in flight."""

@@ -116,6 +116,7 @@ class VCpu:
         self.timer_event = None
         self.timer_event_at = 0
         self.woken_at = 0
+        self.blocked_at = 0  # when it last blocked (simulated time)
 
     # --- program ---------------------------------------------------------------------------
     def start(self, program: Iterator[Chunk | Marker]) -> None:
@@ -188,6 +189,8 @@ class VCpu:
             if self.pending_irqs and stack:
                 self.pending_irqs = 0
                 self.irq_seq += 1
+                if hypervisor.log is not None:
+                    hypervisor.note(now + used, "irq", self)
                 used += self.charge(_INTERRUPT)
                 self.push(kernel.interrupt(), interrupt=True)
             if not stack:
@@ -254,7 +257,7 @@ class VCpu:
                     self.hlt_after = int(chunk.a[pos]) or self.irq_seq + 1
                     due = self.timer_deadline
                     if due is not None and due <= now + used:
-                        hypervisor.expire_timer(self)
+                        hypervisor.expire_timer(self, now + used)
                     if not self.pending_irqs and not self.woken_since_decision():
                         return used, BLOCK
                 elif op == _YIELD:

@@ -1,0 +1,105 @@
+"""Liveness: what every vCPU is doing or waiting for, and which can never run again.
+
+A stalled guest must never look like an overloaded one: both serve fewer requests. So
+at the end of every run (and at any moment, for tests) :func:`liveness` says of each
+started vCPU what it does and why:
+
+``running``, ``runnable``  on a pCPU, or waiting for one
+``finished``               its workload ended
+``waiting``                blocked, and something will wake it: its one-shot timer (armed,
+                           with an event that fires at or before the deadline) or I/O in
+                           flight (the I/O system answers, as a wake source)
+``idle``                   blocked with nothing left to do (a backend with no work)
+``stalled``                blocked, and nothing will ever wake it
+
+A ``stalled`` vCPU is reported in the run's summary (``invariants.stalled``) and by the
+command line.
+
+Examples
+--------
+>>> from model.host import Host
+>>> from model.domain import DomainConfig
+>>> from model.workloads import sleeper
+>>> host = Host("nehalem-2.93ghz-ept", pcpus=1)
+>>> _ = host.add_guest(DomainConfig("s", "hvm"), sleeper(work_us=10, sleep_us=100))
+>>> _ = host.run(seconds=0.001)
+>>> [(v.vcpu, v.state.value) for v in liveness(host.hypervisor)]
+[('s.v0', 'waiting')]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .hypervisor import Hypervisor
+    from .vcpu import VCpu
+
+
+class State(StrEnum):
+    """What a vCPU is doing at a moment (see the module docstring)."""
+
+    RUNNING = "running"
+    RUNNABLE = "runnable"
+    FINISHED = "finished"
+    WAITING = "waiting"
+    IDLE = "idle"
+    STALLED = "stalled"
+
+
+@dataclass(frozen=True)
+class VcpuState:
+    """One vCPU's state, why, and since when it has been blocked (cycles; None if not)."""
+
+    vcpu: str
+    state: State
+    why: str
+    blocked_since: int | None = None
+
+
+def _blocked(hv: Hypervisor, v: VCpu) -> tuple[State, str]:
+    now, freq = hv.env.now, hv.hw.freq_hz
+    if v.pending_irqs:
+        return State.STALLED, "an interrupt is pending but the vCPU is blocked"
+    if v.timer_deferred is not None:
+        return State.STALLED, ("its timer was programmed in a part of a segment that "
+                               "will never run (it blocked first)")
+    deadline = v.timer_deadline
+    if deadline is not None:
+        if deadline < now or v.timer_event is None or v.timer_event_at > deadline:
+            return State.STALLED, (f"its timer is armed for {deadline / freq:.9f} s but no "
+                                   "event will fire it")
+        return State.WAITING, f"its timer, due at {deadline / freq:.9f} s"
+    for source in hv.wake_sources:
+        answer = source.waits(v)
+        if answer is not None:
+            return State(answer[0]), answer[1]
+    if v.daemon:
+        return State.IDLE, "a daemon with nothing to do"
+    return State.STALLED, "no timer armed and no I/O in flight: nothing will ever wake it"
+
+
+def liveness(hv: Hypervisor) -> list[VcpuState]:
+    """The state of every started vCPU of ``hv``, in creation order."""
+    out = []
+    for v in hv.vcpus:
+        if not v.started:
+            continue
+        if v.done:
+            out.append(VcpuState(v.name, State.FINISHED, "its workload ended"))
+        elif v.runnable:
+            on = v.pcpu
+            out.append(VcpuState(v.name, State.RUNNING if on is not None else State.RUNNABLE,
+                                 f"on pCPU {on.index}" if on is not None
+                                 else "waiting for a pCPU"))
+        else:
+            state, why = _blocked(hv, v)
+            out.append(VcpuState(v.name, state, why, v.blocked_at))
+    return out
+
+
+def stalled(hv: Hypervisor) -> list[VcpuState]:
+    """The vCPUs of ``hv`` that are blocked with nothing that will ever wake them."""
+    return [s for s in liveness(hv) if s.state is State.STALLED]
