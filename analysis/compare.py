@@ -34,7 +34,8 @@ from model.errors import PvsimError
 from model.hardware import load_profile
 from model.iopath import path_problem
 from model.modes import MODES
-from model.scenario import NEEDS, Scenario, with_overrides
+from model.scenario import Scenario, with_overrides
+from model.workload_registry import registry
 
 from .results import Results
 from .run import simulate
@@ -119,7 +120,7 @@ def compare(s: Scenario, modes: Sequence[str], seed: int | None = None,
             if s.guests[i].name in reasons:
                 continue
             g = r.summary["guests"][name]
-            does_io = s.guests[i].workload.profile in NEEDS
+            does_io = bool(registry()[s.guests[i].workload.profile].needs)
             for metric, (read, _) in METRICS.items():
                 if metric.startswith("io_") and not does_io:
                     continue

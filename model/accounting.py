@@ -26,13 +26,21 @@ class Ledger:
     """
 
     def __init__(self, n_pcpus: int, n_vcpus: int) -> None:
-        self.cycles = np.zeros((n_pcpus, n_vcpus + 1, N_CATEGORIES), np.int64)
+        self._buf = np.zeros((n_pcpus, n_vcpus + 1, N_CATEGORIES), np.int64)
+        #: (pCPU, entity, category) -> cycles: a view of the entities in use
+        self.cycles = self._buf
 
     def grow(self, n_vcpus: int) -> None:
-        """Make room for ``n_vcpus`` vCPUs in all."""
-        extra = n_vcpus + 1 - self.cycles.shape[1]
-        if extra > 0:
-            self.cycles = np.pad(self.cycles, ((0, 0), (0, extra), (0, 0)))
+        """Make room for ``n_vcpus`` vCPUs in all (the buffer doubles: adding vCPUs one by
+        one costs linear time)."""
+        need = n_vcpus + 1
+        if need > self._buf.shape[1]:
+            buf = np.zeros((self._buf.shape[0], max(need, 2 * self._buf.shape[1]),
+                            N_CATEGORIES), np.int64)
+            buf[:, :self.cycles.shape[1]] = self.cycles
+            self._buf = buf
+        if need > self.cycles.shape[1]:
+            self.cycles = self._buf[:, :need]
 
     def add(self, pcpu: int, vcpu_uid: int, breakdown: np.ndarray) -> None:
         self.cycles[pcpu, vcpu_uid + 1] += breakdown

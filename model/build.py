@@ -15,8 +15,9 @@ from .arbitration import TokenBucket, WeightedFair, make_policy
 from .devices import Device, HddService, NicService, SsdService
 from .domain import DomainConfig
 from .host import Host
-from .scenario import NEEDS, DeviceSpec, Scenario, _workload_function
+from .scenario import DeviceSpec, Scenario
 from .sched import make_scheduler
+from .workload_registry import registry
 
 
 def _service(spec: DeviceSpec):
@@ -37,13 +38,29 @@ def guest_names(s: Scenario) -> list[tuple[str, int]]:
     return out
 
 
+def _page_tables(s: Scenario) -> tuple[int, int]:
+    """Address spaces and page-table pages the scenario's processes hold at once (an
+    estimate the host's pools are sized from: a process maps text, data and stack in
+    three regions, seven tables, plus one leaf table per 512 pages of its data)."""
+    spaces = tables = 0
+    for g in s.guests:
+        kind = registry()[g.workload.profile]
+        per_process = 8 + kind.resident_pages(g.workload.params) // 512
+        spaces += g.count * (1 + g.vcpus * kind.processes)
+        tables += g.count * (1 + g.vcpus * kind.processes * per_process)
+    dd = s.driver_domain.vcpus
+    return spaces + 1 + dd, tables + 1 + 8 * dd
+
+
 def build_host(s: Scenario, seed: int | None = None) -> Host:
     """Create the host, its devices and driver domain, and every guest with its workload."""
     sched = make_scheduler(s.host.scheduler, **(
         {"timeslice_ms": s.host.timeslice_ms, "ratelimit_us": s.host.ratelimit_us}
         if s.host.scheduler == "credit" else {"quantum_ms": s.host.timeslice_ms}))
+    spaces, tables = _page_tables(s)
     host = Host(s.hardware, pcpus=s.host.pcpus, scheduler=sched, memory_mb=s.host.memory_mb,
-                seed=s.seed if seed is None else seed)
+                seed=s.seed if seed is None else seed, max_pt_pages=max(8192, 2 * tables),
+                max_spaces=max(4096, 2 * spaces))
     replicas = guest_names(s)
     io = host.enable_io(keep_requests=s.record.requests) if s.host.devices else None
     if s.needs_driver_domain:
@@ -80,8 +97,8 @@ def build_host(s: Scenario, seed: int | None = None) -> Host:
         for a in g.devices:
             att = io.attach(d, a.device, a.path)
             atts.setdefault(att.device.kind, att)
-        args = [atts[kind] for kind in NEEDS.get(g.workload.profile, ())]  # validated
-        factory = _workload_function(g.workload.profile)
+        kind = registry()[g.workload.profile]
+        args = [atts[need] for need in kind.needs]  # validated
         for v in d.vcpus:
-            host.start(v, factory(*args, **g.workload.params))
+            host.start(v, kind.program(args, g.workload.params))
     return host

@@ -132,7 +132,7 @@ def _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o):
 
 @njit(cache=True)
 def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt, pt_free,
-            spaces, frames, ctl, tc_all):
+            spaces, reservations, pt_owner, ctl, tc_all):
     """Run instructions ``op/a/b[pos:]`` (``sub`` of ``op[pos]`` done) for up to ``budget`` cycles.
 
     Returns ``(pos, sub, status, used)``: where execution stopped, why (``ST_*``),
@@ -324,13 +324,15 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt
             vpn = a[pos] & ((1 << 36) - 1)
             value = b[pos]
             guarded = space_flags[space] & PROTECTED != 0
-            if guarded and mode[M_PV] != 0 and not pv_valid(frames, cpu[R_DOM], value):
+            if guarded and mode[M_PV] != 0 and not pv_valid(reservations, pt_owner, ctl,
+                                                            cpu[R_DOM], value):
                 # Xen refuses the update (mmu_update returns -EPERM); nothing is written
                 used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o)
                 cpu[S_REFUSED] += 1
                 pos += 1
                 continue
-            pslot, pidx, nalloc = pte_slot(pt, spaces, frames, ctl, pt_free, space, vpn, True)
+            pslot, pidx, nalloc = pte_slot(pt, spaces, pt_owner, ctl, pt_free, space, vpn,
+                                           True)
             if pslot < 0:
                 status = ST_NO_MEMORY
                 break
@@ -363,7 +365,8 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt
                 if o == _PIN:
                     c += entries.shape[0] * base[B_VALIDATE]
                     for i in range(entries.shape[0]):
-                        if not pv_valid(frames, space_dom[space], entries[i, 1]):
+                        if not pv_valid(reservations, pt_owner, ctl, space_dom[space],
+                                        entries[i, 1]):
                             ok = False
                 cpu[CYCLES + HYPERVISOR] += c
                 used += c

@@ -171,13 +171,16 @@ class GuestKernel:
         Path lengths and process sizes.
     """
 
-    def __init__(self, dom: int, memory: Memory, frames: np.ndarray,
+    def __init__(self, dom: int, memory: Memory, first_frame: int, n_frames: int,
                  params: KernelParams | None = None) -> None:
         self.dom = dom
         self.mem = memory
         self.p = params or KernelParams()
-        self._free = list(np.asarray(frames, dtype=np.int64)[::-1].tolist())
-        memory.give_frames(dom, frames)
+        memory.reserve(dom, first_frame, n_frames)
+        # frames never used yet are handed out in order from _next; freed ones are reused
+        # first, most recently freed first (what is kept grows with use, not with size)
+        self._next, self._end = first_frame, first_frame + n_frames
+        self._free: list[int] = []
         self.refs: dict[int, int] = {}
         self.page_cache: dict[tuple[int, int], int] = {}
         self._cached: set[int] = set()
@@ -189,9 +192,13 @@ class GuestKernel:
 
     # --- frames ------------------------------------------------------------------------
     def alloc_frame(self) -> int:
-        if not self._free:
+        if self._free:
+            f = self._free.pop()
+        elif self._next < self._end:
+            f = self._next
+            self._next += 1
+        else:
             raise PvsimError(f"guest domain {self.dom} is out of memory (raise its memory)")
-        f = self._free.pop()
         self.refs[f] = 1
         return f
 

@@ -31,7 +31,7 @@ from .hypervisor import Hypervisor
 from .isa import Chunk, Op
 from .liveness import State, VcpuState, liveness
 from .modes import TRANSITION_KINDS, transition_of
-from .paging import Memory
+from .paging import FRAMES_PER_MB, Memory
 from .sched import Scheduler, make_scheduler
 from .vcpu import Marker, VCpu
 
@@ -66,17 +66,20 @@ class Host:
         The run's seed; every vCPU derives its own stream from it.
     max_pt_pages : int
         Capacity of the page-table pool.
+    max_spaces : int
+        Address spaces that may be live at once (processes, and each guest's own).
     """
 
     def __init__(self, hardware: str | HardwareProfile = DEFAULT_PROFILE, pcpus: int = 1,
                  scheduler: str | Scheduler = "credit", memory_mb: int = 2048, seed: int = 0,
-                 max_pt_pages: int = 8192) -> None:
+                 max_pt_pages: int = 8192, max_spaces: int = 4096) -> None:
         if pcpus < 1:
             raise ConfigError(f"pcpus {pcpus} must be >= 1")
         self.hw = hardware if isinstance(hardware, HardwareProfile) else load_profile(hardware)
         self.seed = seed
         self.env = simpy.Environment()
-        self.memory = Memory(n_data_frames=memory_mb * 256, max_pt_pages=max_pt_pages)
+        self.memory = Memory(n_data_frames=memory_mb * FRAMES_PER_MB, max_pt_pages=max_pt_pages,
+                             max_spaces=max_spaces)
         sched = make_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
         self.hypervisor = Hypervisor(self.env, self.hw, pcpus, sched)
         self.domains: list[Domain] = []
@@ -89,15 +92,14 @@ class Host:
         """Create a guest domain; each vCPU runs ``workload`` (if given) from time 0."""
         if any(d.name == config.name for d in self.domains):
             raise ConfigError(f"duplicate guest name {config.name!r}")
-        frames_needed = config.memory_mb * 256
+        frames_needed = config.memory_mb * FRAMES_PER_MB
         if self._next_frame + frames_needed > self.memory.n_data_frames:
             raise ConfigError(
                 f"guest {config.name!r} needs {config.memory_mb} MB but the host has only "
-                f"{(self.memory.n_data_frames - self._next_frame) // 256} MB left")
-        frames = np.arange(self._next_frame, self._next_frame + frames_needed, dtype=np.int64)
-        self._next_frame += frames_needed
-        dom = Domain(config, len(self.domains) + 1, self.hw, self.memory, frames,
+                f"{(self.memory.n_data_frames - self._next_frame) // FRAMES_PER_MB} MB left")
+        dom = Domain(config, len(self.domains) + 1, self.hw, self.memory, self._next_frame,
                      len(self.hypervisor.vcpus))
+        self._next_frame += frames_needed
         self.domains.append(dom)
         for v in dom.vcpus:
             self.hypervisor.add_vcpu(v)

@@ -4,7 +4,10 @@ Page-table pages live in one pool (``pt``: one row of 512 entries per page).
 A non-leaf entry holds ``pool index << 12 | flags``; a leaf holds
 ``frame << 12 | flags`` (see :mod:`model.isa`). Page-table page *i* occupies
 machine frame ``n_data_frames + i``, so ownership and "is a page table" are
-properties of machine frames, as in Xen's ``struct page_info``.
+properties of machine frames, as in Xen's ``struct page_info``: a data frame belongs
+to the domain whose reservation (one contiguous range of frames) holds it, a
+page-table page to the domain that allocated it (``pt_owner``). Nothing is kept per
+data frame, so the cost of a host does not grow with its configured memory.
 
 Per address space ``space_flags`` bit :data:`PROTECTED` says the hypervisor
 watches its tables: pinned (PV direct paging) or shadowed (shadow paging).
@@ -16,7 +19,7 @@ Examples
 --------
 >>> mem = Memory(n_data_frames=64, max_pt_pages=32, max_spaces=4)
 >>> s = mem.new_space(dom=1)
->>> mem.give_frames(1, range(0, 16))
+>>> mem.reserve(1, first=0, count=16)
 >>> from model.isa import make_pte, PTE_P, PTE_W
 >>> mem.set_pte(s, 0x400, make_pte(3, PTE_P | PTE_W))  # allocates the L3, L2 and L1 tables
 3
@@ -35,6 +38,7 @@ PTE_P = 0x1
 PTE_W = 0x2
 PTE_U = 0x4
 FRAME_MASK = (1 << 40) - 1
+FRAMES_PER_MB = 256  # 4 KiB frames
 PROTECTED = 1
 
 # ctl slots
@@ -45,7 +49,7 @@ CTL_PT_NEXT = 3  # bump pointer into the pool
 
 
 @njit(cache=True)
-def alloc_pt(pt, pt_free, frames, ctl, dom):
+def alloc_pt(pt, pt_free, pt_owner, ctl, dom):
     """Take a zeroed page-table page from the pool for domain ``dom``; -1 if full."""
     if ctl[CTL_FREE_TOP] > 0:
         ctl[CTL_FREE_TOP] -= 1
@@ -56,15 +60,13 @@ def alloc_pt(pt, pt_free, frames, ctl, dom):
     else:
         return -1
     pt[page, :] = 0
-    mfn = ctl[CTL_NDATA] + page
-    frames[mfn, 0] = dom
-    frames[mfn, 1] = 1
+    pt_owner[page] = dom
     ctl[CTL_PT_USED] += 1
     return page
 
 
 @njit(cache=True)
-def pte_slot(pt, spaces, frames, ctl, pt_free, space, vpn, create):
+def pte_slot(pt, spaces, pt_owner, ctl, pt_free, space, vpn, create):
     """Locate the leaf entry of ``vpn``: returns (page, index, tables allocated).
 
     With ``create`` missing intermediate tables are allocated; otherwise a
@@ -78,7 +80,7 @@ def pte_slot(pt, spaces, frames, ctl, pt_free, space, vpn, create):
         if e & PTE_P == 0:
             if not create:
                 return -1, 0, allocated
-            new = alloc_pt(pt, pt_free, frames, ctl, spaces[space, 1])
+            new = alloc_pt(pt, pt_free, pt_owner, ctl, spaces[space, 1])
             if new < 0:
                 return -2, 0, allocated
             pt[page, idx] = (new << 12) | PTE_P | PTE_W | PTE_U
@@ -90,17 +92,16 @@ def pte_slot(pt, spaces, frames, ctl, pt_free, space, vpn, create):
 
 
 @njit(cache=True)
-def pv_valid(frames, dom, value):
+def pv_valid(reservations, pt_owner, ctl, dom, value):
     """Xen's check of one L1 entry: a guest maps only frames it owns, and
     page-table pages only read-only."""
     if value & PTE_P == 0:
         return True
     mfn = (value >> 12) & FRAME_MASK
-    if mfn >= frames.shape[0] or frames[mfn, 0] != dom:
-        return False
-    if frames[mfn, 1] != 0 and value & PTE_W != 0:
-        return False
-    return True
+    page = mfn - ctl[CTL_NDATA]
+    if page >= 0:  # a page-table page
+        return page < pt_owner.shape[0] and pt_owner[page] == dom and value & PTE_W == 0
+    return 0 <= dom < reservations.shape[0] and reservations[dom, 0] <= mfn < reservations[dom, 1]
 
 
 @njit(cache=True)
@@ -161,18 +162,18 @@ class Memory:
         Capacity of the page-table pool.
     max_spaces : int
         Maximum number of live address spaces.
+    max_domains : int
+        Domain ids are below this.
     """
 
     def __init__(self, n_data_frames: int = 1 << 20, max_pt_pages: int = 1 << 14,
-                 max_spaces: int = 4096) -> None:
+                 max_spaces: int = 4096, max_domains: int = 4096) -> None:
         self.pt = np.zeros((max_pt_pages, 512), np.int64)
         self.pt_free = np.zeros(max_pt_pages, np.int64)
-        n_frames = n_data_frames + max_pt_pages
-        #: per machine frame: [owning domain (-1 = none), is a page-table page]
-        self.frames = np.zeros((n_frames, 2), np.int32)
-        self.frames[:, 0] = -1
-        self.frame_owner = self.frames[:, 0]
-        self.frame_is_pt = self.frames[:, 1]
+        #: the domain that allocated each page-table page (-1: free)
+        self.pt_owner = np.full(max_pt_pages, -1, np.int32)
+        #: per domain: its reservation of data frames, [first, end)
+        self.reservations = np.zeros((max_domains, 2), np.int64)
         #: per address space: [root table (pool index), owning domain, flags]
         self.spaces = np.zeros((max_spaces, 3), np.int64)
         self.spaces[:, :2] = -1
@@ -187,16 +188,30 @@ class Memory:
     def n_data_frames(self) -> int:
         return int(self.ctl[CTL_NDATA])
 
-    def give_frames(self, dom: int, frames) -> None:
-        """Make ``dom`` the owner of machine ``frames`` (its memory reservation)."""
-        self.frame_owner[np.asarray(list(frames), dtype=np.int64)] = dom
+    def reserve(self, dom: int, first: int, count: int) -> None:
+        """Make ``dom`` the owner of data frames ``first .. first + count - 1``."""
+        if not 0 <= dom < self.reservations.shape[0]:
+            raise ConfigError(f"domain id {dom} is beyond the {self.reservations.shape[0]} "
+                              "domains a host may have")
+        if first < 0 or first + count > self.n_data_frames:
+            raise ConfigError(f"frames {first}..{first + count - 1} are not all data frames "
+                              f"of this host (it has {self.n_data_frames})")
+        self.reservations[dom] = (first, first + count)
+
+    def owner(self, mfn: int) -> int:
+        """The domain owning machine frame ``mfn`` (-1: none)."""
+        page = mfn - self.n_data_frames
+        if page >= 0:
+            return int(self.pt_owner[page]) if page < len(self.pt_owner) else -1
+        hit = np.nonzero((self.reservations[:, 0] <= mfn) & (mfn < self.reservations[:, 1]))[0]
+        return int(hit[0]) if len(hit) else -1
 
     def new_space(self, dom: int) -> int:
         """Create an empty address space (a root L4 table) owned by ``dom``."""
         if not self._free_spaces:
             raise ConfigError("out of address spaces: raise max_spaces")
         space = self._free_spaces.pop()
-        root = alloc_pt(self.pt, self.pt_free, self.frames, self.ctl, dom)
+        root = alloc_pt(self.pt, self.pt_free, self.pt_owner, self.ctl, dom)
         if root < 0:
             raise ConfigError("page-table pool exhausted: raise max_pt_pages")
         self.space_root[space] = root
@@ -211,9 +226,7 @@ class Memory:
         for page in (*pages.tolist(), root):
             self.pt_free[self.ctl[CTL_FREE_TOP]] = page
             self.ctl[CTL_FREE_TOP] += 1
-            mfn = self.n_data_frames + page
-            self.frame_owner[mfn] = -1
-            self.frame_is_pt[mfn] = 0
+            self.pt_owner[page] = -1
         self.ctl[CTL_PT_USED] -= len(pages) + 1
         self.space_root[space] = -1
         self.space_dom[space] = -1
@@ -225,7 +238,7 @@ class Memory:
 
         Returns the number of page-table pages allocated on the way.
         """
-        page, idx, n = pte_slot(self.pt, self.spaces, self.frames, self.ctl, self.pt_free, space,
+        page, idx, n = pte_slot(self.pt, self.spaces, self.pt_owner, self.ctl, self.pt_free, space,
                                 vpn, True)
         if page < 0:
             raise ConfigError("page-table pool exhausted: raise max_pt_pages")
@@ -234,7 +247,7 @@ class Memory:
 
     def lookup(self, space: int, vpn: int) -> int:
         """The leaf PTE of ``vpn`` (0 if none)."""
-        page, idx, _ = pte_slot(self.pt, self.spaces, self.frames, self.ctl, self.pt_free, space,
+        page, idx, _ = pte_slot(self.pt, self.spaces, self.pt_owner, self.ctl, self.pt_free, space,
                                 vpn, False)
         return 0 if page < 0 else int(self.pt[page, idx])
 

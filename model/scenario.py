@@ -19,10 +19,11 @@ Examples
 
 from __future__ import annotations
 
-import inspect
 import re
+import types
+import typing
 from collections.abc import Iterable
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -30,15 +31,19 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    Strict,
     ValidationError,
     WithJsonSchema,
+    create_model,
     field_validator,
     model_validator,
 )  # fmt: skip
+from pydantic.fields import FieldInfo
 
 from .errors import ConfigError
 from .hardware import DEFAULT_PROFILE, load_profile, profile_names
 from .overrides import apply_overrides
+from .workload_registry import registry
 from .yamlsafe import YamlError, format_path, load_yaml
 
 _UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
@@ -67,15 +72,49 @@ def format_duration(seconds: float) -> str:
     return f"{seconds!r}s"
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0),
+#: The longest and shortest times a scenario may give (simulated time is an integer count
+#: of cycles: a nanosecond is a few cycles, and a day is already far beyond a useful run).
+MAX_SECONDS, MIN_SECONDS = 86_400.0, 1e-9
+
+Duration = Annotated[float, BeforeValidator(parse_duration),
+                     Field(ge=MIN_SECONDS, le=MAX_SECONDS),
                      PlainSerializer(format_duration, when_used="json"),
                      WithJsonSchema({"type": "string", "pattern": _DURATION.pattern,
                                      "description": "a time with its unit: 2s, 500ms, 20us"})]
 
 
+class FieldError(ValueError):
+    """A cross-field problem, raised by a model validator, at the field it is about
+    (``path``, relative to the model), so that the message points at that field's line."""
+
+    def __init__(self, path: tuple, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class FieldErrors(ValueError):
+    """Several :class:`FieldError` at once."""
+
+    def __init__(self, problems: list[FieldError]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
 class _Strict(BaseModel):
+    """Unknown keys are errors; numbers are numbers (``8``, not ``"8"`` or ``true``), and
+    finite."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
-                              use_attribute_docstrings=True)
+                              use_attribute_docstrings=True, strict=True,
+                              allow_inf_nan=False)
+
+
+#: The most memory a host or guest may have: 16 TiB, x86-64 Xen's limit (pvsim's cost
+#: does not grow with it: only what guests touch is kept).
+MAX_MEMORY_MB = 16 << 20
+
+IopsCap = Annotated[float, Field(ge=1e-3, le=1e9, description="requests per second")]
+BytesCap = Annotated[float, Field(ge=1.0, le=1e13, description="bytes per second")]
 
 
 class DeviceSpec(_Strict):
@@ -87,7 +126,8 @@ class DeviceSpec(_Strict):
     """who goes next among waiting requests (weighted_fair: DRR by the guests' weights)"""
     rate_gbit_s: float = Field(1.0, gt=0, description="nic: line rate")
     mtu: int = Field(1500, ge=576, le=9000, description="nic: MTU in bytes")
-    caps: dict[str, tuple[float | None, float | None]] = Field(
+    caps: dict[str, Annotated[tuple[IopsCap | None, BytesCap | None],  # a YAML list here
+                              Strict(False)]] = Field(
         default_factory=dict, description="guest name -> (IOPS, bytes/s) rate caps")
     priorities: dict[str, int] = Field(
         default_factory=dict, description="priority arbitration: guest name -> priority "
@@ -97,10 +137,10 @@ class DeviceSpec(_Strict):
 class HostSpec(_Strict):
     pcpus: int = Field(2, ge=1, le=256)
     """physical CPUs"""
-    memory_mb: int = Field(4096, ge=64)
+    memory_mb: int = Field(4096, ge=64, le=MAX_MEMORY_MB)
     """machine memory for the guests"""
     scheduler: Literal["credit", "round_robin"] = "credit"
-    timeslice_ms: float = Field(30.0, gt=0, le=1000)
+    timeslice_ms: float = Field(30.0, ge=0.01, le=1000)
     """the credit scheduler's slice (round robin: its quantum)"""
     ratelimit_us: float = Field(1000.0, ge=0, le=500_000)
     """credit: a vCPU runs at least this long before a wake-up may preempt it"""
@@ -114,38 +154,28 @@ class DriverDomainSpec(_Strict):
     """credit scheduler weight"""
     pinning: list[int] | None = None
     """pCPUs dom0 may run on (hard affinity; guests may still run there)"""
-    memory_mb: int = Field(256, ge=16)
+    memory_mb: int = Field(256, ge=16, le=MAX_MEMORY_MB)
     """its memory, taken from the host's"""
 
 
-#: Which kinds of device each workload profile needs, in the order of its arguments.
-NEEDS = {"disk_io": ("disk",), "kernel_build": ("disk",), "oltp_db": ("disk",),
-         "file_server": ("disk",), "web_server": ("disk", "nic"), "net_tx": ("nic",),
-         "net_rx": ("nic",)}
-WORKLOADS = ("spin", "sleeper", "cpu_bound", "disk_io", "kernel_build", "oltp_db",
-             "web_server", "file_server", "net_tx", "net_rx")
+def _workload_spec():
+    """One model per registered workload (its ``profile`` and typed ``params``), joined in
+    a union told apart by ``profile``: the schema shows each workload's parameters."""
+    models = []
+    for name, kind in registry().items():
+        first = kind.doc.split("\n\n")[0].replace("\n", " ")
+        model = create_model(
+            f"{name}_workload", __base__=_Strict, __doc__=f"{name}: {first}",
+            __module__=__name__,
+            profile=(Literal[name], Field(description="the program each vCPU runs")),
+            params=(kind.params, Field(default_factory=kind.params,
+                                       description=f"parameters of {name}")))
+        globals()[model.__name__] = model  # found by name: scenarios pickle (sweeps)
+        models.append(model)
+    return Annotated[Union[tuple(models)], Field(discriminator="profile")]  # noqa: UP007
 
 
-def _workload_function(profile: str):
-    from . import ioworkloads, workloads
-
-    return getattr(workloads, profile, None) or getattr(ioworkloads, profile)
-
-
-class WorkloadSpec(_Strict):
-    profile: Literal[WORKLOADS]  # type: ignore[valid-type]
-    """the program each vCPU runs (model/workloads.py, model/ioworkloads.py)"""
-    params: dict[str, float | int | bool | str] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _known_params(self) -> WorkloadSpec:
-        sig = inspect.signature(_workload_function(self.profile))
-        valid = [n for n in sig.parameters if n not in ("att", "disk", "nic")]
-        for key in self.params:
-            if key not in valid:
-                raise ValueError(f"unknown parameter {key!r} of workload {self.profile!r}; "
-                                 f"valid: {', '.join(valid) or 'none'}")
-        return self
+WorkloadSpec = _workload_spec()
 
 
 class AttachmentSpec(_Strict):
@@ -162,7 +192,7 @@ class GuestSpec(_Strict):
     mode: Literal["native", "pv", "full", "hvm"] = "pv"
     """pv: hypercalls (modified OS); full: binary translation; hvm: VT-x (+EPT)"""
     vcpus: int = Field(1, ge=1, le=64)
-    memory_mb: int = Field(256, ge=16)
+    memory_mb: int = Field(256, ge=16, le=MAX_MEMORY_MB)
     weight: int = Field(256, ge=1, le=65535)
     cap: int = Field(0, ge=0, le=6400)
     """most CPU it may use, percent of one pCPU (0: no cap)"""
@@ -174,9 +204,10 @@ class GuestSpec(_Strict):
     @model_validator(mode="after")
     def _pv_needs_a_modified_os(self) -> GuestSpec:
         if self.mode == "pv" and self.os == "unmodified":
-            raise ValueError("an unmodified OS cannot run in pv mode (paravirtualization needs "
-                             "a kernel modified to make hypercalls); use mode full (binary "
-                             "translation) or hvm (hardware assist)")
+            raise FieldError(("mode",), "an unmodified OS cannot run in pv mode "
+                             "(paravirtualization needs a kernel modified to make "
+                             "hypercalls); use mode full (binary translation) or hvm "
+                             "(hardware assist)")
         return self
 
 
@@ -225,62 +256,93 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
-        names = [g.name for g in self.guests]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"duplicate guest names: {', '.join(dup)}")
-        from .iopath import DEFAULT_PATH, path_problem
-
-        if self.duration / self.record.interval > MAX_INTERVALS:
-            raise ValueError(f"record.interval: {format_duration(self.record.interval)} cuts "
-                             f"the {format_duration(self.duration)} run into more than "
-                             f"{MAX_INTERVALS:,} intervals; use at least "
-                             f"{format_duration(self.duration / MAX_INTERVALS)}")
-
-        hw = load_profile(self.hardware)
-        for i, g in enumerate(self.guests):
-            if g.mode == "hvm" and not hw.features.vtx:
-                raise ValueError(f"guests[{i}] ({g.name}): hvm needs VT-x, which {hw.name} "
-                                 "lacks; use pv or full")
-            kinds = set()
-            for j, a in enumerate(g.devices):
-                if a.device not in self.host.devices:
-                    raise ValueError(f"guests[{i}].devices[{j}].device: unknown device "
-                                     f"{a.device!r}; valid choices: "
-                                     f"{', '.join(self.host.devices) or '(no devices)'}")
-                problem = path_problem(g.mode, a.path or DEFAULT_PATH[g.mode])
-                if problem:
-                    raise ValueError(f"guests[{i}].devices[{j}].path: {problem} (guest "
-                                     f"{g.name!r} is {g.mode})")
-                kinds.add("nic" if self.host.devices[a.device].kind == "nic" else "disk")
-            for kind in NEEDS.get(g.workload.profile, ()):
-                if kind not in kinds:
-                    raise ValueError(f"guests[{i}].devices: workload {g.workload.profile!r} "
-                                     f"needs a {kind} attached; the host's devices: "
-                                     f"{', '.join(self.host.devices) or '(none)'}")
-        for d, spec in self.host.devices.items():
-            for key in ("caps", "priorities"):
-                for g in getattr(spec, key):
-                    if g not in names:
-                        raise ValueError(f"host.devices.{d}.{key}: unknown guest {g!r}; "
-                                         f"valid choices: {', '.join(names)}")
-            if spec.priorities and spec.arbitration != "priority":
-                raise ValueError(f"host.devices.{d}.priorities: only used with arbitration "
-                                 f"priority (this device has {spec.arbitration})")
-        need = sum(g.count * g.memory_mb for g in self.guests)
-        dom0 = self.driver_domain.memory_mb if self.needs_driver_domain else 0
-        if need + dom0 > self.host.memory_mb:
-            raise ValueError(f"host.memory_mb: the guests need {need} MB (count x memory_mb)"
-                             + (f" and the driver domain {dom0} MB" if dom0 else "")
-                             + f", but the host has {self.host.memory_mb} MB")
-        pinned = [("driver_domain.pinning", self.driver_domain.pinning)] + [
-            (f"guests[{i}].pinning", g.pinning) for i, g in enumerate(self.guests)]
-        for where, pins in pinned:
-            bad = [p for p in pins or [] if not 0 <= p < self.host.pcpus]
-            if bad:
-                raise ValueError(f"{where}: pCPU {bad[0]} does not exist (the host has "
-                                 f"{self.host.pcpus}: 0..{self.host.pcpus - 1})")
+        problems = _cross_field_problems(self)
+        if problems:
+            raise FieldErrors(problems)
         return self
+
+
+def _cross_field_problems(s: Scenario) -> list[FieldError]:
+    """Every way the parts of ``s`` do not fit together, each at the field it is about."""
+    from .guestos import KernelParams
+    from .iopath import DEFAULT_PATH, path_problem
+    from .paging import FRAMES_PER_MB
+
+    out: list[FieldError] = []
+    names = [g.name for g in s.guests]
+    for i, g in enumerate(s.guests):
+        if names.index(g.name) != i:
+            out.append(FieldError(("guests", i, "name"), f"duplicate guest name {g.name!r}"))
+    if s.duration / s.record.interval > MAX_INTERVALS:
+        out.append(FieldError(("record", "interval"), (
+            f"{format_duration(s.record.interval)} cuts the {format_duration(s.duration)} "
+            f"run into more than {MAX_INTERVALS:,} intervals; use at least "
+            f"{format_duration(s.duration / MAX_INTERVALS)}")))
+    hw = load_profile(s.hardware)
+    kp = KernelParams()
+    process = kp.data_pages + kp.stack_pages  # each vCPU's process: private pages
+    for i, g in enumerate(s.guests):
+        if g.mode == "hvm" and not hw.features.vtx:
+            out.append(FieldError(("guests", i, "mode"), f"hvm needs VT-x, which {hw.name} "
+                                  "lacks; use pv or full"))
+        kinds = set()
+        for j, a in enumerate(g.devices):
+            if a.device not in s.host.devices:
+                out.append(FieldError(("guests", i, "devices", j, "device"), (
+                    f"unknown device {a.device!r}; valid choices: "
+                    f"{', '.join(s.host.devices) or '(no devices)'}")))
+                continue
+            problem = path_problem(g.mode, a.path or DEFAULT_PATH[g.mode])
+            if problem:
+                out.append(FieldError(("guests", i, "devices", j, "path"),
+                                      f"{problem} (guest {g.name!r} is {g.mode})"))
+            kinds.add("nic" if s.host.devices[a.device].kind == "nic" else "disk")
+        kind = registry()[g.workload.profile]
+        for need in kind.needs:
+            if need not in kinds:
+                out.append(FieldError(("guests", i, "devices"), (
+                    f"workload {g.workload.profile!r} needs a {need} attached; the host's "
+                    f"devices: {', '.join(s.host.devices) or '(none)'}")))
+        pages = g.vcpus * (process + kind.resident_pages(g.workload.params)) + kp.text_pages
+        if pages > g.memory_mb * FRAMES_PER_MB:
+            out.append(FieldError(("guests", i, "memory_mb"), (
+                f"{g.memory_mb} MB cannot hold what the guest needs: each of its {g.vcpus} "
+                f"vCPUs runs a process of {process} private pages"
+                + (f" with {kind.resident_pages(g.workload.params):,} pages of data"
+                   if kind.pages else "")
+                + f", {pages:,} pages in all: give at least "
+                f"{-(-pages // FRAMES_PER_MB):,} MB")))
+    for d, spec in s.host.devices.items():
+        for key in ("caps", "priorities"):
+            for g in getattr(spec, key):
+                if g not in names:
+                    out.append(FieldError(("host", "devices", d, key, g), (
+                        f"unknown guest {g!r}; valid choices: {', '.join(names)}")))
+        if spec.priorities and spec.arbitration != "priority":
+            out.append(FieldError(("host", "devices", d, "priorities"), (
+                f"only used with arbitration priority (this device has "
+                f"{spec.arbitration})")))
+    need = sum(g.count * g.memory_mb for g in s.guests)
+    dd = s.driver_domain
+    dom0 = dd.memory_mb if s.needs_driver_domain else 0
+    if need + dom0 > s.host.memory_mb:
+        out.append(FieldError(("host", "memory_mb"), (
+            f"the guests need {need:,} MB (count x memory_mb)"
+            + (f" and the driver domain {dom0:,} MB" if dom0 else "")
+            + f", but the host has {s.host.memory_mb:,} MB")))
+    if s.needs_driver_domain and dd.vcpus * process + kp.text_pages > dd.memory_mb * \
+            FRAMES_PER_MB:
+        out.append(FieldError(("driver_domain", "memory_mb"), (
+            f"{dd.memory_mb} MB cannot hold the backends of its {dd.vcpus} vCPUs (a "
+            f"process of {process} private pages each)")))
+    pinned = [(("driver_domain", "pinning"), dd.pinning)] + [
+        (("guests", i, "pinning"), g.pinning) for i, g in enumerate(s.guests)]
+    for where, pins in pinned:
+        bad = [p for p in pins or [] if not 0 <= p < s.host.pcpus]
+        if bad:
+            out.append(FieldError(where, (f"pCPU {bad[0]} does not exist (the host has "
+                                          f"{s.host.pcpus}: 0..{s.host.pcpus - 1})")))
+    return out
 
 
 def scenario_schema() -> dict:
@@ -301,26 +363,131 @@ class ScenarioError(ConfigError):
     """A scenario that does not validate; the message points at the file position."""
 
 
+_BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+_INTERNAL = re.compile(r"^[a-z-]+\[.*\]$")  # pydantic's validator steps in a location
+
+
+def _unwrap(t: object) -> object:
+    """``Annotated[X, ...]`` and ``X | None`` -> ``X``."""
+    while True:
+        origin = typing.get_origin(t)
+        if origin is Annotated:
+            t = typing.get_args(t)[0]
+            continue
+        if origin in (Union, types.UnionType):
+            args = [a for a in typing.get_args(t) if a is not type(None)]
+            if len(args) == 1:
+                t = args[0]
+                continue
+        return t
+
+
+def _resolve(loc: tuple) -> tuple[tuple, object, FieldInfo | None]:
+    """The key path of a pydantic error location (without pydantic's validator steps and
+    the tags of discriminated unions), the type found there, and the model field that
+    the last key names (None if it is not one)."""
+    path: list = []
+    t: object = Scenario
+    field = None
+    for part in loc:
+        if isinstance(part, str) and _INTERNAL.match(part):
+            continue
+        t = _unwrap(t)
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            field = t.model_fields.get(part) if isinstance(part, str) else None
+            path.append(part)
+            t = field.annotation if field is not None else None
+            continue
+        origin, args = typing.get_origin(t), typing.get_args(t)
+        if origin in (Union, types.UnionType):
+            tags = {_model_tag(m): m for m in args}
+            if part in tags:  # the tag of a discriminated union, not a key
+                t = tags[part]
+                continue
+        path.append(part)
+        t = (args[-1] if origin in (list, dict) and args else args[part]
+             if origin is tuple and isinstance(part, int) and part < len(args) else None)
+        if typing.get_origin(t) in (Union, types.UnionType):  # X | None: X
+            t = next((a for a in typing.get_args(t) if a is not type(None)), t)
+        field = FieldInfo.from_annotation(t) if typing.get_origin(t) is Annotated else None
+    return tuple(path), _unwrap(t), field
+
+
+def _num(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+def _out_of_range(value: object, field: FieldInfo) -> str:
+    """``"-4096 is out of range; valid: 1 to 67,108,864 (bytes per request)"``."""
+    low = high = None
+    strict_low = False
+    for m in field.metadata:
+        if getattr(m, "ge", None) is not None or getattr(m, "gt", None) is not None:
+            strict_low = getattr(m, "gt", None) is not None
+            low = m.gt if strict_low else m.ge
+        if getattr(m, "le", None) is not None or getattr(m, "lt", None) is not None:
+            high = m.le if getattr(m, "le", None) is not None else m.lt
+    if low is not None:
+        span = (f"{'above ' if strict_low else ''}{_num(low)}"
+                + (f" to {_num(high)}" if high is not None else " or more"))
+    else:
+        span = f"at most {_num(high)}"
+    about = f" ({field.description})" if field.description else ""
+    return f"{value!r} is out of range; valid: {span}{about}"
+
+
+def _model_tag(m: object) -> object:
+    field = m.model_fields.get("profile") if isinstance(m, type) and issubclass(
+        m, BaseModel) else None
+    args = typing.get_args(field.annotation) if field is not None else ()
+    return args[0] if len(args) == 1 else None
+
+
+def _problems(e: dict) -> list[tuple[tuple, str]]:
+    """(key path, message) of one pydantic error: a cross-field error gives one per
+    :class:`FieldError`, at the field it names."""
+    path, _, field = _resolve(tuple(e["loc"]))
+    error = e.get("ctx", {}).get("error")
+    if isinstance(error, FieldErrors | FieldError):
+        group = error.problems if isinstance(error, FieldErrors) else [error]
+        return [((*path, *p.path), str(p)) for p in group]
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        _, parent, _ = _resolve(tuple(e["loc"])[:-1])
+        valid = ", ".join(parent.model_fields) if isinstance(parent, type) and issubclass(
+            parent, BaseModel) else ""
+        kind = next((n for n, k in registry().items() if k.params is parent), None)
+        if kind is not None:
+            msg = f"unknown parameter {path[-1]!r} of workload {kind!r}; valid: {valid or 'none'}"
+        else:
+            msg = f"unknown key {path[-1]!r}" + (f"; valid keys: {valid}" if valid else "")
+    elif e["type"] == "union_tag_invalid":
+        path = (*path, "profile")
+        msg = (f"unknown workload {e['input'].get('profile')!r}; valid choices: "
+               f"{', '.join(registry())}")
+    elif e["type"] == "union_tag_not_found":
+        msg = f"a workload needs a profile; valid choices: {', '.join(registry())}"
+    elif e["type"] == "missing":
+        msg = "missing required key"
+    elif "input" in e and e["type"] != "value_error" and not isinstance(e["input"],
+                                                                         dict | list):
+        msg = (_out_of_range(e["input"], field) if e["type"] in _BOUNDS and field is not None
+               else f"{msg} (got {e['input']!r})")
+    return [(path, msg)]
+
+
 def _messages(err: ValidationError, source: str, where: dict) -> str:
     lines = []
     for e in err.errors():
-        loc = tuple(e["loc"])
-        path = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or "-" in p)))
-        pos = None
-        for n in range(len(path), -1, -1):  # the nearest position the file has
-            pos = where.get(path[:n])
-            if pos:
-                break
-        at = pos if isinstance(pos, str) else f"{source}:{pos[0]}:{pos[1]}" if pos else source
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = f"unknown key {path[-1]!r}"
-        elif e["type"] == "missing":
-            msg = "missing required key"
-        elif "input" in e and e["type"] not in ("value_error",) and not isinstance(
-                e["input"], dict | list):
-            msg += f" (got {e['input']!r})"
-        lines.append(f"{at}: {format_path(path) or '(top level)'}: {msg}")
+        for path, msg in _problems(e):
+            pos = None
+            for n in range(len(path), -1, -1):  # the nearest position the file has
+                pos = where.get(path[:n])
+                if pos:
+                    break
+            at = pos if isinstance(pos, str) else (f"{source}:{pos[0]}:{pos[1]}" if pos
+                                                   else source)
+            lines.append(f"{at}: {format_path(path) or '(top level)'}: {msg}")
     return "\n".join(lines)
 
 

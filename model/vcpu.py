@@ -86,7 +86,7 @@ class VCpu:
         self.tlb = new_tlb(hw.tlb_sets, hw.tlb_ways)
         cm, mem = domain.compiled, domain.memory
         self._args = (self.cpu, self.tlb, cm.policy, cm.costs, mem.pt, mem.pt_free, mem.spaces,
-                      mem.frames, mem.ctl, domain.tc)
+                      mem.reservations, mem.pt_owner, mem.ctl, domain.tc)
         self._cost = cm.cost
         self._cost_total = cm.cost.sum(axis=1)
         self._stack: list[list] = []

@@ -15,6 +15,7 @@ from numba import njit
 
 from .guestos import DATA_VPN, Process
 from .isa import PTE_P, PTE_U, PTE_W, Chunk, ChunkBuilder, Op, make_pte
+from .workload_registry import Param, workload
 
 _ALU, _LOAD, _STORE = int(Op.ALU), int(Op.LOAD), int(Op.STORE)
 
@@ -25,6 +26,8 @@ def enter(kernel, proc: Process) -> Chunk:
             .build())
 
 
+@workload(run_length=Param("instructions per chunk of the loop (simulation granularity "
+                           "only: results do not depend on it)", ge=1024, le=1 << 40))
 def spin(run_length: int = 1 << 30):
     """A CPU hog: a tight register-only loop, forever (run-length encoded ALU work).
 
@@ -45,6 +48,8 @@ def spin(run_length: int = 1 << 30):
     return program
 
 
+@workload(work_us=Param("compute between sleeps, microseconds", ge=0, le=1e7),
+          sleep_us=Param("the one-shot timer's delay, microseconds", gt=0, le=1e9))
 def sleeper(work_us: float = 50.0, sleep_us: float = 2000.0):
     """An I/O-bound-like program: compute ``work_us``, program a one-shot timer
     ``sleep_us`` ahead, block (HLT / SCHEDOP_block); repeat. Its wake-to-run
@@ -92,6 +97,22 @@ def _compute(gap_u, page_u, kind_u, mem_fraction, hot_base, hot_pages, cold_base
     return k
 
 
+def _cpu_bound_check(p) -> None:
+    if p.p_cold > 0 and p.cold_pages == 0:
+        raise ValueError(f"p_cold {p.p_cold} sends accesses to a cold set of 0 pages: give "
+                         "cold_pages > 0, or p_cold: 0")
+
+
+@workload(check=_cpu_bound_check, pages=lambda p: p.hot_pages + p.cold_pages,
+          instructions=Param("instructions to run (about: whole chunks); null: forever",
+                             ge=1, le=1e15),
+          mem_fraction=Param("fraction of instructions that access memory", gt=0, le=1),
+          hot_pages=Param("pages of the hot set (4 KiB each)", ge=1, le=1 << 20),
+          cold_pages=Param("pages of the cold working set (4 KiB each)", ge=0, le=1 << 22),
+          p_cold=Param("fraction of accesses that go to the cold set", ge=0, le=1),
+          store_fraction=Param("fraction of accesses that are stores", ge=0, le=1),
+          chunk_mem_ops=Param("memory accesses per generated chunk (simulation "
+                              "granularity)", ge=16, le=1 << 20))
 def cpu_bound(instructions: int | None = None, mem_fraction: float = 0.3,
               hot_pages: int = 48, cold_pages: int = 16384, p_cold: float = 0.0026,
               store_fraction: float = 0.3, chunk_mem_ops: int = 1 << 16):

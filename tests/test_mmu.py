@@ -74,7 +74,8 @@ def test_tlb_is_lru_within_a_set():
     from model.cpu import S_TLB_HIT, S_TLB_MISS, execute
 
     execute(c.op, c.a, c.b, 0, 0, False, 10**9, cpu, tlb, cm.policy, cm.costs, mem.pt,
-            mem.pt_free, mem.spaces, mem.frames, mem.ctl, np.zeros((33, 2), np.int64))
+            mem.pt_free, mem.spaces, mem.reservations, mem.pt_owner, mem.ctl,
+            np.zeros((33, 2), np.int64))
     assert (cpu[S_TLB_MISS], cpu[S_TLB_HIT]) == (4, 2)
     tlb_flush(tlb, keep_global=False)
     assert (tlb[:, :, 0] == -1).all()
@@ -94,8 +95,8 @@ def test_cr3_load_flushes_all_but_global_entries():
 
 def test_pv_refuses_mapping_a_frame_the_guest_does_not_own():
     def body(k, p):
-        foreign = 0  # frame 0 belongs to no guest here (the guest's frames start elsewhere)
-        k.mem.frame_owner[foreign] = 99
+        foreign = int(k.mem.reservations[k.dom, 1])  # just past the guest's reservation
+        assert k.mem.owner(foreign) != k.dom
         return [ChunkBuilder(kernel=True).op(Op.PTE_WRITE, pte_target(p.space, 0x20000),
                                              make_pte(foreign, PTE_P | PTE_W | PTE_U)).build()]
     m = measure("pv", body)
@@ -121,8 +122,8 @@ def test_pv_page_table_pages_stay_read_only_to_the_guest():
 def test_pv_pin_validates_every_entry_and_fails_on_a_foreign_frame():
     def body(k, p):
         child = k.mem.new_space(k.dom)
-        k.mem.set_pte(child, 7, make_pte(0, PTE_P))  # frame 0: not the guest's
-        k.mem.frame_owner[0] = 99
+        foreign = int(k.mem.reservations[k.dom, 1])  # not the guest's
+        k.mem.set_pte(child, 7, make_pte(foreign, PTE_P))
         return [ChunkBuilder(kernel=True).op(Op.PT_PIN, child).build()]
     m = measure("pv", body)
     assert m.counter("pv_refused") == 1

@@ -40,8 +40,8 @@ def test_overriding_a_validated_scenario_gives_the_same_as_overriding_the_file()
 @pytest.mark.parametrize(("sets", "message"), [
     (["guests.nope.count=2"], "--set guests.nope: no element 'nope' in the list; valid "
                               "choices: web, batch"),
-    (["guests.web.count=-1"], "--set guests.web.count=-1: guests[0].count: Input should be "
-                              "greater than or equal to 1 (got -1)"),
+    (["guests.web.count=-1"], "--set guests.web.count=-1: guests[0].count: -1 is out of "
+                              "range; valid: 1 to 1,024"),
     (["duration=5"], "--set duration=5: duration: 5 is not a duration"),
     (["guests.web.cuont=5"], "--set guests.web.cuont=5: guests[0].cuont: unknown key 'cuont'"),
     (["count"], "--set 'count': write dotted.path=value"),

@@ -52,7 +52,7 @@ def test_a_broken_scenario_exits_2_with_one_clear_message(tmp_path):
     r = subprocess.run([sys.executable, "-m", "analysis.cli", "run", str(bad)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2
-    assert f"{bad}:3:5: guests[0]: an unmodified OS cannot run in pv mode" in r.stderr
+    assert f"{bad}:3:21: guests[0].mode: an unmodified OS cannot run in pv mode" in r.stderr
     assert "Traceback" not in r.stderr
 
 

@@ -1,0 +1,187 @@
+"""The workload registry: every program a scenario can give a guest, with its parameters
+(typed, with units, ranges and defaults) and the devices it needs.
+
+A workload is declared where it is written, with :func:`workload`::
+
+    @workload(needs=("disk",),
+              size=Param("bytes per request", ge=1, le=64 << 20))
+    def disk_io(att, size: int = 4096): ...
+
+Its parameter model (a pydantic model, so scenario files are validated against it and
+``pvsim schema`` shows it to editors) is built from the function's signature, which
+gives each parameter's name, type and default (written once, in the signature), and
+from the declared :class:`Param` (what it means, its unit, its range). Every
+parameter of the signature must be declared; the arguments before them, without
+defaults, are the attached devices, one per entry of ``needs``.
+
+Examples
+--------
+>>> spec = registry()["sleeper"]
+>>> spec.needs, spec.params().sleep_us
+((), 2000.0)
+>>> from model.workloads import sleeper
+>>> sleeper(sleep_us=-1)
+Traceback (most recent call last):
+...
+model.errors.ConfigError: workload sleeper: sleep_us: Input should be greater than 0 (got -1)
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from .errors import ConfigError
+
+#: Device kinds a workload can need (an attachment of a device of that kind feeds it).
+DEVICE_KINDS = ("disk", "nic")
+
+
+@dataclass(frozen=True)
+class Param:
+    """What a workload parameter means (with its unit) and its valid range."""
+
+    doc: str
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+
+
+class WorkloadParams(BaseModel):
+    """Base of every workload's parameter model: unknown keys are errors; numbers are
+    numbers (``8``, not ``"8"`` or ``true``), and finite."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
+                              strict=True, allow_inf_nan=False)
+
+
+@dataclass(frozen=True)
+class WorkloadKind:
+    """A registered workload.
+
+    Attributes
+    ----------
+    name : str
+        Its name in scenario files (``profile:``).
+    function : callable
+        ``function(*devices, **params)`` returns the program each vCPU runs.
+    params : type[WorkloadParams]
+        The parameter model.
+    needs : tuple of str
+        Device kinds of its device arguments, in order.
+    pages : callable, optional
+        Guest memory pages the program keeps resident beyond its processes' own, from
+        its parameters (checked against the guest's memory before the run).
+    processes : int
+        Address spaces it holds at once (a forking program: the parent, the child and
+        the image an exec builds), for sizing the host's page-table pool.
+    """
+
+    name: str
+    function: Callable
+    params: type[WorkloadParams]
+    needs: tuple[str, ...] = ()
+    pages: Callable[[WorkloadParams], int] | None = None
+    processes: int = 1
+
+    def resident_pages(self, params: WorkloadParams) -> int:
+        """Pages the program's data keeps resident (its processes' own aside)."""
+        return self.pages(params) if self.pages is not None else 0
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.function) or ""
+
+    def program(self, devices: list, params: WorkloadParams):
+        """The program of one vCPU: the function applied to the devices and parameters."""
+        return self.function(*devices, **params.model_dump())
+
+
+_REGISTRY: dict[str, WorkloadKind] = {}
+
+
+def workload(needs: tuple[str, ...] = (), check: Callable | None = None,
+             pages: Callable | None = None, processes: int = 1,
+             **declared: Param) -> Callable:
+    """Register the decorated function as a workload (see the module docstring).
+
+    ``check(params)`` may raise ValueError for a combination of values that is invalid
+    (it becomes a validation error of the scenario); ``pages(params)`` gives the guest
+    memory pages the program keeps resident.
+    """
+    for kind in needs:
+        if kind not in DEVICE_KINDS:
+            raise ValueError(f"unknown device kind {kind!r}; valid: {', '.join(DEVICE_KINDS)}")
+
+    def register(fn: Callable) -> Callable:
+        hints = typing.get_type_hints(fn)
+        sig = inspect.signature(fn)
+        devices = [p for p in sig.parameters.values() if p.default is inspect.Parameter.empty]
+        if len(devices) != len(needs):
+            raise TypeError(f"{fn.__name__}: {len(devices)} device arguments but needs "
+                            f"{needs}")
+        fields = {}
+        for p in sig.parameters.values():
+            if p.default is inspect.Parameter.empty:
+                continue
+            if p.name not in declared:
+                raise TypeError(f"{fn.__name__}: parameter {p.name!r} is not declared")
+            d = declared[p.name]
+            info = Field(description=d.doc, ge=d.ge, gt=d.gt, le=d.le)
+            fields[p.name] = (Annotated[hints[p.name], info], p.default)
+        extra = set(declared) - set(fields)
+        if extra:
+            raise TypeError(f"{fn.__name__}: declared but not parameters: {sorted(extra)}")
+        validators = {}
+        if check is not None:
+            def _check(self):
+                check(self)
+                return self
+            validators["check"] = model_validator(mode="after")(_check)
+        model = create_model(f"{fn.__name__}_params", __base__=WorkloadParams,
+                             __doc__=f"Parameters of the {fn.__name__} workload.",
+                             __module__=__name__,
+                             __validators__=validators, **fields)
+
+        @functools.wraps(fn)
+        def validated(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            given = {k: v for k, v in bound.arguments.items() if k in fields}
+            try:
+                params = model(**given)
+            except ValidationError as e:
+                raise ConfigError(f"workload {fn.__name__}: {_first(e)}") from None
+            return fn(*[bound.arguments[p.name] for p in devices], **params.model_dump())
+
+        _REGISTRY[fn.__name__] = WorkloadKind(fn.__name__, fn, model, tuple(needs), pages,
+                                              processes)
+        return validated
+    return register
+
+
+def _first(err: ValidationError) -> str:
+    e = err.errors()[0]
+    where = ".".join(str(p) for p in e["loc"])
+    got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
+    return f"{where + ': ' if where else ''}{e['msg'].removeprefix('Value error, ')}{got}"
+
+
+def __getattr__(name: str) -> type[WorkloadParams]:
+    """Parameter models by name (``sleeper_params``), so their instances pickle."""
+    for kind in registry().values():
+        if kind.params.__name__ == name:
+            return kind.params
+    raise AttributeError(name)
+
+
+def registry() -> dict[str, WorkloadKind]:
+    """Every registered workload by name (the shipped ones are registered on first use)."""
+    from . import ioworkloads, workloads  # noqa: F401 - their decorators fill the registry
+
+    return _REGISTRY
