@@ -1,25 +1,33 @@
 """Safe, bounded YAML loading that remembers where every value came from.
 
-The document is built from PyYAML's event stream (a state machine, not recursive)
-with an explicit stack, so no input can exhaust the Python stack, and every limit is
-checked before the memory it guards is spent:
+The document is built from PyYAML's event stream (libyaml's parser when PyYAML has
+it, else the pure-Python one; both are state machines, not recursive) with an
+explicit stack, so no input can exhaust the Python stack, and every limit is checked
+before the memory it guards is spent:
 
 * :data:`MAX_BYTES` of text (:func:`read_file` also refuses anything that is not a
   regular file, before reading), :data:`MAX_DEPTH` levels of nesting,
   :data:`MAX_NODES` nodes with aliases expanded (each anchor's size is kept, so a
   "billion laughs" is refused without being built), :data:`MAX_SCALAR` characters
   in a scalar, :data:`MAX_INT_DIGITS` digits in an integer;
-* only plain data: an explicit tag other than the standard ``!!str``, ``!!int``,
-  ``!!float``, ``!!bool``, ``!!null``, ``!!seq``, ``!!map`` is refused, as are
-  duplicate keys and anchors, keys that are not scalars, a recursive alias (a value
-  containing itself), NUL bytes, invalid UTF-8 and a second document;
+* only plain data, as a tree: a tag other than the standard ``!!str``, ``!!int``,
+  ``!!float``, ``!!bool``, ``!!null``, ``!!seq``, ``!!map`` is refused (``!`` too),
+  as are duplicate keys, an anchor defined twice, keys that are not scalars, a
+  recursive alias (a value containing itself), NUL bytes, invalid UTF-8 and a second
+  document; an alias is a copy of its anchor's value;
 * plain scalars are resolved by the YAML 1.2 core schema: ``null``/``~``/empty,
   ``true``/``false`` (``yes``, ``no``, ``on``, ``off`` are strings), integers
-  ``12``, ``0o17``, ``0x1f``, floats ``1.5``, ``1e-05``, ``.inf``, ``.nan``. A plain
-  scalar that YAML 1.1 reads as a *different number* (``010``, octal 8 in 1.1) or as
-  a number where 1.2 reads a string (``1_000``, ``0b11``, ``1:20``, ``-0x10``) is
-  refused, with what to write instead: a number was clearly meant, and silently
-  taking either reading would be wrong for someone. Quoted scalars are strings.
+  ``12``, ``0o17``, ``0x1f``, floats ``1.5``, ``1e-05``, ``.inf``, ``.nan``; quoted
+  scalars are strings; ``!!int`` and the others take the same forms.
+
+Refused, with what to write instead, because a number was clearly meant and one of
+the readings would silently be wrong: a plain scalar that YAML 1.1 (PyYAML's
+``safe_load``, older tools) reads as a *different number* (``010``: octal 8 in 1.1,
+10 in 1.2; also ``09``), or as a number where 1.2 reads a string (``1_000``,
+``0b11``, ``-0x10``, sexagesimal ``1:20``: quote it if a string is meant); and a
+float literal beyond the float range (``1e999``: write ``.inf``). The 1.1 booleans
+(``yes``...) are not refused: they are words more often than not, and a bool field
+still reads ``yes`` and ``off`` as pydantic does.
 
 Every value's line and column are kept, keyed by its path, so a later validation
 error can point at the file position (an alias's contents point at its anchor).
