@@ -33,13 +33,14 @@ def parse_override(text: str) -> tuple[list[str], object]:
     """``"a.b=v"`` -> (``["a", "b"]``, parsed ``v``)."""
     path, eq, raw = text.partition("=")
     keys = path.strip().split(".")
+    shown = repr(text if len(text) <= 80 else text[:60] + "...")  # one readable line
     if not eq or not all(k.strip() for k in keys):
-        raise OverrideError(f"--set {text!r}: write dotted.path=value, such as "
+        raise OverrideError(f"--set {shown}: write dotted.path=value, such as "
                             "guests.web.count=8 or duration=2s")
     try:
-        value = load_yaml(raw, f"--set {path}")[0] if raw.strip() else ""
+        value = load_yaml(raw, f"--set {path.strip()}")[0] if raw.strip() else ""
     except YamlError as e:
-        raise OverrideError(f"--set {text!r}: the value is not valid YAML ({e})") from None
+        raise OverrideError(f"--set {shown}: the value is not valid YAML ({e})") from None
     return [k.strip() for k in keys], value
 
 

@@ -44,7 +44,7 @@ from .errors import ConfigError
 from .hardware import DEFAULT_PROFILE, load_profile, profile_names
 from .overrides import apply_overrides
 from .workload_registry import registry
-from .yamlsafe import YamlError, format_path, load_yaml
+from .yamlsafe import YamlError, format_path, load_yaml, read_file
 
 _UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(s|ms|us|ns)\s*$")
@@ -541,10 +541,16 @@ def _validate(data: dict, source: str, where: dict) -> Scenario:
 
 
 def load_scenario(path: str, overrides: Iterable[str] = ()) -> Scenario:
-    """Read and validate a scenario file, applying ``overrides``."""
+    """Read and validate a scenario file, applying ``overrides``.
+
+    The file must be a regular file of at most :data:`model.yamlsafe.MAX_BYTES` (1 MiB);
+    anything else (``/dev/zero``, a FIFO, a directory, a larger file) is refused before
+    it is read.
+    """
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        raw = read_file(path, "scenario file")
+    except YamlError as e:
+        raise ScenarioError(str(e)) from None
     except OSError as e:
         raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
     return parse_scenario(raw, path, overrides)
