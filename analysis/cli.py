@@ -51,7 +51,7 @@ def _output(args: argparse.Namespace, name: str, suffix: str = "") -> Path:
     """Where a run's results directory goes: ``-o`` (checked now, before the run, so a
     refusal is immediate) or a new ``results/NAME-TIME[SUFFIX]``."""
     if args.output is None:
-        return default_dir("results", name, suffix)
+        return preflight(default_dir("results", name, suffix), unique=True)
     return preflight(Path(args.output), args.force)
 
 

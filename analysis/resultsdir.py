@@ -273,9 +273,10 @@ def check_replaceable(dest: Path, force: bool = False) -> None:
                          "or use --force to replace the directory and everything in it")
 
 
-def preflight(dest: str | Path, force: bool = False) -> Path:
-    """Check before a run that its results can go to ``dest``: :func:`check_replaceable`,
-    and its parent exists (it is created) and is writable. Raises :class:`PvsimError`.
+def preflight(dest: str | Path, force: bool = False, unique: bool = False) -> Path:
+    """Check before a run that its results can go to ``dest``: :func:`check_replaceable`
+    (unless ``unique``, as for :func:`staged`), and its parent exists (it is created) and
+    is writable. Raises :class:`PvsimError`.
 
     Examples
     --------
@@ -285,7 +286,8 @@ def preflight(dest: str | Path, force: bool = False) -> Path:
     model.errors.PvsimError: /dev/null/x: cannot create the results directory (...)
     """
     dest = Path(dest)
-    check_replaceable(dest, force)
+    if not unique:
+        check_replaceable(dest, force)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

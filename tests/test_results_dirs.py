@@ -310,6 +310,14 @@ def test_a_300_character_name_gets_a_legal_default_directory(tmp_path, monkeypat
     complete(d)
 
 
+def test_an_unusable_default_parent_is_refused_before_the_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(analysis.cli, "simulate", _never)
+    (tmp_path / "results").write_text("not a directory\n")
+    assert main(["run", SPIN]) == 2
+    assert "cannot create the results directory (results: File exists)" in one_error(capsys)
+
+
 # --- M6: -o into a directory that is not pvsim's ---------------------------------------------
 def _user_dir(tmp_path: Path) -> Path:
     d = tmp_path / "userdir"
