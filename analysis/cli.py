@@ -30,7 +30,8 @@ from .compare import compare
 from .plan import parse_slo, plan
 from .plots import cpu_breakdown_by_mode, relative_performance, save_all, save_figure
 from .plots.sweep import save_plan_plot, save_sweep_plots
-from .results import TABLES, Results, write_atomically
+from .results import TABLES, Results
+from .resultsdir import default_dir, preflight, remove_stale_temps, staged, write_atomically
 from .run import simulate
 from .sweep import factorial, parse_vary, read_design, sweep
 from .validate import validate
@@ -44,6 +45,29 @@ class _Parser(argparse.ArgumentParser):
 
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _output(args: argparse.Namespace, name: str, suffix: str = "") -> Path:
+    """Where a run's results directory goes: ``-o`` (checked now, before the run, so a
+    refusal is immediate) or a new ``results/NAME-TIME[SUFFIX]``."""
+    if args.output is None:
+        return preflight(default_dir("results", name, suffix), unique=True)
+    return preflight(Path(args.output), args.force)
+
+
+@contextmanager
+def _one_file(path: str | Path) -> Iterator[Path]:
+    """Write one output file (atomically, in the block): an ``OSError`` becomes one line
+    saying whether the previous file is unchanged."""
+    p = Path(path)
+    existed = p.exists()
+    remove_stale_temps(p.parent, p.name)
+    try:
+        yield p
+    except OSError as e:
+        raise PvsimError(f"{p}: cannot write: {e.strerror or e}; "
+                         + ("the previous file is unchanged" if existed else "nothing written")
+                         ) from None
 
 
 def _bench(args: argparse.Namespace, out: Console) -> int:
@@ -87,16 +111,17 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
         rows = [{"subject": r.op, "metric": "cycles per operation", "mode": r.mode,
                  "value": r.cycles, "relative": native[r.op] / r.cycles}
                 for r in results if native.get(r.op) and r.cycles]
-        save_figure(relative_performance(pd.DataFrame(rows), title=(
-            f"pvsim bench on {hw.name}: performance relative to native")), args.plot)
+        with _one_file(args.plot) as f:
+            save_figure(relative_performance(pd.DataFrame(rows), title=(
+                f"pvsim bench on {hw.name}: performance relative to native")), f)
         out.print(f"wrote {args.plot}")
     if args.json:
         doc = {"hardware": hw.name, "pvsim_version": __version__,
                "results": [r.as_dict() for r in results],
                "skipped": [{"mode": m, "reason": why} for m, why in skipped],
                "engine": {"wall_s": wall, "runs": len(results)}}
-        with open(args.json, "w") as f:
-            json.dump(doc, f, indent=1)
+        with _one_file(args.json) as f:
+            write_atomically(f, json.dumps(doc, indent=1) + "\n")
         out.print(f"wrote {args.json}")
     return 0
 
@@ -132,13 +157,15 @@ def _progress(label: str, total: float, unit: str = "s") -> Iterator[Callable[[f
 
 def _run(args: argparse.Namespace, out: Console) -> int:
     scenario = load_scenario(args.scenario, args.set)
+    dest = _output(args, scenario.name)
     with _progress(f"simulating {scenario.name}", scenario.duration, "s simulated") as update:
         results = simulate(scenario, args.seed,
                            progress=lambda f: update(f * scenario.duration))
     summary = results.summary
-    dest = Path(args.output or f"results/{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    results.save(dest)
-    plots = save_all(results, dest)
+    with staged(dest, force=args.force, unique=args.output is None) as st:
+        results.write_files(st.path, st.run_id)
+        plots = save_all(results, st.path)
+    dest = results.source = st.dest
     table = Table(title=f"pvsim run {scenario.name}: {summary['sim_time_s']:.3f} s simulated "
                   f"on {summary['hardware']}")
     heads = {"mode": "mode", "cpu_ms": "cpu ms", "virt_overhead": "virtualization share",
@@ -181,8 +208,7 @@ def _plot(args: argparse.Namespace, out: Console) -> int:
 def _compare(args: argparse.Namespace, out: Console) -> int:
     scenario = load_scenario(args.scenario, args.set)
     modes = _csv(args.modes)
-    dest = Path(args.output or f"results/{scenario.name}-compare-"
-                f"{time.strftime('%Y%m%d-%H%M%S')}")
+    dest = _output(args, scenario.name, "-compare")
     with _progress(f"comparing {scenario.name}", len(modes), "runs") as update:
         c = compare(scenario, modes, args.seed,
                     progress=lambda m, f: update(modes.index(m) + f))
@@ -203,13 +229,18 @@ def _compare(args: argparse.Namespace, out: Console) -> int:
     for guest, mode, why in c.skipped:
         out.print(f"[yellow]not reported: {guest} in {mode}:[/] {why} (it kept its own mode "
                   "in that run)")
+    with staged(dest, force=args.force, kind="compare", unique=args.output is None) as st:
+        for m, r in c.runs.items():
+            r.write_files(st.path / m, st.run_id)
+        write_atomically(st.path / "compare.csv", c.table.to_csv(index=False))
+        if (c.table["mode"] != "native").any() and (c.table["mode"] == "native").any():
+            save_figure(relative_performance(c.table),
+                        st.path / "plots" / "relative_performance.png")
+        save_figure(cpu_breakdown_by_mode(c.runs),
+                    st.path / "plots" / "cpu_breakdown_by_mode.png")
+    dest = st.dest
     for m, r in c.runs.items():
-        r.save(dest / m)
-    write_atomically(dest / "compare.csv", c.table.to_csv(index=False))
-    if (c.table["mode"] != "native").any() and (c.table["mode"] == "native").any():
-        save_figure(relative_performance(c.table),
-                    dest / "plots" / "relative_performance.png")
-    save_figure(cpu_breakdown_by_mode(c.runs), dest / "plots" / "cpu_breakdown_by_mode.png")
+        r.source = dest / m
     out.print(f"wrote {dest}/ (compare.csv, plots/, and one results directory per mode)")
     return 0
 
@@ -293,7 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("validate", help="simulated versus published nanobenchmark figures")
     r = sub.add_parser("run", help="run a scenario file and write its results directory")
     r.add_argument("scenario", help="the scenario YAML file")
-    r.add_argument("-o", "--output", help="results directory (default results/NAME-TIME)")
+    r.add_argument("-o", "--output", help="results directory (default results/NAME-TIME); "
+                   "replaced whole at the end of the run")
+    r.add_argument("--force", action="store_true", help="replace the -o directory (and all "
+                   "in it) even if it is not a pvsim results directory")
     r.add_argument("--seed", type=int, help="override the scenario's seed")
     r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field, such as guests.web.count=8 (repeatable)")
@@ -303,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--modes", default=",".join(MODES),
                    help=f"comma-separated modes (default {','.join(MODES)})")
     c.add_argument("-o", "--output", help="output directory (default results/NAME-compare-TIME)")
+    c.add_argument("--force", action="store_true", help="replace the -o directory (and all "
+                   "in it) even if it is not a pvsim results directory")
     c.add_argument("--seed", type=int, help="override the scenario's seed")
     c.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field (repeatable)")

@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import yaml
 
+from model import __version__
 from model.categories import NAMES, VIRTUALIZATION
 from model.errors import PvsimError
 from model.scenario import Scenario, load_scenario
 
+from .resultsdir import mark, read_marker, staged, write_atomically
 from .tables import (
     CPU_COLUMNS,
     GUEST_COLUMNS,
@@ -52,23 +54,13 @@ TABLES = {"requests": ("requests.parquet", REQUEST_COLUMNS),
           "guests": ("guests.parquet", GUEST_COLUMNS)}
 
 
-_UMASK = os.umask(0)  # read once, at import: setting it later would race with threads
-os.umask(_UMASK)
-
-
-def write_atomically(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader never sees a partial file: write a
-    temporary file beside it, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # as an ordinary new file, not mkstemp's 0600
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+#: The most a summary.json may be (bytes): a run's is a few kB.
+MAX_SUMMARY_BYTES = 64 << 20
+#: Keys of summary.json that reading a results directory relies on, with their types.
+SUMMARY_KEYS = {"scenario": str, "scenario_hash": str, "hardware": str,
+                "sim_time_s": (int, float), "host": dict, "guests": dict, "devices": dict,
+                "invariants": dict}
+_AGAIN = "run the scenario again"
 
 
 @dataclass(eq=False)
@@ -141,36 +133,78 @@ class Results:
         return out
 
     # --- files -------------------------------------------------------------------------
-    def save(self, out: str | Path) -> Path:
-        """Write the results directory: the resolved scenario, summary.json and one
-        Parquet file per table, each atomically."""
-        out = Path(out)
-        (out / "summary.json").unlink(missing_ok=True)  # incomplete until written again
+    def save(self, out: str | Path, *, force: bool = False) -> Path:
+        """Write the results directory ``out``: the resolved scenario, summary.json and
+        one Parquet file per table, built aside and swapped in whole
+        (:func:`analysis.resultsdir.staged`), so ``out`` is never a mixture of two runs.
+
+        Parameters
+        ----------
+        out : str or Path
+            New, empty, or a pvsim results directory (replaced).
+        force : bool, default False
+            Replace ``out`` as a whole even if it is some other non-empty directory.
+
+        Returns
+        -------
+        Path
+            ``out``.
+
+        Raises
+        ------
+        PvsimError
+            ``out`` is not pvsim's to replace, or cannot be written (then it is
+            unchanged).
+        """
+        with staged(out, force=force) as st:
+            self.write_files(st.path, st.run_id)
+        self.source = st.dest
+        return st.dest
+
+    def write_files(self, directory: str | Path, run_id: str | None = None) -> Path:
+        """Write the files of a results directory into ``directory`` (a directory being
+        built: :meth:`save` is the safe way to write one), its marker last."""
+        out = Path(directory)
         write_atomically(out / "scenario.resolved.yaml",
                          yaml.safe_dump(self.scenario.model_dump(mode="json"), sort_keys=False))
         for attr, (name, _) in TABLES.items():
             buf = io.BytesIO()
             getattr(self, attr).to_parquet(buf, index=False)
             write_atomically(out / name, buf.getvalue())
-        # last: a directory with summary.json is complete
         write_atomically(out / "summary.json", json.dumps(self.summary, indent=1) + "\n")
+        mark(out, "run", run_id)
         self.source = out
         return out
 
     @classmethod
     def load(cls, path: str | Path) -> Results:
-        """Read a results directory written by :meth:`save` (or ``pvsim run``)."""
+        """Read a results directory written by :meth:`save` (or ``pvsim run``).
+
+        Raises
+        ------
+        PvsimError
+            Naming the file and what is wrong with it: missing, truncated or not
+            Parquet/JSON, not UTF-8, the wrong columns or keys, from another run.
+        """
         path = Path(path)
+        if not path.is_dir():
+            what = "not a directory" if path.exists() else "no such directory"
+            raise PvsimError(f"{path}: {what}; give a results directory written by pvsim run")
         summary_file = path / "summary.json"
         if not summary_file.is_file():
+            marker = read_marker(path) or {}
+            if marker.get("kind") == "compare":
+                runs = sorted(p.name for p in path.iterdir() if (p / "summary.json").is_file())
+                raise PvsimError(f"{path}: a pvsim compare directory; give one of its runs: "
+                                 f"{', '.join(str(path / r) for r in runs) or '(none)'}")
             raise PvsimError(f"{path}: not a results directory (no summary.json; an "
                              "interrupted run leaves none)")
-        tables = {}
-        for attr, (name, columns) in TABLES.items():
-            f = path / name
-            tables[attr] = pd.read_parquet(f) if f.is_file() else empty(columns)
-        return cls(load_scenario(str(path / "scenario.resolved.yaml")),
-                   json.loads(summary_file.read_text()), source=path, **tables)
+        summary = _read_summary(summary_file)
+        tables = {attr: _read_table(path / name, columns)
+                  for attr, (name, columns) in TABLES.items()}
+        scenario = load_scenario(str(path / "scenario.resolved.yaml"))
+        _check_same_run(path, scenario, summary)
+        return cls(scenario, summary, source=path, **tables)
 
     # --- display -----------------------------------------------------------------------
     def overview(self) -> pd.DataFrame:
@@ -210,3 +244,92 @@ class Results:
         if len(dev):
             html += "<p>devices</p>" + dev.to_html(float_format="{:.3f}".format)
         return html
+
+
+# --- reading defensively ---------------------------------------------------------------------
+def _read_summary(f: Path) -> dict:
+    """summary.json as a dict, or a :class:`PvsimError` saying what is wrong with it."""
+    try:
+        if f.stat().st_size > MAX_SUMMARY_BYTES:
+            raise PvsimError(f"{f}: {f.stat().st_size:,} bytes, not a pvsim summary (a run's "
+                             "is a few kB)")
+        raw = f.read_bytes()
+    except OSError as e:
+        raise PvsimError(f"{f}: cannot read: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise PvsimError(f"{f}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
+                         f"{e.start}); the file is damaged: {_AGAIN}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PvsimError(f"{f}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno}; "
+                         f"truncated?): {_AGAIN}") from None
+    except RecursionError:
+        raise PvsimError(f"{f}: JSON nested too deeply; not a pvsim summary") from None
+    if not isinstance(doc, dict):
+        raise PvsimError(f"{f}: a JSON {type(doc).__name__}, not an object: not a pvsim "
+                         f"summary; {_AGAIN}")
+    for key, kind in SUMMARY_KEYS.items():
+        if key not in doc:
+            raise PvsimError(f"{f}: no {key!r}: not a complete pvsim summary; {_AGAIN}")
+        if not isinstance(doc[key], kind) or isinstance(doc[key], bool):
+            raise PvsimError(f"{f}: {key!r} is a {type(doc[key]).__name__}, not what pvsim "
+                             f"writes; {_AGAIN}")
+    for section, needs in (("guests", ("mode", "cpu_s")),
+                           ("devices", ("utilization", "mean_queue", "completed"))):
+        for name, v in doc[section].items():
+            if not isinstance(v, dict) or any(k not in v for k in needs):
+                raise PvsimError(f"{f}: {section}.{name} lacks {', '.join(needs)}: not what "
+                                 f"pvsim writes; {_AGAIN}")
+    return doc
+
+
+def _read_table(f: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """One Parquet table, checked to have ``columns``, or a :class:`PvsimError`."""
+    if not f.is_file():
+        raise PvsimError(f"{f}: missing: the results directory is incomplete; {_AGAIN}")
+    try:
+        df = pd.read_parquet(f)
+    except (pa.ArrowException, OSError, ValueError, TypeError, EOFError) as e:
+        why = (str(e).splitlines() or [type(e).__name__])[0]
+        why = re.sub(r"^Could not open Parquet input source .*?.: ", "", why).split(". ")[0][:100]
+        raise PvsimError(f"{f}: not a readable Parquet file (truncated or damaged? {why}); "
+                         f"{_AGAIN}") from None
+    if set(df.columns) != set(columns):
+        missing = [c for c in columns if c not in df.columns]
+        extra = [str(c) for c in df.columns if c not in columns]
+        raise PvsimError(f"{f}: not the {f.stem} table: "
+                         + "; ".join(p for p in (
+                             f"missing columns {_few(missing)}" if missing else "",
+                             f"unexpected columns {_few(extra)}" if extra else "") if p)
+                         + f"; {_AGAIN}")
+    text = {c for c in columns if empty((c,))[c].dtype == object}
+    for c in columns:
+        ok = (not pd.api.types.is_numeric_dtype(df[c]) if c in text
+              else pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))
+        if not ok and len(df):
+            raise PvsimError(f"{f}: column {c!r} is {df[c].dtype}, not what pvsim writes; "
+                             f"{_AGAIN}")
+    return df[list(columns)]
+
+
+def _few(names: list[str], n: int = 4) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def _check_same_run(path: Path, scenario: Scenario, summary: dict) -> None:
+    """The resolved scenario and summary.json are from one run (as far as can be told)."""
+    if summary["scenario"] != scenario.name or (
+            summary.get("pvsim_version") == __version__
+            and summary["scenario_hash"] != _scenario_hash(scenario)):
+        raise PvsimError(f"{path}: summary.json and scenario.resolved.yaml are from "
+                         f"different runs ({summary['scenario']!r}, {scenario.name!r}); "
+                         f"{_AGAIN}")
+
+
+def _scenario_hash(s: Scenario) -> str:
+    from .run import scenario_hash  # analysis.run imports this module
+
+    return scenario_hash(s)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from matplotlib.figure import Figure
 
-from ..results import write_atomically
+from ..resultsdir import record_files, remove_stale_temps, write_atomically
 from .cpu import cpu_breakdown
 from .devices import contention_heatmap, device_timeline
 from .latency import latency_cdf, latency_stages
@@ -61,7 +61,8 @@ def graphs_for(r: Results) -> dict[str, Callable[[Results], Figure]]:
 
 def save_all(r: Results, directory: str | Path, dpi: int = 120) -> list[Path]:
     """Draw every applicable graph (:func:`graphs_for`) and write it to
-    ``directory/plots/NAME.png``, each file atomically.
+    ``directory/plots/NAME.png``, each file atomically, and add them to the
+    directory's manifest if it is a pvsim results directory.
 
     Parameters
     ----------
@@ -77,6 +78,10 @@ def save_all(r: Results, directory: str | Path, dpi: int = 120) -> list[Path]:
     """
     out = Path(directory) / "plots"
     graphs = graphs_for(r)
-    for stale in set(RUN_GRAPHS) - set(graphs):  # from an earlier run into this directory
-        (out / f"{stale}.png").unlink(missing_ok=True)
-    return [save_figure(draw(r), out / f"{name}.png", dpi=dpi) for name, draw in graphs.items()]
+    remove_stale_temps(out)  # of a killed earlier save
+    stale = [out / f"{g}.png" for g in sorted(set(RUN_GRAPHS) - set(graphs))]
+    for f in stale:  # from an earlier drawing of this directory
+        f.unlink(missing_ok=True)
+    paths = [save_figure(draw(r), out / f"{name}.png", dpi=dpi) for name, draw in graphs.items()]
+    record_files(Path(directory), paths, stale)  # a pvsim results directory's manifest
+    return paths
