@@ -240,9 +240,19 @@ def _sweep(args: argparse.Namespace, out: Console) -> int:
                                                      else f" ± {row[m + '.ci']:.2g}")
                         for m in shown])
     out.print(table)
+    _report_damaged(sw, dest / "cache", out)
     out.print(f"{sw.ran} runs computed, {sw.cached} read from the cache; wrote {dest}/ "
               f"(sweep.parquet, sweep_summary.csv, {len(plots)} plots)")
     return 0
+
+
+def _report_damaged(sw, cache: Path, out: Console) -> None:
+    """Damaged cache entries were recomputed: say how many, and what was wrong."""
+    if sw.recomputed:
+        name, why = next(iter(sw.damaged.items()))
+        n = sw.recomputed
+        out.print(f"[yellow]{n} cache {'entries were' if n > 1 else 'entry was'} damaged and "
+                  f"recomputed[/] (such as {cache / name}: {why})")
 
 
 def _plan(args: argparse.Namespace, out: Console) -> int:
@@ -257,6 +267,7 @@ def _plan(args: argparse.Namespace, out: Console) -> int:
              args.confidence, args.jobs, args.dask, cache_dir=dest / "cache", progress=report)
     p.sweep.save(dest)
     plots = save_plan_plot(p, dest)
+    _report_damaged(p.sweep, dest / "cache", out)
     if p.answer is None:
         out.print(f"[red]no capacity:[/] the SLOs fail already at {args.vary} = "
                   f"{min(p.verdicts)}")

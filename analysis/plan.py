@@ -155,6 +155,7 @@ def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = Non
     tables: list[pd.DataFrame] = []
     verdicts: dict[int, Verdict] = {}
     counts = [0, 0]  # runs computed, read from the cache
+    damaged: dict[str, str] = {}
 
     def holds(value: int) -> bool:
         try:
@@ -168,6 +169,7 @@ def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = Non
         tables.append(sw.table.assign(point=len(tables)))
         counts[0] += sw.ran
         counts[1] += sw.cached
+        damaged.update(sw.damaged)
         verdicts[value] = v = judge(sw.table, value, slos, confidence)
         if progress:
             progress(value, v)
@@ -192,7 +194,7 @@ def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = Non
             answer = good
     table = pd.concat(tables, ignore_index=True)
     return Plan(path, list(slos), answer, dict(sorted(verdicts.items())),
-                Sweep(table, [path], ran=counts[0], cached=counts[1]), limit)
+                Sweep(table, [path], ran=counts[0], cached=counts[1], damaged=damaged), limit)
 
 
 def _current(s: Scenario, path: str) -> int:

@@ -6,7 +6,9 @@ point runs with the same seed, derived from the scenario's seed with numpy's
 SeedSequence (common random numbers: differences between points are not blurred
 by different random streams). Each run's headline metrics (:mod:`analysis.metrics`)
 are cached under the hash of its resolved scenario and seed, written atomically as
-soon as the run finishes, so a re-run computes only what is missing.
+soon as the run finishes, so a re-run computes only what is missing. Every entry is
+checked when read (:mod:`analysis.cache`); a damaged one is recomputed and counted in
+:attr:`Sweep.damaged`.
 
 Runs go inline (``jobs=1``), to a local process pool (``jobs>1``; workers come from
 a fork server, so it is safe from a notebook), or to a Dask cluster (``dask=ADDRESS``,
@@ -31,7 +33,7 @@ import json
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,7 @@ from model.overrides import parse_override
 from model.scenario import Scenario, with_overrides
 from model.yamlsafe import YamlError, load_yaml
 
+from . import cache as run_cache
 from .metrics import headline
 from .results import write_atomically
 from .stats import mean_ci
@@ -131,18 +134,20 @@ def code_digest() -> str:
 def run_key(s: Scenario, seed: int) -> str:
     """The cache key of one run: the resolved scenario, the seed and :func:`code_digest`
     (editing a profile or the model invalidates the cache)."""
-    text = json.dumps([s.model_dump(mode="json"), seed, code_digest()], sort_keys=True)
+    text = json.dumps([s.model_dump(mode="json"), seed, code_digest(), run_cache.FORMAT],
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def run_one(s: Scenario, seed: int, cache_file: str | None = None) -> dict[str, float]:
-    """Simulate ``s`` with ``seed`` and return its headline metrics; with ``cache_file``,
-    also store them there (atomically) as soon as the run ends."""
+    """Simulate ``s`` with ``seed`` and return its headline metrics (not-a-number ones as
+    NaN, see :func:`analysis.cache.normalize`); with ``cache_file``, also store them there
+    as a checked cache entry (atomically) as soon as the run ends."""
     from .run import simulate
 
-    metrics = headline(simulate(s, seed))
+    metrics = run_cache.normalize(headline(simulate(s, seed)))
     if cache_file is not None:
-        write_atomically(Path(cache_file), json.dumps(metrics))
+        run_cache.write_entry(cache_file, metrics)
     return metrics
 
 
@@ -234,13 +239,21 @@ class Sweep:
     axes : list of str
         The varied paths.
     ran, cached : int
-        Runs computed now, and runs read from the cache.
+        Runs computed now (damaged entries included), and runs read from the cache.
+    damaged : dict
+        Cache entries that were damaged and recomputed: file name -> what was wrong.
     """
 
     table: pd.DataFrame
     axes: list[str]
     ran: int = 0
     cached: int = 0
+    damaged: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def recomputed(self) -> int:
+        """How many cache entries were damaged and recomputed."""
+        return len(self.damaged)
 
     @property
     def metrics(self) -> list[str]:
@@ -327,13 +340,17 @@ def sweep(base: Scenario, points: Sequence[Point], replications: int = 1, jobs: 
     cache = Path(cache_dir) if cache_dir is not None else None
     results: dict[tuple[int, int], dict] = {}
     todo: list[tuple[int, int, Path | None]] = []
+    damaged: dict[str, str] = {}
     for i, s in enumerate(variants):
         for k, seed in enumerate(seeds):
             f = cache / f"{run_key(s, seed)}.json" if cache is not None else None
-            if f is not None and f.is_file():
-                results[i, k] = json.loads(f.read_text())
-            else:
-                todo.append((i, k, f))
+            entry = run_cache.read_entry(f) if f is not None else None
+            if entry is not None and entry.metrics is not None:
+                results[i, k] = entry.metrics
+                continue
+            if entry is not None:
+                damaged[f.name] = entry.damage
+            todo.append((i, k, f))
     cached, total = len(results), len(variants) * replications
     if progress:
         progress(cached, total)
@@ -345,8 +362,8 @@ def sweep(base: Scenario, points: Sequence[Point], replications: int = 1, jobs: 
         for n, metrics in runner.run(calls):
             i, k, f = todo[n]
             results[i, k] = metrics
-            if f is not None and not f.is_file():  # a remote worker could not write it
-                write_atomically(f, json.dumps(metrics))
+            if f is not None and runner.remote:  # a remote worker could not write it
+                run_cache.write_entry(f, metrics)
             if progress:
                 progress(len(results), total)
     finally:
@@ -358,4 +375,4 @@ def sweep(base: Scenario, points: Sequence[Point], replications: int = 1, jobs: 
         for k, seed in enumerate(seeds):
             rows.append({**{a: columns[a][i] for a in axes}, "point": i,
                          "replication": k, "seed": seed, **results[i, k]})
-    return Sweep(pd.DataFrame(rows), axes, ran=len(todo), cached=cached)
+    return Sweep(pd.DataFrame(rows), axes, ran=len(todo), cached=cached, damaged=damaged)

@@ -1,0 +1,145 @@
+"""Sweeps and plans on bad input and in bad conditions (issue 10: H6, H7, M7, M9).
+
+Each reproducer of /work/shared/reliability (copied to tests/data/reliability/ under its
+own name) is a test here: a clean refusal (status 2, one ``pvsim: error:`` line naming
+the file) or a sane result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import cache as run_cache
+from analysis.cli import main
+from analysis.sweep import factorial, parse_vary, run_key, sweep
+from model.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data" / "reliability"
+SPIN = str(DATA / "cli_spin.yaml")
+
+
+def refused(capsys, argv: list[str], *expected: str) -> str:
+    """Run the CLI; it must exit 2 with exactly one ``pvsim: error:`` line containing
+    every ``expected`` text, and no traceback."""
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pvsim: error: "), captured.err
+    assert "Traceback" not in captured.err + captured.out
+    for text in expected:
+        assert text in lines[0]
+    return lines[0]
+
+
+# --- H6: the sweep cache ---------------------------------------------------------------
+
+def _edit(f: Path, metric: str, value: object) -> None:
+    doc = json.loads(f.read_text())
+    doc["metrics"][metric] = value
+    f.write_text(json.dumps(doc))
+
+
+DAMAGE = {
+    "garbage": lambda f: f.write_text("{not json"),
+    "empty": lambda f: f.write_text(""),
+    "list": lambda f: f.write_text("[]"),
+    "old format": lambda f: f.write_text(json.dumps(json.loads(f.read_text())["metrics"])),
+    "edited value": lambda f: _edit(f, "host.busy_fraction", 42),
+    "a string value": lambda f: _edit(f, "host.busy_fraction", "0.5"),
+    "a huge int": lambda f: f.write_text(f.read_text().replace(
+        '"host.busy_fraction": ', '"host.busy_fraction": 1' + "0" * 400 + ", \"x\": ")),
+    "wrong digest": lambda f: f.write_text(f.read_text().replace('"digest": "',
+                                                                 '"digest": "0')),
+    "truncated": lambda f: f.write_text(f.read_text()[:40]),
+    "not UTF-8": lambda f: f.write_bytes(b"\xff\xfe{}"),
+    "a FIFO": lambda f: (f.unlink(), os.mkfifo(f)),
+}
+
+
+@pytest.fixture(scope="module")
+def spin():
+    return load_scenario(SPIN, ["duration=3ms"])
+
+
+@pytest.fixture(scope="module")
+def clean(spin, tmp_path_factory):
+    d = tmp_path_factory.mktemp("clean")
+    sw = sweep(spin, factorial([parse_vary("guests.a.count=1,2")]), 2, cache_dir=d)
+    return sw, d
+
+
+@pytest.mark.parametrize("kind", DAMAGE)
+def test_a_damaged_cache_entry_is_recomputed_and_counted(kind, spin, clean, tmp_path):
+    reference, d = clean
+    cache = tmp_path / "cache"
+    shutil.copytree(d, cache)
+    entries = sorted(cache.glob("*.json"))
+    assert len(entries) == 4
+    for f in entries[:3]:
+        DAMAGE[kind](f)
+    points = factorial([parse_vary("guests.a.count=1,2")])
+    sw = sweep(spin, points, 2, cache_dir=cache)
+    assert (sw.recomputed, sw.ran, sw.cached) == (3, 3, 1)
+    assert set(sw.damaged) == {f.name for f in entries[:3]}
+    pd.testing.assert_frame_equal(sw.table, reference.table)
+    again = sweep(spin, points, 2, cache_dir=cache)  # the entries were rewritten whole
+    assert (again.recomputed, again.ran, again.cached) == (0, 0, 4)
+    pd.testing.assert_frame_equal(again.table, reference.table)
+
+
+def test_an_entry_copied_under_another_runs_name_is_damaged(spin, clean, tmp_path):
+    reference, d = clean
+    cache = tmp_path / "cache"
+    shutil.copytree(d, cache)
+    a, b = sorted(cache.glob("*.json"))[:2]
+    shutil.copyfile(a, b)
+    sw = sweep(spin, factorial([parse_vary("guests.a.count=1,2")]), 2, cache_dir=cache)
+    assert sw.damaged == {b.name: f"it is the entry of another run ({a.stem!r})"}
+    pd.testing.assert_frame_equal(sw.table, reference.table)
+
+
+def test_pool_workers_rewrite_damaged_entries(spin, clean, tmp_path):
+    reference, d = clean
+    cache = tmp_path / "cache"
+    shutil.copytree(d, cache)
+    for f in sorted(cache.glob("*.json"))[:2]:
+        f.write_text("[]")
+    points = factorial([parse_vary("guests.a.count=1,2")])
+    sw = sweep(spin, points, 2, jobs=2, cache_dir=cache)
+    assert (sw.recomputed, sw.ran) == (2, 2)
+    pd.testing.assert_frame_equal(sw.table, reference.table)
+    assert all(run_cache.read_entry(f).metrics for f in cache.glob("*.json"))
+
+
+def test_an_entry_holds_the_metrics_as_the_run_gave_them(spin, tmp_path):
+    sw = sweep(spin, [{"guests.a.count": "2"}], 1, cache_dir=tmp_path)
+    seed = int(sw.table["seed"][0])
+    key = run_key(load_scenario(SPIN, ["duration=3ms", "guests.a.count=2"]), seed)
+    doc = json.loads((tmp_path / f"{key}.json").read_text())
+    assert doc["format"] == run_cache.FORMAT and doc["key"] == key
+    assert doc["metrics"] == {m: sw.table[m][0] for m in sw.metrics}
+    assert len(doc["digest"]) == 64
+
+
+def test_the_command_reports_damaged_entries(tmp_path, capsys):
+    """F-FAULT-2: a garbage entry used to crash the second sweep."""
+    scenario = str(DATA / "sweep_cache_scenario.yaml")
+    args = ["sweep", scenario, "--vary", "guests.web.count=1,2", "-o", str(tmp_path / "swc")]
+    assert main(args) == 0
+    first = pd.read_parquet(tmp_path / "swc" / "sweep.parquet")
+    capsys.readouterr()
+    f = sorted((tmp_path / "swc" / "cache").glob("*.json"))[0]
+    f.write_text("{not json")
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"1 cache entry was damaged and recomputed (such as {f}: it is not valid JSON" in \
+        " ".join(out.split())
+    assert "1 runs computed, 1 read from the cache" in out
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "swc" / "sweep.parquet"), first)
