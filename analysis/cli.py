@@ -275,9 +275,11 @@ def _plan(args: argparse.Namespace, out: Console) -> int:
     v = p.verdicts[p.answer]
     margins = ", ".join(f"{slo}: {edge:.4g} (slack {slack:.3g})"
                         for slo, (edge, slack) in v.margins.items())
-    out.print(f"[bold]capacity: {args.vary} = {p.answer}[/]"
-              + (f" (the search limit {args.limit}; the SLOs may hold beyond)" if p.limited
-                 else f"; {p.answer + 1} fails") + f" — at {p.answer}: {margins}")
+    bound = {"limit": f" (the search limit {args.limit}; the SLOs may hold beyond)",
+             "invalid": f" (the largest valid value: {p.answer + 1} is not a valid "
+                        "scenario)",
+             "slo": f"; {p.answer + 1} fails"}[p.stop]
+    out.print(f"[bold]capacity: {args.vary} = {p.answer}[/]{bound} — at {p.answer}: {margins}")
     out.print(f"wrote {dest}/ (sweep.parquet, sweep_summary.csv, {len(plots)} plots)")
     return 0
 

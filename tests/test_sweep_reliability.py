@@ -17,6 +17,8 @@ import pytest
 
 from analysis import cache as run_cache
 from analysis.cli import main
+from analysis.plan import parse_slo, plan
+from analysis.plots import plan_figure
 from analysis.sweep import factorial, parse_vary, run_key, sweep
 from model.scenario import load_scenario
 
@@ -143,3 +145,49 @@ def test_the_command_reports_damaged_entries(tmp_path, capsys):
         " ".join(out.split())
     assert "1 runs computed, 1 read from the cache" in out
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "swc" / "sweep.parquet"), first)
+
+
+# --- H7: a plan that reaches values which are not valid scenarios ----------------------
+
+@pytest.mark.parametrize("slo", ["host.busy_fraction <= 1", "host.busy_fraction < 1e999"])
+def test_a_plan_whose_slo_always_holds_stops_at_the_largest_valid_value(slo, tmp_path,
+                                                                        capsys):
+    """F-CLI-7: the plan graph crashed (KeyError) on the values the host cannot hold."""
+    out = tmp_path / "plan"
+    assert main(["plan", SPIN, "--set", "duration=2ms", "--vary", "guests.a.count", "--slo",
+                 slo, "--replications", "1", "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    # 16 MB guests on a 4096 MB host: 256 fit, 257 do not
+    assert ("capacity: guests.a.count = 256 (the largest valid value: 257 is not a valid "
+            "scenario)") in printed
+    assert (out / "plots" / "plan.png").is_file() and (out / "sweep.parquet").is_file()
+
+
+def test_a_plan_that_always_holds_stops_at_its_limit(tmp_path, capsys):
+    assert main(["plan", SPIN, "--set", "duration=2ms", "--vary", "guests.a.count", "--slo",
+                 "host.busy_fraction < 1e999", "--replications", "1", "--limit", "6", "-o",
+                 str(tmp_path / "plan")]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "capacity: guests.a.count = 6 (the search limit 6; the SLOs may hold beyond)" \
+        in printed
+
+
+def test_the_plan_graph_marks_values_that_are_not_valid_scenarios(spin, tmp_path):
+    p = plan(spin, "guests.a.count", [parse_slo("host.busy_fraction < 1e999")], start=64,
+             replications=1, cache_dir=tmp_path)
+    assert (p.answer, p.stop) == (256, "invalid")
+    invalid = sorted(v for v, x in p.verdicts.items() if not x.valid)
+    assert invalid[0] == 257 and all(not p.verdicts[v].holds for v in invalid)
+    ax = plan_figure(p).axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "not a valid scenario" in labels and "capacity guests.a.count = 256" in labels
+    ticks = next(ln for ln in ax.lines if ln.get_label() == "not a valid scenario")
+    assert sorted(ticks.get_xdata().tolist()) == invalid
+    assert sorted(ax.collections[0].get_offsets()[:, 0].tolist()) == [64, 128, 256]
+    assert len(ax.collections[1].get_offsets()) == 0  # nothing that ran failed
+
+
+def test_a_plan_starting_at_a_value_that_is_not_valid_is_refused(tmp_path, capsys):
+    refused(capsys, ["plan", SPIN, "--vary", "guests.a.count", "--slo",
+                     "host.busy_fraction <= 1", "--start", "300", "-o", str(tmp_path / "p")],
+            "host.memory_mb")
