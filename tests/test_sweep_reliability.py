@@ -10,16 +10,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from analysis import cache as run_cache
+from analysis import sweep as sweep_module
 from analysis.cli import main
 from analysis.plan import parse_slo, plan
 from analysis.plots import plan_figure
-from analysis.sweep import factorial, parse_vary, run_key, sweep
+from analysis.sweep import factorial, parse_vary, read_design, run_key, sweep
 from model.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +42,101 @@ def refused(capsys, argv: list[str], *expected: str) -> str:
     for text in expected:
         assert text in lines[0]
     return lines[0]
+
+
+# --- M9: design files and --vary ------------------------------------------------------
+
+@pytest.mark.parametrize(("design", "expected"), [
+    ("sweep_design_csv_latin1.csv", [":2:1: not UTF-8 text: byte 0xe9 at offset 15",
+                                     "a design is a UTF-8 text file"]),
+    ("sweep_design_csv_duplicate_header.csv",
+     [":1: column 2 of the header repeats 'guests.a.count' (column 1)"]),
+    ("sweep_design_yaml_deep.yaml", []),  # the loader's own depth message, or ours
+])
+def test_a_bad_design_file_is_refused_naming_it(design, expected, tmp_path, capsys):
+    path = str(DATA / design)
+    refused(capsys, ["sweep", SPIN, "--design", path, "-o", str(tmp_path / "o")], path,
+            *expected)
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_binary_file_or_a_device_is_refused_as_a_design(tmp_path, capsys):
+    if Path("/bin/ls").is_file():
+        refused(capsys, ["sweep", SPIN, "--design", "/bin/ls", "-o", str(tmp_path / "o")],
+                "/bin/ls:1:", "not a text file: a NUL byte at offset")
+    for special in ("/dev/zero", str(tmp_path)):
+        refused(capsys, ["sweep", SPIN, "--design", special, "-o", str(tmp_path / "o")],
+                f"{special}: not a regular file; a design is")
+
+
+def test_a_design_over_the_size_limit_is_refused_before_reading(tmp_path, capsys,
+                                                                  monkeypatch):
+    f = tmp_path / "big.csv"
+    f.write_text("guests.a.count\n" + "1\n" * 100)
+    monkeypatch.setattr(sweep_module, "MAX_DESIGN_BYTES", 64)
+    refused(capsys, ["sweep", SPIN, "--design", str(f), "-o", str(tmp_path / "o")],
+            f"{f}: 215 bytes; a design file has at most 64 bytes")
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), [
+    ("empty.csv", "", "the design is empty"),
+    ("blank.csv", "\n\n", "the design is empty"),
+    ("header.csv", "guests.a.count\n", "the design has a header but no points"),
+    ("short.csv", "guests.a.count,duration\n1,5ms\n2\n",
+     ":3: the row has fewer values (1) than the header's 2 paths"),
+    ("nameless.csv", "guests.a.count,\n1,2\n", ":1: column 2 of the header has no path"),
+    ("quote.csv", 'guests.a.count\n"1\n', "not valid CSV"),
+    ("empty.yaml", "# nothing\n", "the design is empty"),
+    ("map.yaml", "guests.a.count: 1\n", "a design is a non-empty list of mappings"),
+    ("scalars.yaml", "- 1\n- 2\n", ":1:3: design point 1 is 1; each point is a mapping"),
+    ("emptypoint.yaml", "- {guests.a.count: 1}\n- {}\n", ":2:3: design point 2 is empty"),
+    ("twice.yaml", "- {1: a, '1': b}\n", "design point 1 sets 1 twice"),
+    ("mixed.yaml", "- {guests.a.count: 1}\n- {duration: 5ms}\n",
+     ":2:3: design point 2 sets duration; every point must set the same paths"),
+    ("syntax.yaml", "- {guests.a.count: [1\n", "YAML syntax error"),
+])
+def test_malformed_designs_are_refused_with_file_and_line(name, text, expected, tmp_path,
+                                                          capsys):
+    f = tmp_path / name
+    f.write_text(text)
+    refused(capsys, ["sweep", SPIN, "--design", str(f), "-o", str(tmp_path / "o")],
+            str(f), expected)
+
+
+def test_a_csv_design_with_a_byte_order_mark_and_blank_lines_is_read(tmp_path):
+    f = tmp_path / "excel.csv"
+    f.write_bytes(b"\xef\xbb\xbfguests.a.count , duration\r\n1, 5ms\r\n\r\n2,5ms\r\n")
+    assert read_design(f) == [{"guests.a.count": "1", "duration": "5ms"},
+                              {"guests.a.count": "2", "duration": "5ms"}]
+
+
+def test_the_same_path_in_two_vary_options_is_refused(tmp_path, capsys):
+    refused(capsys, ["sweep", SPIN, "--vary", "guests.a.count=1,2", "--vary",
+                     "guests.a.count=3,4", "-o", str(tmp_path / "o")],
+            "--vary guests.a.count given twice; put all values in one: "
+            "--vary guests.a.count=1,2,3,4")
+    refused(capsys, ["sweep", SPIN, "--vary", "guests.a.count=1,2,1", "-o",
+                     str(tmp_path / "o")], "the value '1' is given twice")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_refusal_takes_under_5_s_and_300_mb(tmp_path):
+    """Measured on a fresh process, interpreter start-up and imports included (which are
+    nearly all of it)."""
+    for design in (str(DATA / "sweep_design_yaml_deep.yaml"), "/dev/zero"):
+        t = time.perf_counter()
+        with open(tmp_path / "err", "wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "analysis.cli", "sweep", SPIN,
+                                     "--design", design, "-o", str(tmp_path / "o")],
+                                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+            _, status, usage = os.wait4(proc.pid, 0)  # this process's own peak memory
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t
+        err = (tmp_path / "err").read_text()
+        assert proc.returncode == 2 and err.count("pvsim: error:") == 1
+        assert "Traceback" not in err and design in err
+        cpu = usage.ru_utime + usage.ru_stime  # the machine may be shared: wall is loose
+        assert cpu < 5 and wall < 20 and usage.ru_maxrss / 1024 < 300, (cpu, wall, usage)
 
 
 # --- H6: the sweep cache ---------------------------------------------------------------
