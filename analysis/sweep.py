@@ -11,7 +11,8 @@ checked when read (:mod:`analysis.cache`); a damaged one is recomputed and count
 :attr:`Sweep.damaged`.
 
 Runs go inline (``jobs=1``), to a local process pool (``jobs>1``; workers come from
-a fork server, so it is safe from a notebook), or to a Dask cluster (``dask=ADDRESS``,
+a fork server, so it is safe from a notebook, and die with the process that started
+them, even when it is killed), or to a Dask cluster (``dask=ADDRESS``,
 or ``"local:N"`` for a LocalCluster). The tables do not depend on which.
 
 Examples
@@ -32,7 +33,12 @@ import io
 import itertools
 import json
 import multiprocessing
+import os
+import signal
 import stat
+import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -282,6 +288,55 @@ def run_one(s: Scenario, seed: int, cache_file: str | None = None) -> dict[str, 
     return metrics
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (a killed parent not yet reaped
+    by its own parent still answers ``kill(pid, 0)``)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return True  # no /proc: existence is all we know
+    return fields[fields.rfind(b")") + 2:][:1] not in (b"Z", b"X")
+
+
+def _die_with_parent(main_pid: int, poll_s: float = 0.2) -> None:
+    """Initializer of a local pool worker: the worker exits as soon as the sweep's process
+    (``main_pid``) or its own parent (the fork server) is gone, however they ended (a
+    SIGKILL runs no cleanup, and a worker waiting for work would wait forever: it holds
+    the write end of its own task queue).
+
+    A daemon thread polls both every ``poll_s`` and ends the worker. The fork server stays
+    up while its workers do (they hold its "alive" pipe), so the sweep's process is the
+    one that matters; once the workers are gone the fork server and the resource tracker
+    see end-of-file and exit. On Linux the kernel also kills the worker should the fork
+    server die first (``PR_SET_PDEATHSIG``).
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent and _alive(main_pid):
+            time.sleep(poll_s)
+        os._exit(1)  # orphaned: nobody will read this worker's results
+
+    threading.Thread(target=watch, name="pvsim-watch-parent", daemon=True).start()
+
+
 class Runner:
     """Where runs execute: inline (``jobs=1``), a local process pool (``jobs>1``), or a
     Dask cluster (``dask``: an address, or ``"local:N"``). Start-up happens once, on
@@ -305,7 +360,8 @@ class Runner:
         if self.dask is None:
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["analysis.sweep", "analysis.run"])
-            pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx)
+            pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx,
+                                       initializer=_die_with_parent, initargs=(os.getpid(),))
             self._submit = pool.submit
             self._completed = as_completed
             self._close = lambda: pool.shutdown(wait=True, cancel_futures=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -290,3 +291,66 @@ def test_a_plan_starting_at_a_value_that_is_not_valid_is_refused(tmp_path, capsy
     refused(capsys, ["plan", SPIN, "--vary", "guests.a.count", "--slo",
                      "host.busy_fraction <= 1", "--start", "300", "-o", str(tmp_path / "p")],
             "host.memory_mb")
+
+
+# --- M7: pool workers die with the sweep -----------------------------------------------
+
+def _descendants(pid: int) -> set[int]:
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                kids = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            out.update(kids)
+            todo.extend(kids)
+    return out
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan may wait a while to be reaped)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return fields[fields.rfind(b")") + 2:][:1] not in (b"Z", b"X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_pool_workers_die_when_the_sweep_is_killed(tmp_path):
+    """M7: after SIGKILL of ``pvsim sweep --jobs 2``, its workers kept computing (each
+    run here would take half a minute), and idle ones waited for work forever."""
+    proc = subprocess.Popen([sys.executable, "-m", "analysis.cli", "sweep", SPIN, "--set",
+                             "duration=900s", "--vary", "guests.a.count=1,2", "--jobs", "2",
+                             "-o", str(tmp_path / "o")], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen: set[int] = set()
+    try:
+        deadline = time.time() + 30
+        workers: set[int] = set()
+        while time.time() < deadline and len(workers) < 2:
+            assert proc.poll() is None, "the sweep ended before its workers started"
+            seen |= _descendants(proc.pid)
+            kids = {int(c) for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+                    .read_text().split()}
+            workers = {w for k in kids for w in _descendants(k)}  # the fork server's
+            time.sleep(0.1)
+        assert len(workers) >= 2, "the workers never started"
+        time.sleep(1.0)  # let them get into their runs
+        seen |= _descendants(proc.pid)
+        proc.kill()
+        proc.wait()
+        deadline = time.time() + 5
+        while time.time() < deadline and any(_running(p) for p in seen):
+            time.sleep(0.1)
+        assert not [p for p in seen if _running(p)], "processes outlived the sweep"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for p in seen:  # only the processes this test started
+            if _running(p):
+                os.kill(p, signal.SIGKILL)
