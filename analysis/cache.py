@@ -37,6 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.errors import PvsimError
+
 from .results import write_atomically
 
 #: The entry layout; part of every run's cache key, so entries of another layout are
@@ -47,6 +49,10 @@ FORMAT = 1
 MAX_ENTRY_BYTES = 4 * 1024 * 1024
 
 Metrics = dict[str, float]
+
+
+class CacheError(PvsimError):
+    """A cache entry that cannot be written (a directory in its place, a full disk)."""
 
 
 def _number(v: object) -> bool:
@@ -100,7 +106,8 @@ def entry_text(key: str, metrics: Mapping[str, object]) -> str:
 
 def write_entry(path: str | Path, metrics: Mapping[str, object]) -> None:
     """Store ``metrics`` as the entry ``path`` (its key is the file name's stem),
-    atomically: a reader sees the old entry or the new one, never part of one.
+    atomically: a reader sees the old entry or the new one, never part of one. Raises
+    :class:`CacheError`, naming the entry, when it cannot be written.
 
     Examples
     --------
@@ -112,7 +119,11 @@ def write_entry(path: str | Path, metrics: Mapping[str, object]) -> None:
     {'x': 2}
     """
     path = Path(path)
-    write_atomically(path, entry_text(path.stem, metrics))
+    try:
+        write_atomically(path, entry_text(path.stem, metrics))
+    except OSError as e:
+        raise CacheError(f"{path}: cannot write this cache entry ({e.strerror or e}); "
+                         "remove it, or write the sweep elsewhere with -o") from None
 
 
 @dataclass(frozen=True)

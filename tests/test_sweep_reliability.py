@@ -230,6 +230,17 @@ def test_an_entry_holds_the_metrics_as_the_run_gave_them(spin, tmp_path):
     assert len(doc["digest"]) == 64
 
 
+def test_an_entry_that_cannot_be_rewritten_is_one_error_naming_it(tmp_path, capsys):
+    args = ["sweep", SPIN, "--set", "duration=3ms", "--vary", "guests.a.count=1,2", "-o",
+            str(tmp_path / "s")]
+    assert main(args) == 0
+    f = sorted((tmp_path / "s" / "cache").glob("*.json"))[0]
+    f.unlink()
+    (f / "x").mkdir(parents=True)  # a directory where the entry goes
+    capsys.readouterr()
+    refused(capsys, args, f"{f}: cannot write this cache entry (Is a directory)")
+
+
 def test_the_command_reports_damaged_entries(tmp_path, capsys):
     """F-FAULT-2: a garbage entry used to crash the second sweep."""
     scenario = str(DATA / "sweep_cache_scenario.yaml")
