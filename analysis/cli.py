@@ -234,7 +234,7 @@ def _sweep(args: argparse.Namespace, out: Console) -> int:
     shown = [m for m in sw.metrics if m.startswith(("group.", "host."))][:6]
     for col in (*sw.axes, *shown):
         table.add_column(col, justify="right")
-    for _, row in summary.iterrows():
+    for row in summary.to_dict("records"):  # iterrows would show an int axis as floats
         table.add_row(*[str(row[a]) for a in sw.axes],
                       *[f"{row[m + '.mean']:.4g}" + ("" if pd.isna(row[m + ".ci"])
                                                      else f" ± {row[m + '.ci']:.2g}")
