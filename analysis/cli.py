@@ -265,15 +265,25 @@ def _sweep(args: argparse.Namespace, out: Console) -> int:
     shown = [m for m in sw.metrics if m.startswith(("group.", "host."))][:6]
     for col in (*sw.axes, *shown):
         table.add_column(col, justify="right")
-    for _, row in summary.iterrows():
+    for row in summary.to_dict("records"):  # iterrows would show an int axis as floats
         table.add_row(*[str(row[a]) for a in sw.axes],
                       *[f"{row[m + '.mean']:.4g}" + ("" if pd.isna(row[m + ".ci"])
                                                      else f" ± {row[m + '.ci']:.2g}")
                         for m in shown])
     out.print(table)
+    _report_damaged(sw, dest / "cache", out)
     out.print(f"{sw.ran} runs computed, {sw.cached} read from the cache; wrote {dest}/ "
               f"(sweep.parquet, sweep_summary.csv, {len(plots)} plots)")
     return 0
+
+
+def _report_damaged(sw, cache: Path, out: Console) -> None:
+    """Damaged cache entries were recomputed: say how many, and what was wrong."""
+    if sw.recomputed:
+        name, why = next(iter(sw.damaged.items()))
+        n = sw.recomputed
+        out.print(f"[yellow]{n} cache {'entries were' if n > 1 else 'entry was'} damaged and "
+                  f"recomputed[/] (such as {cache / name}: {why})")
 
 
 def _plan(args: argparse.Namespace, out: Console) -> int:
@@ -288,6 +298,7 @@ def _plan(args: argparse.Namespace, out: Console) -> int:
              args.confidence, args.jobs, args.dask, cache_dir=dest / "cache", progress=report)
     p.sweep.save(dest)
     plots = save_plan_plot(p, dest)
+    _report_damaged(p.sweep, dest / "cache", out)
     if p.answer is None:
         out.print(f"[red]no capacity:[/] the SLOs fail already at {args.vary} = "
                   f"{min(p.verdicts)}")
@@ -295,9 +306,11 @@ def _plan(args: argparse.Namespace, out: Console) -> int:
     v = p.verdicts[p.answer]
     margins = ", ".join(f"{slo}: {edge:.4g} (slack {slack:.3g})"
                         for slo, (edge, slack) in v.margins.items())
-    out.print(f"[bold]capacity: {args.vary} = {p.answer}[/]"
-              + (f" (the search limit {args.limit}; the SLOs may hold beyond)" if p.limited
-                 else f"; {p.answer + 1} fails") + f" — at {p.answer}: {margins}")
+    bound = {"limit": f" (the search limit {args.limit}; the SLOs may hold beyond)",
+             "invalid": f" (the largest valid value: {p.answer + 1} is not a valid "
+                        "scenario)",
+             "slo": f"; {p.answer + 1} fails"}[p.stop]
+    out.print(f"[bold]capacity: {args.vary} = {p.answer}[/]{bound} — at {p.answer}: {margins}")
     out.print(f"wrote {dest}/ (sweep.parquet, sweep_summary.csv, {len(plots)} plots)")
     return 0
 

@@ -8,6 +8,10 @@ replications is inside the bound: for ``METRIC < BOUND``,
 bound is the single value. A metric the run does not have (a latency with no
 request completed) fails its SLO, with that reason.
 
+A value that is not a valid scenario (more guests than the host's memory holds) fails
+without running, so a search whose SLOs always hold ends at the search limit or at
+the largest valid value; :attr:`Plan.stop` says which bounded the answer.
+
 The search assumes the metrics are monotone in the axis (more guests, more load);
 ``pvsim plan`` reports every point it evaluated so that can be checked.
 
@@ -70,9 +74,12 @@ class Verdict:
 
     value: int
     holds: bool
-    #: per SLO: (the confidence bound of the mean, or NaN; slack to the bound, > 0 = inside)
+    #: per SLO: (the confidence bound of the mean, or NaN; slack to the bound, > 0 = inside);
+    #: empty for a value that is not a valid scenario
     margins: dict[str, tuple[float, float]] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    #: False: the value is not a valid scenario (nothing ran; ``reasons`` says why)
+    valid: bool = True
 
 
 def judge(table: pd.DataFrame, value: int, slos: Sequence[Slo],
@@ -128,6 +135,18 @@ class Plan:
         """The answer is the search's upper limit: the SLOs may hold beyond it."""
         return self.answer == self.limit
 
+    @property
+    def stop(self) -> str:
+        """What bounds the answer: ``"limit"`` (the search limit), ``"invalid"`` (the next
+        value is not a valid scenario), ``"slo"`` (the next value fails an SLO) or
+        ``"start"`` (no answer: the start fails)."""
+        if self.answer is None:
+            return "start"
+        if self.limited:
+            return "limit"
+        nxt = self.verdicts.get(self.answer + 1)
+        return "invalid" if nxt is not None and not nxt.valid else "slo"
+
 
 def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = None,
          limit: int = 1024, replications: int = 3, confidence: float = 0.95, jobs: int = 1,
@@ -155,19 +174,22 @@ def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = Non
     tables: list[pd.DataFrame] = []
     verdicts: dict[int, Verdict] = {}
     counts = [0, 0]  # runs computed, read from the cache
+    damaged: dict[str, str] = {}
 
     def holds(value: int) -> bool:
         try:
             sw = sweep(base, [{path: str(value)}], replications, cache_dir=cache_dir,
                        runner=runner)
         except ScenarioError as e:  # such as more guests than the host's memory holds
-            verdicts[value] = v = Verdict(value, False, reasons=[f"not a valid scenario: {e}"])
+            verdicts[value] = v = Verdict(value, False, reasons=[f"not a valid scenario: {e}"],
+                                          valid=False)
             if progress:
                 progress(value, v)
             return False
         tables.append(sw.table.assign(point=len(tables)))
         counts[0] += sw.ran
         counts[1] += sw.cached
+        damaged.update(sw.damaged)
         verdicts[value] = v = judge(sw.table, value, slos, confidence)
         if progress:
             progress(value, v)
@@ -190,9 +212,10 @@ def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = Non
                 else:
                     bad = mid
             answer = good
-    table = pd.concat(tables, ignore_index=True)
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
+        columns=[path, "point", "replication", "seed"])
     return Plan(path, list(slos), answer, dict(sorted(verdicts.items())),
-                Sweep(table, [path], ran=counts[0], cached=counts[1]), limit)
+                Sweep(table, [path], ran=counts[0], cached=counts[1], damaged=damaged), limit)
 
 
 def _current(s: Scenario, path: str) -> int:

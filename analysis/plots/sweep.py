@@ -78,23 +78,34 @@ def sweep_metric(sw: Sweep, metric: str, confidence: float = 0.95) -> Figure:
 
 def plan_figure(p: Plan) -> Figure:
     """Each SLO's metric against the searched axis: the evaluated points (held or failed),
-    the SLO bound, and the answer."""
+    the values that are not valid scenarios (ticks along the bottom), the SLO bound, and
+    the answer."""
     table = p.sweep.table
     fig = Figure(figsize=(6 * len(p.slos), 4), layout="constrained")
     axes = fig.subplots(1, len(p.slos), squeeze=False)
+    values = sorted(p.verdicts)
+    valid = np.array([p.verdicts[v].valid for v in values], bool)
+    ok = np.array([p.verdicts[v].holds for v in values], bool)
     for ax, slo in zip(axes[0], p.slos, strict=True):
-        values = sorted(p.verdicts)
-        edge = [p.verdicts[v].margins[str(slo)][0] for v in values]
+        # a value that is not a valid scenario ran nothing: it has no margin and no rows
+        edge = [p.verdicts[v].margins.get(str(slo), (np.nan,))[0] for v in values]
         mean = [table.loc[table[p.path] == v, slo.metric].mean()
                 if slo.metric in table else np.nan for v in values]
-        ax.plot(values, mean, color="0.5", linewidth=1, zorder=1)
-        ok = np.array([p.verdicts[v].holds for v in values])
         vals, means, edges = np.array(values), np.array(mean, float), np.array(edge, float)
+        ax.plot(vals[valid], means[valid], color="0.5", linewidth=1, zorder=1)
         ax.scatter(vals[ok], means[ok], color="tab:green", label="holds", zorder=2)
-        ax.scatter(vals[~ok], means[~ok], color="tab:red", marker="x", label="fails", zorder=2)
-        ax.vlines(vals, np.fmin(means, edges), np.fmax(means, edges), color="0.6",
-                  linewidth=1, label="confidence bound")
-        ax.axhline(slo.bound, color="black", linestyle="--", label=f"SLO {slo}")
+        ax.scatter(vals[~ok & valid], means[~ok & valid], color="tab:red", marker="x",
+                   label="fails", zorder=2)
+        if (~valid).any():
+            ax.plot(vals[~valid], np.full((~valid).sum(), 0.02), linestyle="none", marker="|",
+                    markersize=12, color="0.3", transform=ax.get_xaxis_transform(),
+                    label="not a valid scenario")
+        ax.vlines(vals[valid], np.fmin(means, edges)[valid], np.fmax(means, edges)[valid],
+                  color="0.6", linewidth=1, label="confidence bound")
+        if np.isfinite(slo.bound):
+            ax.axhline(slo.bound, color="black", linestyle="--", label=f"SLO {slo}")
+        else:  # an SLO that always holds: nothing to draw, but say which it is
+            ax.plot([], [], color="black", linestyle="--", label=f"SLO {slo}")
         if p.answer is not None:
             ax.axvline(p.answer, color="tab:blue", linestyle=":",
                        label=f"capacity {p.path} = {p.answer}")
@@ -102,8 +113,10 @@ def plan_figure(p: Plan) -> Figure:
         ax.set_ylabel(slo.metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
+    why = {"limit": " (search limit)", "invalid": " (largest valid value)"}
     fig.suptitle(f"capacity search over {p.path}: "
-                 + ("no value meets the SLOs" if p.answer is None else f"answer {p.answer}"))
+                 + ("no value meets the SLOs" if p.answer is None
+                    else f"{p.answer}{why.get(p.stop, '')}"), fontsize="medium")
     return fig
 
 
