@@ -14,15 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from model import __version__
 from model.build import build_host, guest_names
 from model.categories import NAMES
+from model.errors import PvsimError
 from model.host import Host, RunStats
-from model.scenario import Scenario
+from model.scenario import Scenario, parse_scenario
 
 from .results import Results
 from .tables import (
@@ -50,7 +51,7 @@ def _pcts(x: np.ndarray) -> dict[str, float]:
             "p99_ms": float(p[2])}
 
 
-def simulate(s: Scenario, seed: int | None = None,
+def simulate(s: Scenario | Mapping, seed: int | None = None,
              progress: Callable[[float], None] | None = None) -> Results:
     """Run scenario ``s`` for its duration and return its :class:`Results`.
 
@@ -62,7 +63,13 @@ def simulate(s: Scenario, seed: int | None = None,
     progress : callable, optional
         Called with the fraction of simulated time done (for a progress bar).
     """
-    if seed is not None:  # the resolved scenario records the seed the run used
+    if isinstance(s, Mapping):
+        s = parse_scenario(s, "simulate(...)")
+    elif not isinstance(s, Scenario):
+        raise PvsimError(f"simulate() takes a Scenario (load_scenario(path) reads a file, "
+                         f"parse_scenario(text) YAML text) or a mapping, not "
+                         f"{type(s).__name__}")
+    if seed is not None:  # the resolved scenario records the seed the run used (validated)
         s = s.model_copy(update={"seed": seed})
     host = build_host(s)
     host.hypervisor.segments = array("q")
@@ -152,7 +159,8 @@ def summarize(s: Scenario, host: Host, stats: RunStats) -> dict:
                  "cpu_s": {NAMES[i]: float(ledger[i]) / freq for i in range(len(NAMES))}},
         "guests": guests, "devices": devices, "hypervisor": _hypervisor(host, guests),
         "io": None if io is None else {"issued": io.issued, "completed": io.log.completed,
-                                       "in_flight": io.in_flight()},
+                                       "in_flight": io.in_flight(),
+                                       "in_flight_by_stage": io.in_flight_by_stage()},
         "invariants": _invariants(stats),
     }
 

@@ -36,11 +36,13 @@ import numpy as np
 from .categories import HYPERVISOR, N_CATEGORIES, TRANSITION
 from .devices import Device
 from .errors import ConfigError
-from .iorequest import IORequest, RequestLog
+from .iorequest import STAGES, IORequest, RequestLog
 from .isa import Chunk, ChunkBuilder, Op
 from .modes import transition_of
 from .ring import Ring
 from .vcpu import Behalf, VCpu
+
+_QUEUED, _SERVICE_END = STAGES.index("queued"), STAGES.index("service_end")
 
 PATHS = ("direct", "passthrough", "pv", "emulated", "virtio", "vhost")
 DEFAULT_PATH = {"native": "direct", "pv": "pv", "full": "emulated", "hvm": "emulated"}
@@ -358,7 +360,19 @@ class IOSystem:
                     yield ChunkBuilder(kernel=True).op(Op.IO, self.A_RESPOND, req.id).build()
 
     def in_flight(self) -> int:
-        return len(self.live)
+        """Requests issued (their first step performed) and not yet completed to the guest."""
+        return sum(1 for r in self.live.values() if r.t[0] >= 0)
+
+    def in_flight_by_stage(self) -> dict[str, int]:
+        """The requests in flight by where they are: on the way to the device, at the
+        device (queued or in service), or served and on the way back to the guest."""
+        out = {"to_device": 0, "at_device": 0, "returning": 0}
+        for r in self.live.values():
+            if r.t[0] < 0:
+                continue
+            out["returning" if r.t[_SERVICE_END] >= 0 else "at_device"
+                if r.t[_QUEUED] >= 0 else "to_device"] += 1
+        return out
 
     # --- as a wake source of the hypervisor (model.liveness) ----------------------------
     def busy(self) -> bool:
@@ -398,13 +412,21 @@ class IOSystem:
         return None
 
     def check(self) -> None:
-        """Request conservation: issued = completed + in flight."""
+        """Request conservation: issued = completed + in flight; and per device, the
+        requests it served = those completed to their guests + those returning."""
         from .errors import InvariantError
 
-        begun = sum(1 for r in self.live.values() if r.t[0] >= 0)
+        begun = self.in_flight()
         if self.issued != self.log.completed + begun:
             raise InvariantError(f"I/O requests not conserved: issued {self.issued}, completed "
                                  f"{self.log.completed}, in flight {begun}")
+        for dev in self.devices.values():
+            done = sum(n for (_, d), (n, _) in self.log.totals.items() if d == dev.index)
+            back = sum(1 for r in self.live.values()
+                       if r.device == dev.index and r.t[_SERVICE_END] >= 0)
+            if dev.completed != done + back:
+                raise InvariantError(f"device {dev.name}: served {dev.completed} requests, but "
+                                     f"{done} completed to guests and {back} are returning")
 
 
 def _row(pairs) -> np.ndarray:

@@ -20,9 +20,8 @@ Examples
 from __future__ import annotations
 
 import re
-import types
-import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from typing import Annotated, Literal, Union
 
 from pydantic import (
@@ -32,19 +31,19 @@ from pydantic import (
     Field,
     PlainSerializer,
     Strict,
+    StringConstraints,
     ValidationError,
     WithJsonSchema,
     create_model,
     field_validator,
     model_validator,
 )  # fmt: skip
-from pydantic.fields import FieldInfo
 
-from .errors import ConfigError
 from .hardware import DEFAULT_PROFILE, load_profile, profile_names
 from .overrides import apply_overrides
+from .scenario_errors import NAME_PATTERN, FieldError, FieldErrors, ScenarioError, explain
 from .workload_registry import registry
-from .yamlsafe import YamlError, format_path, load_yaml, read_file
+from .yamlsafe import YamlError, load_yaml, read_file
 
 _UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(s|ms|us|ns)\s*$")
@@ -83,35 +82,39 @@ Duration = Annotated[float, BeforeValidator(parse_duration),
                                      "description": "a time with its unit: 2s, 500ms, 20us"})]
 
 
-class FieldError(ValueError):
-    """A cross-field problem, raised by a model validator, at the field it is about
-    (``path``, relative to the model), so that the message points at that field's line."""
-
-    def __init__(self, path: tuple, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-class FieldErrors(ValueError):
-    """Several :class:`FieldError` at once."""
-
-    def __init__(self, problems: list[FieldError]) -> None:
-        super().__init__("; ".join(str(p) for p in problems))
-        self.problems = problems
-
-
 class _Strict(BaseModel):
     """Unknown keys are errors; numbers are numbers (``8``, not ``"8"`` or ``true``), and
-    finite."""
+    finite. Made with ``model_validate`` or ``model_copy`` with an update, a model is
+    validated like a file and a problem raises :class:`ScenarioError`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
                               use_attribute_docstrings=True, strict=True,
                               allow_inf_nan=False)
 
+    @classmethod
+    def model_validate(cls, obj: object, **kwargs: object):  # type: ignore[override]
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError as e:
+            raise ScenarioError(explain(e, f"{cls.__name__}.model_validate", {}, cls)) \
+                from None
+
+    def model_copy(self, *, update: Mapping[str, object] | None = None,
+                   deep: bool = False):  # type: ignore[override]
+        """A copy; with ``update``, validated again (pydantic's own does not validate)."""
+        copy = super().model_copy(update=update, deep=deep)
+        if not update:
+            return copy
+        data = copy.model_dump(mode="json", warnings=False)
+        return type(self).model_validate(data)
+
 
 #: The most memory a host or guest may have: 16 TiB, x86-64 Xen's limit (pvsim's cost
 #: does not grow with it: only what guests touch is kept).
 MAX_MEMORY_MB = 16 << 20
+
+#: Guest and device names: they become file names, table values and graph labels.
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 
 IopsCap = Annotated[float, Field(ge=1e-3, le=1e9, description="requests per second")]
 BytesCap = Annotated[float, Field(ge=1.0, le=1e13, description="bytes per second")]
@@ -126,10 +129,10 @@ class DeviceSpec(_Strict):
     """who goes next among waiting requests (weighted_fair: DRR by the guests' weights)"""
     rate_gbit_s: float = Field(1.0, gt=0, description="nic: line rate")
     mtu: int = Field(1500, ge=576, le=9000, description="nic: MTU in bytes")
-    caps: dict[str, Annotated[tuple[IopsCap | None, BytesCap | None],  # a YAML list here
+    caps: dict[Name, Annotated[tuple[IopsCap | None, BytesCap | None],  # a YAML list here
                               Strict(False)]] = Field(
         default_factory=dict, description="guest name -> (IOPS, bytes/s) rate caps")
-    priorities: dict[str, int] = Field(
+    priorities: dict[Name, int] = Field(
         default_factory=dict, description="priority arbitration: guest name -> priority "
         "(higher goes first; unlisted guests 0)")
 
@@ -144,7 +147,7 @@ class HostSpec(_Strict):
     """the credit scheduler's slice (round robin: its quantum)"""
     ratelimit_us: float = Field(1000.0, ge=0, le=500_000)
     """credit: a vCPU runs at least this long before a wake-up may preempt it"""
-    devices: dict[str, DeviceSpec] = Field(default_factory=dict)
+    devices: dict[Name, DeviceSpec] = Field(default_factory=dict)
 
 
 class DriverDomainSpec(_Strict):
@@ -185,7 +188,7 @@ class AttachmentSpec(_Strict):
 
 
 class GuestSpec(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
+    name: Name
     count: int = Field(1, ge=1, le=1024)
     """identical replicas, named NAME-0, NAME-1, ... when more than one"""
     os: Literal["modified", "unmodified"] = "modified"
@@ -225,10 +228,20 @@ MAX_INTERVALS = 100_000
 
 
 class Scenario(_Strict):
-    """A whole scenario. Build one with :func:`parse_scenario` or :func:`load_scenario`."""
+    """A whole scenario. Build one with :func:`parse_scenario` or :func:`load_scenario`
+    (or ``Scenario(**data)``: every way raises :class:`ScenarioError` on a problem)."""
+
+    def __init__(self, **data: object) -> None:
+        if _RAW.get():  # _validate wants pydantic's own error, to place it in the file
+            super().__init__(**data)
+            return
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            raise ScenarioError(explain(e, "Scenario(...)", {}, Scenario)) from None
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**64 - 1)
     """the run's seed; every entity derives its own random stream from it"""
     duration: Duration = "1s"
     hardware: str = DEFAULT_PROFILE
@@ -359,139 +372,7 @@ def scenario_schema() -> dict:
     return schema
 
 
-class ScenarioError(ConfigError):
-    """A scenario that does not validate; the message points at the file position."""
-
-
-_BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
-_INTERNAL = re.compile(r"^[a-z-]+\[.*\]$")  # pydantic's validator steps in a location
-
-
-def _unwrap(t: object) -> object:
-    """``Annotated[X, ...]`` and ``X | None`` -> ``X``."""
-    while True:
-        origin = typing.get_origin(t)
-        if origin is Annotated:
-            t = typing.get_args(t)[0]
-            continue
-        if origin in (Union, types.UnionType):
-            args = [a for a in typing.get_args(t) if a is not type(None)]
-            if len(args) == 1:
-                t = args[0]
-                continue
-        return t
-
-
-def _resolve(loc: tuple) -> tuple[tuple, object, FieldInfo | None]:
-    """The key path of a pydantic error location (without pydantic's validator steps and
-    the tags of discriminated unions), the type found there, and the model field that
-    the last key names (None if it is not one)."""
-    path: list = []
-    t: object = Scenario
-    field = None
-    for part in loc:
-        if isinstance(part, str) and _INTERNAL.match(part):
-            continue
-        t = _unwrap(t)
-        if isinstance(t, type) and issubclass(t, BaseModel):
-            field = t.model_fields.get(part) if isinstance(part, str) else None
-            path.append(part)
-            t = field.annotation if field is not None else None
-            continue
-        origin, args = typing.get_origin(t), typing.get_args(t)
-        if origin in (Union, types.UnionType):
-            tags = {_model_tag(m): m for m in args}
-            if part in tags:  # the tag of a discriminated union, not a key
-                t = tags[part]
-                continue
-        path.append(part)
-        t = (args[-1] if origin in (list, dict) and args else args[part]
-             if origin is tuple and isinstance(part, int) and part < len(args) else None)
-        if typing.get_origin(t) in (Union, types.UnionType):  # X | None: X
-            t = next((a for a in typing.get_args(t) if a is not type(None)), t)
-        field = FieldInfo.from_annotation(t) if typing.get_origin(t) is Annotated else None
-    return tuple(path), _unwrap(t), field
-
-
-def _num(x: float) -> str:
-    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
-
-
-def _out_of_range(value: object, field: FieldInfo) -> str:
-    """``"-4096 is out of range; valid: 1 to 67,108,864 (bytes per request)"``."""
-    low = high = None
-    strict_low = False
-    for m in field.metadata:
-        if getattr(m, "ge", None) is not None or getattr(m, "gt", None) is not None:
-            strict_low = getattr(m, "gt", None) is not None
-            low = m.gt if strict_low else m.ge
-        if getattr(m, "le", None) is not None or getattr(m, "lt", None) is not None:
-            high = m.le if getattr(m, "le", None) is not None else m.lt
-    if low is not None:
-        span = (f"{'above ' if strict_low else ''}{_num(low)}"
-                + (f" to {_num(high)}" if high is not None else " or more"))
-    else:
-        span = f"at most {_num(high)}"
-    about = f" ({field.description})" if field.description else ""
-    return f"{value!r} is out of range; valid: {span}{about}"
-
-
-def _model_tag(m: object) -> object:
-    field = m.model_fields.get("profile") if isinstance(m, type) and issubclass(
-        m, BaseModel) else None
-    args = typing.get_args(field.annotation) if field is not None else ()
-    return args[0] if len(args) == 1 else None
-
-
-def _problems(e: dict) -> list[tuple[tuple, str]]:
-    """(key path, message) of one pydantic error: a cross-field error gives one per
-    :class:`FieldError`, at the field it names."""
-    path, _, field = _resolve(tuple(e["loc"]))
-    error = e.get("ctx", {}).get("error")
-    if isinstance(error, FieldErrors | FieldError):
-        group = error.problems if isinstance(error, FieldErrors) else [error]
-        return [((*path, *p.path), str(p)) for p in group]
-    msg = e["msg"].removeprefix("Value error, ")
-    if e["type"] == "extra_forbidden":
-        _, parent, _ = _resolve(tuple(e["loc"])[:-1])
-        valid = ", ".join(parent.model_fields) if isinstance(parent, type) and issubclass(
-            parent, BaseModel) else ""
-        kind = next((n for n, k in registry().items() if k.params is parent), None)
-        if kind is not None:
-            msg = f"unknown parameter {path[-1]!r} of workload {kind!r}; valid: {valid or 'none'}"
-        else:
-            msg = f"unknown key {path[-1]!r}" + (f"; valid keys: {valid}" if valid else "")
-    elif e["type"] == "union_tag_invalid":
-        path = (*path, "profile")
-        msg = (f"unknown workload {e['input'].get('profile')!r}; valid choices: "
-               f"{', '.join(registry())}")
-    elif e["type"] == "union_tag_not_found":
-        msg = f"a workload needs a profile; valid choices: {', '.join(registry())}"
-    elif e["type"] == "missing":
-        msg = "missing required key"
-    elif "input" in e and e["type"] != "value_error" and not isinstance(e["input"],
-                                                                         dict | list):
-        msg = (_out_of_range(e["input"], field) if e["type"] in _BOUNDS and field is not None
-               else f"{msg} (got {e['input']!r})")
-    return [(path, msg)]
-
-
-def _messages(err: ValidationError, source: str, where: dict) -> str:
-    lines = []
-    for e in err.errors():
-        for path, msg in _problems(e):
-            pos = None
-            for n in range(len(path), -1, -1):  # the nearest position the file has
-                pos = where.get(path[:n])
-                if pos:
-                    break
-            at = pos if isinstance(pos, str) else (f"{source}:{pos[0]}:{pos[1]}" if pos
-                                                   else source)
-            lines.append(f"{at}: {format_path(path) or '(top level)'}: {msg}")
-    return "\n".join(lines)
-
-
-def parse_scenario(text: str | bytes, source: str = "<string>",
+def parse_scenario(text: str | bytes | Mapping, source: str = "<string>",
                    overrides: Iterable[str] = ()) -> Scenario:
     """Validate scenario YAML ``text``, after applying ``overrides``
     (``dotted.path=value``, see :mod:`model.overrides`).
@@ -501,10 +382,16 @@ def parse_scenario(text: str | bytes, source: str = "<string>",
     ScenarioError
         With every problem found, each as ``file:line:col: key.path: message``.
     """
-    try:
-        data, where = load_yaml(text, source)
-    except YamlError as e:
-        raise ScenarioError(str(e)) from None
+    if isinstance(text, Mapping):  # already data (a dict of the file's keys)
+        data, where = dict(text), {}
+    elif isinstance(text, str | bytes):
+        try:
+            data, where = load_yaml(text, source)
+        except YamlError as e:
+            raise ScenarioError(str(e)) from None
+    else:
+        raise ScenarioError(f"{source}: a scenario is YAML text (str or bytes) or a mapping, "
+                            f"not {type(text).__name__}")
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}:1:1: a scenario is a mapping of keys (name, guests, "
                             f"...), not a {type(data).__name__}")
@@ -533,11 +420,18 @@ def with_overrides(s: Scenario, overrides: Iterable[str]) -> Scenario:
     return _validate(data, f"scenario {s.name}", {p: f"--set {t}" for p, t in applied.items()})
 
 
+#: set while :func:`_validate` runs (pydantic calls Scenario.__init__ for it)
+_RAW: ContextVar[bool] = ContextVar("raw_validation", default=False)
+
+
 def _validate(data: dict, source: str, where: dict) -> Scenario:
+    token = _RAW.set(True)
     try:
-        return Scenario.model_validate(data)
+        return Scenario.__pydantic_validator__.validate_python(data)
     except ValidationError as e:
-        raise ScenarioError(_messages(e, source, where)) from None
+        raise ScenarioError(explain(e, source, where, Scenario)) from None
+    finally:
+        _RAW.reset(token)
 
 
 def load_scenario(path: str, overrides: Iterable[str] = ()) -> Scenario:

@@ -402,3 +402,14 @@ def test_save_all_skips_what_does_not_apply(tmp_path):
     assert [p.name for p in save_all(bare, tmp_path)] == ["cpu_breakdown.png", "topology.png"]
     assert "no devices" in latency_cdf(bare).axes[0].texts[0].get_text()
     assert "no devices" in device_timeline(bare).axes[0].texts[0].get_text()
+
+
+def test_text_with_dollars_is_drawn_as_text_not_tex(tmp_path):
+    """Names are restricted, but no user string reaches matplotlib as mathtext: a broken
+    TeX fragment in a title draws as it is."""
+    from analysis.plots import save_figure
+    from analysis.plots._common import message_figure
+
+    fig = message_figure(r"$\frac{a$", "an unbalanced $ and ^ and _")
+    save_figure(fig, tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 0

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
+import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
     from analysis.results import Results
+
+
+F = TypeVar("F", bound=Callable)
+
+
+def plain_text(fn: F) -> F:
+    """Make ``fn``'s figures with mathtext off: a name or label with ``$`` in it is text,
+    never parsed as TeX (each text keeps the setting it was made with)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return fn(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = 8.0, row_height: float = 3.5,
@@ -21,6 +37,7 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = 8.0, row_height
     return fig, axes
 
 
+@plain_text
 def message_figure(title: str, message: str) -> Figure:
     """A figure that says why there is nothing to draw."""
     fig = Figure(figsize=(8, 2.5), layout="constrained")

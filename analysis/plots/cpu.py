@@ -23,7 +23,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from model.categories import NAMES, VIRTUALIZATION
 
-from ._common import color_ticklabels, fmt, message_figure, new_figure, title
+from ._common import color_ticklabels, fmt, message_figure, new_figure, plain_text, title
 from .colors import CATEGORY_COLORS, guest_colors, run_colors
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ def _legend(ax: Axes) -> None:
               bbox_to_anchor=(1.01, 1), fontsize="small")
 
 
+@plain_text
 def cpu_breakdown(r: Results) -> Figure:
     """CPU time per guest, stacked by category: in time, and as shares of each guest's.
 
@@ -129,6 +130,7 @@ def cpu_breakdown(r: Results) -> Figure:
     return fig
 
 
+@plain_text
 def cpu_breakdown_by_mode(runs: Mapping[str, Results]) -> Figure:
     """CPU seconds per guest by category, one group of bars per mode.
 

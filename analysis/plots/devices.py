@@ -26,6 +26,7 @@ from ._common import (
     message_figure,
     new_figure,
     no_data,
+    plain_text,
     time_unit,
     title,
 )
@@ -53,6 +54,7 @@ def _steps(t: np.ndarray, end: float) -> np.ndarray:
     return np.append(t, max(end, t[-1]))
 
 
+@plain_text
 def device_timeline(r: Results) -> Figure:
     """Each device's utilization over time stacked by guest, and its queue length.
 
@@ -141,6 +143,7 @@ def device_timeline(r: Results) -> Figure:
     return fig
 
 
+@plain_text
 def contention_heatmap(r: Results) -> Figure:
     """Per device, the seconds each guest's requests waited (rows) while each guest's
     requests held the device's channels (columns).

@@ -32,6 +32,7 @@ from ._common import (
     hide_unused,
     message_figure,
     new_figure,
+    plain_text,
     title,
 )
 from .colors import STAGE_COLORS, run_colors
@@ -81,6 +82,7 @@ def _guests_of(r: Results, req: pd.DataFrame) -> list[str]:
     return [g for g in order if g in have] + sorted(have - set(order))
 
 
+@plain_text
 def latency_cdf(r: Results) -> Figure:
     """Empirical CDF of request latency per guest, one panel per device.
 
@@ -147,6 +149,7 @@ def _stage_label(col: str) -> str:
     return col.removesuffix("_ms").replace("_", " ")
 
 
+@plain_text
 def latency_stages(r: Results) -> Figure:
     """Mean request latency per guest decomposed into pipeline stages, one panel per device.
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ._common import new_figure
+from ._common import new_figure, plain_text
 from .colors import MODE_COLORS
 
 __all__ = ["relative_performance"]
@@ -38,6 +38,7 @@ def _mode_order(modes: list[str], baseline: str) -> list[str]:
     return list(dict.fromkeys(known + modes))
 
 
+@plain_text
 def relative_performance(table: pd.DataFrame, baseline: str = "native",
                          title: str | None = None) -> Figure:
     """Grouped bars of performance relative to native, one panel per metric.

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from matplotlib.figure import Figure
 
 from ..resultsdir import record_files, remove_stale_temps, write_atomically
+from ._common import plain_text
 from .cpu import cpu_breakdown
 from .devices import contention_heatmap, device_timeline
 from .latency import latency_cdf, latency_stages
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["graphs_for", "save_all", "save_figure"]
 
 
+@plain_text
 def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
     """Save ``fig`` as PNG at ``path`` atomically: a reader sees the old file or the
     whole new one, never a partial one."""

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ._common import fmt, guest_order, message_figure, new_figure, time_unit, title
+from ._common import fmt, guest_order, message_figure, new_figure, plain_text, time_unit, title
 from .colors import run_colors, shade
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ __all__ = ["DEFAULT_WINDOW_S", "schedule_timeline"]
 DEFAULT_WINDOW_S = 0.05
 
 
+@plain_text
 def schedule_timeline(r: Results, window: tuple[float, float] | None = None) -> Figure:
     """Run segments per pCPU over time, coloured by guest.
 

@@ -23,6 +23,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..plan import Plan
 from ..sweep import Sweep
+from ._common import plain_text
 from .save import save_figure
 
 #: Metric families drawn by default (per-replica guest metrics are left to the table).
@@ -33,6 +34,7 @@ def _numeric(col: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
 
 
+@plain_text
 def sweep_metric(sw: Sweep, metric: str, confidence: float = 0.95) -> Figure:
     """``metric`` against each axis of the sweep: the mean over replications with its
     confidence band, one line per value of the other axes."""
@@ -76,6 +78,7 @@ def sweep_metric(sw: Sweep, metric: str, confidence: float = 0.95) -> Figure:
     return fig
 
 
+@plain_text
 def plan_figure(p: Plan) -> Figure:
     """Each SLO's metric against the searched axis: the evaluated points (held or failed),
     the values that are not valid scenarios (ticks along the bottom), the SLO bound, and

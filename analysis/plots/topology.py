@@ -26,7 +26,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ._common import device_kind, device_names, fmt, guest_order, new_figure, title
+from ._common import device_kind, device_names, fmt, guest_order, new_figure, plain_text, title
 from .colors import DRIVER_DOMAIN_COLOR, ink, run_colors
 
 if TYPE_CHECKING:
@@ -208,6 +208,7 @@ def _label_positions(g: nx.DiGraph, labels: dict[tuple[str, str], str], xrange: 
     return placed
 
 
+@plain_text
 def topology(r: Results) -> Figure:
     """Draw the host's topology with edge widths proportional to the run's traffic.
 
