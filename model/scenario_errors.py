@@ -141,7 +141,7 @@ def _model_tag(m: object) -> object:
 def _problems(e: dict, root: type[BaseModel]) -> list[tuple[tuple, str]]:
     """(key path, message) of one pydantic error: a cross-field error gives one per
     :class:`FieldError`, at the field it names."""
-    path, _, field = _resolve(tuple(e["loc"]), root)
+    path, t, field = _resolve(tuple(e["loc"]), root)
     error = e.get("ctx", {}).get("error")
     if isinstance(error, FieldErrors | FieldError):
         group = error.problems if isinstance(error, FieldErrors) else [error]
@@ -164,6 +164,11 @@ def _problems(e: dict, root: type[BaseModel]) -> list[tuple[tuple, str]]:
         msg = f"a workload needs a profile; valid choices: {', '.join(registry())}"
     elif e["type"] == "missing":
         msg = "missing required key"
+    elif e["type"] in ("model_type", "dict_type", "model_attributes_type"):
+        keys = ", ".join(t.model_fields) if isinstance(t, type) and issubclass(
+            t, BaseModel) else ""
+        msg = ("should be a mapping" + (f" of keys such as {keys}" if keys else "")
+               + f" (got {e['input']!r})")
     elif "input" in e and e["type"] != "value_error" and not isinstance(e["input"],
                                                                          dict | list):
         msg = (_out_of_range(e["input"], field) if e["type"] in _BOUNDS and field is not None
