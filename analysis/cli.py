@@ -1,6 +1,8 @@
 """The ``pvsim`` command line.
 
-Every command's errors are one line on stderr and exit status 2; no traceback.
+Every command's errors are one line on stderr and exit status 2; no traceback. Each
+command imports what it needs (the simulation engine, pandas, the plotting stack) when
+it runs, so a bad argument or scenario is refused without loading them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -22,19 +23,11 @@ from model import __version__
 from model.categories import NAMES
 from model.errors import PvsimError
 from model.hardware import DEFAULT_PROFILE, load_profile, profile_names
-from model.microbench import OPS, run_bench
+from model.microbench import OPS
 from model.modes import MODES, resolve_mode
 from model.scenario import load_scenario, scenario_schema
 
-from .compare import compare
-from .plan import parse_slo, plan
-from .plots import cpu_breakdown_by_mode, relative_performance, save_all, save_figure
-from .plots.sweep import save_plan_plot, save_sweep_plots
-from .results import TABLES, Results
 from .resultsdir import default_dir, preflight, remove_stale_temps, staged, write_atomically
-from .run import simulate
-from .sweep import factorial, parse_vary, read_design, sweep
-from .validate import validate
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,6 +64,7 @@ def _one_file(path: str | Path) -> Iterator[Path]:
 
 
 def _bench(args: argparse.Namespace, out: Console) -> int:
+    from model.microbench import run_bench
     hw = load_profile(args.hardware)
     modes = _csv(args.modes) if args.modes else list(MODES)
     for m in modes:
@@ -112,6 +106,9 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
                  "value": r.cycles, "relative": native[r.op] / r.cycles}
                 for r in results if native.get(r.op) and r.cycles]
         with _one_file(args.plot) as f:
+            import pandas as pd
+
+            from .plots import relative_performance, save_figure
             save_figure(relative_performance(pd.DataFrame(rows), title=(
                 f"pvsim bench on {hw.name}: performance relative to native")), f)
         out.print(f"wrote {args.plot}")
@@ -127,6 +124,8 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
 
 
 def _validate(args: argparse.Namespace, out: Console) -> int:
+    from .validate import validate
+
     checks = validate()
     table = Table(title="pvsim validate: simulated versus published (cycles)")
     for col in ("op", "mode", "hardware", "published", "simulated", "error", "ok"):
@@ -157,6 +156,11 @@ def _progress(label: str, total: float, unit: str = "s") -> Iterator[Callable[[f
 
 def _run(args: argparse.Namespace, out: Console) -> int:
     scenario = load_scenario(args.scenario, args.set)
+    import pandas as pd
+
+    from .plots import save_all
+    from .results import TABLES
+    from .run import simulate
     dest = _output(args, scenario.name)
     with _progress(f"simulating {scenario.name}", scenario.duration, "s simulated") as update:
         results = simulate(scenario, args.seed,
@@ -198,7 +202,11 @@ def _report_stalls(summary: dict, out: Console, where: str = "") -> None:
 
 
 def _plot(args: argparse.Namespace, out: Console) -> int:
-    results = Results.load(args.directory)
+    from .results import Results
+
+    results = Results.load(args.directory)  # a damaged directory is refused here
+    from .plots import save_all
+
     plots = save_all(results, args.directory)
     out.print(f"wrote {len(plots)} plots to {Path(args.directory) / 'plots'}/: "
               f"{', '.join(p.name for p in plots)}")
@@ -207,6 +215,8 @@ def _plot(args: argparse.Namespace, out: Console) -> int:
 
 def _compare(args: argparse.Namespace, out: Console) -> int:
     scenario = load_scenario(args.scenario, args.set)
+    from .compare import compare
+    from .plots import cpu_breakdown_by_mode, relative_performance, save_figure
     modes = _csv(args.modes)
     dest = _output(args, scenario.name, "-compare")
     with _progress(f"comparing {scenario.name}", len(modes), "runs") as update:
@@ -247,6 +257,10 @@ def _compare(args: argparse.Namespace, out: Console) -> int:
 
 def _sweep(args: argparse.Namespace, out: Console) -> int:
     scenario = load_scenario(args.scenario, args.set)
+    import pandas as pd
+
+    from .plots.sweep import save_sweep_plots
+    from .sweep import factorial, parse_vary, read_design, sweep
     if bool(args.vary) == bool(args.design):
         raise PvsimError("give the points with --vary PATH=V1,V2 (repeatable) or with "
                          "--design FILE, not both")
@@ -288,6 +302,8 @@ def _report_damaged(sw, cache: Path, out: Console) -> None:
 
 def _plan(args: argparse.Namespace, out: Console) -> int:
     scenario = load_scenario(args.scenario, args.set)
+    from .plan import parse_slo, plan
+    from .plots.sweep import save_plan_plot
     slos = [parse_slo(t) for t in args.slo]
     dest = Path(args.output or f"results/{scenario.name}-plan")  # re-running resumes
 

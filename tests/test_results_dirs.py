@@ -17,7 +17,10 @@ import pandas as pd
 import pytest
 
 import analysis.cli
+import analysis.compare
+import analysis.plots
 import analysis.resultsdir
+import analysis.run
 from analysis.cli import main
 from analysis.results import TABLES, Results
 from analysis.resultsdir import MARKER, read_marker
@@ -191,7 +194,7 @@ def test_a_failed_run_leaves_the_previous_results_untouched(good, tmp_path, monk
 
     def fail(*a, **k):
         raise PvsimError("the simulation failed")
-    monkeypatch.setattr(analysis.cli, "simulate", fail)
+    monkeypatch.setattr(analysis.run, "simulate", fail)
     assert main(["run", SPIN, "-o", str(d)]) == 2
     assert "the simulation failed" in one_error(capsys)
     assert {p: p.read_bytes() for p in d.rglob("*") if p.is_file()} == before
@@ -205,7 +208,7 @@ def test_an_interrupt_while_writing_leaves_the_previous_results(good, tmp_path, 
     def killed(r, directory, dpi=120):
         assert (Path(directory) / "summary.json").is_file()  # after the summary: M4's case
         raise KeyboardInterrupt
-    monkeypatch.setattr(analysis.cli, "save_all", killed)
+    monkeypatch.setattr(analysis.plots, "save_all", killed)
     with pytest.raises(KeyboardInterrupt):
         main(["run", SPIN, "-o", str(d)])
     assert {p: p.read_bytes() for p in d.rglob("*") if p.is_file()} == before
@@ -271,7 +274,7 @@ def test_a_swap_killed_between_its_renames_is_undone(spin_run, tmp_path, monkeyp
 
     def killed(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(analysis.cli, "save_all", killed)
+    monkeypatch.setattr(analysis.plots, "save_all", killed)
     with pytest.raises(KeyboardInterrupt):
         main(["run", SPIN, "-o", str(tmp_path / "r")])
     complete(tmp_path / "r", "spin")
@@ -312,7 +315,7 @@ def test_a_300_character_name_gets_a_legal_default_directory(tmp_path, monkeypat
 
 def test_an_unusable_default_parent_is_refused_before_the_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(analysis.cli, "simulate", _never)
+    monkeypatch.setattr(analysis.run, "simulate", _never)
     (tmp_path / "results").write_text("not a directory\n")
     assert main(["run", SPIN]) == 2
     assert "cannot create the results directory (results: File exists)" in one_error(capsys)
@@ -334,8 +337,8 @@ def _never(*a, **k):
 def test_a_directory_that_is_not_pvsims_is_refused_before_the_run(tmp_path, monkeypatch,
                                                                   capsys):
     d = _user_dir(tmp_path)
-    monkeypatch.setattr(analysis.cli, "simulate", _never)
-    monkeypatch.setattr(analysis.cli, "compare", _never)
+    monkeypatch.setattr(analysis.run, "simulate", _never)
+    monkeypatch.setattr(analysis.compare, "compare", _never)
     for cmd in (["run", SPIN], ["compare", SPIN, "--modes", "native,pv"]):
         assert main([*cmd, "-o", str(d)]) == 2
         line = one_error(capsys)
@@ -375,7 +378,7 @@ def test_an_empty_directory_is_used(tmp_path):
 
 @pytest.mark.parametrize("target", ["file", "link", "cwd"])
 def test_never_replaced_even_with_force(target, spin_run, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(analysis.cli, "simulate", _never)
+    monkeypatch.setattr(analysis.run, "simulate", _never)
     monkeypatch.chdir(tmp_path)
     if target == "file":
         (tmp_path / "x").write_text("mine\n")
