@@ -194,6 +194,18 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
+def _report_stalled_runs(table, out: Console) -> None:
+    """Runs of a sweep or plan in which some vCPU stalled (their figures understate what
+    the host can do for reasons that are not load)."""
+    from .metrics import STALLED
+
+    bad = table[table[STALLED] > 0] if STALLED in table else table.iloc[:0]
+    if len(bad):
+        out.print(f"[bold red]stalled:[/] {len(bad)} of {len(table)} runs ended with vCPUs "
+                  "blocked that nothing would wake (host.stalled_vcpus > 0): pvsim run of "
+                  "such a point names them and why")
+
+
 def _report_stalls(summary: dict, out: Console, where: str = "") -> None:
     """A stalled vCPU serves nothing, which reads like overload: say so, loudly."""
     for s in summary["invariants"]["stalled"]:
@@ -239,6 +251,8 @@ def _compare(args: argparse.Namespace, out: Console) -> int:
     for guest, mode, why in c.skipped:
         out.print(f"[yellow]not reported: {guest} in {mode}:[/] {why} (it kept its own mode "
                   "in that run)")
+    for m, r in c.runs.items():
+        _report_stalls(r.summary, out, f" in the {m} run")
     with staged(dest, force=args.force, kind="compare", unique=args.output is None) as st:
         for m, r in c.runs.items():
             r.write_files(st.path / m, st.run_id)
@@ -256,16 +270,18 @@ def _compare(args: argparse.Namespace, out: Console) -> int:
 
 
 def _sweep(args: argparse.Namespace, out: Console) -> int:
-    scenario = load_scenario(args.scenario, args.set)
-    import pandas as pd
+    from .design import factorial, parse_vary, read_design
 
-    from .plots.sweep import save_sweep_plots
-    from .sweep import factorial, parse_vary, read_design, sweep
+    scenario = load_scenario(args.scenario, args.set)
     if bool(args.vary) == bool(args.design):
         raise PvsimError("give the points with --vary PATH=V1,V2 (repeatable) or with "
                          "--design FILE, not both")
     points = factorial([parse_vary(v) for v in args.vary]) if args.vary else read_design(
         args.design)
+    import pandas as pd  # the design is good: now the engine
+
+    from .plots.sweep import save_sweep_plots
+    from .sweep import sweep
     dest = Path(args.output or f"results/{scenario.name}-sweep")  # re-running resumes
     total = len(points) * args.replications
     with _progress(f"sweeping {scenario.name}", total, "runs") as update:
@@ -286,6 +302,7 @@ def _sweep(args: argparse.Namespace, out: Console) -> int:
                         for m in shown])
     out.print(table)
     _report_damaged(sw, dest / "cache", out)
+    _report_stalled_runs(sw.table, out)
     out.print(f"{sw.ran} runs computed, {sw.cached} read from the cache; wrote {dest}/ "
               f"(sweep.parquet, sweep_summary.csv, {len(plots)} plots)")
     return 0
@@ -315,6 +332,7 @@ def _plan(args: argparse.Namespace, out: Console) -> int:
     p.sweep.save(dest)
     plots = save_plan_plot(p, dest)
     _report_damaged(p.sweep, dest / "cache", out)
+    _report_stalled_runs(p.sweep.table, out)
     if p.answer is None:
         out.print(f"[red]no capacity:[/] the SLOs fail already at {args.vary} = "
                   f"{min(p.verdicts)}")
@@ -400,8 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("directory", help="a results directory written by pvsim run")
     sub.add_parser("schema", help="print the scenario file's JSON Schema")
     args = parser.parse_args(argv)
-    if getattr(args, "seed", None) is not None and args.seed < 0:
-        parser.error(f"argument --seed: must be >= 0 (got {args.seed})")
+    if getattr(args, "seed", None) is not None and not 0 <= args.seed < 2**64:
+        parser.error(f"argument --seed: must be 0 to {2**64 - 1:,} (got {args.seed})")
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
         command = {"bench": _bench, "validate": _validate, "run": _run, "compare": _compare,

@@ -1,6 +1,7 @@
 """Headline metrics of a run: the flat figures sweeps tabulate and SLOs are written on.
 
-Names are dotted: ``host.busy_fraction``, ``guest.<name>.p99_ms``, and for each guest
+Names are dotted: ``host.busy_fraction``, ``host.stalled_vcpus`` (vCPUs blocked at the
+end with nothing to wake them: a sound run has none), ``guest.<name>.p99_ms``, and for each guest
 entry of the scenario (its replicas pooled) ``group.<name>.p99_ms``,
 ``group.<name>.mbit_s_per_guest``, ``group.<name>.cpu_ms_per_guest``, and per device
 ``device.<name>.utilization``. A latency metric is absent when no request completed.
@@ -25,11 +26,14 @@ from model.scenario import Scenario
 
 from .results import Results
 
+#: vCPUs blocked at the end with nothing to wake them (model.liveness): 0 in a sound run
+STALLED = "host.stalled_vcpus"
+
 
 def metric_names(s: Scenario) -> list[str]:
     """Every headline metric a run of ``s`` can have (latencies only if requests
     complete), known before running it."""
-    names = ["host.busy_fraction"]
+    names = ["host.busy_fraction", STALLED]
     for name, i in guest_names(s):
         names.append(f"guest.{name}.cpu_ms")
         if s.guests[i].devices:
@@ -46,7 +50,8 @@ def metric_names(s: Scenario) -> list[str]:
 def headline(r: Results) -> dict[str, float]:
     """The run's headline metrics (see the module docstring)."""
     s = r.summary
-    out: dict[str, float] = {"host.busy_fraction": s["host"]["busy_fraction"]}
+    out: dict[str, float] = {"host.busy_fraction": s["host"]["busy_fraction"],
+                             STALLED: float(len(s["invariants"]["stalled"]))}
     for name, g in s["guests"].items():
         out[f"guest.{name}.cpu_ms"] = 1e3 * sum(g["cpu_s"].values())
         io = g.get("io", {})

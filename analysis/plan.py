@@ -36,7 +36,7 @@ from model.errors import ConfigError
 from model.overrides import parse_override, set_path
 from model.scenario import Scenario, ScenarioError, with_overrides
 
-from .metrics import metric_names
+from .metrics import STALLED, metric_names
 from .stats import t_quantile
 from .sweep import Runner, Sweep, sweep
 
@@ -84,8 +84,15 @@ class Verdict:
 
 def judge(table: pd.DataFrame, value: int, slos: Sequence[Slo],
           confidence: float) -> Verdict:
-    """Decide one point from its replications (rows of a sweep table)."""
+    """Decide one point from its replications (rows of a sweep table). A replication in
+    which some vCPU stalled fails, whatever its figures: a stalled guest serves less,
+    which would otherwise read as capacity to spare."""
     v = Verdict(value, True)
+    stalled = table[STALLED] if STALLED in table else pd.Series(dtype=float)
+    if (stalled > 0).any():
+        v.holds = False
+        v.reasons.append(f"vCPUs stalled (blocked with nothing to wake them) in "
+                         f"{int((stalled > 0).sum())} replication(s): see their summaries")
     for slo in slos:
         x = table[slo.metric] if slo.metric in table else pd.Series(dtype=float)
         if x.empty or x.isna().any():  # a replication without the figure fails the SLO

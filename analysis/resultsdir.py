@@ -48,6 +48,8 @@ from pathlib import Path
 from model import __version__
 from model.errors import PvsimError
 
+from .processes import alive
+
 __all__ = ["MARKER", "Staging", "check_replaceable", "default_dir", "mark", "new_run_id",
            "preflight", "read_marker", "record_files", "remove_stale_temps", "staged",
            "write_atomically"]
@@ -70,18 +72,6 @@ _LEGACY = {"summary.json", "scenario.resolved.yaml", "requests.parquet", "cpu.pa
 def _short(name: str, limit: int = NAME_BYTES) -> str:
     """``name`` cut to at most ``limit`` UTF-8 bytes (at a character boundary)."""
     return name.encode()[:limit].decode(errors="ignore")
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: someone else's live process
-        return True
-    return True
 
 
 def write_atomically(path: Path, data: str | bytes) -> None:
@@ -130,7 +120,7 @@ def remove_stale_temps(directory: Path, name: str | None = None) -> None:
     for e in entries:
         m = _FILE_TEMP.match(e)
         if m and (name is None or e.startswith(f".{_short(name)}.tmp-")) \
-                and not _alive(int(m["pid"])):
+                and not alive(int(m["pid"])):
             Path(directory, e).unlink(missing_ok=True)
 
 
@@ -334,7 +324,7 @@ def _clean_parent(dest: Path) -> None:
         return
     for e in sorted(entries):
         m = _STAGING.match(e)
-        if not m or _alive(int(m["pid"])):
+        if not m or alive(int(m["pid"])):
             continue
         p = dest.parent / e
         if m["what"] == "old" and m["stem"] == _short(dest.name) and not dest.exists():

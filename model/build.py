@@ -16,6 +16,7 @@ from .devices import Device, HddService, NicService, SsdService
 from .domain import DomainConfig
 from .host import Host
 from .scenario import DeviceSpec, Scenario
+from .scenario_checks import DRIVER_DOMAIN, replica_names
 from .sched import make_scheduler
 from .workload_registry import registry
 
@@ -32,24 +33,7 @@ def _service(spec: DeviceSpec):
 
 def guest_names(s: Scenario) -> list[tuple[str, int]]:
     """(domain name, index into ``s.guests``) of every replica."""
-    out = []
-    for i, g in enumerate(s.guests):
-        out += [(g.name if g.count == 1 else f"{g.name}-{r}", i) for r in range(g.count)]
-    return out
-
-
-def _page_tables(s: Scenario) -> tuple[int, int]:
-    """Address spaces and page-table pages the scenario's processes hold at once (an
-    estimate the host's pools are sized from: a process maps text, data and stack in
-    three regions, seven tables, plus one leaf table per 512 pages of its data)."""
-    spaces = tables = 0
-    for g in s.guests:
-        kind = registry()[g.workload.profile]
-        per_process = 8 + kind.resident_pages(g.workload.params) // 512
-        spaces += g.count * (1 + g.vcpus * kind.processes)
-        tables += g.count * (1 + g.vcpus * kind.processes * per_process)
-    dd = s.driver_domain.vcpus
-    return spaces + 1 + dd, tables + 1 + 8 * dd
+    return [(n, i) for i, g in enumerate(s.guests) for n in replica_names(g.name, g.count)]
 
 
 def build_host(s: Scenario, seed: int | None = None) -> Host:
@@ -57,15 +41,18 @@ def build_host(s: Scenario, seed: int | None = None) -> Host:
     sched = make_scheduler(s.host.scheduler, **(
         {"timeslice_ms": s.host.timeslice_ms, "ratelimit_us": s.host.ratelimit_us}
         if s.host.scheduler == "credit" else {"quantum_ms": s.host.timeslice_ms}))
-    spaces, tables = _page_tables(s)
+    need = s.footprint  # the pools, with a margin over the estimate (validated: bounded)
     host = Host(s.hardware, pcpus=s.host.pcpus, scheduler=sched, memory_mb=s.host.memory_mb,
-                seed=s.seed if seed is None else seed, max_pt_pages=max(8192, 2 * tables),
-                max_spaces=max(4096, 2 * spaces))
+                seed=s.seed if seed is None else seed,
+                max_pt_pages=max(8192, need.tables + need.tables // 4 + 1024),
+                max_spaces=max(4096, need.spaces + need.spaces // 4 + 64),
+                max_domains=sum(g.count for g in s.guests) + 2)
+    host.hypervisor.ledger.grow(s.total_vcpus)  # at once: no doubling to waste
     replicas = guest_names(s)
     io = host.enable_io(keep_requests=s.record.requests) if s.host.devices else None
     if s.needs_driver_domain:
         dd = s.driver_domain
-        dom0 = host.add_guest(DomainConfig("dom0", "pv", vcpus=dd.vcpus, weight=dd.weight,
+        dom0 = host.add_guest(DomainConfig(DRIVER_DOMAIN, "pv", vcpus=dd.vcpus, weight=dd.weight,
                                            memory_mb=dd.memory_mb,
                                            affinity=tuple(dd.pinning) if dd.pinning else None))
         io.set_driver_domain(dom0)

@@ -68,18 +68,21 @@ class Host:
         Capacity of the page-table pool.
     max_spaces : int
         Address spaces that may be live at once (processes, and each guest's own).
+    max_domains : int
+        Domain ids are below this (guests and the driver domain, from 1).
     """
 
     def __init__(self, hardware: str | HardwareProfile = DEFAULT_PROFILE, pcpus: int = 1,
                  scheduler: str | Scheduler = "credit", memory_mb: int = 2048, seed: int = 0,
-                 max_pt_pages: int = 8192, max_spaces: int = 4096) -> None:
+                 max_pt_pages: int = 8192, max_spaces: int = 4096,
+                 max_domains: int = 4096) -> None:
         if pcpus < 1:
             raise ConfigError(f"pcpus {pcpus} must be >= 1")
         self.hw = hardware if isinstance(hardware, HardwareProfile) else load_profile(hardware)
         self.seed = seed
         self.env = simpy.Environment()
         self.memory = Memory(n_data_frames=memory_mb * FRAMES_PER_MB, max_pt_pages=max_pt_pages,
-                             max_spaces=max_spaces)
+                             max_spaces=max_spaces, max_domains=max_domains)
         sched = make_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
         self.hypervisor = Hypervisor(self.env, self.hw, pcpus, sched)
         self.domains: list[Domain] = []

@@ -23,7 +23,7 @@ Simulated time is an integer number of cycles of the host clock.
 from __future__ import annotations
 
 from array import array
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import simpy
@@ -35,6 +35,9 @@ from .hardware import HardwareProfile
 from .sched.base import Scheduler
 from .vcpu import BLOCK, BUDGET, EXIT, IO, YIELD, VCpu
 
+if TYPE_CHECKING:
+    from .liveness import State
+
 _RESCHED = "resched"
 _IRQ = "irq"
 
@@ -45,9 +48,9 @@ class WakeSource(Protocol):
     def busy(self) -> bool:
         """Whether work is in flight that may still wake someone."""
 
-    def waits(self, vcpu: VCpu) -> tuple[str, str] | None:
-        """For a blocked ``vcpu``: ``(state, why)`` with state a
-        :class:`model.liveness.State` value, or None if it waits for nothing here."""
+    def waits(self, blocked: list[VCpu]) -> dict[VCpu, tuple[State, str]]:
+        """For each of the ``blocked`` vCPUs this source concerns: its
+        :class:`model.liveness.State` and why."""
 
 
 class PCpu:
@@ -309,8 +312,11 @@ class Hypervisor:
 
     # --- blocking and wake-up -----------------------------------------------------------
     def block(self, vcpu: VCpu) -> None:
-        """The vCPU executed HLT / SCHEDOP_block with no interrupt pending."""
-        if vcpu.pending_irqs or vcpu.woken_since_decision():
+        """The vCPU executed HLT / SCHEDOP_block, or an I/O action blocks it: it sleeps
+        unless an interrupt is pending or (a halt) came since the guest decided to halt."""
+        woken = vcpu.pending_irqs or vcpu.woken_since_decision()
+        vcpu.hlt_after = 0  # the halt, if one was under way, is resolved
+        if woken:
             return
         vcpu.runnable = False
         vcpu.blocked_at = self.env.now

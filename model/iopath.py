@@ -38,6 +38,7 @@ from .devices import Device
 from .errors import ConfigError
 from .iorequest import STAGES, IORequest, RequestLog
 from .isa import Chunk, ChunkBuilder, Op
+from .liveness import State
 from .modes import transition_of
 from .ring import Ring
 from .vcpu import Behalf, VCpu
@@ -383,33 +384,44 @@ class IOSystem:
         return len(self.backend_inbox) + sum(len(a.ring.requests) for a in self.by_id.values()
                                              if a.ring is not None)
 
-    def waits(self, vcpu: VCpu) -> tuple[str, str] | None:
-        """What will wake blocked ``vcpu`` from the I/O side: ``("waiting", what)``,
-        ``("idle", ...)`` for a backend with no work, ``("stalled", why)``, or None."""
-        if vcpu in self.backend_vcpus:
-            queued = self._backend_queued()
-            if not queued:
-                return "idle", "a driver-domain backend with no work"
-            if any(v.runnable for v in self.backend_vcpus):
-                return "waiting", f"{queued} I/O items for the driver domain's other vCPUs"
-            return "stalled", (f"{queued} I/O items wait for the driver domain, but all its "
-                               "vCPUs are blocked and none was notified")
-        mine = [r for r in self.live.values() if r.vcpu is vcpu and r.t[0] >= 0]
-        for r in mine:
-            att = r.tag
-            if r in (att.ring.responses if att.ring is not None else att.answered):
-                return "stalled", (f"I/O request {r.id} to {att.device.name} was answered but "
-                                   "its vCPU was not woken")
-        for att in self.by_id.values():
-            if vcpu in att.waiting:
-                return "waiting", f"a free slot on its ring to {att.device.name}"
-            if vcpu in att.access_waiters:
-                return "waiting", (f"the device model to emulate a register access of "
-                                   f"{att.device.name}")
-        if mine:
-            devices = sorted({r.tag.device.name for r in mine})
-            return "waiting", f"{len(mine)} I/O requests in flight ({', '.join(devices)})"
-        return None
+    def waits(self, blocked: list[VCpu]) -> dict[VCpu, tuple[State, str]]:
+        """What will wake each of the ``blocked`` vCPUs from the I/O side (those it does
+        not concern are left out): I/O in flight, a ring slot, the device model; or, for
+        a backend, nothing to do (``idle``); or nothing at all (``stalled``)."""
+        out: dict[VCpu, tuple[State, str]] = {}
+        queued = self._backend_queued()
+        backend_awake = any(v.runnable for v in self.backend_vcpus)
+        mine: dict[VCpu, list[IORequest]] = {}
+        for r in self.live.values():
+            if r.t[0] >= 0:
+                mine.setdefault(r.vcpu, []).append(r)
+        for vcpu in blocked:
+            if vcpu in self.backend_vcpus:
+                out[vcpu] = ((State.IDLE, "a driver-domain backend with no work") if not queued
+                             else (State.WAITING, f"{queued} I/O items for the driver "
+                                   "domain's other vCPUs") if backend_awake
+                             else (State.STALLED, f"{queued} I/O items wait for the driver "
+                                   "domain, but all its vCPUs are blocked and none was "
+                                   "notified"))
+                continue
+            reqs = mine.get(vcpu, [])
+            answered = next((r for r in reqs if r in (
+                r.tag.ring.responses if r.tag.ring is not None else r.tag.answered)), None)
+            slot = next((a for a in self.by_id.values() if vcpu in a.waiting), None)
+            model = next((a for a in self.by_id.values() if vcpu in a.access_waiters), None)
+            if answered is not None:
+                out[vcpu] = (State.STALLED, f"I/O request {answered.id} to "
+                             f"{answered.tag.device.name} was answered but its vCPU was not "
+                             "woken")
+            elif slot is not None:
+                out[vcpu] = (State.WAITING, f"a free slot on its ring to {slot.device.name}")
+            elif model is not None:
+                out[vcpu] = (State.WAITING, "the device model to emulate a register access "
+                             f"of {model.device.name}")
+            elif reqs:
+                devices = ", ".join(sorted({r.tag.device.name for r in reqs}))
+                out[vcpu] = (State.WAITING, f"{len(reqs)} I/O requests in flight ({devices})")
+        return out
 
     def check(self) -> None:
         """Request conservation: issued = completed + in flight; and per device, the

@@ -59,7 +59,8 @@ class VcpuState:
     blocked_since: int | None = None
 
 
-def _blocked(hv: Hypervisor, v: VCpu) -> tuple[State, str]:
+def _own(hv: Hypervisor, v: VCpu) -> tuple[State, str] | None:
+    """What the vCPU's own state says of a block: its timer, or a contradiction."""
     now, freq = hv.env.now, hv.hw.freq_hz
     if v.pending_irqs:
         return State.STALLED, "an interrupt is pending but the vCPU is blocked"
@@ -67,22 +68,22 @@ def _blocked(hv: Hypervisor, v: VCpu) -> tuple[State, str]:
         return State.STALLED, ("its timer was programmed in a part of a segment that "
                                "will never run (it blocked first)")
     deadline = v.timer_deadline
-    if deadline is not None:
-        if deadline < now or v.timer_event is None or v.timer_event_at > deadline:
-            return State.STALLED, (f"its timer is armed for {deadline / freq:.9f} s but no "
-                                   "event will fire it")
-        return State.WAITING, f"its timer, due at {deadline / freq:.9f} s"
-    for source in hv.wake_sources:
-        answer = source.waits(v)
-        if answer is not None:
-            return State(answer[0]), answer[1]
-    if v.daemon:
-        return State.IDLE, "a daemon with nothing to do"
-    return State.STALLED, "no timer armed and no I/O in flight: nothing will ever wake it"
+    if deadline is None:
+        return None
+    if deadline < now or v.timer_event is None or v.timer_event_at > deadline:
+        return State.STALLED, (f"its timer is armed for {deadline / freq:.9f} s but no "
+                               "event will fire it")
+    return State.WAITING, f"its timer, due at {deadline / freq:.9f} s"
 
 
 def liveness(hv: Hypervisor) -> list[VcpuState]:
     """The state of every started vCPU of ``hv``, in creation order."""
+    blocked = [v for v in hv.vcpus if v.started and not v.done and not v.runnable]
+    why = {v: _own(hv, v) for v in blocked}
+    rest = [v for v in blocked if why[v] is None]
+    for source in hv.wake_sources:  # each asked once, about those it may concern
+        for v, answer in source.waits(rest).items():
+            why[v] = why[v] or answer
     out = []
     for v in hv.vcpus:
         if not v.started:
@@ -95,8 +96,10 @@ def liveness(hv: Hypervisor) -> list[VcpuState]:
                                  f"on pCPU {on.index}" if on is not None
                                  else "waiting for a pCPU"))
         else:
-            state, why = _blocked(hv, v)
-            out.append(VcpuState(v.name, state, why, v.blocked_at))
+            state, reason = why[v] or ((State.IDLE, "a daemon with nothing to do") if v.daemon
+                                       else (State.STALLED, "no timer armed and no I/O in "
+                                             "flight: nothing will ever wake it"))
+            out.append(VcpuState(v.name, state, reason, v.blocked_at))
     return out
 
 

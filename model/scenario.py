@@ -39,10 +39,10 @@ from pydantic import (
     model_validator,
 )  # fmt: skip
 
-from .hardware import DEFAULT_PROFILE, load_profile, profile_names
+from .hardware import DEFAULT_PROFILE, profile_names
 from .overrides import apply_overrides
 from .scenario_errors import NAME_PATTERN, FieldError, FieldErrors, ScenarioError, explain
-from .workload_registry import registry
+from .workload_registry import Footprint, registry
 from .yamlsafe import YamlError, load_yaml, read_file
 
 _UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
@@ -82,6 +82,10 @@ Duration = Annotated[float, BeforeValidator(parse_duration),
                                      "description": "a time with its unit: 2s, 500ms, 20us"})]
 
 
+#: set while a validation explains its own errors (pydantic calls Scenario.__init__ in it)
+_RAW: ContextVar[bool] = ContextVar("raw_validation", default=False)
+
+
 class _Strict(BaseModel):
     """Unknown keys are errors; numbers are numbers (``8``, not ``"8"`` or ``true``), and
     finite. Made with ``model_validate`` or ``model_copy`` with an update, a model is
@@ -93,11 +97,14 @@ class _Strict(BaseModel):
 
     @classmethod
     def model_validate(cls, obj: object, **kwargs: object):  # type: ignore[override]
+        token = _RAW.set(True)  # Scenario.__init__, which pydantic calls, explains nothing
         try:
             return super().model_validate(obj, **kwargs)
         except ValidationError as e:
             raise ScenarioError(explain(e, f"{cls.__name__}.model_validate", {}, cls)) \
                 from None
+        finally:
+            _RAW.reset(token)
 
     def model_copy(self, *, update: Mapping[str, object] | None = None,
                    deep: bool = False):  # type: ignore[override]
@@ -127,11 +134,12 @@ class DeviceSpec(_Strict):
     """hdd: seek + rotation + transfer; ssd/nvme: parallel channels; nic: line rate"""
     arbitration: Literal["fifo", "round_robin", "weighted_fair", "priority"] = "fifo"
     """who goes next among waiting requests (weighted_fair: DRR by the guests' weights)"""
-    rate_gbit_s: float = Field(1.0, gt=0, description="nic: line rate")
+    rate_gbit_s: float = Field(1.0, ge=0.001, le=1000, description="nic: line rate")
     mtu: int = Field(1500, ge=576, le=9000, description="nic: MTU in bytes")
     caps: dict[Name, Annotated[tuple[IopsCap | None, BytesCap | None],  # a YAML list here
                               Strict(False)]] = Field(
-        default_factory=dict, description="guest name -> (IOPS, bytes/s) rate caps")
+        default_factory=dict, description="guest name -> [IOPS, bytes/s] rate caps, null "
+        "for no cap on one")
     priorities: dict[Name, int] = Field(
         default_factory=dict, description="priority arbitration: guest name -> priority "
         "(higher goes first; unlisted guests 0)")
@@ -155,7 +163,7 @@ class DriverDomainSpec(_Strict):
     """vCPUs running the backends and device models"""
     weight: int = Field(256, ge=1, le=65535)
     """credit scheduler weight"""
-    pinning: list[int] | None = None
+    pinning: list[int] | None = Field(None, min_length=1)
     """pCPUs dom0 may run on (hard affinity; guests may still run there)"""
     memory_mb: int = Field(256, ge=16, le=MAX_MEMORY_MB)
     """its memory, taken from the host's"""
@@ -199,7 +207,7 @@ class GuestSpec(_Strict):
     weight: int = Field(256, ge=1, le=65535)
     cap: int = Field(0, ge=0, le=6400)
     """most CPU it may use, percent of one pCPU (0: no cap)"""
-    pinning: list[int] | None = Field(None, description="pCPUs its vCPUs may run on "
+    pinning: list[int] | None = Field(None, min_length=1, description="pCPUs its vCPUs may run on "
                                       "(hard affinity); default all")
     workload: WorkloadSpec
     devices: list[AttachmentSpec] = Field(default_factory=list)
@@ -260,6 +268,24 @@ class Scenario(_Strict):
         return v
 
     @property
+    def total_vcpus(self) -> int:
+        """Every vCPU of the host: the guests' replicas', and the driver domain's if any."""
+        dd = self.driver_domain.vcpus if self.needs_driver_domain else 0
+        return sum(g.count * g.vcpus for g in self.guests) + dd
+
+    @property
+    def footprint(self) -> Footprint:
+        """What the processes of every guest (and the driver domain's backends) hold at
+        once: the estimate the host's page-table pools are sized from."""
+        out = Footprint(0, 0, 0)
+        for g in self.guests:
+            out += registry()[g.workload.profile].footprint(g.workload.params, g.vcpus) * \
+                g.count
+        if self.needs_driver_domain:
+            out += Footprint.of(self.driver_domain.vcpus)
+        return out
+
+    @property
     def needs_driver_domain(self) -> bool:
         """Whether some attachment's I/O path runs through the driver domain."""
         from .iopath import DEFAULT_PATH
@@ -269,93 +295,12 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
-        problems = _cross_field_problems(self)
+        from .scenario_checks import cross_field_problems
+
+        problems = cross_field_problems(self)
         if problems:
             raise FieldErrors(problems)
         return self
-
-
-def _cross_field_problems(s: Scenario) -> list[FieldError]:
-    """Every way the parts of ``s`` do not fit together, each at the field it is about."""
-    from .guestos import KernelParams
-    from .iopath import DEFAULT_PATH, path_problem
-    from .paging import FRAMES_PER_MB
-
-    out: list[FieldError] = []
-    names = [g.name for g in s.guests]
-    for i, g in enumerate(s.guests):
-        if names.index(g.name) != i:
-            out.append(FieldError(("guests", i, "name"), f"duplicate guest name {g.name!r}"))
-    if s.duration / s.record.interval > MAX_INTERVALS:
-        out.append(FieldError(("record", "interval"), (
-            f"{format_duration(s.record.interval)} cuts the {format_duration(s.duration)} "
-            f"run into more than {MAX_INTERVALS:,} intervals; use at least "
-            f"{format_duration(s.duration / MAX_INTERVALS)}")))
-    hw = load_profile(s.hardware)
-    kp = KernelParams()
-    process = kp.data_pages + kp.stack_pages  # each vCPU's process: private pages
-    for i, g in enumerate(s.guests):
-        if g.mode == "hvm" and not hw.features.vtx:
-            out.append(FieldError(("guests", i, "mode"), f"hvm needs VT-x, which {hw.name} "
-                                  "lacks; use pv or full"))
-        kinds = set()
-        for j, a in enumerate(g.devices):
-            if a.device not in s.host.devices:
-                out.append(FieldError(("guests", i, "devices", j, "device"), (
-                    f"unknown device {a.device!r}; valid choices: "
-                    f"{', '.join(s.host.devices) or '(no devices)'}")))
-                continue
-            problem = path_problem(g.mode, a.path or DEFAULT_PATH[g.mode])
-            if problem:
-                out.append(FieldError(("guests", i, "devices", j, "path"),
-                                      f"{problem} (guest {g.name!r} is {g.mode})"))
-            kinds.add("nic" if s.host.devices[a.device].kind == "nic" else "disk")
-        kind = registry()[g.workload.profile]
-        for need in kind.needs:
-            if need not in kinds:
-                out.append(FieldError(("guests", i, "devices"), (
-                    f"workload {g.workload.profile!r} needs a {need} attached; the host's "
-                    f"devices: {', '.join(s.host.devices) or '(none)'}")))
-        pages = g.vcpus * (process + kind.resident_pages(g.workload.params)) + kp.text_pages
-        if pages > g.memory_mb * FRAMES_PER_MB:
-            out.append(FieldError(("guests", i, "memory_mb"), (
-                f"{g.memory_mb} MB cannot hold what the guest needs: each of its {g.vcpus} "
-                f"vCPUs runs a process of {process} private pages"
-                + (f" with {kind.resident_pages(g.workload.params):,} pages of data"
-                   if kind.pages else "")
-                + f", {pages:,} pages in all: give at least "
-                f"{-(-pages // FRAMES_PER_MB):,} MB")))
-    for d, spec in s.host.devices.items():
-        for key in ("caps", "priorities"):
-            for g in getattr(spec, key):
-                if g not in names:
-                    out.append(FieldError(("host", "devices", d, key, g), (
-                        f"unknown guest {g!r}; valid choices: {', '.join(names)}")))
-        if spec.priorities and spec.arbitration != "priority":
-            out.append(FieldError(("host", "devices", d, "priorities"), (
-                f"only used with arbitration priority (this device has "
-                f"{spec.arbitration})")))
-    need = sum(g.count * g.memory_mb for g in s.guests)
-    dd = s.driver_domain
-    dom0 = dd.memory_mb if s.needs_driver_domain else 0
-    if need + dom0 > s.host.memory_mb:
-        out.append(FieldError(("host", "memory_mb"), (
-            f"the guests need {need:,} MB (count x memory_mb)"
-            + (f" and the driver domain {dom0:,} MB" if dom0 else "")
-            + f", but the host has {s.host.memory_mb:,} MB")))
-    if s.needs_driver_domain and dd.vcpus * process + kp.text_pages > dd.memory_mb * \
-            FRAMES_PER_MB:
-        out.append(FieldError(("driver_domain", "memory_mb"), (
-            f"{dd.memory_mb} MB cannot hold the backends of its {dd.vcpus} vCPUs (a "
-            f"process of {process} private pages each)")))
-    pinned = [(("driver_domain", "pinning"), dd.pinning)] + [
-        (("guests", i, "pinning"), g.pinning) for i, g in enumerate(s.guests)]
-    for where, pins in pinned:
-        bad = [p for p in pins or [] if not 0 <= p < s.host.pcpus]
-        if bad:
-            out.append(FieldError(where, (f"pCPU {bad[0]} does not exist (the host has "
-                                          f"{s.host.pcpus}: 0..{s.host.pcpus - 1})")))
-    return out
 
 
 def scenario_schema() -> dict:
@@ -418,10 +363,6 @@ def with_overrides(s: Scenario, overrides: Iterable[str]) -> Scenario:
     applied: dict[tuple, str] = {}
     data = apply_overrides(s.model_dump(mode="json"), overrides, applied)
     return _validate(data, f"scenario {s.name}", {p: f"--set {t}" for p, t in applied.items()})
-
-
-#: set while :func:`_validate` runs (pydantic calls Scenario.__init__ for it)
-_RAW: ContextVar[bool] = ContextVar("raw_validation", default=False)
 
 
 def _validate(data: dict, source: str, where: dict) -> Scenario:

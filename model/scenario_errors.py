@@ -109,6 +109,8 @@ def _resolve(loc: tuple, root: type[BaseModel]) -> tuple[tuple, object, FieldInf
 
 
 def _num(x: float) -> str:
+    if isinstance(x, int):
+        return f"{x:,}"
     return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
@@ -122,12 +124,15 @@ def _out_of_range(value: object, field: FieldInfo) -> str:
             low = m.gt if strict_low else m.ge
         if getattr(m, "le", None) is not None or getattr(m, "lt", None) is not None:
             high = m.le if getattr(m, "le", None) is not None else m.lt
-    if low is not None:
-        span = (f"{'above ' if strict_low else ''}{_num(low)}"
-                + (f" to {_num(high)}" if high is not None else " or more"))
-    else:
+    if low is None:
         span = f"at most {_num(high)}"
-    about = f" ({field.description})" if field.description else ""
+    elif strict_low:
+        span = f"more than {_num(low)}" + (f" and at most {_num(high)}" if high is not None
+                                           else "")
+    else:
+        span = f"{_num(low)} to {_num(high)}" if high is not None else f"{_num(low)} or more"
+    what = (field.description or "").split(";")[0].strip()
+    about = f" ({what})" if what else ""
     return f"{value!r} is out of range; valid: {span}{about}"
 
 
@@ -136,6 +141,12 @@ def _model_tag(m: object) -> object:
         m, BaseModel) else None
     args = typing.get_args(field.annotation) if field is not None else ()
     return args[0] if len(args) == 1 else None
+
+
+def _about(loc: tuple, root: type[BaseModel]) -> str:
+    """``": what the field at loc is"``, from its description (empty if none)."""
+    field = _resolve(loc, root)[2]
+    return f": {field.description}" if field is not None and field.description else ""
 
 
 def _problems(e: dict, root: type[BaseModel]) -> list[tuple[tuple, str]]:
@@ -162,8 +173,12 @@ def _problems(e: dict, root: type[BaseModel]) -> list[tuple[tuple, str]]:
                f"{', '.join(registry())}")
     elif e["type"] == "union_tag_not_found":
         msg = f"a workload needs a profile; valid choices: {', '.join(registry())}"
+    elif e["type"] == "missing" and path and isinstance(path[-1], int):  # a short tuple
+        msg = f"item {path[-1]} is missing" + _about(tuple(e["loc"])[:-2], root)
     elif e["type"] == "missing":
         msg = "missing required key"
+    elif e["type"] in ("too_long", "too_short"):
+        msg += _about(tuple(e["loc"])[:-1], root)
     elif e["type"] in ("model_type", "dict_type", "model_attributes_type"):
         keys = ", ".join(t.model_fields) if isinstance(t, type) and issubclass(
             t, BaseModel) else ""

@@ -142,7 +142,8 @@ class VCpu:
         return row
 
     def woken_since_decision(self) -> bool:
-        """Whether an interrupt was delivered after the guest decided to halt."""
+        """Whether an interrupt was delivered after the guest decided to halt (only while
+        a halt is under way: from its HLT until the hypervisor resolves it)."""
         return self.hlt_after > 0 and self.irq_seq >= self.hlt_after
 
     def halt(self) -> Chunk:
@@ -259,7 +260,8 @@ class VCpu:
                     if due is not None and due <= now + used:
                         hypervisor.expire_timer(self, now + used)
                     if not self.pending_irqs and not self.woken_since_decision():
-                        return used, BLOCK
+                        return used, BLOCK  # the hypervisor decides again when it takes effect
+                    self.hlt_after = 0  # this halt is over: no later block depends on it
                 elif op == _YIELD:
                     return used, YIELD
                 continue

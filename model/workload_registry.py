@@ -20,10 +20,11 @@ Examples
 >>> spec.needs, spec.params().sleep_us
 ((), 2000.0)
 >>> from model.workloads import sleeper
->>> sleeper(sleep_us=-1)
-Traceback (most recent call last):
-...
-model.errors.ConfigError: workload sleeper: sleep_us: Input should be greater than 0 (got -1)
+>>> try:
+...     sleeper(sleep_us=-1)
+... except ConfigError as e:
+...     print(str(e)[:59])
+workload sleeper: sleep_us: -1 is out of range; valid: more
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ class WorkloadKind:
         """Pages the program's data keeps resident (its processes' own aside)."""
         return self.pages(params) if self.pages is not None else 0
 
+    def footprint(self, params: WorkloadParams, vcpus: int) -> Footprint:
+        """What one guest running this program on ``vcpus`` vCPUs holds at once."""
+        return Footprint.of(vcpus, self.processes, self.resident_pages(params))
+
     @property
     def doc(self) -> str:
         return inspect.getdoc(self.function) or ""
@@ -101,6 +106,36 @@ class WorkloadKind:
     def program(self, devices: list, params: WorkloadParams):
         """The program of one vCPU: the function applied to the devices and parameters."""
         return self.function(*devices, **params.model_dump())
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What the processes of some vCPUs hold at once: guest pages (4 KiB) resident,
+    address spaces, and page-table pages. An estimate, from which memory is checked before
+    the run and the host's pools are sized: each vCPU runs ``processes`` processes with
+    the kernel's private data and stack (:class:`model.guestos.KernelParams`) and
+    ``data`` pages of the workload's own; text is shared; a process maps three regions,
+    seven tables, plus a leaf table per 512 pages of its data."""
+
+    pages: int
+    spaces: int
+    tables: int
+
+    @classmethod
+    def of(cls, vcpus: int, processes: int = 1, data: int = 0) -> Footprint:
+        from .guestos import KernelParams
+
+        kp = KernelParams()
+        return cls(pages=vcpus * (kp.data_pages + kp.stack_pages + data) + kp.text_pages,
+                   spaces=1 + vcpus * processes,
+                   tables=1 + vcpus * processes * (8 + data // 512))
+
+    def __add__(self, other: Footprint) -> Footprint:
+        return Footprint(self.pages + other.pages, self.spaces + other.spaces,
+                         self.tables + other.tables)
+
+    def __mul__(self, n: int) -> Footprint:
+        return Footprint(self.pages * n, self.spaces * n, self.tables * n)
 
 
 _REGISTRY: dict[str, WorkloadKind] = {}
@@ -155,8 +190,10 @@ def workload(needs: tuple[str, ...] = (), check: Callable | None = None,
             given = {k: v for k, v in bound.arguments.items() if k in fields}
             try:
                 params = model(**given)
-            except ValidationError as e:
-                raise ConfigError(f"workload {fn.__name__}: {_first(e)}") from None
+            except ValidationError as e:  # worded as for a scenario file
+                from .scenario_errors import explain
+
+                raise ConfigError(explain(e, f"workload {fn.__name__}", {}, model)) from None
             return fn(*[bound.arguments[p.name] for p in devices], **params.model_dump())
 
         _REGISTRY[fn.__name__] = WorkloadKind(fn.__name__, fn, model, tuple(needs), pages,
@@ -165,11 +202,7 @@ def workload(needs: tuple[str, ...] = (), check: Callable | None = None,
     return register
 
 
-def _first(err: ValidationError) -> str:
-    e = err.errors()[0]
-    where = ".".join(str(p) for p in e["loc"])
-    got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
-    return f"{where + ': ' if where else ''}{e['msg'].removeprefix('Value error, ')}{got}"
+
 
 
 def __getattr__(name: str) -> type[WorkloadParams]:

@@ -41,8 +41,11 @@ BAD_CALLS = {
     "simulate(seed=1.5)": (lambda: simulate(DATA, seed=1.5), "seed: Input should be a valid "
                                                              "integer"),
     "simulate(seed='x')": (lambda: simulate(DATA, seed="x"), "seed"),
-    "model_copy count=0": (lambda: parse_scenario(TEXT).model_copy(update={"seed": -3}),
+    "model_copy seed=-3": (lambda: parse_scenario(TEXT).model_copy(update={"seed": -3}),
                            "seed: -3 is out of range"),
+    "model_copy count=0": (lambda: parse_scenario(TEXT).model_copy(update={"guests": [
+        {"name": "a", "count": 0, "workload": {"profile": "spin"}}]}),
+        "guests[0].count: 0 is out of range"),
     "model_copy duration=-1": (lambda: parse_scenario(TEXT).model_copy(
         update={"duration": -1.0}), "duration"),
     "model_copy duration=nan": (lambda: parse_scenario(TEXT).model_copy(
@@ -69,12 +72,27 @@ def test_a_bad_call_raises_a_pvsim_error_saying_what_is_wrong(call):
     assert fact in str(err.value)
 
 
+def test_an_api_error_is_worded_once_as_the_command_line_words_it():
+    from model.scenario import ScenarioError
+
+    bad = {**DATA, "seed": -1}
+    expected = ("seed: -1 is out of range; valid: 0 to 18,446,744,073,709,551,615 (the "
+                "run's seed)")
+    for call, source in ((lambda: Scenario.model_validate(bad), "Scenario.model_validate"),
+                         (lambda: Scenario(**bad), "Scenario(...)"),
+                         (lambda: simulate(bad), "simulate(...)")):
+        with pytest.raises(ScenarioError) as err:
+            call()
+        assert str(err.value) == f"{source}: {expected}"
+
+
 def test_a_workload_called_from_python_checks_its_parameters():
     from model.ioworkloads import web_server
     from model.workloads import cpu_bound
 
-    with pytest.raises(PvsimError, match=r"workload web_server: rate_per_s: Input should be "
-                                         r"greater than 0 \(got 0\)"):
+    with pytest.raises(PvsimError, match=r"^workload web_server: rate_per_s: 0 is out of "
+                                         r"range; valid: more than 0 and at most 10,000,000 "
+                                         r"\(mean arrival rate, requests per second\)$"):
         web_server(None, None, rate_per_s=0)
     with pytest.raises(PvsimError, match="chunk_mem_ops"):
         cpu_bound(chunk_mem_ops=10**10)

@@ -225,3 +225,17 @@ def test_a_plan_treats_a_value_the_host_cannot_hold_as_failing(base, tmp_path):
              replications=1, cache_dir=tmp_path)
     assert p.answer == 2  # 3 x 256 MB guests + 256 MB dom0 > 1024 MB
     assert "host.memory_mb" in p.verdicts[3].reasons[0]
+
+
+def test_a_point_where_a_vcpu_stalled_fails_its_slos_whatever_its_figures():
+    import pandas as pd
+
+    from analysis.metrics import STALLED
+    from analysis.plan import judge, parse_slo
+
+    slo = [parse_slo("host.busy_fraction < 0.9")]
+    fine = pd.DataFrame({"host.busy_fraction": [0.5, 0.5], STALLED: [0.0, 0.0]})
+    assert judge(fine, 4, slo, 0.95).holds
+    stalled = fine.assign(**{STALLED: [0.0, 1.0]})
+    v = judge(stalled, 4, slo, 0.95)
+    assert not v.holds and "stalled" in v.reasons[0] and "1 replication" in v.reasons[0]

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from analysis import cache as run_cache
-from analysis import sweep as sweep_module
+from analysis import design as design_module
 from analysis.cli import main
 from analysis.plan import parse_slo, plan
 from analysis.plots import plan_figure
@@ -74,7 +74,7 @@ def test_a_design_over_the_size_limit_is_refused_before_reading(tmp_path, capsys
                                                                   monkeypatch):
     f = tmp_path / "big.csv"
     f.write_text("guests.a.count\n" + "1\n" * 100)
-    monkeypatch.setattr(sweep_module, "MAX_DESIGN_BYTES", 64)
+    monkeypatch.setattr(design_module, "MAX_DESIGN_BYTES", 64)
     refused(capsys, ["sweep", SPIN, "--design", str(f), "-o", str(tmp_path / "o")],
             f"{f}: 215 bytes; a design file has at most 64 bytes")
 
