@@ -207,6 +207,8 @@ def workload(needs: tuple[str, ...] = (), check: Callable | None = None,
 
 def __getattr__(name: str) -> type[WorkloadParams]:
     """Parameter models by name (``sleeper_params``), so their instances pickle."""
+    if not name.endswith("_params") or name.startswith("_"):
+        raise AttributeError(name)  # the import system asks for __path__ and the like
     for kind in registry().values():
         if kind.params.__name__ == name:
             return kind.params
