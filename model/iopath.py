@@ -409,15 +409,16 @@ class IOSystem:
                 r.tag.ring.responses if r.tag.ring is not None else r.tag.answered)), None)
             slot = next((a for a in self.by_id.values() if vcpu in a.waiting), None)
             model = next((a for a in self.by_id.values() if vcpu in a.access_waiters), None)
-            if answered is not None:
+            if model is not None:  # e.g. the interrupt handler's status read, which
+                # comes before the handler takes the answered request
+                out[vcpu] = (State.WAITING, "the device model to emulate a register access "
+                             f"of {model.device.name}")
+            elif answered is not None:
                 out[vcpu] = (State.STALLED, f"I/O request {answered.id} to "
                              f"{answered.tag.device.name} was answered but its vCPU was not "
                              "woken")
             elif slot is not None:
                 out[vcpu] = (State.WAITING, f"a free slot on its ring to {slot.device.name}")
-            elif model is not None:
-                out[vcpu] = (State.WAITING, "the device model to emulate a register access "
-                             f"of {model.device.name}")
             elif reqs:
                 devices = ", ".join(sorted({r.tag.device.name for r in reqs}))
                 out[vcpu] = (State.WAITING, f"{len(reqs)} I/O requests in flight ({devices})")
