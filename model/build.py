@@ -134,7 +134,6 @@ def build_host(s: Scenario, seed: int | None = None) -> Host:
             att = io.attach(d, a.device, a.path)
             atts.setdefault(att.device.kind, att)
         kind = registry()[g.workload.profile]
-        args = [atts[need] for need in kind.needs]  # validated
-        for v in d.vcpus:
-            host.start(v, kind.program(args, g.workload.params))
+        for v in d.vcpus:  # the attachments it needs are there (validated)
+            host.start(v, kind.bind(atts, g.workload.params))
     return host

@@ -369,9 +369,21 @@ class Scenario(_Strict):
         return self
 
 
+def _rebuild_workload_spec() -> None:
+    """Give ``guests[i].workload`` the union of the workloads registered now, and rebuild
+    the models that hold it: called whenever a workload is registered or removed after
+    import (a notebook's, a test's), like :func:`_rebuild_device_spec`."""
+    global WorkloadSpec
+    WorkloadSpec = _workload_spec()
+    GuestSpec.__pydantic_fields__["workload"] = FieldInfo.from_annotation(WorkloadSpec)
+    for model in (GuestSpec, Scenario):
+        model.model_rebuild(force=True)
+
+
 _rebuild_device_spec()
 DEVICE_KINDS.subscribe(_rebuild_device_spec)
 POLICIES.subscribe(_rebuild_device_spec)
+registry().subscribe(_rebuild_workload_spec)
 
 
 def scenario_schema() -> dict:
