@@ -52,6 +52,11 @@ class PerGuest:
         The type of each value (a pydantic type: ``int``, ``Annotated[float, Field(ge=0)]``).
     description : str
         What it means, for ``pvsim schema`` and error messages.
+
+    Examples
+    --------
+    >>> Priority.params["priorities"].value
+    <class 'int'>
     """
 
     value: Any
@@ -271,7 +276,19 @@ class TokenBucket(Policy):
 
     @classmethod
     def wrap(cls, inner: Policy, spec: Any, ctx: BuildContext) -> Policy:
-        """``inner`` with the rate caps of a scenario's device, if it has any."""
+        """``inner`` with the rate caps of a scenario's device, if it has any.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> from model.build import BuildContext
+        >>> ctx = BuildContext({"a": (1,)}, {1: 256}, 1e9)
+        >>> capped = SimpleNamespace(caps={"a": (100.0, None)})
+        >>> TokenBucket.wrap(Fifo(), capped, ctx).caps
+        {1: (100.0, None)}
+        >>> type(TokenBucket.wrap(Fifo(), SimpleNamespace(caps={}), ctx)).__name__
+        'Fifo'
+        """
         if not spec.caps:
             return inner
         return cls(inner, ctx.per_domain(spec.caps), freq_hz=ctx.freq_hz)

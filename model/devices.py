@@ -149,7 +149,13 @@ class SsdService(ServiceModel):
 
 class NvmeService(SsdService):
     """An NVMe drive: a flash device with 32 channels, 20/15 us read/write latency and
-    3000 MB/s (estimates)."""
+    3000 MB/s (estimates).
+
+    Examples
+    --------
+    >>> DEVICE_KINDS["nvme"]().channels, NvmeService().device_class
+    (32, 'disk')
+    """
 
     def __init__(
         self,

@@ -114,7 +114,15 @@ class Registry(Generic[T]):
         return self._items.get(name, default)
 
     def values(self) -> Iterator[T]:
-        """The components, in registration order."""
+        """The components, in registration order.
+
+        Examples
+        --------
+        >>> r = Registry("number")
+        >>> _ = r.register("one", 1), r.register("two", 2)
+        >>> list(r.values())
+        [1, 2]
+        """
         return iter(tuple(self._items.values()))
 
     def names(self) -> tuple[str, ...]:

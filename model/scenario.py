@@ -202,12 +202,24 @@ def _rebuild_device_spec() -> None:
 
 def device_field_owner(key: str) -> object | None:
     """The component (a service model or policy class) that declares device field
-    ``key``, or None for a field every device has."""
+    ``key``, or None for a field every device has.
+
+    Examples
+    --------
+    >>> device_field_owner("mtu").__name__, device_field_owner("kind")
+    ('NicService', None)
+    """
     return _DECLARED.get(key)
 
 
 def per_guest_device_fields() -> tuple[str, ...]:
-    """The device fields keyed by guest name (rate caps, priorities, ...), in order."""
+    """The device fields keyed by guest name (rate caps, priorities, ...), in order.
+
+    Examples
+    --------
+    >>> per_guest_device_fields()
+    ('caps', 'priorities')
+    """
     return tuple(k for k, f in DeviceSpec.model_fields.items() if PER_GUEST in f.metadata)
 
 
