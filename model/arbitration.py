@@ -2,8 +2,15 @@
 
 Each policy is a strategy class with ``push``, ``pop`` and ``__len__``;
 ``pop(now)`` may return None while requests wait (a rate cap holds them back),
-and ``next_eligible(now)`` then says when to ask again. Adding a policy means
-adding one class here and one line in :data:`POLICIES`.
+and ``next_eligible(now)`` then says when to ask again.
+
+A policy declares the scenario parameters it takes in :attr:`Policy.params`: each
+becomes a field of a device in scenario files (``host.devices.NAME.KEY``), validated,
+shown by ``pvsim schema``, and passed to the policy's constructor by
+:meth:`Policy.from_spec`. A :class:`PerGuest` parameter has a value per guest entry:
+scenario files key it by guest name, the policy receives it by domain id (the builder
+resolves names in one place). Adding a policy is one class and one registration in
+:data:`POLICIES`, which may be done outside the package.
 
 Examples
 --------
@@ -18,15 +25,85 @@ Examples
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+from pydantic import Field, Strict
 
 from .errors import ConfigError, UnknownNameError
 from .iorequest import IORequest
+from .registry import Registry
+
+if TYPE_CHECKING:
+    from .build import BuildContext
+
+
+@dataclass(frozen=True)
+class PerGuest:
+    """A parameter with one value per guest entry of a scenario.
+
+    Scenario files give it as a mapping ``guest name -> value`` (each name checked against
+    the guests; guests left out get the policy's own default); the policy receives
+    ``domain id -> value`` for every replica of each named guest.
+
+    Attributes
+    ----------
+    value : type
+        The type of each value (a pydantic type: ``int``, ``Annotated[float, Field(ge=0)]``).
+    description : str
+        What it means, for ``pvsim schema`` and error messages.
+
+    Examples
+    --------
+    >>> Priority.params["priorities"].value
+    <class 'int'>
+    """
+
+    value: Any
+    description: str
+
+
+#: A parameter a component declares for scenario files: a :class:`PerGuest`, or a
+#: pydantic field definition ``(type, FieldInfo)`` such as ``(int, Field(4, ge=1))``.
+SpecParam = PerGuest | tuple
 
 
 class Policy:
-    """Base class: a queue of waiting requests."""
+    """Base class: a queue of waiting requests.
+
+    Attributes
+    ----------
+    params : dict
+        The scenario parameters of the policy, by key (see the module docstring), in the
+        order of its constructor's keywords of the same names.
+    """
 
     name = "base"
+    params: ClassVar[dict[str, SpecParam]] = {}
+
+    @classmethod
+    def from_spec(cls, spec: Any, ctx: BuildContext) -> Policy:
+        """The policy for a device of a scenario: its constructor called with the
+        device's value of each of :attr:`params` (per-guest ones by domain id).
+
+        Examples
+        --------
+        >>> from model.scenario import parse_scenario
+        >>> from model.build import build_host
+        >>> s = parse_scenario("name: t\\nhost: {devices: {d: {kind: ssd, arbitration: priority, "
+        ...                    "priorities: {b: 5}}}}\\nguests: [{name: a, workload: {profile: "
+        ...                    "spin}}, {name: b, count: 2, workload: {profile: spin}}]")
+        >>> build_host(s).io.devices["d"].policy.priorities
+        {2: 5, 3: 5}
+        """
+        return cls(
+            **{
+                key: ctx.per_domain(getattr(spec, key))
+                if isinstance(p, PerGuest)
+                else getattr(spec, key)
+                for key, p in cls.params.items()
+            }
+        )
 
     def push(self, req: IORequest) -> None:
         raise NotImplementedError
@@ -105,6 +182,11 @@ class WeightedFair(_PerGuest):
 
     name = "weighted_fair"
 
+    @classmethod
+    def from_spec(cls, spec: Any, ctx: BuildContext) -> WeightedFair:
+        """Weighted by the guests' CPU weights (``guests[i].weight``)."""
+        return cls(ctx.weights)
+
     def __init__(self, weights: dict[int, float] | None = None, quantum: int = 4096) -> None:
         super().__init__()
         self.weights = weights or {}
@@ -144,6 +226,12 @@ class Priority(_PerGuest):
     (higher number wins); FIFO within a guest."""
 
     name = "priority"
+    params: ClassVar[dict[str, SpecParam]] = {
+        "priorities": PerGuest(
+            int,
+            ("priority arbitration: guest name -> priority (higher goes first; unlisted guests 0)"),
+        )
+    }
 
     def __init__(self, priorities: dict[int, int] | None = None) -> None:
         super().__init__()
@@ -157,9 +245,14 @@ class Priority(_PerGuest):
         return None if best is None else self._take(best)
 
 
+IopsCap = Annotated[float, Field(ge=1e-3, le=1e9, description="requests per second")]
+BytesCap = Annotated[float, Field(ge=1.0, le=1e13, description="bytes per second")]
+
+
 class TokenBucket(Policy):
     """Per-guest rate caps around another policy: a guest's request is released only
-    when its buckets hold a token for it (IOPS) and its bytes (bytes/s).
+    when its buckets hold a token for it (IOPS) and its bytes (bytes/s). Any device of a
+    scenario may have caps, whatever its policy (:meth:`wrap`).
 
     Parameters
     ----------
@@ -174,9 +267,39 @@ class TokenBucket(Policy):
     """
 
     name = "token_bucket"
+    params: ClassVar[dict[str, SpecParam]] = {
+        "caps": PerGuest(
+            Annotated[tuple[IopsCap | None, BytesCap | None], Strict(False)],  # a YAML list
+            "guest name -> [IOPS, bytes/s] rate caps, null for no cap on one",
+        )
+    }
 
-    def __init__(self, inner: Policy, caps: dict[int, tuple[float | None, float | None]],
-                 freq_hz: float, burst_s: float = 0.01) -> None:
+    @classmethod
+    def wrap(cls, inner: Policy, spec: Any, ctx: BuildContext) -> Policy:
+        """``inner`` with the rate caps of a scenario's device, if it has any.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> from model.build import BuildContext
+        >>> ctx = BuildContext({"a": (1,)}, {1: 256}, 1e9)
+        >>> capped = SimpleNamespace(caps={"a": (100.0, None)})
+        >>> TokenBucket.wrap(Fifo(), capped, ctx).caps
+        {1: (100.0, None)}
+        >>> type(TokenBucket.wrap(Fifo(), SimpleNamespace(caps={}), ctx)).__name__
+        'Fifo'
+        """
+        if not spec.caps:
+            return inner
+        return cls(inner, ctx.per_domain(spec.caps), freq_hz=ctx.freq_hz)
+
+    def __init__(
+        self,
+        inner: Policy,
+        caps: dict[int, tuple[float | None, float | None]],
+        freq_hz: float,
+        burst_s: float = 0.01,
+    ) -> None:
         self.inner = inner
         self.freq = freq_hz
         self.held: dict[int, deque[IORequest]] = {}
@@ -249,13 +372,23 @@ class TokenBucket(Policy):
         return best
 
 
-POLICIES = {"fifo": Fifo, "round_robin": RoundRobin, "weighted_fair": WeightedFair,
-            "priority": Priority}
+#: The arbitration policies scenario files may name (``host.devices.NAME.arbitration``).
+POLICIES: Registry[type[Policy]] = Registry("arbitration policy")
+POLICIES.register("fifo", Fifo)
+POLICIES.register("round_robin", RoundRobin)
+POLICIES.register("weighted_fair", WeightedFair)
+POLICIES.register("priority", Priority)
 
 
-def make_policy(name: str, **params) -> Policy:
-    """A policy by name: ``fifo``, ``round_robin``, ``weighted_fair`` or ``priority``."""
-    try:
-        return POLICIES[name](**params)
-    except KeyError:
-        raise UnknownNameError("arbitration policy", name, sorted(POLICIES)) from None
+def make_policy(name: str, **params: Any) -> Policy:
+    """A registered policy by name (``fifo``, ``round_robin``, ``weighted_fair``,
+    ``priority``, ...) with its keyword parameters.
+
+    Examples
+    --------
+    >>> make_policy("priority", priorities={1: 2}).priorities
+    {1: 2}
+    """
+    if name not in POLICIES:
+        raise UnknownNameError("arbitration policy", name, sorted(POLICIES.names()))
+    return POLICIES[name](**params)

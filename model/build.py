@@ -11,24 +11,51 @@ Examples
 
 from __future__ import annotations
 
-from .arbitration import TokenBucket, WeightedFair, make_policy
-from .devices import Device, HddService, NicService, SsdService
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from .arbitration import POLICIES, TokenBucket
+from .devices import DEVICE_KINDS, Device
 from .domain import DomainConfig
 from .host import Host
-from .scenario import DeviceSpec, Scenario
+from .scenario import Scenario
 from .scenario_checks import DRIVER_DOMAIN, replica_names
-from .sched import make_scheduler
+from .sched import SCHEDULERS
 from .workload_registry import registry
 
+V = TypeVar("V")
 
-def _service(spec: DeviceSpec):
-    if spec.kind == "hdd":
-        return HddService()
-    if spec.kind == "ssd":
-        return SsdService()
-    if spec.kind == "nvme":
-        return SsdService(channels=32, read_us=20.0, write_us=15.0, bandwidth_mb_s=3000.0)
-    return NicService(rate_gbit_s=spec.rate_gbit_s, mtu=spec.mtu)
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a component built from a scenario's spec (``from_spec``) may know of the
+    host being built: the guests' domain ids by guest name (the one place names become
+    ids), their CPU weights, and the clock.
+
+    Attributes
+    ----------
+    ids : dict
+        Guest entry name -> the domain ids of its replicas.
+    weights : dict
+        Domain id -> CPU weight, of every guest's domain in creation order.
+    freq_hz : float
+        Cycles per second of the host clock.
+
+    Examples
+    --------
+    >>> ctx = BuildContext({"web": (1, 2), "db": (3,)}, {1: 256, 2: 256, 3: 512}, 3e9)
+    >>> ctx.per_domain({"web": 2, "db": 9})
+    {1: 2, 2: 2, 3: 9}
+    """
+
+    ids: dict[str, tuple[int, ...]]
+    weights: dict[int, int]
+    freq_hz: float
+
+    def per_domain(self, by_guest: Mapping[str, V]) -> dict[int, V]:
+        """A per-guest value (guest name -> value) for every replica's domain id."""
+        return {dom: v for g, v in by_guest.items() for dom in self.ids[g]}
 
 
 def guest_names(s: Scenario) -> list[tuple[str, int]]:
@@ -38,54 +65,75 @@ def guest_names(s: Scenario) -> list[tuple[str, int]]:
 
 def build_host(s: Scenario, seed: int | None = None) -> Host:
     """Create the host, its devices and driver domain, and every guest with its workload."""
-    sched = make_scheduler(s.host.scheduler, **(
-        {"timeslice_ms": s.host.timeslice_ms, "ratelimit_us": s.host.ratelimit_us}
-        if s.host.scheduler == "credit" else {"quantum_ms": s.host.timeslice_ms}))
+    sched = SCHEDULERS[s.host.scheduler].from_spec(s.host)
     need = s.footprint  # the pools, with a margin over the estimate (validated: bounded)
-    host = Host(s.hardware, pcpus=s.host.pcpus, scheduler=sched, memory_mb=s.host.memory_mb,
-                seed=s.seed if seed is None else seed,
-                max_pt_pages=max(8192, need.tables + need.tables // 4 + 1024),
-                max_spaces=max(4096, need.spaces + need.spaces // 4 + 64),
-                max_domains=sum(g.count for g in s.guests) + 2)
+    host = Host(
+        s.hardware,
+        pcpus=s.host.pcpus,
+        scheduler=sched,
+        memory_mb=s.host.memory_mb,
+        seed=s.seed if seed is None else seed,
+        max_pt_pages=max(8192, need.tables + need.tables // 4 + 1024),
+        max_spaces=max(4096, need.spaces + need.spaces // 4 + 64),
+        max_domains=sum(g.count for g in s.guests) + 2,
+    )
     host.hypervisor.ledger.grow(s.total_vcpus)  # at once: no doubling to waste
     replicas = guest_names(s)
     io = host.enable_io(keep_requests=s.record.requests) if s.host.devices else None
     if s.needs_driver_domain:
         dd = s.driver_domain
-        dom0 = host.add_guest(DomainConfig(DRIVER_DOMAIN, "pv", vcpus=dd.vcpus, weight=dd.weight,
-                                           memory_mb=dd.memory_mb,
-                                           affinity=tuple(dd.pinning) if dd.pinning else None))
+        dom0 = host.add_guest(
+            DomainConfig(
+                DRIVER_DOMAIN,
+                "pv",
+                vcpus=dd.vcpus,
+                weight=dd.weight,
+                memory_mb=dd.memory_mb,
+                affinity=tuple(dd.pinning) if dd.pinning else None,
+            )
+        )
         io.set_driver_domain(dom0)
     domains = []
     for name, i in replicas:
         g = s.guests[i]
-        domains.append((host.add_guest(DomainConfig(
-            name, g.mode, vcpus=g.vcpus, memory_mb=g.memory_mb, weight=g.weight, cap=g.cap,
-            modified_os=g.os == "modified",
-            affinity=tuple(g.pinning) if g.pinning else None)), g))
-    dom_ids = {}
+        domains.append(
+            (
+                host.add_guest(
+                    DomainConfig(
+                        name,
+                        g.mode,
+                        vcpus=g.vcpus,
+                        memory_mb=g.memory_mb,
+                        weight=g.weight,
+                        cap=g.cap,
+                        modified_os=g.os == "modified",
+                        affinity=tuple(g.pinning) if g.pinning else None,
+                    )
+                ),
+                g,
+            )
+        )
+    ids: dict[str, tuple[int, ...]] = {}
     for d, g in domains:
-        dom_ids.setdefault(g.name, []).append(d.dom)
+        ids[g.name] = (*ids.get(g.name, ()), d.dom)
+    ctx = BuildContext(ids, {d.dom: d.weight for d, _ in domains}, host.hw.freq_hz)
     for name, spec in s.host.devices.items():
-        if spec.arbitration == "weighted_fair":
-            policy = WeightedFair({d.dom: d.weight for d, _ in domains})
-        elif spec.arbitration == "priority":
-            policy = make_policy("priority", priorities={
-                dom: p for g, p in spec.priorities.items() for dom in dom_ids[g]})
-        else:
-            policy = make_policy(spec.arbitration)
-        if spec.caps:
-            caps = {dom: cap for g, cap in spec.caps.items() for dom in dom_ids[g]}
-            policy = TokenBucket(policy, caps, freq_hz=host.hw.freq_hz)
-        io.add_device(Device(host.env, name, _service(spec), policy=policy,
-                             freq_hz=host.hw.freq_hz))
+        policy = TokenBucket.wrap(POLICIES[spec.arbitration].from_spec(spec, ctx), spec, ctx)
+        io.add_device(
+            Device(
+                host.env,
+                name,
+                DEVICE_KINDS[spec.kind].from_spec(spec),
+                policy=policy,
+                freq_hz=host.hw.freq_hz,
+            )
+        )
     for d, g in domains:
-        atts = {}  # the first attachment of each kind feeds the workload
+        atts = {}  # the first attachment of each device class feeds the workload
         for a in g.devices:
             att = io.attach(d, a.device, a.path)
             atts.setdefault(att.device.kind, att)
         kind = registry()[g.workload.profile]
-        args = [atts[need] for need in kind.needs]  # validated
-        for v in d.vcpus:
-            host.start(v, kind.program(args, g.workload.params))
+        for v in d.vcpus:  # the attachments it needs are there (validated)
+            host.start(v, kind.bind(atts, g.workload.params))
     return host

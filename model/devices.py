@@ -5,6 +5,11 @@ arbitration policy (:mod:`model.arbitration`). Service times follow from
 parameters in real units. A device is not a process per request: starting a
 service schedules one timeout whose callback finishes it.
 
+The device kinds of scenario files (``host.devices.NAME.kind``) are service models
+registered in :data:`DEVICE_KINDS`; each declares its scenario parameters
+(:attr:`ServiceModel.params`) and its :attr:`ServiceModel.device_class`, the
+:data:`DEVICE_CLASSES` entry a workload names in its ``needs``.
+
 Measured per device: utilization (busy channel-time), queue length over time,
 requests and bytes per guest, and the contention matrix: the wait each guest's
 requests suffered while each other guest's requests held the channels.
@@ -24,19 +29,54 @@ Examples
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import numpy as np
 import simpy
+from pydantic import Field
 
-from .arbitration import Fifo, Policy
+from .arbitration import Fifo, Policy, SpecParam
 from .errors import ConfigError
 from .iorequest import IORequest
+from .registry import Registry
+
+#: What a device is to the guests using it: a workload needs a device of a class (an
+#: attachment of a device of that class feeds it), whatever the device's kind.
+DEVICE_CLASSES = ("disk", "nic")
 
 
 class ServiceModel:
-    """Service time of a request, in seconds."""
+    """Service time of a request, in seconds.
+
+    Attributes
+    ----------
+    channels : int
+        Requests served at once.
+    device_class : str
+        One of :data:`DEVICE_CLASSES`.
+    params : dict
+        The scenario parameters of a registered kind: pydantic field definitions
+        ``(type, FieldInfo)`` by key, passed to the constructor by :meth:`from_spec`.
+    """
 
     channels = 1
+    device_class = "disk"
+    params: ClassVar[dict[str, SpecParam]] = {}
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> ServiceModel:
+        """The service model of a scenario's device: the constructor called with the
+        device's value of each of :attr:`params`.
+
+        Examples
+        --------
+        >>> from model.scenario import parse_scenario
+        >>> s = parse_scenario("name: t\\nhost: {devices: {n: {kind: nic, mtu: 9000}}}\\n"
+        ...                    "guests: [{name: a, workload: {profile: spin}}]")
+        >>> NicService.from_spec(s.host.devices["n"]).payload
+        8960
+        """
+        return cls(**{key: getattr(spec, key) for key in cls.params})
 
     def seconds(self, req: IORequest, rng: np.random.Generator) -> float:
         raise NotImplementedError
@@ -62,8 +102,14 @@ class HddService(ServiceModel):
     Defaults: a 7200 rpm SATA disk (estimates from typical data sheets).
     """
 
-    def __init__(self, rpm: float = 7200, track_ms: float = 0.8, full_stroke_ms: float = 16.0,
-                 transfer_mb_s: float = 150.0, capacity_gb: float = 1000.0) -> None:
+    def __init__(
+        self,
+        rpm: float = 7200,
+        track_ms: float = 0.8,
+        full_stroke_ms: float = 16.0,
+        transfer_mb_s: float = 150.0,
+        capacity_gb: float = 1000.0,
+    ) -> None:
         self.rpm, self.track_ms, self.full_ms = rpm, track_ms, full_stroke_ms
         self.transfer = transfer_mb_s * 1e6
         self.capacity = capacity_gb * 1e9
@@ -86,8 +132,13 @@ class SsdService(ServiceModel):
     an NVMe drive is about ``SsdService(channels=32, read_us=20, write_us=15,
     bandwidth_mb_s=3000)``."""
 
-    def __init__(self, channels: int = 8, read_us: float = 80.0, write_us: float = 30.0,
-                 bandwidth_mb_s: float = 500.0) -> None:
+    def __init__(
+        self,
+        channels: int = 8,
+        read_us: float = 80.0,
+        write_us: float = 30.0,
+        bandwidth_mb_s: float = 500.0,
+    ) -> None:
         self.channels = channels
         self.read_s, self.write_s = read_us / 1e6, write_us / 1e6
         self.per_channel = bandwidth_mb_s * 1e6 / channels
@@ -96,15 +147,41 @@ class SsdService(ServiceModel):
         return (self.write_s if req.write else self.read_s) + req.size / self.per_channel
 
 
+class NvmeService(SsdService):
+    """An NVMe drive: a flash device with 32 channels, 20/15 us read/write latency and
+    3000 MB/s (estimates).
+
+    Examples
+    --------
+    >>> DEVICE_KINDS["nvme"]().channels, NvmeService().device_class
+    (32, 'disk')
+    """
+
+    def __init__(
+        self,
+        channels: int = 32,
+        read_us: float = 20.0,
+        write_us: float = 15.0,
+        bandwidth_mb_s: float = 3000.0,
+    ) -> None:
+        super().__init__(channels, read_us, write_us, bandwidth_mb_s)
+
+
 class NicService(ServiceModel):
     """A NIC port: a request of ``size`` payload bytes goes out as MTU-sized frames, each
     paying a per-packet cost and its bytes (with 78 bytes of TCP/IP, Ethernet, preamble and
     gap overhead) at line rate."""
 
     FRAME_OVERHEAD = 78
+    device_class = "nic"
+    params: ClassVar[dict[str, SpecParam]] = {
+        "rate_gbit_s": (float, Field(1.0, ge=0.001, le=1000, description="nic: line rate")),
+        "mtu": (int, Field(1500, ge=576, le=9000, description="nic: MTU in bytes")),
+    }
 
-    def __init__(self, rate_gbit_s: float = 1.0, per_packet_us: float = 1.0,
-                 mtu: int = 1500) -> None:
+    def __init__(
+        self, rate_gbit_s: float = 1.0, per_packet_us: float = 1.0, mtu: int = 1500
+    ) -> None:
         self.rate = rate_gbit_s * 1e9
         self.per_packet = per_packet_us / 1e6
         self.payload = mtu - 40
@@ -115,6 +192,14 @@ class NicService(ServiceModel):
     def seconds(self, req, rng):
         n = self.packets(req.size)
         return n * self.per_packet + (req.size + n * self.FRAME_OVERHEAD) * 8 / self.rate
+
+
+#: The device kinds scenario files may name (``host.devices.NAME.kind``).
+DEVICE_KINDS: Registry[type[ServiceModel]] = Registry("device kind")
+DEVICE_KINDS.register("hdd", HddService)
+DEVICE_KINDS.register("ssd", SsdService)
+DEVICE_KINDS.register("nvme", NvmeService)
+DEVICE_KINDS.register("nic", NicService)
 
 
 class Device:
@@ -135,9 +220,16 @@ class Device:
         The device's own random stream.
     """
 
-    def __init__(self, env: simpy.Environment, name: str, service: ServiceModel,
-                 policy: Policy | None = None, freq_hz: float = 1e9,
-                 rng: np.random.Generator | None = None, index: int = 0) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        service: ServiceModel,
+        policy: Policy | None = None,
+        freq_hz: float = 1e9,
+        rng: np.random.Generator | None = None,
+        index: int = 0,
+    ) -> None:
         if service.channels < 1:
             raise ConfigError(f"device {name!r}: channels must be >= 1")
         self.env = env
@@ -145,7 +237,7 @@ class Device:
         self.index = index
         self.service = service
         self.channels = service.channels
-        self.kind = "nic" if isinstance(service, NicService) else "disk"
+        self.kind = service.device_class
         self.policy = policy if policy is not None else Fifo()
         self.freq = freq_hz
         self.rng = rng if rng is not None else np.random.default_rng(0)
@@ -269,5 +361,6 @@ class Device:
         """The contention matrix: seconds each guest's requests waited (rows) while each
         guest's requests held the device's channels (columns)."""
         g = self.guests()
-        return {a: {b: self._behind[self._slot[a]][self._slot[b]] / self.freq for b in g}
-                for a in g}
+        return {
+            a: {b: self._behind[self._slot[a]][self._slot[b]] / self.freq for b in g} for a in g
+        }

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from . import ioworkloads
 from .categories import NAMES
 from .devices import Device, NicService, SsdService
 from .domain import DomainConfig
@@ -30,6 +29,7 @@ from .host import Host, WorkloadContext
 from .isa import Chunk, ChunkBuilder, Op, make_pte, pte_target
 from .modes import MODES
 from .vcpu import Marker
+from .workload_registry import registry
 from .workloads import cpu_bound, enter
 
 Iteration = Callable[[], Iterator[Chunk]]
@@ -322,14 +322,9 @@ OPS: dict[str, OpSpec] = {
     "net_tx": OpSpec(None, 1, 0, "io", "send 4000 MTU-1500 segments on a 1 Gbit/s NIC"),
     "net_rx": OpSpec(None, 1, 0, "io", "receive 4000 MTU-1500 segments on a 1 Gbit/s NIC"),
 }
-IO_WORKLOADS = {
-    "kernel_build": lambda disk, nic: ioworkloads.kernel_build(disk),
-    "oltp_db": lambda disk, nic: ioworkloads.oltp_db(disk, transactions=100),
-    "web_server": lambda disk, nic: ioworkloads.web_server(disk, nic),
-    "file_server": lambda disk, nic: ioworkloads.file_server(disk),
-    "net_tx": lambda disk, nic: ioworkloads.net_tx(nic, packets=4000),
-    "net_rx": lambda disk, nic: ioworkloads.net_rx(nic, packets=4000),
-}
+#: The I/O workloads' parameters in the bench (each gets the devices it declares it needs).
+IO_WORKLOADS = {"kernel_build": {}, "oltp_db": {"transactions": 100}, "web_server": {},
+                "file_server": {}, "net_tx": {"packets": 4000}, "net_rx": {"packets": 4000}}
 CPU_BOUND_INSTRUCTIONS = 2_000_000
 
 
@@ -419,7 +414,8 @@ def _run_io_op(op: str, mode: str, hw, seed: int) -> OpResult:
     if mode != "native":
         io.set_driver_domain(host.add_guest(DomainConfig("dom0", "pv", affinity=(0,))))
     dom = host.add_guest(DomainConfig("bench", mode=mode, memory_mb=512, affinity=(1,)))
-    work = IO_WORKLOADS[op](io.attach(dom, "disk0"), io.attach(dom, "nic0"))
+    kind, atts = registry()[op], [io.attach(dom, "disk0"), io.attach(dom, "nic0")]
+    work = kind.bind({a.device.kind: a for a in atts}, kind.params(**IO_WORKLOADS[op]))
 
     def program(ctx):
         inner = work(ctx)

@@ -7,6 +7,12 @@ attributes and methods); nothing outside a component's module and its registry c
 its name as a string. Adding a component is one class plus one registration, which may
 happen outside the package (a notebook, a plug-in module, a test).
 
+A scenario field that names a component is typed :func:`choice` of its registry: it
+accepts the names registered when a scenario is validated and lists them in the JSON
+schema when the schema is made, so a component registered later is accepted and shown.
+What depends on the registered components themselves (the scenario's device fields,
+built from the parameters components declare) follows with :meth:`Registry.subscribe`.
+
 Examples
 --------
 >>> shapes = Registry("shape")
@@ -24,7 +30,7 @@ model.errors.UnknownNameError: unknown shape 'circle'; valid choices: square
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from .errors import ConfigError, UnknownNameError
 
@@ -43,6 +49,7 @@ class Registry(Generic[T]):
     def __init__(self, what: str) -> None:
         self.what = what
         self._items: dict[str, T] = {}
+        self._listeners: list[Callable[[], None]] = []
 
     def register(self, name: str, component: T | None = None) -> Callable[[T], T] | T:
         """Register ``component`` under ``name``; without ``component``, a decorator.
@@ -64,12 +71,38 @@ class Registry(Generic[T]):
         if name in self._items:
             raise ConfigError(f"{self.what} {name!r} is already registered")
         self._items[name] = component
+        try:
+            self._changed()
+        except Exception:  # a listener refused the component: as if never registered
+            del self._items[name]
+            self._changed()
+            raise
         return component
 
     def unregister(self, name: str) -> None:
         """Remove ``name`` (for tests and notebooks that register a component for a while)."""
         self[name]  # noqa: B018 (raises UnknownNameError with the choices)
         del self._items[name]
+        self._changed()
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every registration and removal, from now on.
+
+        A listener that raises refuses a registration: the component is removed again
+        (and the listeners told), and the error goes to the caller of :meth:`register`.
+
+        Examples
+        --------
+        >>> colours = Registry("colour")
+        >>> colours.subscribe(lambda: print("now", colours.names()))
+        >>> _ = colours.register("red", 1)
+        now ('red',)
+        """
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     def __getitem__(self, name: str) -> T:
         try:
@@ -79,6 +112,18 @@ class Registry(Generic[T]):
 
     def get(self, name: str, default: T | None = None) -> T | None:
         return self._items.get(name, default)
+
+    def values(self) -> Iterator[T]:
+        """The components, in registration order.
+
+        Examples
+        --------
+        >>> r = Registry("number")
+        >>> _ = r.register("one", 1), r.register("two", 2)
+        >>> list(r.values())
+        [1, 2]
+        """
+        return iter(tuple(self._items.values()))
 
     def names(self) -> tuple[str, ...]:
         """The registered names, in registration order."""
@@ -98,3 +143,64 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.what!r}: {', '.join(self._items)})"
+
+
+def _expected(names: tuple[str, ...]) -> str:
+    """``'a', 'b' or 'c'``: the choices as pydantic words a ``Literal``'s."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+class _Choice:
+    """pydantic metadata: a registered name of ``registry``, asked when validating and
+    when making the JSON schema (not when the model is made)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def __get_pydantic_core_schema__(self, source: object, handler: object) -> Any:
+        from pydantic_core import PydanticCustomError, core_schema
+
+        registry = self.registry
+
+        def check(value: object) -> str:
+            if isinstance(value, str) and value in registry:
+                return value
+            raise PydanticCustomError(
+                "literal_error",
+                "Input should be {expected}",
+                {"expected": _expected(registry.names())},
+            )
+
+        return core_schema.no_info_plain_validator_function(check)
+
+    def __get_pydantic_json_schema__(self, schema: object, handler: object) -> dict:
+        return {"enum": list(self.registry.names()), "type": "string"}
+
+
+def choice(registry: Registry) -> Any:
+    """A pydantic field type: one of the names registered in ``registry``.
+
+    Validation asks the registry at that moment and refuses another value as a
+    ``Literal`` of the names would (``Input should be 'a' or 'b'``); the JSON schema
+    lists the names registered when it is made. A component registered after the model
+    was defined is thus accepted and shown without rebuilding the model.
+
+    Examples
+    --------
+    >>> from pydantic import BaseModel
+    >>> pets = Registry("pet")
+    >>> _ = pets.register("cat", object())
+    >>> class Home(BaseModel):
+    ...     pet: choice(pets) = "cat"
+    >>> _ = pets.register("dog", object())
+    >>> Home(pet="dog").pet, Home.model_json_schema()["properties"]["pet"]["enum"]
+    ('dog', ['cat', 'dog'])
+    >>> Home(pet="eel")
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for Home
+    pet
+      Input should be 'cat' or 'dog' [type=literal_error, input_value='eel', input_type=str]
+    """
+    return Annotated[str, _Choice(registry)]

@@ -30,7 +30,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    Strict,
     StringConstraints,
     ValidationError,
     WithJsonSchema,
@@ -38,10 +37,16 @@ from pydantic import (
     field_validator,
     model_validator,
 )  # fmt: skip
+from pydantic.fields import FieldInfo
 
+from .arbitration import POLICIES, PerGuest, TokenBucket
+from .devices import DEVICE_KINDS
+from .errors import ConfigError
 from .hardware import DEFAULT_PROFILE, profile_names
 from .overrides import apply_overrides
+from .registry import choice
 from .scenario_errors import NAME_PATTERN, FieldError, FieldErrors, ScenarioError, explain
+from .sched import SCHEDULERS
 from .workload_registry import Footprint, registry
 from .yamlsafe import YamlError, load_yaml, read_file
 
@@ -123,26 +128,99 @@ MAX_MEMORY_MB = 16 << 20
 #: Guest and device names: they become file names, table values and graph labels.
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 
-IopsCap = Annotated[float, Field(ge=1e-3, le=1e9, description="requests per second")]
-BytesCap = Annotated[float, Field(ge=1.0, le=1e13, description="bytes per second")]
+#: Marks a device field keyed by guest name (its keys are checked against the guests).
+PER_GUEST = "per guest"
 
 
+# Besides kind and arbitration, a device's fields are the parameters that the registered
+# device kinds, the rate caps and the arbitration policies declare (_device_fields).
 class DeviceSpec(_Strict):
     """A shared device and its arbitration policy."""
 
-    kind: Literal["hdd", "ssd", "nvme", "nic"]
+    kind: choice(DEVICE_KINDS)
     """hdd: seek + rotation + transfer; ssd/nvme: parallel channels; nic: line rate"""
-    arbitration: Literal["fifo", "round_robin", "weighted_fair", "priority"] = "fifo"
+    arbitration: choice(POLICIES) = "fifo"
     """who goes next among waiting requests (weighted_fair: DRR by the guests' weights)"""
-    rate_gbit_s: float = Field(1.0, ge=0.001, le=1000, description="nic: line rate")
-    mtu: int = Field(1500, ge=576, le=9000, description="nic: MTU in bytes")
-    caps: dict[Name, Annotated[tuple[IopsCap | None, BytesCap | None],  # a YAML list here
-                              Strict(False)]] = Field(
-        default_factory=dict, description="guest name -> [IOPS, bytes/s] rate caps, null "
-        "for no cap on one")
-    priorities: dict[Name, int] = Field(
-        default_factory=dict, description="priority arbitration: guest name -> priority "
-        "(higher goes first; unlisted guests 0)")
+
+
+def _declarers() -> list:
+    """The components that declare device fields, in the order of a device's fields:
+    the device kinds, the rate caps any device may have, the arbitration policies."""
+    return [*DEVICE_KINDS.values(), TokenBucket, *POLICIES.values()]
+
+
+def _device_fields() -> dict[str, tuple[FieldInfo, object]]:
+    """Each declared device field (with its default) and the component declaring it.
+
+    A key declared by two components must be the same declaration (a subclass inherits
+    its parent's); anything else is refused as a :class:`ConfigError`.
+    """
+    out: dict[str, tuple[FieldInfo, object]] = {}
+    seen: dict[str, tuple[object, type]] = {}
+    for component in _declarers():
+        for key, p in component.params.items():
+            if key in seen:
+                if seen[key][0] is not p:
+                    raise ConfigError(f"{component.__name__} declares the device field "
+                                      f"{key!r}, which {seen[key][1].__name__} declares "
+                                      "otherwise")
+                continue
+            if key in ("kind", "arbitration"):
+                raise ConfigError(f"{component.__name__} declares the device field "
+                                  f"{key!r}, which every device has")
+            seen[key] = (p, component)
+            if isinstance(p, PerGuest):
+                info = FieldInfo.from_annotated_attribute(
+                    Annotated[dict[Name, p.value], PER_GUEST],
+                    Field(default_factory=dict, description=p.description))
+            else:
+                info = FieldInfo.from_annotated_attribute(*p)
+            out[key] = (info, component)
+    return out
+
+
+#: Device fields declared by components (key -> the declaring component), as built.
+_DECLARED: dict[str, object] = {}
+
+
+def _rebuild_device_spec() -> None:
+    """Give :class:`DeviceSpec` the fields the registered components declare, and
+    rebuild the models that hold it: called at import and whenever a device kind or
+    an arbitration policy is registered or removed, so a component registered later
+    (a notebook's, a test's) is validated and shown by ``pvsim schema`` like a shipped
+    one. The classes stay the same objects (instances and imports keep working).
+    """
+    declared = _device_fields()
+    fields = {k: f for k, f in DeviceSpec.__pydantic_fields__.items() if k not in _DECLARED}
+    fields.update({k: info for k, (info, _) in declared.items()})
+    DeviceSpec.__pydantic_fields__ = fields
+    _DECLARED.clear()
+    _DECLARED.update({k: owner for k, (_, owner) in declared.items()})
+    for model in (DeviceSpec, HostSpec, Scenario):
+        model.model_rebuild(force=True)
+
+
+def device_field_owner(key: str) -> object | None:
+    """The component (a service model or policy class) that declares device field
+    ``key``, or None for a field every device has.
+
+    Examples
+    --------
+    >>> device_field_owner("mtu").__name__, device_field_owner("kind")
+    ('NicService', None)
+    """
+    return _DECLARED.get(key)
+
+
+def per_guest_device_fields() -> tuple[str, ...]:
+    """The device fields keyed by guest name (rate caps, priorities, ...), in order.
+
+    Examples
+    --------
+    >>> per_guest_device_fields()
+    ('caps', 'priorities')
+    """
+    return tuple(k for k, f in DeviceSpec.model_fields.items() if PER_GUEST in f.metadata)
 
 
 class HostSpec(_Strict):
@@ -150,7 +228,7 @@ class HostSpec(_Strict):
     """physical CPUs"""
     memory_mb: int = Field(4096, ge=64, le=MAX_MEMORY_MB)
     """machine memory for the guests"""
-    scheduler: Literal["credit", "round_robin"] = "credit"
+    scheduler: choice(SCHEDULERS) = "credit"
     timeslice_ms: float = Field(30.0, ge=0.01, le=1000)
     """the credit scheduler's slice (round robin: its quantum)"""
     ratelimit_us: float = Field(1000.0, ge=0, le=500_000)
@@ -301,6 +379,23 @@ class Scenario(_Strict):
         if problems:
             raise FieldErrors(problems)
         return self
+
+
+def _rebuild_workload_spec() -> None:
+    """Give ``guests[i].workload`` the union of the workloads registered now, and rebuild
+    the models that hold it: called whenever a workload is registered or removed after
+    import (a notebook's, a test's), like :func:`_rebuild_device_spec`."""
+    global WorkloadSpec
+    WorkloadSpec = _workload_spec()
+    GuestSpec.__pydantic_fields__["workload"] = FieldInfo.from_annotation(WorkloadSpec)
+    for model in (GuestSpec, Scenario):
+        model.model_rebuild(force=True)
+
+
+_rebuild_device_spec()
+DEVICE_KINDS.subscribe(_rebuild_device_spec)
+POLICIES.subscribe(_rebuild_device_spec)
+registry().subscribe(_rebuild_workload_spec)
 
 
 def scenario_schema() -> dict:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .arbitration import POLICIES
+from .devices import DEVICE_KINDS
 from .scenario_errors import FieldError
 from .workload_registry import Footprint, registry
 
@@ -106,7 +108,7 @@ def _guests(s: Scenario) -> list[FieldError]:
             if problem:
                 out.append(FieldError(("guests", i, "devices", j, "path"),
                                       f"{problem} (guest {g.name!r} is {g.mode})"))
-            kinds.add("nic" if s.host.devices[a.device].kind == "nic" else "disk")
+            kinds.add(DEVICE_KINDS[s.host.devices[a.device].kind].device_class)
         kind = registry()[g.workload.profile]
         for need in kind.needs:
             if need not in kinds:
@@ -130,18 +132,27 @@ def _guests(s: Scenario) -> list[FieldError]:
 
 
 def _devices(s: Scenario) -> list[FieldError]:
+    """Per-guest device fields name guests; a policy's own field is set only on a device
+    that has the policy."""
+    from .scenario import device_field_owner, per_guest_device_fields
+
     out = []
     names = [g.name for g in s.guests]
+    policies = {cls: name for name, cls in POLICIES.items()}
     for d, spec in s.host.devices.items():
-        for key in ("caps", "priorities"):
+        for key in per_guest_device_fields():
             for g in getattr(spec, key):
                 if g not in names:
                     out.append(FieldError(("host", "devices", d, key, g), (
                         f"unknown guest {g!r}; valid choices: {', '.join(names)}")))
-        if spec.priorities and spec.arbitration != "priority":
-            out.append(FieldError(("host", "devices", d, "priorities"), (
-                f"only used with arbitration priority (this device has "
-                f"{spec.arbitration})")))
+        mine = POLICIES[spec.arbitration]
+        for key, field in type(spec).model_fields.items():
+            owner = device_field_owner(key)
+            if owner in policies and owner is not mine and \
+                    getattr(spec, key) != field.get_default(call_default_factory=True):
+                out.append(FieldError(("host", "devices", d, key), (
+                    f"only used with arbitration {policies[owner]} (this device has "
+                    f"{spec.arbitration})")))
     return out
 
 

@@ -32,16 +32,15 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from .devices import DEVICE_CLASSES
 from .errors import ConfigError
-
-#: Device kinds a workload can need (an attachment of a device of that kind feeds it).
-DEVICE_KINDS = ("disk", "nic")
+from .registry import Registry
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,9 @@ class WorkloadParams(BaseModel):
     """Base of every workload's parameter model: unknown keys are errors; numbers are
     numbers (``8``, not ``"8"`` or ``true``), and finite."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
-                              strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, strict=True, allow_inf_nan=False
+    )
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,8 @@ class WorkloadKind:
     params : type[WorkloadParams]
         The parameter model.
     needs : tuple of str
-        Device kinds of its device arguments, in order.
+        Device classes (:data:`model.devices.DEVICE_CLASSES`) of its device arguments,
+        in order.
     pages : callable, optional
         Guest memory pages the program keeps resident beyond its processes' own, from
         its parameters (checked against the guest's memory before the run).
@@ -107,6 +108,20 @@ class WorkloadKind:
         """The program of one vCPU: the function applied to the devices and parameters."""
         return self.function(*devices, **params.model_dump())
 
+    def bind(self, attachments: Mapping[str, Any], params: WorkloadParams | None = None):
+        """The program of one vCPU fed by ``attachments`` (device class -> attachment):
+        one of each class it :attr:`needs`, in that order; ``params`` by default its
+        defaults.
+
+        Examples
+        --------
+        >>> registry()["net_tx"].bind({"disk": "d", "nic": "n"}).__closure__ is not None
+        True
+        """
+        return self.program(
+            [attachments[n] for n in self.needs], self.params() if params is None else params
+        )
+
 
 @dataclass(frozen=True)
 class Footprint:
@@ -126,24 +141,31 @@ class Footprint:
         from .guestos import KernelParams
 
         kp = KernelParams()
-        return cls(pages=vcpus * (kp.data_pages + kp.stack_pages + data) + kp.text_pages,
-                   spaces=1 + vcpus * processes,
-                   tables=1 + vcpus * processes * (8 + data // 512))
+        return cls(
+            pages=vcpus * (kp.data_pages + kp.stack_pages + data) + kp.text_pages,
+            spaces=1 + vcpus * processes,
+            tables=1 + vcpus * processes * (8 + data // 512),
+        )
 
     def __add__(self, other: Footprint) -> Footprint:
-        return Footprint(self.pages + other.pages, self.spaces + other.spaces,
-                         self.tables + other.tables)
+        return Footprint(
+            self.pages + other.pages, self.spaces + other.spaces, self.tables + other.tables
+        )
 
     def __mul__(self, n: int) -> Footprint:
         return Footprint(self.pages * n, self.spaces * n, self.tables * n)
 
 
-_REGISTRY: dict[str, WorkloadKind] = {}
+_REGISTRY: Registry[WorkloadKind] = Registry("workload")
 
 
-def workload(needs: tuple[str, ...] = (), check: Callable | None = None,
-             pages: Callable | None = None, processes: int = 1,
-             **declared: Param) -> Callable:
+def workload(
+    needs: tuple[str, ...] = (),
+    check: Callable | None = None,
+    pages: Callable | None = None,
+    processes: int = 1,
+    **declared: Param,
+) -> Callable:
     """Register the decorated function as a workload (see the module docstring).
 
     ``check(params)`` may raise ValueError for a combination of values that is invalid
@@ -151,16 +173,15 @@ def workload(needs: tuple[str, ...] = (), check: Callable | None = None,
     memory pages the program keeps resident.
     """
     for kind in needs:
-        if kind not in DEVICE_KINDS:
-            raise ValueError(f"unknown device kind {kind!r}; valid: {', '.join(DEVICE_KINDS)}")
+        if kind not in DEVICE_CLASSES:
+            raise ValueError(f"unknown device class {kind!r}; valid: {', '.join(DEVICE_CLASSES)}")
 
     def register(fn: Callable) -> Callable:
         hints = typing.get_type_hints(fn)
         sig = inspect.signature(fn)
         devices = [p for p in sig.parameters.values() if p.default is inspect.Parameter.empty]
         if len(devices) != len(needs):
-            raise TypeError(f"{fn.__name__}: {len(devices)} device arguments but needs "
-                            f"{needs}")
+            raise TypeError(f"{fn.__name__}: {len(devices)} device arguments but needs {needs}")
         fields = {}
         for p in sig.parameters.values():
             if p.default is inspect.Parameter.empty:
@@ -175,14 +196,20 @@ def workload(needs: tuple[str, ...] = (), check: Callable | None = None,
             raise TypeError(f"{fn.__name__}: declared but not parameters: {sorted(extra)}")
         validators = {}
         if check is not None:
+
             def _check(self):
                 check(self)
                 return self
+
             validators["check"] = model_validator(mode="after")(_check)
-        model = create_model(f"{fn.__name__}_params", __base__=WorkloadParams,
-                             __doc__=f"Parameters of the {fn.__name__} workload.",
-                             __module__=__name__,
-                             __validators__=validators, **fields)
+        model = create_model(
+            f"{fn.__name__}_params",
+            __base__=WorkloadParams,
+            __doc__=f"Parameters of the {fn.__name__} workload.",
+            __module__=__name__,
+            __validators__=validators,
+            **fields,
+        )
 
         @functools.wraps(fn)
         def validated(*args, **kwargs):
@@ -196,13 +223,12 @@ def workload(needs: tuple[str, ...] = (), check: Callable | None = None,
                 raise ConfigError(explain(e, f"workload {fn.__name__}", {}, model)) from None
             return fn(*[bound.arguments[p.name] for p in devices], **params.model_dump())
 
-        _REGISTRY[fn.__name__] = WorkloadKind(fn.__name__, fn, model, tuple(needs), pages,
-                                              processes)
+        _REGISTRY.register(
+            fn.__name__, WorkloadKind(fn.__name__, fn, model, tuple(needs), pages, processes)
+        )
         return validated
+
     return register
-
-
-
 
 
 def __getattr__(name: str) -> type[WorkloadParams]:
@@ -215,7 +241,7 @@ def __getattr__(name: str) -> type[WorkloadParams]:
     raise AttributeError(name)
 
 
-def registry() -> dict[str, WorkloadKind]:
+def registry() -> Registry[WorkloadKind]:
     """Every registered workload by name (the shipped ones are registered on first use)."""
     from . import ioworkloads, workloads  # noqa: F401 - their decorators fill the registry
 
