@@ -21,6 +21,15 @@ Examples
 ...     sides = 4
 >>> shapes["square"].sides, shapes.names(), "circle" in shapes
 (4, ('square',), False)
+>>> @shapes.register("square")  # the same class defined again (a notebook cell re-run)
+... class Square:
+...     sides = 4
+>>> shapes["square"] is Square
+True
+>>> shapes.register("square", object())
+Traceback (most recent call last):
+...
+model.errors.ConfigError: shape 'square' is already registered
 >>> shapes["circle"]
 Traceback (most recent call last):
 ...
@@ -68,13 +77,17 @@ class Registry(Generic[T]):
     def _add(self, name: str, component: T) -> T:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"a {self.what} name must be a non-empty string, not {name!r}")
-        if name in self._items:
+        before = self._items.get(name)
+        if before is not None and not _redefinition(before, component):
             raise ConfigError(f"{self.what} {name!r} is already registered")
         self._items[name] = component
         try:
             self._changed()
         except Exception:  # a listener refused the component: as if never registered
-            del self._items[name]
+            if before is None:
+                del self._items[name]
+            else:
+                self._items[name] = before
             self._changed()
             raise
         return component
@@ -143,6 +156,18 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.what!r}: {', '.join(self._items)})"
+
+
+def _redefinition(before: object, after: object) -> bool:
+    """Whether ``after`` is a new definition of the same thing as ``before`` (the same
+    qualified name in the same module: a notebook cell run again), which replaces it.
+    A component that wraps a function (a workload) is known by its ``function``."""
+
+    def key(c: object) -> tuple:
+        c = getattr(c, "function", c)
+        return getattr(c, "__module__", None), getattr(c, "__qualname__", None)
+
+    return key(before)[1] is not None and key(before) == key(after) and before is not after
 
 
 def _expected(names: tuple[str, ...]) -> str:

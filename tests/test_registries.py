@@ -117,3 +117,32 @@ def test_a_scheduler_registered_after_import_is_accepted_and_built():
         parse_scenario(
             "name: t\nhost: {scheduler: rr_fast}\nguests: [{name: a, workload: {profile: spin}}]"
         )
+
+
+def test_a_workload_defined_again_replaces_itself_and_another_of_its_name_is_refused():
+    """A notebook cell that defines a workload, run twice, defines the same function (same
+    module, same qualified name) again: the new definition replaces the old one. A
+    different function under a registered name is refused."""
+    from model.errors import ConfigError
+
+    kinds = []
+    try:
+        for default in (1, 2):  # the same cell, run twice, with an edit in between
+
+            @workload(n=Param("a number", ge=0, le=10))
+            def toy_again(n: int = default):
+                return lambda ctx: iter(())
+
+            kinds.append(registry()["toy_again"])
+        assert kinds[0] is not kinds[1] and registry()["toy_again"].params().n == 2
+
+
+        def elsewhere():  # another scope: a different function that has the same name
+            @workload()
+            def toy_again():
+                return lambda ctx: iter(())
+
+        with pytest.raises(ConfigError, match="workload 'toy_again' is already registered"):
+            elsewhere()
+    finally:
+        registry().unregister("toy_again")
