@@ -4,6 +4,11 @@ A :class:`Results` is what :func:`analysis.run.simulate` returns and what
 ``pvsim run`` writes to disk; :meth:`Results.load` reads a results directory back,
 so notebooks and ``pvsim plot`` work the same on a fresh run and on an old one.
 
+``Results.summary`` is the plain dict that ``summary.json`` holds (notebooks, plots and
+the CLI read it; a results directory loads back to the same dict);
+``Results.typed_summary`` is the same as an :class:`analysis.summary.Summary` (the one the
+run built, or parsed from the dict on first use for results read from a directory).
+
 Examples
 --------
 >>> from model.scenario import parse_scenario
@@ -21,7 +26,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +39,7 @@ from model.errors import PvsimError
 from model.scenario import Scenario, load_scenario
 
 from .resultsdir import mark, read_marker, staged, write_atomically
+from .summary import Summary, scenario_hash
 from .tables import (
     CPU_COLUMNS,
     GUEST_COLUMNS,
@@ -75,6 +81,10 @@ class Results:
         Headline figures, exactly as ``summary.json``.
     requests, cpu, timeseries, schedule, guests : pandas.DataFrame
         Tidy tables (see :mod:`analysis.tables` for their columns).
+    source : Path or None
+        The results directory they were read from or saved to.
+    typed : Summary or None
+        ``summary`` typed, if the caller has it (see :attr:`typed_summary`).
     """
 
     scenario: Scenario
@@ -85,6 +95,15 @@ class Results:
     schedule: pd.DataFrame
     guests: pd.DataFrame
     source: Path | None = None
+    typed: Summary | None = field(default=None, repr=False)
+
+    @property
+    def typed_summary(self) -> Summary:
+        """The summary as a :class:`analysis.summary.Summary` (parsed from
+        :attr:`summary` on first use if the run's own is not at hand)."""
+        if self.typed is None:
+            self.typed = Summary.from_dict(self.summary)
+        return self.typed
 
     def equals(self, other: Results, engine: bool = True) -> bool:
         """Same scenario, summary and tables (``engine=False`` ignores the wall-clock
@@ -323,13 +342,8 @@ def _check_same_run(path: Path, scenario: Scenario, summary: dict) -> None:
     """The resolved scenario and summary.json are from one run (as far as can be told)."""
     if summary["scenario"] != scenario.name or (
             summary.get("pvsim_version") == __version__
-            and summary["scenario_hash"] != _scenario_hash(scenario)):
+            and summary["scenario_hash"] != scenario_hash(scenario)):
         raise PvsimError(f"{path}: summary.json and scenario.resolved.yaml are from "
                          f"different runs ({summary['scenario']!r}, {scenario.name!r}); "
                          f"{_AGAIN}")
 
-
-def _scenario_hash(s: Scenario) -> str:
-    from .run import scenario_hash  # analysis.run imports this module
-
-    return scenario_hash(s)
