@@ -51,8 +51,10 @@ def headline(r: Results) -> dict[str, float]:
     """The run's headline metrics (see the module docstring), from its typed summary and
     request table."""
     s = r.typed_summary
-    out: dict[str, float] = {"host.busy_fraction": s.host.busy_fraction,
-                             STALLED: float(len(s.invariants.stalled))}
+    out: dict[str, float] = {
+        "host.busy_fraction": s.host.busy_fraction,
+        STALLED: float(len(s.invariants.stalled)),
+    }
     for name, g in s.guests.items():
         out[f"guest.{name}.cpu_ms"] = 1e3 * sum(g.cpu_s.values())
         if g.io is not None and g.io.latency is not None:
@@ -62,11 +64,13 @@ def headline(r: Results) -> dict[str, float]:
     for spec in r.scenario.guests:
         members = [g for g in s.guests.values() if g.spec == spec.name]
         out[f"group.{spec.name}.cpu_ms_per_guest"] = 1e3 * float(
-            np.mean([sum(g.cpu_s.values()) for g in members]))
+            np.mean([sum(g.cpu_s.values()) for g in members])
+        )
         io = [g.io for g in members if g.io is not None]
         if io:
             out[f"group.{spec.name}.mbit_s_per_guest"] = float(
-                np.mean([x.throughput_mbps for x in io]))
+                np.mean([x.throughput_mbps for x in io])
+            )
             lat = rq.loc[rq["group"] == spec.name, "latency_ms"].to_numpy()
             if len(lat):
                 p50, p99 = np.percentile(lat, [50, 99])

@@ -33,8 +33,9 @@ from .tables import (
 __all__ = ["results_of", "scenario_hash", "simulate", "summarize"]
 
 
-def simulate(s: Scenario | Mapping, seed: int | None = None,
-             progress: Callable[[float], None] | None = None) -> Results:
+def simulate(
+    s: Scenario | Mapping, seed: int | None = None, progress: Callable[[float], None] | None = None
+) -> Results:
     """Run scenario ``s`` for its duration and return its :class:`Results`.
 
     Parameters
@@ -48,9 +49,11 @@ def simulate(s: Scenario | Mapping, seed: int | None = None,
     if isinstance(s, Mapping):
         s = parse_scenario(s, "simulate(...)")
     elif not isinstance(s, Scenario):
-        raise PvsimError(f"simulate() takes a Scenario (load_scenario(path) reads a file, "
-                         f"parse_scenario(text) YAML text) or a mapping, not "
-                         f"{type(s).__name__}")
+        raise PvsimError(
+            f"simulate() takes a Scenario (load_scenario(path) reads a file, "
+            f"parse_scenario(text) YAML text) or a mapping, not "
+            f"{type(s).__name__}"
+        )
     if seed is not None:  # the resolved scenario records the seed the run used (validated)
         s = s.model_copy(update={"seed": seed})
     host = build_host(s)
@@ -73,7 +76,12 @@ def results_of(s: Scenario, rec: RunRecord) -> Results:
     guests = guest_table(rec, s)
     summary = summarize(s, rec)
     return Results(
-        scenario=s, summary=summary.to_dict(), requests=request_table(rec, guests),
-        cpu=cpu_table(rec), timeseries=timeseries_table(rec, s.record.interval),
+        scenario=s,
+        summary=summary.to_dict(),
+        requests=request_table(rec, guests),
+        cpu=cpu_table(rec),
+        timeseries=timeseries_table(rec, s.record.interval),
         schedule=schedule_table(rec) if s.record.trace else empty(SCHEDULE_COLUMNS),
-        guests=guests, typed=summary)
+        guests=guests,
+        typed=summary,
+    )

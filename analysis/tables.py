@@ -31,8 +31,21 @@ from model.scenario import Scenario
 STAGE_COLUMNS = tuple(f"{i}_ms" for i in INTERVALS)
 HYPERVISOR_ENTITY = "(hypervisor)"
 
-REQUEST_COLUMNS = ("id", "guest", "group", "mode", "device", "kind", "path", "size", "write",
-                   "issued_s", "completed_s", "latency_ms", *STAGE_COLUMNS)
+REQUEST_COLUMNS = (
+    "id",
+    "guest",
+    "group",
+    "mode",
+    "device",
+    "kind",
+    "path",
+    "size",
+    "write",
+    "issued_s",
+    "completed_s",
+    "latency_ms",
+    *STAGE_COLUMNS,
+)
 CPU_COLUMNS = ("guest", "vcpu", "pcpu", "category", "cycles", "seconds")
 TIMESERIES_COLUMNS = ("time_s", "metric", "device", "guest", "value")
 SCHEDULE_COLUMNS = ("pcpu", "guest", "vcpu", "start_s", "end_s")
@@ -66,9 +79,16 @@ _BOOL = {"write", "driver_domain"}
 
 def empty(columns: tuple[str, ...]) -> pd.DataFrame:
     """A table with ``columns`` (typed as in a full table) and no rows."""
+
     def dtype(c: str) -> str:
-        return "object" if c in _TEXT else "int64" if c in _INT else (
-            "bool" if c in _BOOL else "float64")
+        return (
+            "object"
+            if c in _TEXT
+            else "int64"
+            if c in _INT
+            else ("bool" if c in _BOOL else "float64")
+        )
+
     return pd.DataFrame({c: pd.Series([], dtype=dtype(c)) for c in columns})
 
 
@@ -83,11 +103,17 @@ def guest_table(rec: RunRecord, scenario: Scenario) -> pd.DataFrame:
 
     group = {name: scenario.guests[i] for name, i in guest_names(scenario)}
     doms = rec.domains
-    rows = [{"guest": name, "group": group[name].name if name in group else name,
-             "mode": mode, "os": group[name].os if name in group else "modified",
-             "vcpus": int((rec.vcpus.dom == dom).sum()),
-             "driver_domain": rec.driver_domain is not None and dom == rec.driver_domain}
-            for dom, name, mode in zip(doms.dom.tolist(), doms.name, doms.mode, strict=True)]
+    rows = [
+        {
+            "guest": name,
+            "group": group[name].name if name in group else name,
+            "mode": mode,
+            "os": group[name].os if name in group else "modified",
+            "vcpus": int((rec.vcpus.dom == dom).sum()),
+            "driver_domain": rec.driver_domain is not None and dom == rec.driver_domain,
+        }
+        for dom, name, mode in zip(doms.dom.tolist(), doms.name, doms.mode, strict=True)
+    ]
     return _frame(rows, GUEST_COLUMNS)
 
 
@@ -103,19 +129,27 @@ def request_table(rec: RunRecord, guests: pd.DataFrame) -> pd.DataFrame:
     device = rec.devices.name[dev_rows]
     info = guests.set_index("guest")
     at = io.attachments
-    path = dict(zip(zip(at["guest"].tolist(), at["device"].tolist(), strict=True), at["path"],
-                    strict=True))
+    path = dict(
+        zip(zip(at["guest"].tolist(), at["device"].tolist(), strict=True), at["path"], strict=True)
+    )
     stamps = np.stack([c[s] for s in STAGES], axis=1)
-    out = {"id": c["id"], "guest": guest,
-           "group": info["group"].reindex(guest).to_numpy(),
-           "mode": info["mode"].reindex(guest).to_numpy(), "device": device,
-           "kind": rec.devices.kind[dev_rows],
-           "path": np.array([path[(g, d)] for g, d in zip(c["guest"].tolist(),
-                                                          c["device"].tolist(), strict=True)],
-                            dtype=object),
-           "size": c["size"], "write": c["write"].astype(bool),
-           "issued_s": c["issued"] / freq, "completed_s": c["completed"] / freq,
-           "latency_ms": (c["completed"] - c["issued"]) / freq * 1e3}
+    out = {
+        "id": c["id"],
+        "guest": guest,
+        "group": info["group"].reindex(guest).to_numpy(),
+        "mode": info["mode"].reindex(guest).to_numpy(),
+        "device": device,
+        "kind": rec.devices.kind[dev_rows],
+        "path": np.array(
+            [path[(g, d)] for g, d in zip(c["guest"].tolist(), c["device"].tolist(), strict=True)],
+            dtype=object,
+        ),
+        "size": c["size"],
+        "write": c["write"].astype(bool),
+        "issued_s": c["issued"] / freq,
+        "completed_s": c["completed"] / freq,
+        "latency_ms": (c["completed"] - c["issued"]) / freq * 1e3,
+    }
     spans = np.diff(stamps, axis=1) / freq * 1e3
     for k, col in enumerate(STAGE_COLUMNS):
         out[col] = spans[:, k]
@@ -136,8 +170,13 @@ def cpu_table(rec: RunRecord) -> pd.DataFrame:
     vcpu = np.full(len(e), -1, dtype=np.int64)
     of_vcpu = e > 0
     guest[of_vcpu], vcpu[of_vcpu] = _owners(rec, e[of_vcpu] - 1)
-    rows = {"guest": guest, "vcpu": vcpu, "pcpu": p,
-            "category": np.array(NAMES, dtype=object)[k], "cycles": cyc[p, e, k]}
+    rows = {
+        "guest": guest,
+        "vcpu": vcpu,
+        "pcpu": p,
+        "category": np.array(NAMES, dtype=object)[k],
+        "cycles": cyc[p, e, k],
+    }
     df = _frame(rows, CPU_COLUMNS)
     df["seconds"] = df["cycles"] / rec.freq_hz
     return df
@@ -157,8 +196,16 @@ def schedule_table(rec: RunRecord) -> pd.DataFrame:
     last = np.append(first[1:], len(a)) - 1
     guest, vcpu = _owners(rec, a[first, 1])
     freq = rec.freq_hz
-    return _frame({"pcpu": a[first, 0], "guest": guest, "vcpu": vcpu,
-                   "start_s": a[first, 2] / freq, "end_s": a[last, 3] / freq}, SCHEDULE_COLUMNS)
+    return _frame(
+        {
+            "pcpu": a[first, 0],
+            "guest": guest,
+            "vcpu": vcpu,
+            "start_s": a[first, 2] / freq,
+            "end_s": a[last, 3] / freq,
+        },
+        SCHEDULE_COLUMNS,
+    )
 
 
 def timeseries_table(rec: RunRecord, interval_s: float) -> pd.DataFrame:
@@ -171,8 +218,11 @@ def timeseries_table(rec: RunRecord, interval_s: float) -> pd.DataFrame:
     parts = []
 
     def add(metric: str, device: str, guest: str, values: np.ndarray) -> None:
-        parts.append(pd.DataFrame({"time_s": t0, "metric": metric, "device": device,
-                                   "guest": guest, "value": values}))
+        parts.append(
+            pd.DataFrame(
+                {"time_s": t0, "metric": metric, "device": device, "guest": guest, "value": values}
+            )
+        )
 
     doms = list(zip(rec.domains.dom.tolist(), rec.domains.name.tolist(), strict=True))
     a = rec.segments
@@ -198,15 +248,17 @@ def timeseries_table(rec: RunRecord, interval_s: float) -> pd.DataFrame:
                 mine = (c["device"] == dev) & (c["guest"] == d)
                 if not mine.any():
                     continue
-                busy = np.diff(busy_until(c["service_start"][mine], c["service_end"][mine],
-                                          edges))
+                busy = np.diff(busy_until(c["service_start"][mine], c["service_end"][mine], edges))
                 add("device_util", dev_name, name, busy / (width * channels))
                 end = c["completed"][mine]
                 seconds = width / freq
-                add("completions_per_s", dev_name, name,
-                    np.histogram(end, bins=edges)[0] / seconds)
-                add("throughput_mbps", dev_name, name,
-                    np.histogram(end, bins=edges, weights=c["size"][mine])[0] * 8 / seconds / 1e6)
+                add("completions_per_s", dev_name, name, np.histogram(end, bins=edges)[0] / seconds)
+                add(
+                    "throughput_mbps",
+                    dev_name,
+                    name,
+                    np.histogram(end, bins=edges, weights=c["size"][mine])[0] * 8 / seconds / 1e6,
+                )
     if not parts:
         return _frame([], TIMESERIES_COLUMNS)
     return pd.concat(parts, ignore_index=True)

@@ -121,8 +121,10 @@ class DomainTable:
         """The id of the domain named ``name``."""
         hit = np.nonzero(self.name == name)[0]
         if not len(hit):
-            raise RecordError(f"no domain named {name!r}; the record has "
-                              f"{', '.join(map(str, self.name)) or '(none)'}")
+            raise RecordError(
+                f"no domain named {name!r}; the record has "
+                f"{', '.join(map(str, self.name)) or '(none)'}"
+            )
         return int(self.dom[hit[0]])
 
 
@@ -162,13 +164,27 @@ class VcpuTable:
     counters: dict[str, np.ndarray]
 
     @classmethod
-    def of(cls, uid, dom, index, name, finished_at,
-           counters: dict[str, object] | None = None) -> VcpuTable:
+    def of(
+        cls, uid, dom, index, name, finished_at, counters: dict[str, object] | None = None
+    ) -> VcpuTable:
         """The table from sequences, one element per vCPU."""
-        t = cls(_ints(uid), _ints(dom), _ints(index), _names(name), _ints(finished_at),
-                {k: _ints(v) for k, v in (counters or {}).items()})
-        _same_length("vCPU table", uid=t.uid, dom=t.dom, index=t.index, name=t.name,
-                     finished_at=t.finished_at, **t.counters)
+        t = cls(
+            _ints(uid),
+            _ints(dom),
+            _ints(index),
+            _names(name),
+            _ints(finished_at),
+            {k: _ints(v) for k, v in (counters or {}).items()},
+        )
+        _same_length(
+            "vCPU table",
+            uid=t.uid,
+            dom=t.dom,
+            index=t.index,
+            name=t.name,
+            finished_at=t.finished_at,
+            **t.counters,
+        )
         return t
 
     def __len__(self) -> int:
@@ -231,8 +247,7 @@ class DeviceTable:
     def contention(self, device: int) -> list[tuple[int, int, float]]:
         """Device ``device``'s contention rows: (waiting guest, holding guest, seconds)."""
         mine = np.nonzero(self.contention_device == device)[0]
-        return [(int(self.waiting[i]), int(self.holding[i]), float(self.seconds[i]))
-                for i in mine]
+        return [(int(self.waiting[i]), int(self.holding[i]), float(self.seconds[i])) for i in mine]
 
 
 @dataclass(frozen=True, eq=False)
@@ -324,18 +339,24 @@ class RunRecord:
 
     def __post_init__(self) -> None:
         if self.cycles.ndim != 3 or self.cycles.shape[0] != self.pcpus:
-            raise RecordError(f"the cycle ledger is {self.cycles.shape}, not (pcpus="
-                              f"{self.pcpus}, entities, categories)")
+            raise RecordError(
+                f"the cycle ledger is {self.cycles.shape}, not (pcpus="
+                f"{self.pcpus}, entities, categories)"
+            )
         if self.cycles.shape[1] < len(self.vcpus) + 1:
-            raise RecordError(f"the cycle ledger has {self.cycles.shape[1]} entities for "
-                              f"{len(self.vcpus)} vCPUs and the hypervisor")
+            raise RecordError(
+                f"the cycle ledger has {self.cycles.shape[1]} entities for "
+                f"{len(self.vcpus)} vCPUs and the hypervisor"
+            )
         _same_length("transitions", **self.transitions)
-        if self.segments is not None and (self.segments.ndim != 2
-                                          or self.segments.shape[1] != len(SEGMENT_FIELDS)):
+        if self.segments is not None and (
+            self.segments.ndim != 2 or self.segments.shape[1] != len(SEGMENT_FIELDS)
+        ):
             raise RecordError(f"segments are {self.segments.shape}, not (n, 4)")
         if len(self.behalf_cycles) != len(self.domains):
-            raise RecordError(f"{len(self.behalf_cycles)} behalf figures for "
-                              f"{len(self.domains)} domains")
+            raise RecordError(
+                f"{len(self.behalf_cycles)} behalf figures for {len(self.domains)} domains"
+            )
 
     def vcpu_cycles(self, uid: int) -> np.ndarray:
         """Cycles by category that vCPU ``uid`` consumed, summed over pCPUs."""
@@ -374,16 +395,21 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
     """
     hv, freq = host.hypervisor, host.hw.freq_hz
     doms = host.domains
-    domains = DomainTable.of([d.dom for d in doms], [d.name for d in doms],
-                             [d.mode.name for d in doms])
+    domains = DomainTable.of(
+        [d.dom for d in doms], [d.name for d in doms], [d.mode.name for d in doms]
+    )
     vcpus = sorted(hv.vcpus, key=lambda v: v.uid)
     done = hv.finished_at
     from .cpu import STAT_NAMES
 
     table = VcpuTable.of(
-        [v.uid for v in vcpus], [v.domain.dom for v in vcpus], [v.index for v in vcpus],
-        [v.name for v in vcpus], [done.get(v.name, -1) for v in vcpus],
-        {label: [int(v.cpu[i]) for v in vcpus] for i, label in STAT_NAMES.items()})
+        [v.uid for v in vcpus],
+        [v.domain.dom for v in vcpus],
+        [v.index for v in vcpus],
+        [v.name for v in vcpus],
+        [done.get(v.name, -1) for v in vcpus],
+        {label: [int(v.cpu[i]) for v in vcpus] for i, label in STAT_NAMES.items()},
+    )
     io = host.io
     dd = io.driver_domain if io is not None else None
     rows: list[tuple[int, str, str, int]] = []
@@ -393,56 +419,88 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
     eng = stats.engine()
     segs = hv.segments
     return RunRecord(
-        hardware=host.hw.name, freq_hz=freq, elapsed=stats.elapsed,
-        pcpus=len(hv.pcpus), domains=domains, vcpus=table,
+        hardware=host.hw.name,
+        freq_hz=freq,
+        elapsed=stats.elapsed,
+        pcpus=len(hv.pcpus),
+        domains=domains,
+        vcpus=table,
         driver_domain=None if dd is None else dd.dom,
         behalf_cycles=_ints([stats.driver_domain_cycles(d.name) for d in doms]),
         cycles=stats.ledger.cycles,
-        transitions={"dom": _ints([r[0] for r in rows]), "kind": _names([r[1] for r in rows]),
-                     "label": _names([r[2] for r in rows]),
-                     "count": _ints([r[3] for r in rows])},
+        transitions={
+            "dom": _ints([r[0] for r in rows]),
+            "kind": _names([r[1] for r in rows]),
+            "label": _names([r[2] for r in rows]),
+            "count": _ints([r[3] for r in rows]),
+        },
         transition_kinds=tuple(stats.transitions(doms[0].name)) if doms else (),
-        context_switches=sum(p.switches for p in hv.pcpus), timers_fired=hv.timers_fired,
-        segments=None if segs is None else np.frombuffer(segs, dtype=np.int64).reshape(
-            -1, len(SEGMENT_FIELDS)),
-        devices=_devices(io), io=None if io is None else _io(io),
+        context_switches=sum(p.switches for p in hv.pcpus),
+        timers_fired=hv.timers_fired,
+        segments=None
+        if segs is None
+        else np.frombuffer(segs, dtype=np.int64).reshape(-1, len(SEGMENT_FIELDS)),
+        devices=_devices(io),
+        io=None if io is None else _io(io),
         liveness=tuple(stats.liveness),
-        engine=Engine(wall_s=eng["wall_s"], events=eng["events"],
-                      instructions=eng["instructions"],
-                      instructions_per_s=eng["instructions_per_s"],
-                      events_per_s=eng["events_per_s"]))
+        engine=Engine(
+            wall_s=eng["wall_s"],
+            events=eng["events"],
+            instructions=eng["instructions"],
+            instructions_per_s=eng["instructions_per_s"],
+            events_per_s=eng["events_per_s"],
+        ),
+    )
 
 
 def _devices(io) -> DeviceTable:
     devs = list(io.devices.values()) if io is not None else []
     queues = [dev.queue_series() for dev in devs]
-    cont = [(dev.index, a, b, w) for dev in devs
-            for a, row in dev.contention().items() for b, w in row.items()]
+    cont = [
+        (dev.index, a, b, w)
+        for dev in devs
+        for a, row in dev.contention().items()
+        for b, w in row.items()
+    ]
     return DeviceTable(
-        id=_ints([d.index for d in devs]), name=_names([d.name for d in devs]),
-        kind=_names([d.kind for d in devs]), channels=_ints([d.channels for d in devs]),
+        id=_ints([d.index for d in devs]),
+        name=_names([d.name for d in devs]),
+        kind=_names([d.kind for d in devs]),
+        channels=_ints([d.channels for d in devs]),
         utilization=np.array([d.utilization() for d in devs], dtype=float),
         completed=_ints([d.completed for d in devs]),
-        queue_device=_ints(np.concatenate([np.full(len(t), d.index) for d, (t, _) in
-                                           zip(devs, queues, strict=True)] or [[]])),
+        queue_device=_ints(
+            np.concatenate(
+                [np.full(len(t), d.index) for d, (t, _) in zip(devs, queues, strict=True)] or [[]]
+            )
+        ),
         queue_time=_ints(np.concatenate([t for t, _ in queues] or [[]])),
         queue_length=_ints(np.concatenate([q for _, q in queues] or [[]])),
-        contention_device=_ints([c[0] for c in cont]), waiting=_ints([c[1] for c in cont]),
+        contention_device=_ints([c[0] for c in cont]),
+        waiting=_ints([c[1] for c in cont]),
         holding=_ints([c[2] for c in cont]),
-        seconds=np.array([c[3] for c in cont], dtype=float))
+        seconds=np.array([c[3] for c in cont], dtype=float),
+    )
 
 
 def _io(io) -> IORecord:
     totals = list(io.log.totals.items())
     atts = list(io.attachments.values())
     return IORecord(
-        issued=io.issued, completed=io.log.completed, in_flight=io.in_flight(),
+        issued=io.issued,
+        completed=io.log.completed,
+        in_flight=io.in_flight(),
         in_flight_by_stage=dict(io.in_flight_by_stage()),
-        totals={"guest": _ints([g for (g, _), _ in totals]),
-                "device": _ints([d for (_, d), _ in totals]),
-                "requests": _ints([v[0] for _, v in totals]),
-                "bytes": _ints([v[1] for _, v in totals])},
-        attachments={"guest": _ints([a.domain.dom for a in atts]),
-                     "device": _ints([a.device.index for a in atts]),
-                     "path": _names([a.path for a in atts])},
-        requests=io.log.columns() if io.log.keep else None)
+        totals={
+            "guest": _ints([g for (g, _), _ in totals]),
+            "device": _ints([d for (_, d), _ in totals]),
+            "requests": _ints([v[0] for _, v in totals]),
+            "bytes": _ints([v[1] for _, v in totals]),
+        },
+        attachments={
+            "guest": _ints([a.domain.dom for a in atts]),
+            "device": _ints([a.device.index for a in atts]),
+            "path": _names([a.path for a in atts]),
+        },
+        requests=io.log.columns() if io.log.keep else None,
+    )
