@@ -135,8 +135,10 @@ class Host:
         0
         """
         if self._ran:
-            raise PvsimError("record_segments() comes before run(): the segments of a run "
-                             "that has started are not all there")
+            raise PvsimError(
+                "record_segments() comes before run(): the segments of a run "
+                "that has started are not all there"
+            )
         return self.hypervisor.record_segments()
 
     def run(self, seconds: float | None = None, cycles: int | None = None,
