@@ -414,8 +414,14 @@ def _devices(rec: RunRecord) -> dict[str, DeviceSummary]:
         t, q = dv.queue(dev)
         span = np.diff(np.append(t, rec.elapsed))
         contention: dict[str, dict[str, float]] = {}
-        for a, b, w in dv.contention(dev):
-            contention.setdefault(rec.domains.name_of(a), {})[rec.domains.name_of(b)] = w
+        waiting, holding, seconds = dv.contention(dev)
+        for a, b, w in zip(
+            rec.domains.names_of(waiting).tolist(),
+            rec.domains.names_of(holding).tolist(),
+            seconds.tolist(),
+            strict=True,
+        ):
+            contention.setdefault(a, {})[b] = w
         out[str(dv.name[k])] = DeviceSummary(
             kind=str(dv.kind[k]),
             channels=int(dv.channels[k]),

@@ -244,10 +244,10 @@ class DeviceTable:
         mine = self.queue_device == device
         return self.queue_time[mine], self.queue_length[mine]
 
-    def contention(self, device: int) -> list[tuple[int, int, float]]:
-        """Device ``device``'s contention rows: (waiting guest, holding guest, seconds)."""
-        mine = np.nonzero(self.contention_device == device)[0]
-        return [(int(self.waiting[i]), int(self.holding[i]), float(self.seconds[i])) for i in mine]
+    def contention(self, device: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Device ``device``'s contention rows: waiting guests, holding guests, seconds."""
+        mine = self.contention_device == device
+        return self.waiting[mine], self.holding[mine], self.seconds[mine]
 
 
 @dataclass(frozen=True, eq=False)
