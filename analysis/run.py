@@ -1,5 +1,9 @@
 """Run a scenario: simulate it and summarize the run.
 
+:func:`simulate` builds the host, runs it and takes its :class:`model.record.RunRecord`;
+from then on only the record is read: :func:`results_of` turns a record (from any
+engine) into :class:`Results`, its summary and tables.
+
 Examples
 --------
 >>> from model.scenario import parse_scenario
@@ -72,6 +76,20 @@ def results_of(s: Scenario, rec: RunRecord) -> Results:
         The scenario as run (every default filled in).
     rec : RunRecord
         What the run yielded (:func:`model.record.record_run` for the exact engine).
+
+    Returns
+    -------
+    Results
+
+    Examples
+    --------
+    >>> from model.build import build_host
+    >>> s = parse_scenario("name: t\\nduration: 5ms\\nguests: [{name: a, "
+    ...                    "workload: {profile: spin}}]")
+    >>> host = build_host(s)
+    >>> r = results_of(s, record_run(host, host.run(seconds=s.duration)))
+    >>> r.summary["host"]["busy_fraction"], r.schedule.empty  # one hog, two pCPUs; no trace
+    (0.5, True)
     """
     guests = guest_table(rec, s)
     summary = summarize(s, rec)
