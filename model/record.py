@@ -42,9 +42,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .categories import IDLE
+from .cpu import STAT_NAMES
 from .errors import PvsimError
 from .iorequest import STAGES
 from .liveness import State, VcpuState
+from .modes import TRANSITION_KINDS
 
 if TYPE_CHECKING:
     from .host import Host, RunStats
@@ -228,6 +230,30 @@ class DeviceTable:
     holding: np.ndarray
     seconds: np.ndarray
 
+    def __post_init__(self) -> None:
+        _same_length(
+            "device table",
+            id=self.id,
+            name=self.name,
+            kind=self.kind,
+            channels=self.channels,
+            utilization=self.utilization,
+            completed=self.completed,
+        )
+        _same_length(
+            "device queue samples",
+            queue_device=self.queue_device,
+            queue_time=self.queue_time,
+            queue_length=self.queue_length,
+        )
+        _same_length(
+            "device contention",
+            contention_device=self.contention_device,
+            waiting=self.waiting,
+            holding=self.holding,
+            seconds=self.seconds,
+        )
+
     def __len__(self) -> int:
         return len(self.id)
 
@@ -400,8 +426,6 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
     )
     vcpus = sorted(hv.vcpus, key=lambda v: v.uid)
     done = hv.finished_at
-    from .cpu import STAT_NAMES
-
     table = VcpuTable.of(
         [v.uid for v in vcpus],
         [v.domain.dom for v in vcpus],
@@ -434,7 +458,7 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
             "label": _names([r[2] for r in rows]),
             "count": _ints([r[3] for r in rows]),
         },
-        transition_kinds=tuple(stats.transitions(doms[0].name)) if doms else (),
+        transition_kinds=tuple(TRANSITION_KINDS.values()),
         context_switches=sum(p.switches for p in hv.pcpus),
         timers_fired=hv.timers_fired,
         segments=None
