@@ -109,9 +109,23 @@ class Results:
     @property
     def typed_summary(self) -> Summary:
         """The summary as a :class:`analysis.summary.Summary` (parsed from
-        :attr:`summary` on first use if the run's own is not at hand)."""
+        :attr:`summary` on first use if the run's own is not at hand).
+
+        Raises
+        ------
+        PvsimError
+            The summary lacks a figure or has one of the wrong shape (one written by
+            another version of pvsim, or edited).
+        """
         if self.typed is None:
-            self.typed = Summary.from_dict(self.summary)
+            try:
+                self.typed = Summary.from_dict(self.summary)
+            except KeyError as e:
+                raise PvsimError(
+                    f"summary.json has no {e.args[0]!r} where pvsim writes one; {_AGAIN}"
+                ) from None
+            except (TypeError, AttributeError) as e:
+                raise PvsimError(f"summary.json is not what pvsim writes ({e}); {_AGAIN}") from None
         return self.typed
 
     def equals(self, other: Results, engine: bool = True) -> bool:

@@ -323,3 +323,7 @@ def test_a_loaded_results_directory_gives_the_same_typed_summary(tmp_path):
     back = Results.load(r.save(tmp_path / "out"))
     assert back.typed is None and back.typed_summary == r.typed_summary
     assert back.typed_summary.to_dict() == r.summary
+    del back.summary["guests"]["web"]["spec"]  # as an edited or older summary.json
+    back.typed = None
+    with pytest.raises(PvsimError, match="no 'spec' where pvsim writes one"):
+        _ = back.typed_summary
