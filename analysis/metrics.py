@@ -48,31 +48,35 @@ def metric_names(s: Scenario) -> list[str]:
 
 
 def headline(r: Results) -> dict[str, float]:
-    """The run's headline metrics (see the module docstring)."""
-    s = r.summary
-    out: dict[str, float] = {"host.busy_fraction": s["host"]["busy_fraction"],
-                             STALLED: float(len(s["invariants"]["stalled"]))}
-    for name, g in s["guests"].items():
-        out[f"guest.{name}.cpu_ms"] = 1e3 * sum(g["cpu_s"].values())
-        io = g.get("io", {})
-        for k in ("p50_ms", "p99_ms"):
-            if k in io:
-                out[f"guest.{name}.{k}"] = io[k]
+    """The run's headline metrics (see the module docstring), from its typed summary and
+    request table."""
+    s = r.typed_summary
+    out: dict[str, float] = {
+        "host.busy_fraction": s.host.busy_fraction,
+        STALLED: float(len(s.invariants.stalled)),
+    }
+    for name, g in s.guests.items():
+        out[f"guest.{name}.cpu_ms"] = 1e3 * sum(g.cpu_s.values())
+        if g.io is not None and g.io.latency is not None:
+            out[f"guest.{name}.p50_ms"] = g.io.latency.p50_ms
+            out[f"guest.{name}.p99_ms"] = g.io.latency.p99_ms
     rq = r.requests
     for spec in r.scenario.guests:
-        members = [n for n, g in s["guests"].items() if g["spec"] == spec.name]
-        cpu = [sum(s["guests"][n]["cpu_s"].values()) for n in members]
-        out[f"group.{spec.name}.cpu_ms_per_guest"] = 1e3 * float(np.mean(cpu))
-        io = [s["guests"][n]["io"] for n in members if "io" in s["guests"][n]]
+        members = [g for g in s.guests.values() if g.spec == spec.name]
+        out[f"group.{spec.name}.cpu_ms_per_guest"] = 1e3 * float(
+            np.mean([sum(g.cpu_s.values()) for g in members])
+        )
+        io = [g.io for g in members if g.io is not None]
         if io:
             out[f"group.{spec.name}.mbit_s_per_guest"] = float(
-                np.mean([x["throughput_mbps"] for x in io]))
+                np.mean([x.throughput_mbps for x in io])
+            )
             lat = rq.loc[rq["group"] == spec.name, "latency_ms"].to_numpy()
             if len(lat):
                 p50, p99 = np.percentile(lat, [50, 99])
                 out[f"group.{spec.name}.p50_ms"] = float(p50)
                 out[f"group.{spec.name}.p99_ms"] = float(p99)
-    for name, d in s["devices"].items():
-        out[f"device.{name}.utilization"] = d["utilization"]
-        out[f"device.{name}.mean_queue"] = d["mean_queue"]
+    for name, d in s.devices.items():
+        out[f"device.{name}.utilization"] = d.utilization
+        out[f"device.{name}.mean_queue"] = d.mean_queue
     return out

@@ -4,6 +4,11 @@ A :class:`Results` is what :func:`analysis.run.simulate` returns and what
 ``pvsim run`` writes to disk; :meth:`Results.load` reads a results directory back,
 so notebooks and ``pvsim plot`` work the same on a fresh run and on an old one.
 
+``Results.summary`` is the plain dict that ``summary.json`` holds (notebooks, plots and
+the CLI read it; a results directory loads back to the same dict);
+``Results.typed_summary`` is the same as an :class:`analysis.summary.Summary` (the one the
+run built, or parsed from the dict on first use for results read from a directory).
+
 Examples
 --------
 >>> from model.scenario import parse_scenario
@@ -21,7 +26,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +39,7 @@ from model.errors import PvsimError
 from model.scenario import Scenario, load_scenario
 
 from .resultsdir import mark, read_marker, staged, write_atomically
+from .summary import Summary, scenario_hash
 from .tables import (
     CPU_COLUMNS,
     GUEST_COLUMNS,
@@ -47,19 +53,28 @@ from .tables import (
 __all__ = ["Results", "STAGE_COLUMNS", "write_atomically"]
 
 #: The tables of a results directory: attribute -> (file, columns).
-TABLES = {"requests": ("requests.parquet", REQUEST_COLUMNS),
-          "cpu": ("cpu.parquet", CPU_COLUMNS),
-          "timeseries": ("timeseries.parquet", TIMESERIES_COLUMNS),
-          "schedule": ("schedule.parquet", SCHEDULE_COLUMNS),
-          "guests": ("guests.parquet", GUEST_COLUMNS)}
+TABLES = {
+    "requests": ("requests.parquet", REQUEST_COLUMNS),
+    "cpu": ("cpu.parquet", CPU_COLUMNS),
+    "timeseries": ("timeseries.parquet", TIMESERIES_COLUMNS),
+    "schedule": ("schedule.parquet", SCHEDULE_COLUMNS),
+    "guests": ("guests.parquet", GUEST_COLUMNS),
+}
 
 
 #: The most a summary.json may be (bytes): a run's is a few kB.
 MAX_SUMMARY_BYTES = 64 << 20
 #: Keys of summary.json that reading a results directory relies on, with their types.
-SUMMARY_KEYS = {"scenario": str, "scenario_hash": str, "hardware": str,
-                "sim_time_s": (int, float), "host": dict, "guests": dict, "devices": dict,
-                "invariants": dict}
+SUMMARY_KEYS = {
+    "scenario": str,
+    "scenario_hash": str,
+    "hardware": str,
+    "sim_time_s": (int, float),
+    "host": dict,
+    "guests": dict,
+    "devices": dict,
+    "invariants": dict,
+}
 _AGAIN = "run the scenario again"
 
 
@@ -75,6 +90,10 @@ class Results:
         Headline figures, exactly as ``summary.json``.
     requests, cpu, timeseries, schedule, guests : pandas.DataFrame
         Tidy tables (see :mod:`analysis.tables` for their columns).
+    source : Path or None
+        The results directory they were read from or saved to.
+    typed : Summary or None
+        ``summary`` typed, if the caller has it (see :attr:`typed_summary`).
     """
 
     scenario: Scenario
@@ -85,15 +104,42 @@ class Results:
     schedule: pd.DataFrame
     guests: pd.DataFrame
     source: Path | None = None
+    typed: Summary | None = field(default=None, repr=False)
+
+    @property
+    def typed_summary(self) -> Summary:
+        """The summary as a :class:`analysis.summary.Summary` (parsed from
+        :attr:`summary` on first use if the run's own is not at hand).
+
+        Raises
+        ------
+        PvsimError
+            The summary lacks a figure or has one of the wrong shape (one written by
+            another version of pvsim, or edited).
+        """
+        if self.typed is None:
+            try:
+                self.typed = Summary.from_dict(self.summary)
+            except KeyError as e:
+                raise PvsimError(
+                    f"summary.json has no {e.args[0]!r} where pvsim writes one; {_AGAIN}"
+                ) from None
+            except (TypeError, AttributeError) as e:
+                raise PvsimError(f"summary.json is not what pvsim writes ({e}); {_AGAIN}") from None
+        return self.typed
 
     def equals(self, other: Results, engine: bool = True) -> bool:
         """Same scenario, summary and tables (``engine=False`` ignores the wall-clock
         engine block, which differs between two runs of the same scenario and seed)."""
+
         def summary(r: Results) -> dict:
-            return r.summary if engine else {k: v for k, v in r.summary.items()
-                                             if k != "engine"}
-        return (self.scenario == other.scenario and summary(self) == summary(other)
-                and all(getattr(self, t).equals(getattr(other, t)) for t in TABLES))
+            return r.summary if engine else {k: v for k, v in r.summary.items() if k != "engine"}
+
+        return (
+            self.scenario == other.scenario
+            and summary(self) == summary(other)
+            and all(getattr(self, t).equals(getattr(other, t)) for t in TABLES)
+        )
 
     @property
     def interval(self) -> float:
@@ -109,20 +155,23 @@ class Results:
         """CPU seconds per guest (rows) by category (columns); ``driver_domain`` is the
         driver domain's work on the guest's behalf."""
         cats = [c for c in NAMES if c != "idle"]
-        rows = {g: [v["cpu_s"].get(c, 0.0) for c in cats]
-                for g, v in self.summary["guests"].items()}
+        rows = {
+            g: [v["cpu_s"].get(c, 0.0) for c in cats] for g, v in self.summary["guests"].items()
+        }
         return pd.DataFrame.from_dict(rows, orient="index", columns=cats).rename_axis("guest")
 
     def contention(self, device: str) -> pd.DataFrame:
         """Seconds each guest (rows) waited at ``device`` behind each guest (columns)."""
         devices = self.summary["devices"]
         if device not in devices:
-            raise PvsimError(f"no device {device!r}; valid choices: "
-                             f"{', '.join(devices) or '(none)'}")
+            raise PvsimError(
+                f"no device {device!r}; valid choices: {', '.join(devices) or '(none)'}"
+            )
         m = pd.DataFrame(devices[device]["contention_s"]).T.fillna(0.0)
         order = [g for g in self.guest_names if g in m.index]
         return m.reindex(index=order, columns=order, fill_value=0.0).rename_axis(
-            index="waiting", columns="holding")
+            index="waiting", columns="holding"
+        )
 
     def latency_percentiles(self) -> pd.DataFrame:
         """Request latency (ms) per guest and device: count, mean, p50, p95, p99."""
@@ -165,8 +214,10 @@ class Results:
         """Write the files of a results directory into ``directory`` (a directory being
         built: :meth:`save` is the safe way to write one), its marker last."""
         out = Path(directory)
-        write_atomically(out / "scenario.resolved.yaml",
-                         yaml.safe_dump(self.scenario.model_dump(mode="json"), sort_keys=False))
+        write_atomically(
+            out / "scenario.resolved.yaml",
+            yaml.safe_dump(self.scenario.model_dump(mode="json"), sort_keys=False),
+        )
         for attr, (name, _) in TABLES.items():
             buf = io.BytesIO()
             getattr(self, attr).to_parquet(buf, index=False)
@@ -195,13 +246,17 @@ class Results:
             marker = read_marker(path) or {}
             if marker.get("kind") == "compare":
                 runs = sorted(p.name for p in path.iterdir() if (p / "summary.json").is_file())
-                raise PvsimError(f"{path}: a pvsim compare directory; give one of its runs: "
-                                 f"{', '.join(str(path / r) for r in runs) or '(none)'}")
-            raise PvsimError(f"{path}: not a results directory (no summary.json; an "
-                             "interrupted run leaves none)")
+                raise PvsimError(
+                    f"{path}: a pvsim compare directory; give one of its runs: "
+                    f"{', '.join(str(path / r) for r in runs) or '(none)'}"
+                )
+            raise PvsimError(
+                f"{path}: not a results directory (no summary.json; an interrupted run leaves none)"
+            )
         summary = _read_summary(summary_file)
-        tables = {attr: _read_table(path / name, columns)
-                  for attr, (name, columns) in TABLES.items()}
+        tables = {
+            attr: _read_table(path / name, columns) for attr, (name, columns) in TABLES.items()
+        }
         scenario = load_scenario(str(path / "scenario.resolved.yaml"))
         _check_same_run(path, scenario, summary)
         return cls(scenario, summary, source=path, **tables)
@@ -215,32 +270,46 @@ class Results:
             cpu = v["cpu_s"]
             total = sum(cpu.values())
             io_ = v.get("io", {})
-            rows[g] = {"mode": v["mode"], "cpu_ms": 1e3 * total,
-                       "virt_overhead": sum(cpu.get(c, 0.0) for c in VIRTUALIZATION) / total
-                       if total else 0.0,
-                       "driver_domain_ms": 1e3 * cpu.get("driver_domain", 0.0),
-                       "io_requests": io_.get("requests", 0),
-                       "mbit_s": io_.get("throughput_mbps", float("nan")),
-                       "p50_ms": io_.get("p50_ms", float("nan")),
-                       "p99_ms": io_.get("p99_ms", float("nan"))}
+            rows[g] = {
+                "mode": v["mode"],
+                "cpu_ms": 1e3 * total,
+                "virt_overhead": sum(cpu.get(c, 0.0) for c in VIRTUALIZATION) / total
+                if total
+                else 0.0,
+                "driver_domain_ms": 1e3 * cpu.get("driver_domain", 0.0),
+                "io_requests": io_.get("requests", 0),
+                "mbit_s": io_.get("throughput_mbps", float("nan")),
+                "p50_ms": io_.get("p50_ms", float("nan")),
+                "p99_ms": io_.get("p99_ms", float("nan")),
+            }
         return pd.DataFrame.from_dict(rows, orient="index").rename_axis("guest")
 
     def _headline(self) -> str:
         s = self.summary
-        return (f"pvsim results: {s['scenario']} on {s['hardware']}, {s['sim_time_s']:.3f} s "
-                f"simulated, seed {s['seed']}, {len(s['guests'])} guests, "
-                f"{len(s['devices'])} devices, host CPU busy {s['host']['busy_fraction']:.0%}")
+        return (
+            f"pvsim results: {s['scenario']} on {s['hardware']}, {s['sim_time_s']:.3f} s "
+            f"simulated, seed {s['seed']}, {len(s['guests'])} guests, "
+            f"{len(s['devices'])} devices, host CPU busy {s['host']['busy_fraction']:.0%}"
+        )
 
     def __repr__(self) -> str:
         return f"{self._headline()}\n{self.overview().to_string(float_format='{:.3f}'.format)}"
 
     def _repr_html_(self) -> str:
         dev = pd.DataFrame.from_dict(
-            {d: {"utilization": v["utilization"], "mean_queue": v["mean_queue"],
-                 "completed": v["completed"]} for d, v in self.summary["devices"].items()},
-            orient="index")
+            {
+                d: {
+                    "utilization": v["utilization"],
+                    "mean_queue": v["mean_queue"],
+                    "completed": v["completed"],
+                }
+                for d, v in self.summary["devices"].items()
+            },
+            orient="index",
+        )
         html = f"<p><b>{self._headline()}</b></p>" + self.overview().to_html(
-            float_format="{:.3f}".format)
+            float_format="{:.3f}".format
+        )
         if len(dev):
             html += "<p>devices</p>" + dev.to_html(float_format="{:.3f}".format)
         return html
@@ -251,38 +320,49 @@ def _read_summary(f: Path) -> dict:
     """summary.json as a dict, or a :class:`PvsimError` saying what is wrong with it."""
     try:
         if f.stat().st_size > MAX_SUMMARY_BYTES:
-            raise PvsimError(f"{f}: {f.stat().st_size:,} bytes, not a pvsim summary (a run's "
-                             "is a few kB)")
+            raise PvsimError(
+                f"{f}: {f.stat().st_size:,} bytes, not a pvsim summary (a run's is a few kB)"
+            )
         raw = f.read_bytes()
     except OSError as e:
         raise PvsimError(f"{f}: cannot read: {e.strerror}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise PvsimError(f"{f}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
-                         f"{e.start}); the file is damaged: {_AGAIN}") from None
+        raise PvsimError(
+            f"{f}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
+            f"{e.start}); the file is damaged: {_AGAIN}"
+        ) from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
-        raise PvsimError(f"{f}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno}; "
-                         f"truncated?): {_AGAIN}") from None
+        raise PvsimError(
+            f"{f}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno}; "
+            f"truncated?): {_AGAIN}"
+        ) from None
     except RecursionError:
         raise PvsimError(f"{f}: JSON nested too deeply; not a pvsim summary") from None
     if not isinstance(doc, dict):
-        raise PvsimError(f"{f}: a JSON {type(doc).__name__}, not an object: not a pvsim "
-                         f"summary; {_AGAIN}")
+        raise PvsimError(
+            f"{f}: a JSON {type(doc).__name__}, not an object: not a pvsim summary; {_AGAIN}"
+        )
     for key, kind in SUMMARY_KEYS.items():
         if key not in doc:
             raise PvsimError(f"{f}: no {key!r}: not a complete pvsim summary; {_AGAIN}")
         if not isinstance(doc[key], kind) or isinstance(doc[key], bool):
-            raise PvsimError(f"{f}: {key!r} is a {type(doc[key]).__name__}, not what pvsim "
-                             f"writes; {_AGAIN}")
-    for section, needs in (("guests", ("mode", "cpu_s")),
-                           ("devices", ("utilization", "mean_queue", "completed"))):
+            raise PvsimError(
+                f"{f}: {key!r} is a {type(doc[key]).__name__}, not what pvsim writes; {_AGAIN}"
+            )
+    for section, needs in (
+        ("guests", ("mode", "cpu_s")),
+        ("devices", ("utilization", "mean_queue", "completed")),
+    ):
         for name, v in doc[section].items():
             if not isinstance(v, dict) or any(k not in v for k in needs):
-                raise PvsimError(f"{f}: {section}.{name} lacks {', '.join(needs)}: not what "
-                                 f"pvsim writes; {_AGAIN}")
+                raise PvsimError(
+                    f"{f}: {section}.{name} lacks {', '.join(needs)}: not what "
+                    f"pvsim writes; {_AGAIN}"
+                )
     return doc
 
 
@@ -295,23 +375,33 @@ def _read_table(f: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     except (pa.ArrowException, OSError, ValueError, TypeError, EOFError) as e:
         why = (str(e).splitlines() or [type(e).__name__])[0]
         why = re.sub(r"^Could not open Parquet input source .*?.: ", "", why).split(". ")[0][:100]
-        raise PvsimError(f"{f}: not a readable Parquet file (truncated or damaged? {why}); "
-                         f"{_AGAIN}") from None
+        raise PvsimError(
+            f"{f}: not a readable Parquet file (truncated or damaged? {why}); {_AGAIN}"
+        ) from None
     if set(df.columns) != set(columns):
         missing = [c for c in columns if c not in df.columns]
         extra = [str(c) for c in df.columns if c not in columns]
-        raise PvsimError(f"{f}: not the {f.stem} table: "
-                         + "; ".join(p for p in (
-                             f"missing columns {_few(missing)}" if missing else "",
-                             f"unexpected columns {_few(extra)}" if extra else "") if p)
-                         + f"; {_AGAIN}")
+        raise PvsimError(
+            f"{f}: not the {f.stem} table: "
+            + "; ".join(
+                p
+                for p in (
+                    f"missing columns {_few(missing)}" if missing else "",
+                    f"unexpected columns {_few(extra)}" if extra else "",
+                )
+                if p
+            )
+            + f"; {_AGAIN}"
+        )
     text = {c for c in columns if empty((c,))[c].dtype == object}
     for c in columns:
-        ok = (not pd.api.types.is_numeric_dtype(df[c]) if c in text
-              else pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))
+        ok = (
+            not pd.api.types.is_numeric_dtype(df[c])
+            if c in text
+            else pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])
+        )
         if not ok and len(df):
-            raise PvsimError(f"{f}: column {c!r} is {df[c].dtype}, not what pvsim writes; "
-                             f"{_AGAIN}")
+            raise PvsimError(f"{f}: column {c!r} is {df[c].dtype}, not what pvsim writes; {_AGAIN}")
     return df[list(columns)]
 
 
@@ -322,14 +412,11 @@ def _few(names: list[str], n: int = 4) -> str:
 def _check_same_run(path: Path, scenario: Scenario, summary: dict) -> None:
     """The resolved scenario and summary.json are from one run (as far as can be told)."""
     if summary["scenario"] != scenario.name or (
-            summary.get("pvsim_version") == __version__
-            and summary["scenario_hash"] != _scenario_hash(scenario)):
-        raise PvsimError(f"{path}: summary.json and scenario.resolved.yaml are from "
-                         f"different runs ({summary['scenario']!r}, {scenario.name!r}); "
-                         f"{_AGAIN}")
-
-
-def _scenario_hash(s: Scenario) -> str:
-    from .run import scenario_hash  # analysis.run imports this module
-
-    return scenario_hash(s)
+        summary.get("pvsim_version") == __version__
+        and summary["scenario_hash"] != scenario_hash(scenario)
+    ):
+        raise PvsimError(
+            f"{path}: summary.json and scenario.resolved.yaml are from "
+            f"different runs ({summary['scenario']!r}, {scenario.name!r}); "
+            f"{_AGAIN}"
+        )

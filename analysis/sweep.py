@@ -69,7 +69,9 @@ def code_digest() -> str:
     h = hashlib.sha256(__version__.encode())
     roots = (Path(model.__file__).parent, Path(analysis.__file__).parent)
     files = sorted(p for p in roots[0].rglob("*") if p.suffix in (".py", ".yaml"))
-    files += [roots[1] / f for f in ("run.py", "tables.py", "results.py", "metrics.py")]
+    files += [
+        roots[1] / f for f in ("run.py", "summary.py", "tables.py", "results.py", "metrics.py")
+    ]
     for f in files:
         h.update(f.name.encode())
         h.update(f.read_bytes())

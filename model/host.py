@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -122,6 +123,23 @@ class Host:
                               self.hw)
         vcpu.start(iter(workload(ctx)))
         self.hypervisor.start(vcpu, daemon)
+
+    def record_segments(self) -> array:
+        """Record the run segments (which vCPU ran on which pCPU, from when to when:
+        :attr:`model.hypervisor.Hypervisor.segments`, 32 bytes each); before :meth:`run`.
+
+        Examples
+        --------
+        >>> host = Host(pcpus=1)
+        >>> len(host.record_segments())
+        0
+        """
+        if self._ran:
+            raise PvsimError(
+                "record_segments() comes before run(): the segments of a run "
+                "that has started are not all there"
+            )
+        return self.hypervisor.record_segments()
 
     def run(self, seconds: float | None = None, cycles: int | None = None,
             progress: Callable[[float], None] | None = None) -> RunStats:

@@ -281,6 +281,13 @@ class Hypervisor:
         the deadlock check and :func:`model.liveness.liveness` ask it."""
         self.wake_sources.append(source)
 
+    def record_segments(self) -> array:
+        """Record every run segment from now on (:attr:`segments`) and return the record;
+        call it before the run: each pCPU takes the record when its loop first runs."""
+        if self.segments is None:
+            self.segments = array("q")
+        return self.segments
+
     def start_log(self) -> list[tuple[int, str, str, int | None]]:
         """Record the event log from now on (:attr:`log`) and return it."""
         self.log = []

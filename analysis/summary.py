@@ -1,0 +1,445 @@
+"""The typed summary of a run: what ``summary.json`` holds, built from the run record.
+
+:func:`summarize` builds a :class:`Summary` from a scenario (the run's input) and its
+:class:`model.record.RunRecord` (the run's output) alone: it never sees a live host, so a
+record from any engine gives a summary. :meth:`Summary.to_dict` is exactly
+``summary.json`` (its keys in their order, and its values); :meth:`Summary.from_dict`
+reads one back.
+
+The choice for :class:`analysis.results.Results`: ``Results.summary`` stays the plain
+dict that ``summary.json`` serializes (the public API: notebooks, plots, the CLI and
+``compare`` read it, and a results directory loads back to the same dict), and the typed
+object is ``Results.typed_summary``, the one the run built or, for results read from a
+directory, parsed from the dict on first use. Code that computes from a summary
+(:mod:`analysis.metrics`) reads the typed one.
+
+Examples
+--------
+>>> from model.scenario import parse_scenario
+>>> from analysis.run import simulate
+>>> r = simulate(parse_scenario("name: t\\nduration: 10ms\\nguests: [{name: a, "
+...                             "workload: {profile: spin}}]"))
+>>> t = r.typed_summary
+>>> t.guests["a"].mode, t.host.busy_fraction, t.to_dict() == r.summary  # 1 hog, 2 pCPUs
+('pv', 0.5, True)
+>>> Summary.from_dict(r.summary) == t
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from model import __version__
+from model.build import guest_names
+from model.categories import NAMES
+from model.record import RunRecord
+from model.scenario import Scenario
+
+#: What every run checks at its end (cycle and request conservation raise if broken).
+CHECKED = ("cycle conservation", "request conservation", "liveness")
+
+
+def scenario_hash(s: Scenario) -> str:
+    """A stable hash of the resolved scenario (every default filled in)."""
+    text = json.dumps(s.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Latency:
+    """Request latency percentiles, milliseconds."""
+
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+    @classmethod
+    def of(cls, ms: np.ndarray) -> Latency | None:
+        """The percentiles of latencies ``ms`` (None if there are none)."""
+        if len(ms) == 0:
+            return None
+        p = np.percentile(ms, [50, 95, 99])
+        return cls(float(ms.mean()), float(p[0]), float(p[1]), float(p[2]))
+
+
+@dataclass
+class GuestIO:
+    """A guest's completed I/O: requests, bytes, throughput and (when requests are
+    kept and some completed) latency."""
+
+    requests: int
+    bytes: int
+    throughput_mbps: float
+    latency: Latency | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "requests": self.requests,
+            "bytes": self.bytes,
+            "throughput_mbps": self.throughput_mbps,
+        }
+        return out | (vars(self.latency) if self.latency is not None else {})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GuestIO:
+        lat = (
+            Latency(d["mean_ms"], d["p50_ms"], d["p95_ms"], d["p99_ms"])
+            if ("mean_ms" in d)
+            else None
+        )
+        return cls(d["requests"], d["bytes"], d["throughput_mbps"], lat)
+
+
+@dataclass
+class GuestSummary:
+    """One guest (a replica of a scenario's guest entry, ``spec``)."""
+
+    spec: str
+    mode: str
+    cpu_s: dict[str, float]
+    transitions: dict[str, dict[str, int]]
+    instructions: int
+    finished_s: float | None
+    devices: dict[str, str]
+    io: GuestIO | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "spec": self.spec,
+            "mode": self.mode,
+            "cpu_s": self.cpu_s,
+            "transitions": self.transitions,
+            "instructions": self.instructions,
+            "finished_s": self.finished_s,
+            "devices": self.devices,
+        }
+        return out if self.io is None else out | {"io": self.io.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GuestSummary:
+        return cls(
+            d["spec"],
+            d["mode"],
+            d["cpu_s"],
+            d["transitions"],
+            d["instructions"],
+            d["finished_s"],
+            d["devices"],
+            GuestIO.from_dict(d["io"]) if "io" in d else None,
+        )
+
+
+@dataclass
+class DeviceSummary:
+    """One shared device: utilization, requests served, mean queue length, and the
+    seconds each guest waited behind each other (``contention_s[waiting][holding]``)."""
+
+    kind: str
+    channels: int
+    utilization: float
+    completed: int
+    mean_queue: float
+    contention_s: dict[str, dict[str, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DeviceSummary:
+        return cls(
+            d["kind"],
+            d["channels"],
+            d["utilization"],
+            d["completed"],
+            d["mean_queue"],
+            d["contention_s"],
+        )
+
+
+@dataclass
+class EngineSummary:
+    """What the run cost the machine that ran it (differs between runs of one seed)."""
+
+    wall_s: float
+    events: int
+    instructions: int
+    instructions_per_s: float
+    events_per_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass
+class HostSummary:
+    """The host: its pCPUs and how busy they were, the driver domain, and every cycle
+    by category (seconds)."""
+
+    pcpus: int
+    busy_fraction: float
+    driver_domain_s: float
+    driver_domain: str | None
+    driver_domain_pinning: list[int] | None
+    cpu_s: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass
+class HypervisorSummary:
+    """Every guest's transitions summed, by kind and label (most frequent first), and
+    the scheduler's activity; serialized as one mapping, the kinds first."""
+
+    transitions: dict[str, dict[str, int]]
+    context_switches: int
+    timers_fired: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.transitions | {
+            "context_switches": self.context_switches,
+            "timers_fired": self.timers_fired,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> HypervisorSummary:
+        kinds = {k: v for k, v in d.items() if k not in ("context_switches", "timers_fired")}
+        return cls(kinds, d["context_switches"], d["timers_fired"])
+
+
+@dataclass
+class IOSummary:
+    """Request conservation: ``issued = completed + in_flight``."""
+
+    issued: int
+    completed: int
+    in_flight: int
+    in_flight_by_stage: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass
+class Stalled:
+    """A vCPU blocked at the end with nothing that will ever wake it."""
+
+    vcpu: str
+    blocked_since_s: float
+    why: str
+
+
+@dataclass
+class Invariants:
+    """What the run checked, the stalled vCPUs, and every vCPU's state at the end
+    (``"state: why"``)."""
+
+    checked: list[str]
+    stalled: list[Stalled]
+    vcpus_at_end: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checked": list(self.checked),
+            "stalled": [vars(s) for s in self.stalled],
+            "vcpus_at_end": self.vcpus_at_end,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Invariants:
+        return cls(list(d["checked"]), [Stalled(**s) for s in d["stalled"]], d["vcpus_at_end"])
+
+
+@dataclass
+class Summary:
+    """The headline figures of a run (``summary.json``): see the module docstring."""
+
+    pvsim_version: str
+    scenario: str
+    scenario_hash: str
+    seed: int
+    hardware: str
+    sim_time_s: float
+    engine: EngineSummary
+    host: HostSummary
+    guests: dict[str, GuestSummary]
+    devices: dict[str, DeviceSummary]
+    hypervisor: HypervisorSummary
+    io: IOSummary | None
+    invariants: Invariants
+
+    def to_dict(self) -> dict[str, Any]:
+        """``summary.json`` as a dict (keys in the file's order)."""
+        return {
+            "pvsim_version": self.pvsim_version,
+            "scenario": self.scenario,
+            "scenario_hash": self.scenario_hash,
+            "seed": self.seed,
+            "hardware": self.hardware,
+            "sim_time_s": self.sim_time_s,
+            "engine": self.engine.to_dict(),
+            "host": self.host.to_dict(),
+            "guests": {n: g.to_dict() for n, g in self.guests.items()},
+            "devices": {n: d.to_dict() for n, d in self.devices.items()},
+            "hypervisor": self.hypervisor.to_dict(),
+            "io": None if self.io is None else self.io.to_dict(),
+            "invariants": self.invariants.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Summary:
+        """The typed summary of a ``summary.json`` read back."""
+        return cls(
+            d["pvsim_version"],
+            d["scenario"],
+            d["scenario_hash"],
+            d["seed"],
+            d["hardware"],
+            d["sim_time_s"],
+            EngineSummary(**d["engine"]),
+            HostSummary(**d["host"]),
+            {n: GuestSummary.from_dict(g) for n, g in d["guests"].items()},
+            {n: DeviceSummary.from_dict(v) for n, v in d["devices"].items()},
+            HypervisorSummary.from_dict(d["hypervisor"]),
+            None if d["io"] is None else IOSummary(**d["io"]),
+            Invariants.from_dict(d["invariants"]),
+        )
+
+
+# --- from a record ------------------------------------------------------------------------
+def summarize(s: Scenario, rec: RunRecord) -> Summary:
+    """The summary of the run of scenario ``s`` that ``rec`` records."""
+    freq = rec.freq_hz
+    guests = {name: _guest(s, rec, name, i) for name, i in guest_names(s)}
+    dd = rec.driver_domain
+    ledger = rec.cycles.sum(axis=(0, 1))
+    eng = rec.engine
+    return Summary(
+        pvsim_version=__version__,
+        scenario=s.name,
+        scenario_hash=scenario_hash(s),
+        seed=s.seed,
+        hardware=s.hardware,
+        sim_time_s=rec.elapsed / freq,
+        engine=EngineSummary(
+            eng.wall_s, eng.events, eng.instructions, eng.instructions_per_s, eng.events_per_s
+        ),
+        host=HostSummary(
+            pcpus=s.host.pcpus,
+            busy_fraction=rec.busy_fraction(),
+            driver_domain_s=0.0 if dd is None else float(rec.domain_cycles(dd).sum()) / freq,
+            driver_domain=None if dd is None else rec.domains.name_of(dd),
+            driver_domain_pinning=s.driver_domain.pinning if dd is not None else None,
+            cpu_s={NAMES[i]: float(ledger[i]) / freq for i in range(len(NAMES))},
+        ),
+        guests=guests,
+        devices=_devices(rec),
+        hypervisor=_hypervisor(rec, guests),
+        io=None
+        if rec.io is None
+        else IOSummary(
+            rec.io.issued, rec.io.completed, rec.io.in_flight, dict(rec.io.in_flight_by_stage)
+        ),
+        invariants=Invariants(
+            list(CHECKED),
+            [Stalled(v.vcpu, v.blocked_since / freq, v.why) for v in rec.stalled],
+            {v.vcpu: f"{v.state.value}: {v.why}" for v in rec.liveness},
+        ),
+    )
+
+
+def _guest(s: Scenario, rec: RunRecord, name: str, i: int) -> GuestSummary:
+    freq = rec.freq_hz
+    dom = rec.domains.id_of(name)
+    row = rec.domains.row_of(dom)
+    cycles = {NAMES[k]: int(c) for k, c in enumerate(rec.domain_cycles(dom))}
+    behalf = int(rec.behalf_cycles[row])
+    if behalf:
+        cycles["driver_domain"] = behalf
+    vc = rec.vcpus
+    mine = vc.rows_of(vc.of_domain(dom))
+    done = vc.finished_at[mine]
+    io = rec.io
+    devices = {}
+    if io is not None:
+        at = io.attachments
+        for d, path in zip(
+            at["device"][at["guest"] == dom], at["path"][at["guest"] == dom], strict=True
+        ):
+            devices[rec.devices.name_of(d)] = path
+    entry = GuestSummary(
+        spec=s.guests[i].name,
+        mode=s.guests[i].mode,
+        cpu_s={k: v / freq for k, v in cycles.items() if v and k != "idle"},
+        transitions=_transitions(rec, dom),
+        instructions=int(vc.counters["instructions"][mine].sum()),
+        finished_s=None if (done < 0).any() or not len(done) else int(done.max()) / freq,
+        devices=devices,
+    )
+    if io is not None:
+        t = io.totals
+        mine_t = t["guest"] == dom
+        n, nbytes = int(t["requests"][mine_t].sum()), int(t["bytes"][mine_t].sum())
+        entry.io = GuestIO(n, nbytes, nbytes * 8 / s.duration / 1e6)
+        if io.requests is not None:
+            c = io.requests
+            sel = c["guest"] == dom
+            entry.io.latency = Latency.of((c["completed"][sel] - c["issued"][sel]) / freq * 1e3)
+    return entry
+
+
+def _transitions(rec: RunRecord, dom: int) -> dict[str, dict[str, int]]:
+    """Domain ``dom``'s transitions by kind and label, in the order they were counted."""
+    t = rec.transitions
+    out: dict[str, dict[str, int]] = {kind: {} for kind in rec.transition_kinds}
+    for i in np.nonzero(t["dom"] == dom)[0]:
+        counts = out.setdefault(str(t["kind"][i]), {})
+        label = str(t["label"][i])
+        counts[label] = counts.get(label, 0) + int(t["count"][i])
+    return out
+
+
+def _devices(rec: RunRecord) -> dict[str, DeviceSummary]:
+    dv = rec.devices
+    out = {}
+    for k in range(len(dv)):
+        dev = int(dv.id[k])
+        t, q = dv.queue(dev)
+        span = np.diff(np.append(t, rec.elapsed))
+        contention: dict[str, dict[str, float]] = {}
+        waiting, holding, seconds = dv.contention(dev)
+        for a, b, w in zip(
+            rec.domains.names_of(waiting).tolist(),
+            rec.domains.names_of(holding).tolist(),
+            seconds.tolist(),
+            strict=True,
+        ):
+            contention.setdefault(a, {})[b] = w
+        out[str(dv.name[k])] = DeviceSummary(
+            kind=str(dv.kind[k]),
+            channels=int(dv.channels[k]),
+            utilization=float(dv.utilization[k]),
+            completed=int(dv.completed[k]),
+            mean_queue=float((q * span).sum() / max(rec.elapsed, 1)),
+            contention_s=contention,
+        )
+    return out
+
+
+def _hypervisor(rec: RunRecord, guests: dict[str, GuestSummary]) -> HypervisorSummary:
+    """Host-wide transition counts (every guest's, summed) and scheduler activity."""
+    out: dict[str, dict[str, int]] = {}
+    for g in guests.values():
+        for kind, counts in g.transitions.items():
+            agg = out.setdefault(kind, {})
+            for label, n in counts.items():
+                agg[label] = agg.get(label, 0) + n
+    out = {k: dict(sorted(v.items(), key=lambda kv: -kv[1])) for k, v in out.items()}
+    return HypervisorSummary(out, rec.context_switches, rec.timers_fired)
