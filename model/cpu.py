@@ -1,55 +1,46 @@
 """The CPU/MMU kernel: executes a chunk of instructions in bulk (numba).
 
-:func:`execute` consumes instructions from ``pos`` until the chunk ends, the
-cycle budget is spent, a true page fault needs the guest kernel, or a
-sensitive operation needs the hypervisor at the right simulated time (HLT,
-yield, device I/O). Everything else is handled inline from
-numeric tables compiled out of the mode's policy (:mod:`model.modes`): each
-sensitive operation adds its row of cycles by category, and its semantics
-(a PTE write with Xen's validation, a CR3 load, a TLB flush, a batch flush) are
-applied to the machine state. Each memory access is translated through the
+:func:`execute` consumes instructions from ``pos`` until the chunk ends, the cycle
+budget is spent, a true page fault needs the guest kernel, or a sensitive operation
+needs the hypervisor at the right simulated time (HLT, yield, device I/O). Everything
+else is handled inline from numeric tables compiled out of the mode's policy
+(:mod:`model.modes`): each sensitive operation adds its row of cycles by category, and
+its semantics (a PTE write with Xen's validation, a CR3 load, a TLB flush, a batch
+flush) are applied to the machine state. Each memory access is translated through the
 vCPU's TLB and, on a miss, a page walk whose length depends on the paging mode.
 
 Hot path inline, cold paths in helpers
 --------------------------------------
-The loop of :func:`execute` holds what almost every instruction needs (an ALU run,
-a TLB hit, a branch) and the sensitive operations, frequent in kernel code. The
-rare paths are separate ``@njit`` functions, which numba never inlines (LLVM may):
-the TLB miss (walk, shadow fill, fault, LRU fill: :func:`_tlb_miss`) and the
-translation-cache miss (:func:`_tc_miss`). Such a helper has one exit, after a last
-use of every array argument (``_ = cpu.shape, ...``): numba's reference-count pruning
-then drops the atomic incref/decref it otherwise pays per array per call (that made a
-miss-heavy stream 15% slower). Tiny helpers (:func:`_charge`) are ``inline="always"``.
+The loop of :func:`execute` holds what almost every instruction needs (an ALU run, a
+TLB hit, a branch) and the sensitive operations, frequent in kernel code. Rare paths
+are separate ``@njit`` functions, which numba never inlines (LLVM may): the TLB miss
+(walk, shadow fill, fault, LRU fill: :func:`_tlb_miss`) and the translation-cache
+miss (:func:`_tc_miss`). Such a helper has one exit, after a last use of every array
+argument (``_ = cpu.shape, ...``): numba's reference-count pruning then drops the
+atomic incref/decref it otherwise pays per array per call (that made a miss-heavy
+stream 15% slower). Tiny helpers (:func:`_charge`) are ``inline="always"``.
 ``benchmarks/cpu_kernel.py`` times the kernel against its copy from before this rule
 (``benchmarks/_kernel_before.py``); ``tests/test_kernel.py`` checks they agree.
 
 Constants and packed vectors
 ----------------------------
-Entry bits, address widths and the page-table geometry (``PTE_*``, ``PAGE_SHIFT``,
-``VPN_BITS``, ``FRAME_MASK``, ``PT_*``, ``LARGE_PAGE_*``, ``KERNEL_BASE``) are defined
-once, in :mod:`model.isa`; the layouts of the packed vectors, here (module-level
-ints are compile-time constants to numba: a name costs nothing). All state is numpy
-arrays owned by Python objects (:class:`model.vcpu.VCpu`, :class:`model.paging.Memory`,
-:class:`model.domain.Domain`):
+PTE bits, address widths and page-table geometry (``PTE_*``, ``PAGE_SHIFT``,
+``VPN_BITS``, ``FRAME_MASK``, ``PT_*``, ``KERNEL_BASE``) are defined once, in
+:mod:`model.isa`; the columns of ``spaces`` and ``ctl`` in :mod:`model.paging`; the
+layouts below, here (numba freezes module-level ints: a name costs nothing).
 
-``cpu``     per vCPU, int64[:data:`CPU_VECTOR`]: registers ``R_*`` and counters ``S_*``
-            below :data:`COUNTS`, the count of each op (``cpu[COUNTS + op]``), then
-            cycles by category (``cpu[CYCLES + c]``).
-``tlb``     per vCPU, int64[sets, ways, 3]: ``TLB_TAG`` (:data:`TLB_EMPTY`: invalid),
-            ``TLB_PTE``, ``TLB_LRU`` (stamp of the last use, from ``cpu[R_CLOCK]``). A
-            tag is ``vpn << TAG_PAGE_SHIFT``, or for a 2 MiB page of the kernel's direct
-            map ``page << TAG_PAGE_SHIFT | TAG_DIRECT | TAG_LARGE``; its set is
-            ``(tag >> TAG_PAGE_SHIFT) & (sets - 1)``.
-``policy``  per mode, int64[:data:`POLICY_VECTOR`]: mode flags ``M_*`` at
-            :data:`POL_MODE`, base costs ``B_*`` at :data:`POL_BASE`, the cycles by
-            category of one hypercall batch at :data:`POL_BATCH`.
-``costs``   per mode, int64[N_OPS, N_CATEGORIES + 1]: an op's cycles by category,
-            then -1 (it stops the kernel), 0 (runs inline) or 1 (batchable).
-``tc_all``  per domain, int64[routines + 1, 2]: per kernel routine the stamp of its
-            last use (0: not translated) and its size; the last row ``TC_USED``,
-            ``TC_CLOCK``.
-``spaces``, ``pt``, ``pt_free``, ``pt_owner``, ``reservations``, ``ctl``: the host's
-:class:`model.paging.Memory`.
+- ``cpu`` (per vCPU, :data:`CPU_VECTOR`): registers ``R_*`` and counters ``S_*``,
+  then from :data:`COUNTS` a count per op, from :data:`CYCLES` cycles per category.
+- ``tlb`` (per vCPU, sets x ways x ``TLB_TAG, TLB_PTE, TLB_LRU``): a tag is
+  ``vpn << TAG_PAGE_SHIFT``, or ``page << TAG_PAGE_SHIFT | TAG_DIRECT | TAG_LARGE``
+  for a 2 MiB page of the kernel's direct map; its set ``(tag >> TAG_PAGE_SHIFT) &
+  (sets - 1)``; the stamp of the last use comes from ``cpu[R_CLOCK]``.
+- ``policy`` (per mode): mode flags ``M_*``, base costs ``B_*``, cycles by category
+  of one hypercall batch, from :data:`POL_MODE`, :data:`POL_BASE`, :data:`POL_BATCH`.
+- ``costs`` (per mode, ``N_OPS x N_CATEGORIES + 1``): an op's cycles by category,
+  then -1 (it stops the kernel), 0 (it runs inline) or 1 (batchable).
+- ``tc_all`` (per domain): a row per kernel routine (``TC_STAMP``, ``TC_SIZE``), then
+  the cache's ``TC_USED``, ``TC_CLOCK``.
 """
 
 from __future__ import annotations
@@ -77,7 +68,16 @@ from .isa import (
     VPN_MASK,
     Op,
 )
-from .paging import PROTECTED, leaves, pte_slot, pv_valid
+from .paging import (
+    CTL_NDATA,
+    PROTECTED,
+    SPACE_DOM,
+    SPACE_FLAGS,
+    SPACE_ROOT,
+    leaves,
+    pte_slot,
+    pv_valid,
+)
 
 # --- per-vCPU vector layout -------------------------------------------------------------
 R_SPACE, R_CLOCK, R_LAZY, R_PENDING, R_DOM = 0, 1, 2, 3, 4
@@ -124,7 +124,8 @@ POL_BASE = MODE_VECTOR
 POL_BATCH = POL_BASE + BASE_VECTOR
 POLICY_VECTOR = POL_BATCH + N_CATEGORIES
 
-# --- the translation cache's control row (the last row of tc_all) ------------------------
+# --- the translation cache: a row per routine, then the control row --------------------
+TC_STAMP, TC_SIZE = 0, 1  # per routine: its last use (0: not translated), its size
 TC_USED, TC_CLOCK = 0, 1
 
 # --- status ------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ def _tlb_miss(va, write, s, tag, cpu, tlb, pt, spaces, paging, base, cost):
         value = ((va - KERNEL_BASE) >> PAGE_SHIFT) << PAGE_SHIFT | DIRECT_MAP_PTE
     else:
         n_guest = PT_LEVELS
-        page = spaces[cpu[R_SPACE], 0]
+        page = spaces[cpu[R_SPACE], SPACE_ROOT]
         value = 0
         for level in range(PT_LEVELS - 1, -1, -1):
             e = pt[page, (va >> (PAGE_SHIFT + PT_INDEX_BITS * level)) & PT_INDEX_MASK]
@@ -280,11 +281,11 @@ def _tc_miss(tc, tc_ctl, routine, size, base, cpu):
     while tc_ctl[TC_USED] + size > base[B_TC_CAPACITY] and tc_ctl[TC_USED] > 0:
         victim = -1
         for r in range(tc.shape[0]):
-            if tc[r, 0] != 0 and (victim < 0 or tc[r, 0] < tc[victim, 0]):
+            if tc[r, TC_STAMP] != 0 and (victim < 0 or tc[r, TC_STAMP] < tc[victim, TC_STAMP]):
                 victim = r
-        tc_ctl[TC_USED] -= tc[victim, 1]
-        tc[victim, 0] = 0
-    tc[routine, 1] = size
+        tc_ctl[TC_USED] -= tc[victim, TC_SIZE]
+        tc[victim, TC_STAMP] = 0
+    tc[routine, TC_SIZE] = size
     tc_ctl[TC_USED] += size
     t = size * base[B_BT_TRANSLATE]
     cpu[CYCLES + EMULATION] += t
@@ -370,8 +371,8 @@ def execute(
     batch_cost = policy[POL_BATCH:POLICY_VECTOR]
     cost = costs[:, :N_CATEGORIES]
     batchable = costs[:, N_CATEGORIES]
-    space_dom = spaces[:, 1]
-    space_flags = spaces[:, 2]
+    space_dom = spaces[:, SPACE_DOM]
+    space_flags = spaces[:, SPACE_FLAGS]
     tc = tc_all[:-1]
     tc_ctl = tc_all[-1]
     n = op.shape[0]
@@ -465,9 +466,9 @@ def execute(
                 if translated:
                     routine = a[pos]
                     tc_ctl[TC_CLOCK] += 1
-                    if tc[routine, 0] == 0:
+                    if tc[routine, TC_STAMP] == 0:
                         used += _tc_miss(tc, tc_ctl, routine, b[pos], base, cpu)
-                    tc[routine, 0] = tc_ctl[TC_CLOCK]
+                    tc[routine, TC_STAMP] = tc_ctl[TC_CLOCK]
                 pos += 1
                 continue
             cpu[CYCLES + cat] += c
@@ -530,7 +531,7 @@ def execute(
             used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o)
             if mode[M_PV] != 0:
                 # Xen walks the whole tree: per table, and on pin per present entry
-                entries, tables = leaves(pt, spaces[space, 0], ctl[0])
+                entries, tables = leaves(pt, spaces[space, SPACE_ROOT], ctl[CTL_NDATA])
                 c = (tables.shape[0] + 1) * base[B_PIN_TABLE]
                 ok = True
                 if o == _PIN:

@@ -48,6 +48,7 @@ from .isa import (
 
 FRAMES_PER_MB = (1 << 20) >> PAGE_SHIFT  # 4 KiB frames
 PROTECTED = 1
+SPACE_ROOT, SPACE_DOM, SPACE_FLAGS = 0, 1, 2  # the columns of ``spaces``
 
 # ctl slots
 CTL_NDATA = 0  # number of data frames
@@ -80,7 +81,7 @@ def pte_slot(pt, spaces, pt_owner, ctl, pt_free, space, vpn, create):
     With ``create`` missing intermediate tables are allocated; otherwise a
     missing one gives page -1.
     """
-    page = spaces[space, 0]
+    page = spaces[space, SPACE_ROOT]
     allocated = 0
     for level in range(PT_LEVELS - 1, 0, -1):
         idx = (vpn >> (PT_INDEX_BITS * level)) & PT_INDEX_MASK
@@ -88,7 +89,7 @@ def pte_slot(pt, spaces, pt_owner, ctl, pt_free, space, vpn, create):
         if e & PTE_P == 0:
             if not create:
                 return -1, 0, allocated
-            new = alloc_pt(pt, pt_free, pt_owner, ctl, spaces[space, 1])
+            new = alloc_pt(pt, pt_free, pt_owner, ctl, spaces[space, SPACE_DOM])
             if new < 0:
                 return -2, 0, allocated
             pt[page, idx] = (new << PAGE_SHIFT) | PTE_P | PTE_W | PTE_U
@@ -191,10 +192,11 @@ class Memory:
         self.reservations = np.zeros((max_domains, 2), np.int64)
         #: per address space: [root table (pool index), owning domain, flags]
         self.spaces = np.zeros((max_spaces, 3), np.int64)
-        self.spaces[:, :2] = -1
-        self.space_root = self.spaces[:, 0]
-        self.space_dom = self.spaces[:, 1]
-        self.space_flags = self.spaces[:, 2]
+        self.space_root = self.spaces[:, SPACE_ROOT]
+        self.space_dom = self.spaces[:, SPACE_DOM]
+        self.space_flags = self.spaces[:, SPACE_FLAGS]
+        self.space_root[:] = -1
+        self.space_dom[:] = -1
         self.ctl = np.zeros(4, np.int64)
         self.ctl[CTL_NDATA] = n_data_frames
         self._free_spaces = list(range(max_spaces - 1, -1, -1))
