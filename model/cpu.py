@@ -1,18 +1,46 @@
 """The CPU/MMU kernel: executes a chunk of instructions in bulk (numba).
 
-:func:`execute` consumes instructions from ``pos`` until the chunk ends, the
-cycle budget is spent, a true page fault needs the guest kernel, or a
-sensitive operation needs the hypervisor at the right simulated time (HLT,
-yield, device I/O). Everything else is handled inline from
-numeric tables compiled out of the mode's policy (:mod:`model.modes`): each
-sensitive operation adds its row of cycles by category, and its semantics
-(a PTE write with Xen's validation, a CR3 load, a TLB flush, a batch flush) are
-applied to the machine state. Each memory access is translated through the
+:func:`execute` consumes instructions from ``pos`` until the chunk ends, the cycle
+budget is spent, a true page fault needs the guest kernel, or a sensitive operation
+needs the hypervisor at the right simulated time (HLT, yield, device I/O). Everything
+else is handled inline from numeric tables compiled out of the mode's policy
+(:mod:`model.modes`): each sensitive operation adds its row of cycles by category, and
+its semantics (a PTE write with Xen's validation, a CR3 load, a TLB flush, a batch
+flush) are applied to the machine state. Each memory access is translated through the
 vCPU's TLB and, on a miss, a page walk whose length depends on the paging mode.
 
-All state is numpy arrays owned by Python objects (:class:`model.vcpu.VCpu`,
-:class:`model.paging.Memory`); the layout of the per-vCPU ``cpu`` vector is
-given by the ``R_*``, ``S_*``, :data:`COUNTS` and :data:`CYCLES` constants.
+Hot path inline, cold paths in helpers
+--------------------------------------
+The loop of :func:`execute` holds what almost every instruction needs (an ALU run, a
+TLB hit, a branch) and the sensitive operations, frequent in kernel code. Rare paths
+are separate ``@njit`` functions, which numba never inlines (LLVM may): the TLB miss
+(walk, shadow fill, fault, LRU fill: :func:`_tlb_miss`) and the translation-cache
+miss (:func:`_tc_miss`). Such a helper has one exit, after a last use of every array
+argument (``_ = cpu.shape, ...``): numba's reference-count pruning then drops the
+atomic incref/decref it otherwise pays per array per call (that made a miss-heavy
+stream 15% slower). Tiny helpers (:func:`_charge`) are ``inline="always"``.
+``benchmarks/cpu_kernel.py`` times the kernel against its copy from before this rule
+(``benchmarks/_kernel_before.py``); ``tests/test_kernel.py`` checks they agree.
+
+Constants and packed vectors
+----------------------------
+PTE bits, address widths and page-table geometry (``PTE_*``, ``PAGE_SHIFT``,
+``VPN_BITS``, ``FRAME_MASK``, ``PT_*``, ``KERNEL_BASE``) are defined once, in
+:mod:`model.isa`; the columns of ``spaces`` and ``ctl`` in :mod:`model.paging`; the
+layouts below, here (numba freezes module-level ints: a name costs nothing).
+
+- ``cpu`` (per vCPU, :data:`CPU_VECTOR`): registers ``R_*`` and counters ``S_*``,
+  then from :data:`COUNTS` a count per op, from :data:`CYCLES` cycles per category.
+- ``tlb`` (per vCPU, sets x ways x ``TLB_TAG, TLB_PTE, TLB_LRU``): a tag is
+  ``vpn << TAG_PAGE_SHIFT``, or ``page << TAG_PAGE_SHIFT | TAG_DIRECT | TAG_LARGE``
+  for a 2 MiB page of the kernel's direct map; its set ``(tag >> TAG_PAGE_SHIFT) &
+  (sets - 1)``; the stamp of the last use comes from ``cpu[R_CLOCK]``.
+- ``policy`` (per mode): mode flags ``M_*``, base costs ``B_*``, cycles by category
+  of one hypercall batch, from :data:`POL_MODE`, :data:`POL_BASE`, :data:`POL_BATCH`.
+- ``costs`` (per mode, ``N_OPS x N_CATEGORIES + 1``): an op's cycles by category,
+  then -1 (it stops the kernel), 0 (it runs inline) or 1 (batchable).
+- ``tc_all`` (per domain): a row per kernel routine (``TC_STAMP``, ``TC_SIZE``), then
+  the cache's ``TC_USED``, ``TC_CLOCK``.
 """
 
 from __future__ import annotations
@@ -21,8 +49,35 @@ import numpy as np
 from numba import njit
 
 from .categories import EMULATION, HYPERVISOR, KERNEL, N_CATEGORIES, PAGE_WALK, USER
-from .isa import FIRST_SENSITIVE, KERNEL_BASE, N_OPS, Op
-from .paging import FRAME_MASK, PROTECTED, leaves, pte_slot, pv_valid
+from .isa import (
+    FIRST_SENSITIVE,
+    FRAME_MASK,
+    KERNEL_BASE,
+    LARGE_PAGE_LEVELS,
+    LARGE_PAGE_SHIFT,
+    N_OPS,
+    PAGE_SHIFT,
+    PT_INDEX_BITS,
+    PT_INDEX_MASK,
+    PT_LEVELS,
+    PTE_G,
+    PTE_P,
+    PTE_SHADOWED,
+    PTE_W,
+    VPN_BITS,
+    VPN_MASK,
+    Op,
+)
+from .paging import (
+    CTL_NDATA,
+    PROTECTED,
+    SPACE_DOM,
+    SPACE_FLAGS,
+    SPACE_ROOT,
+    leaves,
+    pte_slot,
+    pv_valid,
+)
 
 # --- per-vCPU vector layout -------------------------------------------------------------
 R_SPACE, R_CLOCK, R_LAZY, R_PENDING, R_DOM = 0, 1, 2, 3, 4
@@ -44,6 +99,15 @@ STAT_NAMES = {
 
 FAULT_NOT_PRESENT, FAULT_PROTECTION = 1, 2
 
+# --- TLB layout: (sets, ways, [tag, pte, lru stamp]) -----------------------------------
+TLB_TAG, TLB_PTE, TLB_LRU = 0, 1, 2
+TLB_EMPTY = -1  # the tag of an invalid entry
+TAG_PAGE_SHIFT = 1  # a tag is the page number shifted past the direct-map bit
+TAG_DIRECT = 1  # bit 0: an entry of the kernel's direct map
+TAG_LARGE = 1 << 62  # ... which maps a 2 MiB page
+DIRECT_MAP_PTE = PTE_G | PTE_W | PTE_P  # the flags of a direct-map translation
+NESTED_STRIDE = PT_LEVELS + 1  # a nested walk of n guest levels: (n + 1) * 5 - 1 refs
+
 # --- mode vector layout -----------------------------------------------------------------
 M_PAGING, M_BT, M_PV, M_BATCH_LIMIT = 0, 1, 2, 3
 PAGING_DIRECT, PAGING_SHADOW, PAGING_NESTED = 0, 1, 2
@@ -60,21 +124,20 @@ POL_BASE = MODE_VECTOR
 POL_BATCH = POL_BASE + BASE_VECTOR
 POLICY_VECTOR = POL_BATCH + N_CATEGORIES
 
+# --- the translation cache: a row per routine, then the control row --------------------
+TC_STAMP, TC_SIZE = 0, 1  # per routine: its last use (0: not translated), its size
+TC_USED, TC_CLOCK = 0, 1
+
 # --- status ------------------------------------------------------------------------------
 ST_CHUNK_END, ST_BUDGET, ST_FAULT, ST_STOP, ST_NO_MEMORY = 0, 1, 2, 3, 4
 
-_ALU, _LOAD, _STORE, _BRANCH, _CALL, _RET, _CODE = 0, 1, 2, 3, 4, 5, 6
-_PTE, _CR3, _FLUSH, _INVLPG = int(Op.PTE_WRITE), int(Op.CR3_LOAD), int(Op.TLB_FLUSH), int(
-    Op.INVLPG
-)
+_ALU, _LOAD, _STORE = int(Op.ALU), int(Op.LOAD), int(Op.STORE)
+_BRANCH, _CALL, _RET, _CODE = int(Op.BRANCH), int(Op.CALL), int(Op.RET), int(Op.CODE)
+_PTE, _CR3, _FLUSH = int(Op.PTE_WRITE), int(Op.CR3_LOAD), int(Op.TLB_FLUSH)
+_INVLPG = int(Op.INVLPG)
 _LAZY_B, _LAZY_E, _PT_ALLOC = int(Op.LAZY_BEGIN), int(Op.LAZY_END), int(Op.PT_ALLOC)
 _PIN, _UNPIN = int(Op.PT_PIN), int(Op.PT_UNPIN)
 _PF, _HIDDEN, _TIMER = int(Op.PAGE_FAULT), int(Op.HIDDEN_FAULT), int(Op.TIMER)
-_PTE_G = 0x100
-_PTE_SHADOWED = 1 << 52
-_TAG_LARGE = 1 << 62
-_SENS = FIRST_SENSITIVE
-_KBASE = KERNEL_BASE
 
 
 @njit(cache=True, inline="always")
@@ -100,19 +163,29 @@ def _charge_batch(cpu, batch_cost):
 
 @njit(cache=True)
 def tlb_flush(tlb, keep_global):
-    """Invalidate the TLB; with ``keep_global`` entries marked global survive."""
+    """Invalidate the TLB; with ``keep_global`` entries marked global survive.
+
+    Examples
+    --------
+    >>> tlb = new_tlb(4, 2)
+    >>> tlb[0, 0] = (2, PTE_P | PTE_G, 1)  # a global translation
+    >>> tlb[1, 0] = (4, PTE_P, 1)
+    >>> tlb_flush(tlb, True)
+    >>> int(tlb[0, 0, TLB_TAG]), int(tlb[1, 0, TLB_TAG])
+    (2, -1)
+    """
     for s in range(tlb.shape[0]):
         for w in range(tlb.shape[1]):
-            if not keep_global or tlb[s, w, 1] & _PTE_G == 0:
-                tlb[s, w, 0] = -1
+            if not keep_global or tlb[s, w, TLB_PTE] & PTE_G == 0:
+                tlb[s, w, TLB_TAG] = TLB_EMPTY
 
 
 @njit(cache=True, inline="always")
 def _tlb_drop(tlb, tag):
-    s = (tag >> 1) % tlb.shape[0]
+    s = (tag >> TAG_PAGE_SHIFT) % tlb.shape[0]
     for w in range(tlb.shape[1]):
-        if tlb[s, w, 0] == tag:
-            tlb[s, w, 0] = -1
+        if tlb[s, w, TLB_TAG] == tag:
+            tlb[s, w, TLB_TAG] = TLB_EMPTY
 
 
 @njit(cache=True, inline="always")
@@ -131,15 +204,166 @@ def _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o):
 
 
 @njit(cache=True)
-def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt, pt_free,
-            spaces, reservations, pt_owner, ctl, tc_all):
+def _tlb_miss(va, write, s, tag, cpu, tlb, pt, spaces, paging, base, cost):
+    """A memory access that missed the TLB: the cold path (see the module).
+
+    Walks the guest's tables (not for the direct map), fills the shadow entry under
+    shadow paging (a hidden fault), charges the walk, then records a true fault in
+    ``cpu[R_FAULT_*]`` or fills a way of set ``s`` (an empty one, else the least
+    recently used) with ``tag``. Returns ``(cycles, way)``; way -1: a fault.
+    """
+    used = 0
+    cpu[S_TLB_MISS] += 1
+    if va >= KERNEL_BASE:
+        # the guest kernel's direct map: 2 MiB global pages, always present
+        n_guest = LARGE_PAGE_LEVELS
+        value = ((va - KERNEL_BASE) >> PAGE_SHIFT) << PAGE_SHIFT | DIRECT_MAP_PTE
+    else:
+        n_guest = PT_LEVELS
+        page = spaces[cpu[R_SPACE], SPACE_ROOT]
+        value = 0
+        for level in range(PT_LEVELS - 1, -1, -1):
+            e = pt[page, (va >> (PAGE_SHIFT + PT_INDEX_BITS * level)) & PT_INDEX_MASK]
+            if e & PTE_P == 0:
+                value = -1
+                break
+            if level == 0:
+                value = e
+            else:
+                page = (e >> PAGE_SHIFT) & FRAME_MASK
+        if paging == PAGING_SHADOW and value > 0 and value & PTE_SHADOWED == 0:
+            # hidden fault: the VMM fills the shadow entry from the guest's PTE
+            used += _charge(cpu, cost, _HIDDEN)
+            value |= PTE_SHADOWED
+            pt[page, (va >> PAGE_SHIFT) & PT_INDEX_MASK] = value
+    if paging == PAGING_NESTED:
+        refs = (n_guest + 1) * NESTED_STRIDE - 1
+        c = n_guest * base[B_WALK] + (refs - n_guest) * base[B_WALK_NESTED]
+    else:
+        refs = n_guest
+        c = n_guest * base[B_WALK]
+    cpu[S_WALK_REFS] += refs
+    cpu[CYCLES + PAGE_WALK] += c
+    used += c
+    way = -1
+    if va < KERNEL_BASE and (value < 0 or (write and value & PTE_W == 0)):
+        cpu[R_FAULT_VA] = va
+        cpu[R_FAULT_WRITE] = 1 if write else 0
+        cpu[R_FAULT_KIND] = FAULT_NOT_PRESENT if value < 0 else FAULT_PROTECTION
+        used += _charge(cpu, cost, _PF)
+    else:
+        way = 0
+        oldest = tlb[s, 0, TLB_LRU]
+        for w in range(tlb.shape[1]):
+            if tlb[s, w, TLB_TAG] == TLB_EMPTY:
+                way = w
+                break
+            if tlb[s, w, TLB_LRU] < oldest:
+                oldest = tlb[s, w, TLB_LRU]
+                way = w
+        tlb[s, way, TLB_TAG] = tag
+        tlb[s, way, TLB_PTE] = value
+    _ = (
+        cpu.shape,
+        tlb.shape,
+        pt.shape,
+        spaces.shape,
+        base.shape,
+        cost.shape,
+    )  # one exit: see the module
+    return used, way
+
+
+@njit(cache=True)
+def _tc_miss(tc, tc_ctl, routine, size, base, cpu):
+    """Translate kernel routine ``routine`` (``size`` instructions), evicting the least
+    recently used routines while the cache would overflow. Returns the cycles charged."""
+    while tc_ctl[TC_USED] + size > base[B_TC_CAPACITY] and tc_ctl[TC_USED] > 0:
+        victim = -1
+        for r in range(tc.shape[0]):
+            if tc[r, TC_STAMP] != 0 and (victim < 0 or tc[r, TC_STAMP] < tc[victim, TC_STAMP]):
+                victim = r
+        tc_ctl[TC_USED] -= tc[victim, TC_SIZE]
+        tc[victim, TC_STAMP] = 0
+    tc[routine, TC_SIZE] = size
+    tc_ctl[TC_USED] += size
+    t = size * base[B_BT_TRANSLATE]
+    cpu[CYCLES + EMULATION] += t
+    cpu[S_TC_MISS] += 1
+    cpu[S_TC_TRANSLATED] += size
+    return t
+
+
+@njit(cache=True)
+def execute(
+    op,
+    a,
+    b,
+    pos,
+    sub,
+    kernel_mode,
+    budget,
+    cpu,
+    tlb,
+    policy,
+    costs,
+    pt,
+    pt_free,
+    spaces,
+    reservations,
+    pt_owner,
+    ctl,
+    tc_all,
+):
     """Run instructions ``op/a/b[pos:]`` (``sub`` of ``op[pos]`` done) for up to ``budget`` cycles.
 
-    Returns ``(pos, sub, status, used)``: where execution stopped, why (``ST_*``),
-    and the cycles consumed, which were also added by category to
-    ``cpu[CYCLES:]``. On ``ST_FAULT`` the faulting access is at ``pos`` (it
-    re-executes after the guest's handler); on ``ST_STOP`` the sensitive
-    instruction at ``pos`` has not been charged yet: the caller handles it.
+    Parameters
+    ----------
+    op, a, b, pos, sub, kernel_mode : ndarray, int, bool
+        The chunk (:class:`model.isa.Chunk`), where to start, and whether it runs in
+        guest kernel mode.
+    budget : int
+        Cycles available; the instruction that crosses it completes (ALU runs split).
+    cpu, tlb, policy, costs, pt, pt_free, spaces, reservations, pt_owner, ctl, tc_all
+        The packed state and tables (see the module); updated in place.
+
+    Returns
+    -------
+    tuple of int
+        ``(pos, sub, status, used)``: where execution stopped, why (``ST_*``), and
+        the cycles consumed, which were also added by category to ``cpu[CYCLES:]``.
+        On ``ST_FAULT`` the faulting access is at ``pos`` (it re-executes after the
+        guest's handler); on ``ST_STOP`` the sensitive instruction at ``pos`` has not
+        been charged yet: the caller handles it.
+
+    Examples
+    --------
+    A few ALU and memory instructions on a fresh address space, natively: the first
+    touch of a page walks the four levels, the second hits the TLB; a store to an
+    unmapped page faults and stops at it.
+
+    >>> from model.hardware import load_profile
+    >>> from model.isa import PTE_U, ChunkBuilder, make_pte
+    >>> from model.modes import compile_mode, resolve_mode
+    >>> from model.paging import Memory
+    >>> hw = load_profile("nehalem-2.93ghz-ept")
+    >>> cm = compile_mode(resolve_mode("native", hw), hw)
+    >>> mem = Memory(n_data_frames=64, max_pt_pages=16, max_spaces=4)
+    >>> space = mem.new_space(dom=1)
+    >>> _ = mem.set_pte(space, 0x10, make_pte(3, PTE_P | PTE_W | PTE_U))
+    >>> cpu, tlb = new_cpu_vector(1, space), new_tlb(64, 8)
+    >>> c = ChunkBuilder().alu(100).load(0x10000).store(0x10008).alu(5).store(0x20000).build()
+    >>> tc = np.zeros((2, 2), np.int64)
+    >>> pos, sub, status, used = execute(c.op, c.a, c.b, 0, 0, False, 10**6, cpu, tlb,
+    ...     cm.policy, cm.costs, mem.pt, mem.pt_free, mem.spaces, mem.reservations,
+    ...     mem.pt_owner, mem.ctl, tc)
+    >>> pos, status == ST_FAULT, int(cpu[R_FAULT_VA]) == 0x20000
+    (4, True, True)
+    >>> int(cpu[S_INSTR]), int(cpu[S_TLB_HIT]), int(cpu[S_TLB_MISS]), int(cpu[S_WALK_REFS])
+    (107, 1, 2, 8)
+    >>> used == 105 * hw.cost("alu") + 2 * hw.cost("mem") + 8 * hw.cost("walk_ref") + (
+    ...     cm.row_total(Op.PAGE_FAULT))
+    True
     """
     # unpack the packed tables (views, no copies): fewer arguments make a cheaper call
     mode = policy[POL_MODE:POL_BASE]
@@ -147,8 +371,8 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt
     batch_cost = policy[POL_BATCH:POLICY_VECTOR]
     cost = costs[:, :N_CATEGORIES]
     batchable = costs[:, N_CATEGORIES]
-    space_dom = spaces[:, 1]
-    space_flags = spaces[:, 2]
+    space_dom = spaces[:, SPACE_DOM]
+    space_flags = spaces[:, SPACE_FLAGS]
     tc = tc_all[:-1]
     tc_ctl = tc_all[-1]
     n = op.shape[0]
@@ -174,9 +398,14 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt
         o = op[pos]
         if o == _ALU:
             left = a[pos] - sub
-            room = (budget - used + alu - 1) // alu
-            take = left if left <= room else room
-            c = take * alu
+            c = left * alu
+            if c > budget - used or alu <= 0:  # it does not fit: up to crossing the budget
+                take = (budget - used + alu - 1) // alu
+                if take > left:
+                    take = left
+                c = take * alu
+            else:
+                take = left
             ord_cycles += c
             used += c
             n_instr += take
@@ -190,84 +419,39 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt
         if o == _LOAD or o == _STORE:
             va = a[pos]
             write = o == _STORE
-            if va >= _KBASE:
-                tag = (((va - _KBASE) >> 21) << 1) | 1 | _TAG_LARGE
+            if va >= KERNEL_BASE:
+                tag = ((va - KERNEL_BASE) >> LARGE_PAGE_SHIFT) << TAG_PAGE_SHIFT | (
+                    TAG_DIRECT | TAG_LARGE
+                )
             else:
-                tag = (va >> 12) << 1
-            s = (tag >> 1) & set_mask
+                tag = (va >> PAGE_SHIFT) << TAG_PAGE_SHIFT
+            s = (tag >> TAG_PAGE_SHIFT) & set_mask
             hit = -1
             for w in range(ways):
-                if tlb[s, w, 0] == tag:
+                if tlb[s, w, TLB_TAG] == tag:
                     hit = w
                     break
-            if hit >= 0 and write and tlb[s, hit, 1] & 2 == 0:
+            if hit >= 0 and write and tlb[s, hit, TLB_PTE] & PTE_W == 0:
                 # a write through a read-only translation re-walks and faults
-                tlb[s, hit, 0] = -1
+                tlb[s, hit, TLB_TAG] = TLB_EMPTY
                 hit = -1
             if hit >= 0:
                 n_hit += 1
             else:
-                cpu[S_TLB_MISS] += 1
-                if va >= _KBASE:
-                    # the guest kernel's direct map: 2 MiB global pages, always present
-                    n_guest = 3
-                    value = ((va - _KBASE) >> 12) << 12 | 0x103
-                else:
-                    n_guest = 4
-                    space = cpu[R_SPACE]
-                    page = spaces[space, 0]
-                    value = 0
-                    for level in range(3, -1, -1):
-                        e = pt[page, (va >> (12 + 9 * level)) & 511]
-                        if e & 1 == 0:
-                            value = -1
-                            break
-                        if level == 0:
-                            value = e
-                        else:
-                            page = (e >> 12) & FRAME_MASK
-                    if paging == PAGING_SHADOW and value > 0 and value & _PTE_SHADOWED == 0:
-                        # hidden fault: the VMM fills the shadow entry from the guest's PTE
-                        used += _charge(cpu, cost, _HIDDEN)
-                        value |= _PTE_SHADOWED
-                        pt[page, (va >> 12) & 511] = value
-                if paging == PAGING_NESTED:
-                    refs = (n_guest + 1) * 5 - 1
-                    c = n_guest * base[B_WALK] + (refs - n_guest) * base[B_WALK_NESTED]
-                else:
-                    refs = n_guest
-                    c = n_guest * base[B_WALK]
-                cpu[S_WALK_REFS] += refs
-                cpu[CYCLES + PAGE_WALK] += c
+                c, hit = _tlb_miss(va, write, s, tag, cpu, tlb, pt, spaces, paging, base, cost)
                 used += c
-                if va < _KBASE and (value < 0 or (write and value & 2 == 0)):
-                    cpu[R_FAULT_VA] = va
-                    cpu[R_FAULT_WRITE] = 1 if write else 0
-                    cpu[R_FAULT_KIND] = FAULT_NOT_PRESENT if value < 0 else FAULT_PROTECTION
-                    used += _charge(cpu, cost, _PF)
+                if hit < 0:
                     status = ST_FAULT
                     break
-                victim = 0
-                oldest = tlb[s, 0, 2]
-                for w in range(ways):
-                    if tlb[s, w, 0] == -1:
-                        victim = w
-                        break
-                    if tlb[s, w, 2] < oldest:
-                        oldest = tlb[s, w, 2]
-                        victim = w
-                hit = victim
-                tlb[s, hit, 0] = tag
-                tlb[s, hit, 1] = value
             clock += 1
-            tlb[s, hit, 2] = clock
+            tlb[s, hit, TLB_LRU] = clock
             ord_cycles += mem
             used += mem
             n_instr += 1
             n_mem += 1
             pos += 1
             continue
-        if o < _SENS:
+        if o < FIRST_SENSITIVE:
             c = 0
             if o == _BRANCH:
                 c = base[B_BRANCH]
@@ -281,24 +465,10 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt
             elif o == _CODE:
                 if translated:
                     routine = a[pos]
-                    tc_ctl[1] += 1
-                    if tc[routine, 0] == 0:
-                        size = b[pos]
-                        while tc_ctl[0] + size > base[B_TC_CAPACITY] and tc_ctl[0] > 0:
-                            victim = -1
-                            for r in range(tc.shape[0]):
-                                if tc[r, 0] != 0 and (victim < 0 or tc[r, 0] < tc[victim, 0]):
-                                    victim = r
-                            tc_ctl[0] -= tc[victim, 1]
-                            tc[victim, 0] = 0
-                        tc[routine, 1] = size
-                        tc_ctl[0] += size
-                        t = size * base[B_BT_TRANSLATE]
-                        cpu[CYCLES + EMULATION] += t
-                        used += t
-                        cpu[S_TC_MISS] += 1
-                        cpu[S_TC_TRANSLATED] += size
-                    tc[routine, 0] = tc_ctl[1]
+                    tc_ctl[TC_CLOCK] += 1
+                    if tc[routine, TC_STAMP] == 0:
+                        used += _tc_miss(tc, tc_ctl, routine, b[pos], base, cpu)
+                    tc[routine, TC_STAMP] = tc_ctl[TC_CLOCK]
                 pos += 1
                 continue
             cpu[CYCLES + cat] += c
@@ -312,7 +482,7 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt
             break
         cpu[S_INSTR] += 1
         if o == _PTE or o == _PIN or o == _UNPIN or o == _CR3:
-            space = a[pos] >> 36 if o == _PTE else a[pos]
+            space = a[pos] >> VPN_BITS if o == _PTE else a[pos]
             if space_dom[space] != cpu[R_DOM]:
                 # another domain's address space: refused (Xen: -EPERM; under hvm and full
                 # a guest cannot even name another guest's tables)
@@ -320,19 +490,21 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt
                 pos += 1
                 continue
         if o == _PTE:
-            space = a[pos] >> 36
-            vpn = a[pos] & ((1 << 36) - 1)
+            space = a[pos] >> VPN_BITS
+            vpn = a[pos] & VPN_MASK
             value = b[pos]
             guarded = space_flags[space] & PROTECTED != 0
-            if guarded and mode[M_PV] != 0 and not pv_valid(reservations, pt_owner, ctl,
-                                                            cpu[R_DOM], value):
+            if (
+                guarded
+                and mode[M_PV] != 0
+                and not pv_valid(reservations, pt_owner, ctl, cpu[R_DOM], value)
+            ):
                 # Xen refuses the update (mmu_update returns -EPERM); nothing is written
                 used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o)
                 cpu[S_REFUSED] += 1
                 pos += 1
                 continue
-            pslot, pidx, nalloc = pte_slot(pt, spaces, pt_owner, ctl, pt_free, space, vpn,
-                                           True)
+            pslot, pidx, nalloc = pte_slot(pt, spaces, pt_owner, ctl, pt_free, space, vpn, True)
             if pslot < 0:
                 status = ST_NO_MEMORY
                 break
@@ -346,7 +518,7 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt
             if guarded:
                 used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o)
                 if paging == PAGING_SHADOW:
-                    value = value | _PTE_SHADOWED  # the emulated write propagates to the shadow
+                    value = value | PTE_SHADOWED  # the emulated write propagates to the shadow
             else:
                 cpu[CYCLES + KERNEL] += base[B_MEM]
                 used += base[B_MEM]
@@ -359,14 +531,15 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt
             used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o)
             if mode[M_PV] != 0:
                 # Xen walks the whole tree: per table, and on pin per present entry
-                entries, tables = leaves(pt, spaces[space, 0], ctl[0])
+                entries, tables = leaves(pt, spaces[space, SPACE_ROOT], ctl[CTL_NDATA])
                 c = (tables.shape[0] + 1) * base[B_PIN_TABLE]
                 ok = True
                 if o == _PIN:
                     c += entries.shape[0] * base[B_VALIDATE]
                     for i in range(entries.shape[0]):
-                        if not pv_valid(reservations, pt_owner, ctl, space_dom[space],
-                                        entries[i, 1]):
+                        if not pv_valid(
+                            reservations, pt_owner, ctl, space_dom[space], entries[i, 1]
+                        ):
                             ok = False
                 cpu[CYCLES + HYPERVISOR] += c
                 used += c
@@ -391,7 +564,7 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt
         elif o == _FLUSH:
             tlb_flush(tlb, True)
         elif o == _INVLPG:
-            _tlb_drop(tlb, a[pos] << 1)
+            _tlb_drop(tlb, a[pos] << TAG_PAGE_SHIFT)
         elif o == _LAZY_B:
             cpu[R_LAZY] = 1
         elif o == _LAZY_E:
@@ -409,7 +582,14 @@ def execute(op, a, b, pos, sub, kernel_mode, budget, cpu, tlb, policy, costs, pt
 
 
 def new_cpu_vector(dom: int, space: int) -> np.ndarray:
-    """A zeroed per-vCPU vector for domain ``dom`` starting in address space ``space``."""
+    """A zeroed per-vCPU vector for domain ``dom`` starting in address space ``space``.
+
+    Examples
+    --------
+    >>> cpu = new_cpu_vector(dom=1, space=0)
+    >>> cpu.shape == (CPU_VECTOR,), int(cpu[R_DOM]), int(cpu[R_TIMER])
+    (True, 1, -1)
+    """
     cpu = np.zeros(CPU_VECTOR, np.int64)
     cpu[R_DOM] = dom
     cpu[R_TIMER] = -1
@@ -418,9 +598,16 @@ def new_cpu_vector(dom: int, space: int) -> np.ndarray:
 
 
 def new_tlb(sets: int, ways: int) -> np.ndarray:
-    """An empty TLB: (sets, ways, [tag, pte, lru stamp])."""
+    """An empty TLB: (sets, ways, [tag, pte, lru stamp]).
+
+    Examples
+    --------
+    >>> tlb = new_tlb(64, 8)
+    >>> tlb.shape, bool((tlb[:, :, TLB_TAG] == TLB_EMPTY).all())
+    ((64, 8, 3), True)
+    """
     tlb = np.zeros((sets, ways, 3), np.int64)
-    tlb[:, :, 0] = -1
+    tlb[:, :, TLB_TAG] = TLB_EMPTY
     return tlb
 
 

@@ -100,7 +100,10 @@ N_OPS = 43
 #: or the scheduler must act at the right simulated time): the kernel stops there.
 STOP_OPS = (Op.HLT, Op.YIELD, Op.PIO, Op.MMIO, Op.IO)
 
-# Page-table entry layout (x86-like): frame << 12 | flags.
+# Page-table entry layout (x86-like): frame << PAGE_SHIFT | flags. These are the only
+# definitions of the entry bits, the address widths and the table geometry: the
+# compiled kernel (model.cpu) and the page tables (model.paging) import them (numba
+# freezes module-level ints as compile-time constants, so names cost nothing).
 PTE_P = 0x1  # present
 PTE_W = 0x2  # writable
 PTE_U = 0x4  # user
@@ -109,8 +112,16 @@ PTE_D = 0x40  # dirty
 PTE_G = 0x100  # global
 PTE_COW = 0x200  # software bit: copy-on-write
 PTE_SHADOWED = 1 << 52  # model bit: a shadow entry exists for this guest PTE
-PAGE_SHIFT = 12
-VPN_BITS = 36
+PAGE_SHIFT = 12  # 4 KiB pages: va >> PAGE_SHIFT is the virtual page number (vpn)
+FRAME_MASK = (1 << 40) - 1  # the frame of an entry: (pte >> PAGE_SHIFT) & FRAME_MASK
+VPN_BITS = 36  # a pte_target operand: space << VPN_BITS | vpn
+VPN_MASK = (1 << VPN_BITS) - 1
+PT_LEVELS = 4  # a page-table tree: L4 (root) .. L1 (leaves)
+PT_INDEX_BITS = 9  # vpn bits that index one level's table
+PT_ENTRIES = 1 << PT_INDEX_BITS  # entries per page-table page
+PT_INDEX_MASK = PT_ENTRIES - 1
+LARGE_PAGE_SHIFT = PAGE_SHIFT + PT_INDEX_BITS  # 2 MiB pages (the kernel's direct map)
+LARGE_PAGE_LEVELS = PT_LEVELS - 1  # a walk to a 2 MiB leaf ends at L2
 #: Virtual addresses at or above this are the guest kernel's direct map (2 MiB pages).
 KERNEL_BASE = 1 << 47
 

@@ -1,12 +1,13 @@
 """Machine memory: 4-level page tables, frame ownership and Xen PV validation.
 
-Page-table pages live in one pool (``pt``: one row of 512 entries per page).
-A non-leaf entry holds ``pool index << 12 | flags``; a leaf holds
-``frame << 12 | flags`` (see :mod:`model.isa`). Page-table page *i* occupies
-machine frame ``n_data_frames + i``, so ownership and "is a page table" are
-properties of machine frames, as in Xen's ``struct page_info``: a data frame belongs
-to the domain whose reservation (one contiguous range of frames) holds it, a
-page-table page to the domain that allocated it (``pt_owner``). Nothing is kept per
+Page-table pages live in one pool (``pt``: one row of ``PT_ENTRIES`` (512) entries per
+page). A non-leaf entry holds ``pool index << PAGE_SHIFT | flags``; a leaf holds
+``frame << PAGE_SHIFT | flags``; the entry bits, widths and table geometry are defined
+once, in :mod:`model.isa`, and imported here and by the kernel (:mod:`model.cpu`).
+Page-table page *i* occupies machine frame ``n_data_frames + i``, so ownership and
+"is a page table" are properties of machine frames, as in Xen's ``struct page_info``:
+a data frame belongs to the domain whose reservation (one contiguous range of frames)
+holds it, a page-table page to the domain that allocated it (``pt_owner``). Nothing is kept per
 data frame, so the cost of a host does not grow with its configured memory.
 
 Per address space ``space_flags`` bit :data:`PROTECTED` says the hypervisor
@@ -33,13 +34,21 @@ import numpy as np
 from numba import njit
 
 from .errors import ConfigError
+from .isa import (
+    FRAME_MASK,
+    PAGE_SHIFT,
+    PT_ENTRIES,
+    PT_INDEX_BITS,
+    PT_INDEX_MASK,
+    PT_LEVELS,
+    PTE_P,
+    PTE_U,
+    PTE_W,
+)
 
-PTE_P = 0x1
-PTE_W = 0x2
-PTE_U = 0x4
-FRAME_MASK = (1 << 40) - 1
-FRAMES_PER_MB = 256  # 4 KiB frames
+FRAMES_PER_MB = (1 << 20) >> PAGE_SHIFT  # 4 KiB frames
 PROTECTED = 1
+SPACE_ROOT, SPACE_DOM, SPACE_FLAGS = 0, 1, 2  # the columns of ``spaces``
 
 # ctl slots
 CTL_NDATA = 0  # number of data frames
@@ -72,23 +81,23 @@ def pte_slot(pt, spaces, pt_owner, ctl, pt_free, space, vpn, create):
     With ``create`` missing intermediate tables are allocated; otherwise a
     missing one gives page -1.
     """
-    page = spaces[space, 0]
+    page = spaces[space, SPACE_ROOT]
     allocated = 0
-    for level in range(3, 0, -1):
-        idx = (vpn >> (9 * level)) & 511
+    for level in range(PT_LEVELS - 1, 0, -1):
+        idx = (vpn >> (PT_INDEX_BITS * level)) & PT_INDEX_MASK
         e = pt[page, idx]
         if e & PTE_P == 0:
             if not create:
                 return -1, 0, allocated
-            new = alloc_pt(pt, pt_free, pt_owner, ctl, spaces[space, 1])
+            new = alloc_pt(pt, pt_free, pt_owner, ctl, spaces[space, SPACE_DOM])
             if new < 0:
                 return -2, 0, allocated
-            pt[page, idx] = (new << 12) | PTE_P | PTE_W | PTE_U
+            pt[page, idx] = (new << PAGE_SHIFT) | PTE_P | PTE_W | PTE_U
             allocated += 1
             page = new
         else:
-            page = (e >> 12) & FRAME_MASK
-    return page, vpn & 511, allocated
+            page = (e >> PAGE_SHIFT) & FRAME_MASK
+    return page, vpn & PT_INDEX_MASK, allocated
 
 
 @njit(cache=True)
@@ -97,7 +106,7 @@ def pv_valid(reservations, pt_owner, ctl, dom, value):
     page-table pages only read-only."""
     if value & PTE_P == 0:
         return True
-    mfn = (value >> 12) & FRAME_MASK
+    mfn = (value >> PAGE_SHIFT) & FRAME_MASK
     page = mfn - ctl[CTL_NDATA]
     if page >= 0:  # a page-table page
         return page < pt_owner.shape[0] and pt_owner[page] == dom and value & PTE_W == 0
@@ -116,36 +125,38 @@ def leaves(pt, root, ndata):
             tables = np.zeros(n_tables, np.int64)
             n = 0
             n_tables = 0
-        for i4 in range(512):
+        for i4 in range(PT_ENTRIES):
             e4 = pt[root, i4]
             if e4 & PTE_P == 0:
                 continue
-            t3 = (e4 >> 12) & FRAME_MASK
+            t3 = (e4 >> PAGE_SHIFT) & FRAME_MASK
             if sweep == 1:
                 tables[n_tables] = t3
             n_tables += 1
-            for i3 in range(512):
+            for i3 in range(PT_ENTRIES):
                 e3 = pt[t3, i3]
                 if e3 & PTE_P == 0:
                     continue
-                t2 = (e3 >> 12) & FRAME_MASK
+                t2 = (e3 >> PAGE_SHIFT) & FRAME_MASK
                 if sweep == 1:
                     tables[n_tables] = t2
                 n_tables += 1
-                for i2 in range(512):
+                for i2 in range(PT_ENTRIES):
                     e2 = pt[t2, i2]
                     if e2 & PTE_P == 0:
                         continue
-                    t1 = (e2 >> 12) & FRAME_MASK
+                    t1 = (e2 >> PAGE_SHIFT) & FRAME_MASK
                     if sweep == 1:
                         tables[n_tables] = t1
                     n_tables += 1
-                    for i1 in range(512):
+                    for i1 in range(PT_ENTRIES):
                         e1 = pt[t1, i1]
                         if e1 & PTE_P == 0:
                             continue
                         if sweep == 1:
-                            out[n, 0] = (((i4 << 9 | i3) << 9 | i2) << 9) | i1
+                            out[n, 0] = (
+                                ((i4 << PT_INDEX_BITS | i3) << PT_INDEX_BITS | i2) << PT_INDEX_BITS
+                            ) | i1
                             out[n, 1] = e1
                         n += 1
     return out, tables
@@ -166,9 +177,14 @@ class Memory:
         Domain ids are below this.
     """
 
-    def __init__(self, n_data_frames: int = 1 << 20, max_pt_pages: int = 1 << 14,
-                 max_spaces: int = 4096, max_domains: int = 4096) -> None:
-        self.pt = np.zeros((max_pt_pages, 512), np.int64)
+    def __init__(
+        self,
+        n_data_frames: int = 1 << 20,
+        max_pt_pages: int = 1 << 14,
+        max_spaces: int = 4096,
+        max_domains: int = 4096,
+    ) -> None:
+        self.pt = np.zeros((max_pt_pages, PT_ENTRIES), np.int64)
         self.pt_free = np.zeros(max_pt_pages, np.int64)
         #: the domain that allocated each page-table page (-1: free)
         self.pt_owner = np.full(max_pt_pages, -1, np.int32)
@@ -176,10 +192,11 @@ class Memory:
         self.reservations = np.zeros((max_domains, 2), np.int64)
         #: per address space: [root table (pool index), owning domain, flags]
         self.spaces = np.zeros((max_spaces, 3), np.int64)
-        self.spaces[:, :2] = -1
-        self.space_root = self.spaces[:, 0]
-        self.space_dom = self.spaces[:, 1]
-        self.space_flags = self.spaces[:, 2]
+        self.space_root = self.spaces[:, SPACE_ROOT]
+        self.space_dom = self.spaces[:, SPACE_DOM]
+        self.space_flags = self.spaces[:, SPACE_FLAGS]
+        self.space_root[:] = -1
+        self.space_dom[:] = -1
         self.ctl = np.zeros(4, np.int64)
         self.ctl[CTL_NDATA] = n_data_frames
         self._free_spaces = list(range(max_spaces - 1, -1, -1))
@@ -191,11 +208,15 @@ class Memory:
     def reserve(self, dom: int, first: int, count: int) -> None:
         """Make ``dom`` the owner of data frames ``first .. first + count - 1``."""
         if not 0 <= dom < self.reservations.shape[0]:
-            raise ConfigError(f"domain id {dom} is beyond the {self.reservations.shape[0]} "
-                              "domains a host may have")
+            raise ConfigError(
+                f"domain id {dom} is beyond the {self.reservations.shape[0]} "
+                "domains a host may have"
+            )
         if first < 0 or first + count > self.n_data_frames:
-            raise ConfigError(f"frames {first}..{first + count - 1} are not all data frames "
-                              f"of this host (it has {self.n_data_frames})")
+            raise ConfigError(
+                f"frames {first}..{first + count - 1} are not all data frames "
+                f"of this host (it has {self.n_data_frames})"
+            )
         self.reservations[dom] = (first, first + count)
 
     def owner(self, mfn: int) -> int:
@@ -238,8 +259,9 @@ class Memory:
 
         Returns the number of page-table pages allocated on the way.
         """
-        page, idx, n = pte_slot(self.pt, self.spaces, self.pt_owner, self.ctl, self.pt_free, space,
-                                vpn, True)
+        page, idx, n = pte_slot(
+            self.pt, self.spaces, self.pt_owner, self.ctl, self.pt_free, space, vpn, True
+        )
         if page < 0:
             raise ConfigError("page-table pool exhausted: raise max_pt_pages")
         self.pt[page, idx] = value
@@ -247,8 +269,9 @@ class Memory:
 
     def lookup(self, space: int, vpn: int) -> int:
         """The leaf PTE of ``vpn`` (0 if none)."""
-        page, idx, _ = pte_slot(self.pt, self.spaces, self.pt_owner, self.ctl, self.pt_free, space,
-                                vpn, False)
+        page, idx, _ = pte_slot(
+            self.pt, self.spaces, self.pt_owner, self.ctl, self.pt_free, space, vpn, False
+        )
         return 0 if page < 0 else int(self.pt[page, idx])
 
     def present(self, space: int) -> np.ndarray:
