@@ -136,7 +136,9 @@ class PCpu:
                 seg += pay
                 vcpu.debt = rest if rest.any() else None
                 reason = vcpu.debt_reason if vcpu.debt is None else BUDGET
-                self._arm_deferred_timer(vcpu, env.now + lead, paying)
+                due = vcpu.timer.reached(env.now + lead, paying)
+                if due is not None:  # the payment reaches a deferred programming
+                    hv.set_timer(vcpu, *due)
             else:
                 before = vcpu.breakdown()
                 _, reason = vcpu.run(budget, env.now + lead, hv)
@@ -156,9 +158,8 @@ class PCpu:
             elapsed = env.now - t0
             if self._pending == _RESCHED:  # a reschedule may have come with another kick
                 why = _RESCHED
-            if vcpu.timer_deferred is not None and elapsed >= total:
-                off, delay = vcpu.timer_deferred  # the payment did not reach it
-                vcpu.timer_deferred = (off - paying, delay)
+            if elapsed >= total:
+                vcpu.timer.paid(paying)  # the payment did not reach a deferred programming
             if elapsed < total:  # kicked mid-segment: the rest becomes debt
                 done, rest = split(seg, elapsed)
                 ledger.add(self.index, vcpu.uid, done)
@@ -167,7 +168,7 @@ class PCpu:
                 if fresh:  # a debt being paid keeps the reason it was run up for
                     vcpu.debt_reason = reason
                 vcpu.debt = rest if vcpu.debt is None else vcpu.debt + rest
-                self._defer_timer(vcpu, env.now, max(elapsed - lead, 0), paying)
+                vcpu.timer.defer(env.now, max(elapsed - lead, 0), paying)
                 sched.ran(vcpu, self, elapsed)
                 resched = why == _RESCHED
                 continue
@@ -189,23 +190,6 @@ class PCpu:
                 resched = True
             elif reason == IO:
                 resched = hv.perform_io(vcpu)
-
-    def _defer_timer(self, vcpu: VCpu, now: int, paid: int, paying: int) -> None:
-        """A cut segment: a timer the vCPU programmed in the part that has not elapsed
-        is programmed only when the debt reaches it."""
-        if vcpu.timer_deferred is not None and paying:
-            off, delay = vcpu.timer_deferred
-            vcpu.timer_deferred = (off - min(paid, paying), delay)
-        elif vcpu.timer_deadline is not None and vcpu.timer_prog > now:
-            vcpu.timer_deferred = (vcpu.timer_prog - now, vcpu.timer_deadline - vcpu.timer_prog)
-            vcpu.timer_deadline = None  # cancelled until then
-
-    def _arm_deferred_timer(self, vcpu: VCpu, start: int, paying: int) -> None:
-        if vcpu.timer_deferred is not None and vcpu.timer_deferred[0] <= paying:
-            off, delay = vcpu.timer_deferred
-            vcpu.timer_deferred = None
-            vcpu.timer_prog = start + off
-            self.hv.set_timer(vcpu, start + off + delay)
 
     def settle(self) -> None:
         """At the end of a run, account the part of the current segment (or idle
@@ -262,6 +246,7 @@ class Hypervisor:
 
     def add_vcpu(self, vcpu: VCpu) -> None:
         self.vcpus.append(vcpu)
+        vcpu.timer.attach(self.env, lambda deadline: self._timer_fired(vcpu, deadline))
         self.ledger.grow(len(self.vcpus))
         self.scheduler.add(vcpu)
 
@@ -332,7 +317,7 @@ class Hypervisor:
         for v in self.vcpus:
             if v.done or not v.started:
                 continue
-            if v.runnable or v.timer_deadline is not None or v.timer_deferred is not None:
+            if v.runnable or v.timer.pending:
                 return  # something can still run (a driver domain's backend counts)
             if v.daemon:
                 continue
@@ -367,36 +352,15 @@ class Hypervisor:
             vcpu.pcpu.kick(_IRQ)
 
     # --- timers --------------------------------------------------------------------------
-    def set_timer(self, vcpu: VCpu, when: int) -> None:
-        """Arm ``vcpu``'s one-shot timer for absolute time ``when`` (cycles); a new
-        deadline replaces the old one, as with Xen's singleshot timer.
-
-        Lazy: while a SimPy event at or before the new deadline is pending, no new
-        event is made; when it fires early it re-arms itself for the real deadline.
-        Guests that push their deadline forward (tickless kernels) cost no event each.
-        """
-        vcpu.timer_deadline = when
+    def set_timer(self, vcpu: VCpu, at: int, when: int) -> None:
+        """``vcpu`` programs its one-shot timer at its local time ``at`` for absolute time
+        ``when`` (cycles); a new deadline replaces the old one, as with Xen's singleshot
+        timer (:class:`model.vtimer.VirtualTimer`)."""
         if self.log is not None:
-            self.note(vcpu.timer_prog, "set_timer", vcpu, when)
-        if vcpu.timer_event is None or when < vcpu.timer_event_at:
-            self._arm(vcpu, when)
+            self.note(at, "set_timer", vcpu, when)
+        vcpu.timer.program(at, when)
 
-    def _arm(self, vcpu: VCpu, when: int) -> None:
-        ev = self.env.timeout(max(when - self.env.now, 0))
-        vcpu.timer_event, vcpu.timer_event_at = ev, when
-        ev.callbacks.append(lambda _ev: self._fire(vcpu, ev))
-
-    def _fire(self, vcpu: VCpu, ev: simpy.Event) -> None:
-        if vcpu.timer_event is not ev:
-            return  # superseded by an earlier event
-        vcpu.timer_event = None
-        deadline = vcpu.timer_deadline
-        if deadline is None:
-            return
-        if deadline > self.env.now:
-            self._arm(vcpu, deadline)
-            return
-        vcpu.timer_deadline = None
+    def _timer_fired(self, vcpu: VCpu, deadline: int) -> None:
         self.timers_fired += 1
         if self.log is not None:
             self.note(self.env.now, "timer", vcpu, deadline)
@@ -405,11 +369,10 @@ class Hypervisor:
     def expire_timer(self, vcpu: VCpu, now: int) -> None:
         """``vcpu``'s timer is due by the vCPU's own clock ``now``, ahead of the
         simulation's (it reached a halt after the deadline within the segment it is
-        running): the timer fires there, as a pending interrupt. Its SimPy event, if any,
-        finds no deadline when it comes and does nothing."""
+        running): the timer fires there, as a pending interrupt."""
+        deadline = vcpu.timer.expire()
         if self.log is not None:
-            self.note(now, "timer_at_halt", vcpu, vcpu.timer_deadline)
-        vcpu.timer_deadline = None
+            self.note(now, "timer_at_halt", vcpu, deadline)
         self.timers_fired += 1
         vcpu.pending_irqs += 1
 

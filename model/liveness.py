@@ -64,13 +64,14 @@ def _own(hv: Hypervisor, v: VCpu) -> tuple[State, str] | None:
     now, freq = hv.env.now, hv.hw.freq_hz
     if v.pending_irqs:
         return State.STALLED, "an interrupt is pending but the vCPU is blocked"
-    if v.timer_deferred is not None:
+    timer = v.timer
+    if timer.deferred is not None:
         return State.STALLED, ("its timer was programmed in a part of a segment that "
                                "will never run (it blocked first)")
-    deadline = v.timer_deadline
+    deadline = timer.deadline
     if deadline is None:
         return None
-    if deadline < now or v.timer_event is None or v.timer_event_at > deadline:
+    if timer.stranded(now):
         return State.STALLED, (f"its timer is armed for {deadline / freq:.9f} s but no "
                                "event will fire it")
     return State.WAITING, f"its timer, due at {deadline / freq:.9f} s"

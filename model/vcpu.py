@@ -39,6 +39,7 @@ from .cpu import (
 )  # fmt: skip
 from .errors import PvsimError
 from .isa import Chunk, ChunkBuilder, Op
+from .vtimer import VirtualTimer
 
 if TYPE_CHECKING:
     from .domain import Domain
@@ -109,12 +110,9 @@ class VCpu:
         self.on_behalf: int | None = None  # a driver domain's vCPU: whose I/O it works for
         self.behalf_cycles: dict[int, int] = {}
         self.sched: object = None  # the scheduler's per-vCPU record
-        self.timer_deadline: int | None = None
-        self.timer_prog = -1  # when the current timer was programmed (simulated time)
-        self.timer_deferred: tuple[int, int] | None = None  # (offset into the debt, delay)
+        #: the one-shot virtual timer (its whole lifecycle: :mod:`model.vtimer`)
+        self.timer = VirtualTimer()
         self.wakes = 0
-        self.timer_event = None
-        self.timer_event_at = 0
         self.woken_at = 0
         self.blocked_at = 0  # when it last blocked (simulated time)
 
@@ -140,6 +138,11 @@ class VCpu:
         """Add ``row`` (cycles by category) to what the vCPU has caused; returns it."""
         self.cpu[CYCLES:CYCLES + N_CATEGORIES] += row
         return row
+
+    @property
+    def timer_deadline(self) -> int | None:
+        """When the vCPU's timer fires (cycles), None if it is not armed."""
+        return self.timer.deadline
 
     def woken_since_decision(self) -> bool:
         """Whether an interrupt was delivered after the guest decided to halt (only while
@@ -222,8 +225,8 @@ class VCpu:
             pos, sub, status, u = execute(chunk.op, chunk.a, chunk.b, fr[2], fr[3], chunk.kernel,
                                           budget - used, *args)
             if cpu[R_TIMER] >= 0:  # a one-shot timer was programmed (set_timer_op, APIC)
-                self.timer_prog = now + used + int(cpu[R_TIMER])
-                hypervisor.set_timer(self, self.timer_prog + int(cpu[R_TIMER_DELAY]))
+                at = now + used + int(cpu[R_TIMER])
+                hypervisor.set_timer(self, at, at + int(cpu[R_TIMER_DELAY]))
                 cpu[R_TIMER] = -1
             used += u
             if self.on_behalf is not None and not fr[5]:  # interrupts are on nobody's behalf
@@ -256,8 +259,7 @@ class VCpu:
                     # ahead of the simulation's: if its deadline has passed there, it fires
                     # here, before the halt could take effect (else the wake-up is lost).
                     self.hlt_after = int(chunk.a[pos]) or self.irq_seq + 1
-                    due = self.timer_deadline
-                    if due is not None and due <= now + used:
+                    if self.timer.due(now + used):
                         hypervisor.expire_timer(self, now + used)
                     if not self.pending_irqs and not self.woken_since_decision():
                         return used, BLOCK  # the hypervisor decides again when it takes effect
