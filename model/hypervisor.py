@@ -53,6 +53,30 @@ class WakeSource(Protocol):
         :class:`model.liveness.State` and why."""
 
 
+class RunAhead:
+    """What the pCPUs still have to run for one vCPU: owned by :class:`PCpu` (only the
+    pCPUs read or write it; :meth:`Hypervisor.carry` adds to ``carry``).
+
+    Attributes
+    ----------
+    debt : numpy.ndarray or None
+        Cycles by category of a cut segment that have not elapsed: the vCPU ran ahead, and
+        the next pCPU to run it pays them first.
+    reason : str
+        Why the segment the debt comes from stopped (its effect is due once it is paid).
+    carry : numpy.ndarray or None
+        Cycles charged outside a run (an I/O action, an interrupt exit), run at the start
+        of the vCPU's next segment.
+    """
+
+    __slots__ = ("debt", "reason", "carry")
+
+    def __init__(self) -> None:
+        self.debt: np.ndarray | None = None
+        self.reason = BUDGET
+        self.carry: np.ndarray | None = None
+
+
 class PCpu:
     """One physical CPU: a SimPy process running vCPUs."""
 
@@ -86,6 +110,7 @@ class PCpu:
     def _loop(self):
         env, hv, sched, ledger = self.env, self.hv, self.hv.scheduler, self.hv.ledger
         segments = hv.segments
+        ahead = hv.run_ahead
         slice_end = 0
         resched = True
         while True:
@@ -116,26 +141,27 @@ class PCpu:
                     vcpu.flush_tlb()
                 self.last = vcpu
                 self.switches += 1
-            if vcpu.carry is not None:  # cycles an I/O action charged
-                seg += vcpu.carry
-                vcpu.carry = None
+            ra = ahead[vcpu.uid]
+            if ra.carry is not None:  # cycles an I/O action charged
+                seg += ra.carry
+                ra.carry = None
             lead = int(seg.sum())  # world switch and carried cycles before the vCPU's own
             # no segment runs past the end of the run: what a vCPU counts is what ran
             budget = max(min(slice_end, hv.horizon) - env.now - lead, 1)
-            fresh = vcpu.debt is None
+            fresh = ra.debt is None
             paying = 0
-            if vcpu.debt is not None and vcpu.pending_irqs:
+            if ra.debt is not None and vcpu.pending_irqs:
                 # deliver the interrupt now; the debt is paid after the handler
                 before = vcpu.breakdown()
                 vcpu.run(budget, env.now + lead, hv, irq_only=True)
                 seg += vcpu.breakdown() - before
                 reason = BUDGET
-            elif vcpu.debt is not None:
-                pay, rest = split(vcpu.debt, budget)
+            elif ra.debt is not None:
+                pay, rest = split(ra.debt, budget)
                 paying = int(pay.sum())
                 seg += pay
-                vcpu.debt = rest if rest.any() else None
-                reason = vcpu.debt_reason if vcpu.debt is None else BUDGET
+                ra.debt = rest if rest.any() else None
+                reason = ra.reason if ra.debt is None else BUDGET
                 due = vcpu.timer.reached(env.now + lead, paying)
                 if due is not None:  # the payment reaches a deferred programming
                     hv.set_timer(vcpu, *due)
@@ -166,8 +192,8 @@ class PCpu:
                 if segments is not None and elapsed:
                     segments.extend((self.index, vcpu.uid, t0, env.now))
                 if fresh:  # a debt being paid keeps the reason it was run up for
-                    vcpu.debt_reason = reason
-                vcpu.debt = rest if vcpu.debt is None else vcpu.debt + rest
+                    ra.reason = reason
+                ra.debt = rest if ra.debt is None else ra.debt + rest
                 vcpu.timer.defer(env.now, max(elapsed - lead, 0), paying)
                 sched.ran(vcpu, self, elapsed)
                 resched = why == _RESCHED
@@ -226,6 +252,8 @@ class Hypervisor:
         self.ledger = Ledger(n_pcpus, 0)
         self.pcpus: list[PCpu] = []
         self.vcpus: list[VCpu] = []
+        #: what the pCPUs still have to run for each vCPU (by uid), owned by the pCPUs
+        self.run_ahead: list[RunAhead] = []
         self.timers_fired = 0
         self.finished_at: dict[str, int] = {}
         self.on_all_finished: simpy.Event | None = None
@@ -245,8 +273,11 @@ class Hypervisor:
         scheduler.attach(self)
 
     def add_vcpu(self, vcpu: VCpu) -> None:
+        if vcpu.uid != len(self.vcpus):
+            raise PvsimError(f"{vcpu.name}: uid {vcpu.uid}, expected {len(self.vcpus)}")
         self.vcpus.append(vcpu)
-        vcpu.timer.attach(self.env, lambda deadline: self._timer_fired(vcpu, deadline))
+        self.run_ahead.append(RunAhead())
+        vcpu.attach(self)
         self.ledger.grow(len(self.vcpus))
         self.scheduler.add(vcpu)
 
@@ -282,6 +313,12 @@ class Hypervisor:
         handler of ``Op.IO`` instructions whose ``a`` is the returned id."""
         self.io_actions.append(action)
         return len(self.io_actions) - 1
+
+    def carry(self, vcpu: VCpu, row: np.ndarray) -> None:
+        """Run ``row`` (cycles by category, already charged to ``vcpu``) at the start of
+        ``vcpu``'s next segment."""
+        ra = self.run_ahead[vcpu.uid]
+        ra.carry = row.copy() if ra.carry is None else ra.carry + row
 
     def perform_io(self, vcpu: VCpu) -> bool:
         """Perform ``vcpu``'s due I/O action now; True if the vCPU blocked."""
@@ -360,7 +397,8 @@ class Hypervisor:
             self.note(at, "set_timer", vcpu, when)
         vcpu.timer.program(at, when)
 
-    def _timer_fired(self, vcpu: VCpu, deadline: int) -> None:
+    def timer_fired(self, vcpu: VCpu, deadline: int) -> None:
+        """``vcpu``'s timer event fired at its ``deadline`` (now): raise the interrupt."""
         self.timers_fired += 1
         if self.log is not None:
             self.note(self.env.now, "timer", vcpu, deadline)

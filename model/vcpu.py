@@ -43,6 +43,7 @@ from .vtimer import VirtualTimer
 
 if TYPE_CHECKING:
     from .domain import Domain
+    from .hypervisor import Hypervisor
 
 BUDGET, BLOCK, YIELD, EXIT, IO = "budget", "block", "yield", "exit", "io"
 _HLT, _YIELD, _IO = int(Op.HLT), int(Op.YIELD), int(Op.IO)
@@ -96,20 +97,17 @@ class VCpu:
         self.marks: list[tuple[str, np.ndarray, int]] = []
         self._fault_streak = 0
         self._fault_at: tuple[int, int] = (0, -1)
-        # scheduling state, owned by the scheduler and the pCPUs
+        self._hv: Hypervisor | None = None  # the hypervisor it was added to (attach)
+        # scheduling state, written by the hypervisor and its pCPUs
         self.pcpu = None
         self.runnable = False
-        self.debt: np.ndarray | None = None
-        self.debt_reason = BUDGET
         self.pending_io: tuple[int, int] | None = None
         self.daemon = False
         self.started = False
         self.irq_seq = 0  # interrupts delivered so far
         self.hlt_after = 0
-        self.carry: np.ndarray | None = None  # cycles charged by an I/O action, still to run
         self.on_behalf: int | None = None  # a driver domain's vCPU: whose I/O it works for
         self.behalf_cycles: dict[int, int] = {}
-        self.sched: object = None  # the scheduler's per-vCPU record
         #: the one-shot virtual timer (its whole lifecycle: :mod:`model.vtimer`)
         self.timer = VirtualTimer()
         self.wakes = 0
@@ -157,13 +155,21 @@ class VCpu:
         g = self.on_behalf
         self.behalf_cycles[g] = self.behalf_cycles.get(g, 0) + cycles
 
+    def attach(self, hypervisor: Hypervisor) -> None:
+        """Join ``hypervisor`` (once, when it adds the vCPU): its timer fires there."""
+        if self._hv is not None:
+            raise PvsimError(f"{self.name} is already added to a hypervisor")
+        self._hv = hypervisor
+        self.timer.attach(hypervisor.env, lambda deadline: hypervisor.timer_fired(self, deadline))
+
     def add_carry(self, row: np.ndarray) -> None:
         """Charge ``row`` now and run its cycles at the start of the vCPU's next segment
-        (costs of an I/O action or an interrupt exit, performed outside a run)."""
+        (costs of an I/O action or an interrupt exit, performed outside a run): the
+        pCPUs keep what is still to run (:meth:`model.hypervisor.Hypervisor.carry`)."""
         self.charge_row(row)
         if self.on_behalf is not None:
             self._credit_behalf(int(row.sum()))
-        self.carry = row.copy() if self.carry is None else self.carry + row
+        self._hv.carry(self, row)
 
     def charge(self, op: int) -> int:
         """Add the policy row of ``op`` (handled outside the kernel) to the vCPU's cycles."""

@@ -95,10 +95,10 @@ def test_an_unparked_vcpu_is_not_boosted():
     account = sched._account
 
     def watched():
-        was = capped.sched.parked
+        was = sched.record(capped).parked
         account()
-        if was and not capped.sched.parked:
-            unparks.append(capped.sched.pri == BOOST)
+        if was and not sched.record(capped).parked:
+            unparks.append(sched.record(capped).pri == BOOST)
 
     sched._account = watched
     stats = host.run(seconds=1.0)

@@ -27,10 +27,21 @@ class Scheduler(ABC):
         self.host = host
         self.env = host.env
         self.ms = host.hw.freq_hz / 1000.0  # cycles per millisecond
+        #: the scheduler's own record of each vCPU (:meth:`new_record`), in the order added
+        self._records: dict[VCpu, object] = {}
 
-    @abstractmethod
     def add(self, vcpu: VCpu) -> None:
-        """A new vCPU (not yet runnable)."""
+        """A new vCPU (not yet runnable): the scheduler makes its record of it."""
+        self._records[vcpu] = self.new_record(vcpu)
+
+    def new_record(self, vcpu: VCpu) -> object:
+        """The scheduler's per-vCPU state for a new ``vcpu`` (None: a policy without any).
+        Only the scheduler reads or writes it; nothing is kept on the vCPU."""
+        return None
+
+    def record(self, vcpu: VCpu) -> object:
+        """The scheduler's record of ``vcpu`` (for tests and inspection)."""
+        return self._records[vcpu]
 
     @abstractmethod
     def wake(self, vcpu: VCpu) -> None:
