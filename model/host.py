@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import simpy
+from simpy.events import NORMAL
 
 from .categories import NAMES
 from .cpu import COUNTS, S_INSTR, STAT_NAMES
@@ -34,6 +35,28 @@ from .modes import TRANSITION_KINDS, transition_of
 from .paging import FRAMES_PER_MB, Memory
 from .sched import Scheduler, make_scheduler
 from .vcpu import Marker, VCpu
+
+
+class Environment(simpy.Environment):
+    """SimPy's environment, counting the events it schedules (:attr:`scheduled`, the
+    engine's ``events`` figure).
+
+    Examples
+    --------
+    >>> env = Environment()
+    >>> _ = env.timeout(5); env.run()
+    >>> env.scheduled
+    1
+    """
+
+    def __init__(self, initial_time: int = 0) -> None:
+        super().__init__(initial_time)
+        #: events scheduled so far
+        self.scheduled = 0
+
+    def schedule(self, event: simpy.Event, priority: int = NORMAL, delay: int = 0) -> None:
+        self.scheduled += 1
+        super().schedule(event, priority, delay)
 
 
 @dataclass(frozen=True)
@@ -80,7 +103,7 @@ class Host:
             raise ConfigError(f"pcpus {pcpus} must be >= 1")
         self.hw = hardware if isinstance(hardware, HardwareProfile) else load_profile(hardware)
         self.seed = seed
-        self.env = simpy.Environment()
+        self.env = Environment()
         self.memory = Memory(n_data_frames=memory_mb * FRAMES_PER_MB, max_pt_pages=max_pt_pages,
                              max_spaces=max_spaces, max_domains=max_domains)
         sched = make_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
@@ -173,7 +196,7 @@ class RunStats:
         self.elapsed = int(host.env.now)
         self.ledger = host.hypervisor.ledger
         self.wall_s = host._wall
-        self.events = next(host.env._eid)  # events scheduled in the run
+        self.events = host.env.scheduled  # events scheduled in the run
         #: every vCPU's state at the end of the run (model.liveness)
         self.liveness = liveness(host.hypervisor)
 

@@ -110,8 +110,10 @@ class VCpu:
         self.behalf_cycles: dict[int, int] = {}
         #: the one-shot virtual timer (its whole lifecycle: :mod:`model.vtimer`)
         self.timer = VirtualTimer()
-        self.wakes = 0
-        self.woken_at = 0
+        self.wakes = 0  # wake-ups from a block so far
+        self.woken_at = 0  # when it was last woken (simulated time)
+        #: wake-to-run latencies (cycles) that a workload asked for (:meth:`measure_wake`)
+        self.wake_latencies: list[int] = []
         self.blocked_at = 0  # when it last blocked (simulated time)
 
     # --- program ---------------------------------------------------------------------------
@@ -150,6 +152,12 @@ class VCpu:
     def halt(self) -> Chunk:
         """A HLT that does not halt if an interrupt arrives from now on."""
         return ChunkBuilder(kernel=True).op(Op.HLT, self.irq_seq + 1).build()
+
+    def measure_wake(self, wakes_before: int, now: int) -> None:
+        """If the vCPU was woken since its wake count was ``wakes_before``, record how long
+        it waited from that wake-up until ``now`` (it runs) in :attr:`wake_latencies`."""
+        if self.wakes > wakes_before:
+            self.wake_latencies.append(now - self.woken_at)
 
     def _credit_behalf(self, cycles: int) -> None:
         g = self.on_behalf
