@@ -66,6 +66,43 @@ class Behalf:
     guest: int | None
 
 
+class Frame:
+    """One instruction source on a vCPU's stack: the workload at the bottom, above it
+    what the guest kernel pushed (a fault or interrupt handler).
+
+    Attributes
+    ----------
+    source : iterator
+        Yields the chunks (and :class:`Marker`, :class:`Behalf` items) to execute.
+    chunk : Chunk or None
+        The chunk being executed (None before the first).
+    pos, sub : int
+        Where in it: the instruction, and the progress within a run-length encoded one.
+    skip_on_return : bool
+        When the source ends, the instruction that faulted below it is skipped (an
+        exception-table fixup, a signal) rather than executed again.
+    interrupt : bool
+        An interrupt handler: its cycles are on nobody's behalf.
+
+    Examples
+    --------
+    >>> f = Frame(iter(()), skip_on_return=True)
+    >>> f.chunk is None, f.pos, f.skip_on_return
+    (True, 0, True)
+    """
+
+    __slots__ = ("source", "chunk", "pos", "sub", "skip_on_return", "interrupt")
+
+    def __init__(self, source: Iterator, skip_on_return: bool = False,
+                 interrupt: bool = False) -> None:
+        self.source = source
+        self.chunk: Chunk | None = None
+        self.pos = 0
+        self.sub = 0
+        self.skip_on_return = skip_on_return
+        self.interrupt = interrupt
+
+
 class VCpu:
     """One virtual CPU of a domain.
 
@@ -91,7 +128,7 @@ class VCpu:
                       mem.reservations, mem.pt_owner, mem.ctl, domain.tc)
         self._cost = cm.cost
         self._cost_total = cm.cost.sum(axis=1)
-        self._stack: list[list] = []
+        self._stack: list[Frame] = []
         self.pending_irqs = 0
         self.done = False
         self.marks: list[tuple[str, np.ndarray, int]] = []
@@ -119,12 +156,12 @@ class VCpu:
     # --- program ---------------------------------------------------------------------------
     def start(self, program: Iterator[Chunk | Marker]) -> None:
         """Give the vCPU its workload."""
-        self._stack = [[program, None, 0, 0, False, False]]
+        self._stack = [Frame(program)]
         self.done = False
 
     def push(self, source: Iterator[Chunk], skip_on_return: bool = False,
              interrupt: bool = False) -> None:
-        self._stack.append([source, None, 0, 0, skip_on_return, interrupt])
+        self._stack.append(Frame(source, skip_on_return, interrupt))
 
     @property
     def cycles(self) -> int:
@@ -215,13 +252,13 @@ class VCpu:
                 self.done = True
                 return used, EXIT
             fr = stack[-1]
-            chunk = fr[1]
-            if chunk is None or fr[2] >= len(chunk.op):
-                item = next(fr[0], None)
+            chunk = fr.chunk
+            if chunk is None or fr.pos >= len(chunk.op):
+                item = next(fr.source, None)
                 if item is None:
                     stack.pop()
-                    if fr[4] and stack:
-                        stack[-1][2] += 1  # the faulting instruction is skipped
+                    if fr.skip_on_return and stack:
+                        stack[-1].pos += 1  # the faulting instruction is skipped
                         self._fault_at = (0, -1)
                     if len(stack) <= floor:
                         return used, BUDGET
@@ -232,20 +269,20 @@ class VCpu:
                 if isinstance(item, Behalf):
                     self.on_behalf = item.guest
                     continue
-                fr[1], fr[2], fr[3] = item, 0, 0
+                fr.chunk, fr.pos, fr.sub = item, 0, 0
                 chunk = item
             if used >= budget:
                 return used, BUDGET
-            pos, sub, status, u = execute(chunk.op, chunk.a, chunk.b, fr[2], fr[3], chunk.kernel,
+            pos, sub, status, u = execute(chunk.op, chunk.a, chunk.b, fr.pos, fr.sub, chunk.kernel,
                                           budget - used, *args)
             if cpu[R_TIMER] >= 0:  # a one-shot timer was programmed (set_timer_op, APIC)
                 at = now + used + int(cpu[R_TIMER])
                 hypervisor.set_timer(self, at, at + int(cpu[R_TIMER_DELAY]))
                 cpu[R_TIMER] = -1
             used += u
-            if self.on_behalf is not None and not fr[5]:  # interrupts are on nobody's behalf
+            if self.on_behalf is not None and not fr.interrupt:  # interrupts are on nobody's behalf
                 self._credit_behalf(u)
-            fr[2], fr[3] = pos, sub
+            fr.pos, fr.sub = pos, sub
             at = self._fault_at
             if at[1] >= 0 and at[0] == id(chunk) and pos > at[1]:
                 self._fault_at = (0, -1)  # the faulting instruction completed
@@ -261,7 +298,7 @@ class VCpu:
                 continue
             if status == ST_STOP:
                 op = int(chunk.op[pos])
-                fr[2] = pos + 1
+                fr.pos = pos + 1
                 if op == _IO:  # performed by the hypervisor once the cycles so far elapsed
                     self.pending_io = (int(chunk.a[pos]), int(chunk.b[pos]))
                     return used, IO
