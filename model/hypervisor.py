@@ -23,6 +23,7 @@ Simulated time is an integer number of cycles of the host clock.
 from __future__ import annotations
 
 from array import array
+from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -33,13 +34,18 @@ from .categories import N_CATEGORIES
 from .errors import PvsimError
 from .hardware import HardwareProfile
 from .sched.base import Scheduler
-from .vcpu import BLOCK, BUDGET, EXIT, IO, YIELD, VCpu
+from .vcpu import Stop, VCpu
 
 if TYPE_CHECKING:
     from .liveness import State
 
-_RESCHED = "resched"
-_IRQ = "irq"
+
+
+class Kick(Enum):
+    """Why a pCPU is kicked (:meth:`PCpu.kick`)."""
+
+    RESCHED = "resched"  # reschedule now (a BOOSTed wake-up, a parked vCPU)
+    IRQ = "irq"  # deliver an interrupt to the vCPU it runs
 
 
 class WakeSource(Protocol):
@@ -62,7 +68,7 @@ class RunAhead:
     debt : numpy.ndarray or None
         Cycles by category of a cut segment that have not elapsed: the vCPU ran ahead, and
         the next pCPU to run it pays them first.
-    reason : str
+    reason : Stop
         Why the segment the debt comes from stopped (its effect is due once it is paid).
     carry : numpy.ndarray or None
         Cycles charged outside a run (an I/O action, an interrupt exit), run at the start
@@ -73,7 +79,7 @@ class RunAhead:
 
     def __init__(self) -> None:
         self.debt: np.ndarray | None = None
-        self.reason = BUDGET
+        self.reason = Stop.BUDGET
         self.carry: np.ndarray | None = None
 
 
@@ -88,7 +94,7 @@ class PCpu:
         self.last: VCpu | None = None  # whose state is loaded (for world-switch costs)
         self.stint_start = 0
         self._waiting = False  # in an interruptible wait
-        self._pending: str | None = None
+        self._pending: Kick | None = None
         self._idle_evt = self.env.event()
         self._seg: np.ndarray | None = None  # the segment being waited out, and its start
         self._seg_t0 = 0
@@ -96,9 +102,10 @@ class PCpu:
         self.process = self.env.process(self._loop())
         self.switches = 0
 
-    def kick(self, why: str = _RESCHED) -> None:
-        """Make the pCPU reschedule (``resched``) or deliver an interrupt (``irq``) now."""
-        if self._pending != _RESCHED:
+    def kick(self, why: Kick = Kick.RESCHED) -> None:
+        """Make the pCPU reschedule (:attr:`Kick.RESCHED`) or deliver an interrupt
+        (:attr:`Kick.IRQ`) now."""
+        if self._pending is not Kick.RESCHED:
             self._pending = why
         if self.current is None:
             if not self._idle_evt.triggered:
@@ -108,67 +115,29 @@ class PCpu:
             self.process.interrupt(why)
 
     def _loop(self):
-        env, hv, sched, ledger = self.env, self.hv, self.hv.scheduler, self.hv.ledger
-        segments = hv.segments
-        ahead = hv.run_ahead
+        """The pCPU's process: (1) pick a vCPU, or idle; (2) start a segment with the world
+        switch and carried cycles; (3) execute: deliver an interrupt, pay debt, or run the
+        vCPU; (4) wait the segment out, unless kicked; (5) close it: the rest of a cut
+        segment becomes debt, a whole one has its stop reason take effect."""
+        env = self.env
         slice_end = 0
         resched = True
         while True:
             if resched or self.current is None:
-                self._pending = None
-                vcpu, slice_ = sched.pick(self)
-                if vcpu is not self.current and self.current is not None:
-                    self.current.pcpu = None
-                self.current = vcpu
-                if vcpu is None:
+                slice_end = self._pick()
+                if slice_end is None:  # idle until kicked (unless kicked while picking)
                     t0 = self._idle_t0 = env.now
                     if self._pending is None:
                         self._idle_evt = env.event()
                         yield self._idle_evt
                     self._idle_t0 = None
-                    ledger.add_idle(self.index, env.now - t0)
-                    resched = True
+                    self.hv.ledger.add_idle(self.index, env.now - t0)
                     continue
-                vcpu.pcpu = self
-                slice_end = env.now + max(slice_, 1)
             vcpu = self.current
             self._pending = None
-            # --- one run segment ---------------------------------------------------------
-            seg = np.zeros(N_CATEGORIES, np.int64)
-            if vcpu is not self.last:
-                seg += vcpu.domain.compiled.world_switch
-                if not vcpu.domain.tlb_tagged:
-                    vcpu.flush_tlb()
-                self.last = vcpu
-                self.switches += 1
-            ra = ahead[vcpu.uid]
-            if ra.carry is not None:  # cycles an I/O action charged
-                seg += ra.carry
-                ra.carry = None
-            lead = int(seg.sum())  # world switch and carried cycles before the vCPU's own
-            # no segment runs past the end of the run: what a vCPU counts is what ran
-            budget = max(min(slice_end, hv.horizon) - env.now - lead, 1)
-            fresh = ra.debt is None
-            paying = 0
-            if ra.debt is not None and vcpu.pending_irqs:
-                # deliver the interrupt now; the debt is paid after the handler
-                before = vcpu.breakdown()
-                vcpu.run(budget, env.now + lead, hv, irq_only=True)
-                seg += vcpu.breakdown() - before
-                reason = BUDGET
-            elif ra.debt is not None:
-                pay, rest = split(ra.debt, budget)
-                paying = int(pay.sum())
-                seg += pay
-                ra.debt = rest if rest.any() else None
-                reason = ra.reason if ra.debt is None else BUDGET
-                due = vcpu.timer.reached(env.now + lead, paying)
-                if due is not None:  # the payment reaches a deferred programming
-                    hv.set_timer(vcpu, *due)
-            else:
-                before = vcpu.breakdown()
-                _, reason = vcpu.run(budget, env.now + lead, hv)
-                seg += vcpu.breakdown() - before
+            ra = self.hv.run_ahead[vcpu.uid]
+            seg, lead = self._start_segment(vcpu, ra)
+            reason, paying, fresh = self._execute(vcpu, ra, seg, lead, slice_end)
             total = int(seg.sum())
             t0 = env.now
             why = None
@@ -181,41 +150,115 @@ class PCpu:
                     why = intr.cause
                 self._waiting = False
                 self._seg = None
-            elapsed = env.now - t0
-            if self._pending == _RESCHED:  # a reschedule may have come with another kick
-                why = _RESCHED
-            if elapsed >= total:
-                vcpu.timer.paid(paying)  # the payment did not reach a deferred programming
-            if elapsed < total:  # kicked mid-segment: the rest becomes debt
-                done, rest = split(seg, elapsed)
-                ledger.add(self.index, vcpu.uid, done)
-                if segments is not None and elapsed:
-                    segments.extend((self.index, vcpu.uid, t0, env.now))
-                if fresh:  # a debt being paid keeps the reason it was run up for
-                    ra.reason = reason
-                ra.debt = rest if ra.debt is None else ra.debt + rest
-                vcpu.timer.defer(env.now, max(elapsed - lead, 0), paying)
-                sched.ran(vcpu, self, elapsed)
-                resched = why == _RESCHED
-                continue
-            ledger.add(self.index, vcpu.uid, seg)
-            if segments is not None and elapsed:
-                segments.extend((self.index, vcpu.uid, t0, env.now))
-            sched.ran(vcpu, self, elapsed)
-            why = why or self._pending
-            if reason == BUDGET:
-                resched = env.now >= slice_end or why == _RESCHED
-            elif reason == BLOCK:
-                hv.block(vcpu)
-                resched = True
-            elif reason == YIELD:
-                sched.yield_(vcpu)
-                resched = True
-            elif reason == EXIT:
-                hv.finished(vcpu)
-                resched = True
-            elif reason == IO:
-                resched = hv.perform_io(vcpu)
+            if self._pending is Kick.RESCHED:  # a reschedule may have come with another kick
+                why = Kick.RESCHED
+            if env.now - t0 < total:
+                resched = self._cut(vcpu, ra, seg, t0, lead, reason, paying, fresh, why)
+            else:
+                resched = self._close(vcpu, seg, t0, reason, paying, why, slice_end)
+
+    def _pick(self) -> int | None:
+        """Phase 1: ask the scheduler; the end of the new slice, or None (idle)."""
+        self._pending = None
+        vcpu, slice_ = self.hv.scheduler.pick(self)
+        if vcpu is not self.current and self.current is not None:
+            self.current.pcpu = None
+        self.current = vcpu
+        if vcpu is None:
+            return None
+        vcpu.pcpu = self
+        return self.env.now + max(slice_, 1)
+
+    def _start_segment(self, vcpu: VCpu, ra: RunAhead) -> tuple[np.ndarray, int]:
+        """Phase 2: a new segment's cycles by category, with the world switch (and TLB
+        flush) if another vCPU's state is loaded and the cycles carried from outside a
+        run; and those lead cycles' sum."""
+        seg = np.zeros(N_CATEGORIES, np.int64)
+        loaded = False  # a world switch or carried cycles lead the segment
+        if vcpu is not self.last:
+            seg += vcpu.domain.compiled.world_switch
+            if not vcpu.domain.tlb_tagged:
+                vcpu.flush_tlb()
+            self.last = vcpu
+            self.switches += 1
+            loaded = True
+        if ra.carry is not None:  # cycles an I/O action charged
+            seg += ra.carry
+            ra.carry = None
+            loaded = True
+        return seg, int(seg.sum()) if loaded else 0
+
+    def _execute(self, vcpu: VCpu, ra: RunAhead, seg: np.ndarray, lead: int,
+                 slice_end: int) -> tuple[Stop, int, bool]:
+        """Phase 3: add to ``seg`` what the vCPU executes after the ``lead`` cycles: a
+        pending interrupt's handler if it has debt, else a payment of its debt, else a
+        run. Returns the stop reason, the debt cycles paid, and whether it had no debt."""
+        hv, now = self.hv, self.env.now
+        # no segment runs past the end of the run: what a vCPU counts is what ran
+        budget = max(min(slice_end, hv.horizon) - now - lead, 1)
+        if ra.debt is None:
+            before = vcpu.breakdown()
+            _, reason = vcpu.run(budget, now + lead, hv)
+            seg += vcpu.breakdown() - before
+            return reason, 0, True
+        if vcpu.pending_irqs:
+            # deliver the interrupt now; the debt is paid after the handler
+            before = vcpu.breakdown()
+            vcpu.run(budget, now + lead, hv, irq_only=True)
+            seg += vcpu.breakdown() - before
+            return Stop.BUDGET, 0, False
+        pay, rest = split(ra.debt, budget)
+        paying = int(pay.sum())
+        seg += pay
+        ra.debt = rest if rest.any() else None
+        due = vcpu.timer.reached(now + lead, paying)
+        if due is not None:  # the payment reaches a deferred programming
+            hv.set_timer(vcpu, *due)
+        return (ra.reason if ra.debt is None else Stop.BUDGET), paying, False
+
+    def _cut(self, vcpu: VCpu, ra: RunAhead, seg: np.ndarray, t0: int, lead: int,
+             reason: Stop, paying: int, fresh: bool, why: Kick | None) -> bool:
+        """Phase 5, kicked mid-segment: account what elapsed; the rest becomes debt, paid
+        before the stop ``reason`` takes effect. Returns whether to reschedule."""
+        now = self.env.now
+        elapsed = now - t0
+        segments = self.hv.segments
+        done, rest = split(seg, elapsed)
+        self.hv.ledger.add(self.index, vcpu.uid, done)
+        if segments is not None and elapsed:
+            segments.extend((self.index, vcpu.uid, t0, now))
+        if fresh:  # a debt being paid keeps the reason it was run up for
+            ra.reason = reason
+        ra.debt = rest if ra.debt is None else ra.debt + rest
+        vcpu.timer.defer(now, max(elapsed - lead, 0), paying)
+        self.hv.scheduler.ran(vcpu, self, elapsed)
+        return why is Kick.RESCHED
+
+    def _close(self, vcpu: VCpu, seg: np.ndarray, t0: int, reason: Stop, paying: int,
+               why: Kick | None, slice_end: int) -> bool:
+        """Phase 5, the whole segment elapsed: account it and let the stop ``reason``
+        take effect. Returns whether to reschedule."""
+        hv, now = self.hv, self.env.now
+        elapsed = now - t0
+        segments = hv.segments
+        vcpu.timer.paid(paying)  # the payment did not reach a deferred programming
+        hv.ledger.add(self.index, vcpu.uid, seg)
+        if segments is not None and elapsed:
+            segments.extend((self.index, vcpu.uid, t0, now))
+        hv.scheduler.ran(vcpu, self, elapsed)
+        why = why or self._pending
+        if reason is Stop.BUDGET:
+            return now >= slice_end or why is Kick.RESCHED
+        if reason is Stop.BLOCK:
+            hv.block(vcpu)
+            return True
+        if reason is Stop.YIELD:
+            hv.scheduler.yield_(vcpu)
+            return True
+        if reason is Stop.EXIT:
+            hv.finished(vcpu)
+            return True
+        return hv.perform_io(vcpu)  # Stop.IO
 
     def settle(self) -> None:
         """At the end of a run, account the part of the current segment (or idle
@@ -290,7 +333,7 @@ class Hypervisor:
         self.scheduler.wake(vcpu)
 
     def kick(self, pcpu: PCpu) -> None:
-        pcpu.kick(_RESCHED)
+        pcpu.kick(Kick.RESCHED)
 
     def add_wake_source(self, source: WakeSource) -> None:
         """Register something other than timers that wakes blocked vCPUs (the I/O system):
@@ -386,7 +429,7 @@ class Hypervisor:
                 self.note(self.env.now, "wake", vcpu)
             self.scheduler.wake(vcpu)
         elif vcpu.pcpu is not None:
-            vcpu.pcpu.kick(_IRQ)
+            vcpu.pcpu.kick(Kick.IRQ)
 
     # --- timers --------------------------------------------------------------------------
     def set_timer(self, vcpu: VCpu, at: int, when: int) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -45,7 +46,19 @@ if TYPE_CHECKING:
     from .domain import Domain
     from .hypervisor import Hypervisor
 
-BUDGET, BLOCK, YIELD, EXIT, IO = "budget", "block", "yield", "exit", "io"
+
+
+class Stop(Enum):
+    """Why a run of a vCPU stopped (:meth:`VCpu.run`)."""
+
+    BUDGET = "budget"  # its cycle budget is used up (or only interrupts were delivered)
+    BLOCK = "block"  # it halted (HLT, SCHEDOP_block): the hypervisor decides at the halt
+    YIELD = "yield"  # it gave the pCPU up (SCHEDOP_yield)
+    EXIT = "exit"  # its workload ended
+    IO = "io"  # an I/O action is due (:attr:`VCpu.pending_io`)
+
+
+BUDGET, BLOCK, YIELD, EXIT, IO = Stop.BUDGET, Stop.BLOCK, Stop.YIELD, Stop.EXIT, Stop.IO
 _HLT, _YIELD, _IO = int(Op.HLT), int(Op.YIELD), int(Op.IO)
 _INTERRUPT = int(Op.INTERRUPT)
 
@@ -226,11 +239,12 @@ class VCpu:
         tlb_flush(self.tlb, False)
 
     # --- execution -------------------------------------------------------------------------
-    def run(self, budget: int, now: int, hypervisor, irq_only: bool = False) -> tuple[int, str]:
+    def run(self, budget: int, now: int, hypervisor: Hypervisor,
+            irq_only: bool = False) -> tuple[int, Stop]:
         """Execute for up to ``budget`` cycles starting at simulated time ``now``.
 
-        Returns ``(cycles used, reason)`` with reason ``budget``, ``block``,
-        ``yield``, ``exit`` or ``io`` (an I/O action is due: :attr:`pending_io`). With
+        Returns ``(cycles used, reason)``, a :class:`Stop` (``IO``: an I/O action is
+        due, :attr:`pending_io`). With
         ``irq_only`` only pending interrupts are delivered (their handlers run to
         completion) and the run stops there.
         """
