@@ -47,6 +47,11 @@ class KernelParams:
 
     Every value is an estimate for a 2.6-era Linux on x86; each is a keyword so
     a scenario or a notebook can change it.
+
+    Examples
+    --------
+    >>> KernelParams(fork_base=12000).fork_base, KernelParams().stat
+    (12000, 1200)
     """
 
     syscall_entry: int = 30
@@ -123,6 +128,14 @@ def _work_template(n: int, mem_fraction: float, seed: int) -> Chunk:
 
 @dataclass
 class Vma:
+    """A virtual memory area of a process: ``pages`` pages from vpn ``start``.
+
+    Examples
+    --------
+    >>> Vma(0x400, 64, "text", False, file=1).contains(0x43F)
+    True
+    """
+
     start: int  # first vpn
     pages: int
     kind: str  # "text" | "anon" | "file" | "stack"
@@ -135,6 +148,15 @@ class Vma:
 
 @dataclass
 class Process:
+    """A guest process: its pid, address space and VMAs.
+
+    Examples
+    --------
+    >>> p = Process(1, 7, [Vma(0x400, 64, "text", False)])
+    >>> p.vma(0x410).kind, p.vma(0x10) is None
+    ('text', True)
+    """
+
     pid: int
     space: int
     vmas: list[Vma] = field(default_factory=list)
@@ -150,7 +172,13 @@ class Process:
 class FaultResolution:
     """What the guest kernel does about a fault: handler chunks, and whether the
     faulting instruction is skipped (an exception-table fixup or a signal) rather
-    than re-executed."""
+    than re-executed.
+
+    Examples
+    --------
+    >>> FaultResolution(iter(()), skip=True).skip
+    True
+    """
 
     chunks: Iterator[Chunk]
     skip: bool = False
@@ -169,6 +197,16 @@ class GuestKernel:
         The machine frames of the domain's reservation.
     params : KernelParams, optional
         Path lengths and process sizes.
+
+    Examples
+    --------
+    >>> from model.paging import Memory
+    >>> k = GuestKernel(1, Memory(n_data_frames=4096), first_frame=0, n_frames=2048)
+    >>> p = k.spawn()
+    >>> [v.kind for v in p.vmas]
+    ['text', 'anon', 'stack']
+    >>> [int(c.op[0]) == Op.SYSCALL for c in k.syscall("null", 20)][:1]
+    [True]
     """
 
     def __init__(self, dom: int, memory: Memory, first_frame: int, n_frames: int,

@@ -42,7 +42,13 @@ if TYPE_CHECKING:
 
 
 class Kick(Enum):
-    """Why a pCPU is kicked (:meth:`PCpu.kick`)."""
+    """Why a pCPU is kicked (:meth:`PCpu.kick`).
+
+    Examples
+    --------
+    >>> Kick("irq")
+    <Kick.IRQ: 'irq'>
+    """
 
     RESCHED = "resched"  # reschedule now (a BOOSTed wake-up, a parked vCPU)
     IRQ = "irq"  # deliver an interrupt to the vCPU it runs
@@ -73,6 +79,11 @@ class RunAhead:
     carry : numpy.ndarray or None
         Cycles charged outside a run (an I/O action, an interrupt exit), run at the start
         of the vCPU's next segment.
+
+    Examples
+    --------
+    >>> RunAhead().debt is None, RunAhead().reason
+    (True, <Stop.BUDGET: 'budget'>)
     """
 
     __slots__ = ("debt", "reason", "carry")
@@ -84,7 +95,19 @@ class RunAhead:
 
 
 class PCpu:
-    """One physical CPU: a SimPy process running vCPUs."""
+    """One physical CPU: a SimPy process running vCPUs (see the module docstring).
+
+    Examples
+    --------
+    >>> from model.host import Host
+    >>> from model.domain import DomainConfig
+    >>> from model.workloads import spin
+    >>> host = Host(pcpus=2)
+    >>> _ = host.add_guest(DomainConfig("g", "pv"), spin())
+    >>> _ = host.run(seconds=0.001)
+    >>> [(p.index, p.current.name if p.current else None) for p in host.hypervisor.pcpus]
+    [(0, 'g.v0'), (1, None)]
+    """
 
     def __init__(self, hv: Hypervisor, index: int) -> None:
         self.hv = hv
@@ -285,6 +308,18 @@ class Hypervisor:
     hw : HardwareProfile
     n_pcpus : int
     scheduler : Scheduler
+
+    Examples
+    --------
+    >>> from model.host import Host
+    >>> from model.domain import DomainConfig
+    >>> from model.workloads import sleeper
+    >>> host = Host("nehalem-2.93ghz-ept", pcpus=1)
+    >>> _ = host.add_guest(DomainConfig("s", "pv"), sleeper(work_us=10, sleep_us=100))
+    >>> log = host.hypervisor.start_log()
+    >>> _ = host.run(seconds=0.001)
+    >>> [event for _, event, _, _ in log[:5]]
+    ['set_timer', 'block', 'timer', 'wake', 'irq']
     """
 
     def __init__(self, env: simpy.Environment, hw: HardwareProfile, n_pcpus: int,

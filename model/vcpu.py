@@ -49,7 +49,13 @@ if TYPE_CHECKING:
 
 
 class Stop(Enum):
-    """Why a run of a vCPU stopped (:meth:`VCpu.run`)."""
+    """Why a run of a vCPU stopped (:meth:`VCpu.run`).
+
+    Examples
+    --------
+    >>> Stop.BLOCK, Stop("yield") is Stop.YIELD
+    (<Stop.BLOCK: 'block'>, True)
+    """
 
     BUDGET = "budget"  # its cycle budget is used up (or only interrupts were delivered)
     BLOCK = "block"  # it halted (HLT, SCHEDOP_block): the hypervisor decides at the halt
@@ -66,7 +72,23 @@ _INTERRUPT = int(Op.INTERRUPT)
 @dataclass(frozen=True, slots=True)
 class Marker:
     """Yielded by a workload between chunks to timestamp a point of its progress
-    (the bench harness measures between markers)."""
+    (the bench harness measures between markers).
+
+    Examples
+    --------
+    >>> from model.host import Host
+    >>> from model.domain import DomainConfig
+    >>> from model.isa import ChunkBuilder
+    >>> def program(ctx):
+    ...     yield Marker("start")
+    ...     yield ChunkBuilder().alu(1000).build()
+    ...     yield Marker("stop")
+    >>> host = Host(pcpus=1)
+    >>> v = host.add_guest(DomainConfig("g", "pv"), program).vcpus[0]
+    >>> _ = host.run()
+    >>> [(label, int(cycles.sum())) for label, cycles, _ in v.marks]
+    [('start', 0), ('stop', 1000)]
+    """
 
     label: str
 
@@ -74,7 +96,22 @@ class Marker:
 @dataclass(frozen=True, slots=True)
 class Behalf:
     """Yielded by a driver domain's program: the cycles that follow are spent on behalf
-    of guest (domain id) ``guest`` (None: on its own behalf)."""
+    of guest (domain id) ``guest`` (None: on its own behalf).
+
+    Examples
+    --------
+    >>> from model.host import Host
+    >>> from model.domain import DomainConfig
+    >>> from model.isa import ChunkBuilder
+    >>> def backend(ctx):
+    ...     yield Behalf(2)
+    ...     yield ChunkBuilder().alu(500).build()
+    >>> host = Host(pcpus=1)
+    >>> v = host.add_guest(DomainConfig("dom0", "pv"), backend).vcpus[0]
+    >>> _ = host.run()
+    >>> v.behalf_cycles
+    {2: 500}
+    """
 
     guest: int | None
 
@@ -126,6 +163,26 @@ class VCpu:
         vCPU has caused, counts per sensitive operation, TLB statistics).
     marks : list
         ``(label, cycles by category so far, simulated time)`` for each :class:`Marker`.
+    timer : VirtualTimer
+        Its one-shot timer (:mod:`model.vtimer`).
+
+    The vCPU writes its own execution state (the instruction-source stack, its counters,
+    pending interrupts as it delivers them); the hypervisor writes its scheduling state
+    (``runnable``, ``started``, ``daemon``, ``woken_at``, ``wakes``, ``blocked_at``) and
+    posts interrupts; the pCPU running it sets ``pcpu``. What a pCPU still has to run for
+    it and a scheduler's view of it are kept by them (:class:`model.hypervisor.RunAhead`,
+    :meth:`model.sched.base.Scheduler.record`).
+
+    Examples
+    --------
+    >>> from model.host import Host
+    >>> from model.domain import DomainConfig
+    >>> from model.workloads import spin
+    >>> host = Host(pcpus=1)
+    >>> v = host.add_guest(DomainConfig("g", "pv"), spin()).vcpus[0]
+    >>> _ = host.run(seconds=0.001)
+    >>> v.name, v.done, v.cycles > 0, v.timer_deadline
+    ('g.v0', False, True, None)
     """
 
     def __init__(self, domain: Domain, index: int, uid: int) -> None:

@@ -18,7 +18,22 @@ if TYPE_CHECKING:
 
 
 class Scheduler(ABC):
-    """Base class of vCPU scheduling policies."""
+    """Base class of vCPU scheduling policies.
+
+    A policy keeps what it knows of each vCPU in its own record (:meth:`new_record`,
+    :meth:`record`), never on the vCPU.
+
+    Examples
+    --------
+    >>> from model.host import Host
+    >>> from model.domain import DomainConfig
+    >>> from model.workloads import spin
+    >>> from model.sched import CreditScheduler
+    >>> host = Host(pcpus=1, scheduler=CreditScheduler())
+    >>> v = host.add_guest(DomainConfig("g", "pv"), spin()).vcpus[0]
+    >>> host.hypervisor.scheduler.record(v).processor
+    0
+    """
 
     name = "base"
 

@@ -47,6 +47,20 @@ class CreditScheduler(Scheduler):
         Minimum run time before a running vCPU can be preempted (default 1000 us).
     boost : bool
         Whether woken vCPUs are BOOSTed (True in Xen; False shows what BOOST buys).
+
+    Examples
+    --------
+    >>> from model.host import Host
+    >>> from model.domain import DomainConfig
+    >>> from model.workloads import spin
+    >>> sched = CreditScheduler(timeslice_ms=30)
+    >>> host = Host(pcpus=1, scheduler=sched)
+    >>> v = host.add_guest(DomainConfig("g", "pv"), spin()).vcpus[0]
+    >>> sched.record(v).pri == BOOST  # started: woken while UNDER
+    True
+    >>> _ = host.run(seconds=0.015)
+    >>> sched.record(v).pri == UNDER  # the 10 ms tick took the BOOST away
+    True
     """
 
     name = "credit"
