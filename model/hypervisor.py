@@ -400,8 +400,7 @@ class Hypervisor:
 
     def perform_io(self, vcpu: VCpu) -> bool:
         """Perform ``vcpu``'s due I/O action now; True if the vCPU blocked."""
-        action, arg = vcpu.pending_io
-        vcpu.pending_io = None
+        action, arg = vcpu.take_io()
         row, block = self.io_actions[action](vcpu, arg)
         if row is not None and row.any():
             vcpu.add_carry(row)
@@ -414,9 +413,7 @@ class Hypervisor:
     def block(self, vcpu: VCpu) -> None:
         """The vCPU executed HLT / SCHEDOP_block, or an I/O action blocks it: it sleeps
         unless an interrupt is pending or (a halt) came since the guest decided to halt."""
-        woken = vcpu.pending_irqs or vcpu.woken_since_decision()
-        vcpu.hlt_after = 0  # the halt, if one was under way, is resolved
-        if woken:
+        if vcpu.resolve_halt():
             return
         vcpu.runnable = False
         vcpu.blocked_at = self.env.now
@@ -453,7 +450,7 @@ class Hypervisor:
 
     def raise_irq(self, vcpu: VCpu) -> None:
         """Deliver a virtual interrupt (event-channel upcall or virtual APIC vector)."""
-        vcpu.pending_irqs += 1
+        vcpu.post_irq()
         if vcpu.done:
             return
         if not vcpu.runnable:
@@ -490,7 +487,7 @@ class Hypervisor:
         if self.log is not None:
             self.note(now, "timer_at_halt", vcpu, deadline)
         self.timers_fired += 1
-        vcpu.pending_irqs += 1
+        vcpu.post_irq()
 
     def settle(self) -> None:
         """Close the books at the end of a run and check cycle conservation."""

@@ -167,11 +167,12 @@ class VCpu:
         Its one-shot timer (:mod:`model.vtimer`).
 
     The vCPU writes its own execution state (the instruction-source stack, its counters,
-    pending interrupts as it delivers them); the hypervisor writes its scheduling state
-    (``runnable``, ``started``, ``daemon``, ``woken_at``, ``wakes``, ``blocked_at``) and
-    posts interrupts; the pCPU running it sets ``pcpu``. What a pCPU still has to run for
-    it and a scheduler's view of it are kept by them (:class:`model.hypervisor.RunAhead`,
-    :meth:`model.sched.base.Scheduler.record`).
+    pending interrupts, a halt under way, a due I/O action), through its methods when
+    others act on it (:meth:`post_irq`, :meth:`resolve_halt`, :meth:`take_io`); the
+    hypervisor writes its scheduling state (``runnable``, ``started``, ``daemon``,
+    ``woken_at``, ``wakes``, ``blocked_at``); the pCPU running it sets ``pcpu``. What a
+    pCPU still has to run for it and a scheduler's view of it are kept by them
+    (:class:`model.hypervisor.RunAhead`, :meth:`model.sched.base.Scheduler.record`).
 
     Examples
     --------
@@ -255,6 +256,23 @@ class VCpu:
         """Whether an interrupt was delivered after the guest decided to halt (only while
         a halt is under way: from its HLT until the hypervisor resolves it)."""
         return self.hlt_after > 0 and self.irq_seq >= self.hlt_after
+
+    def post_irq(self) -> None:
+        """A virtual interrupt is pending: it is delivered when the vCPU next runs."""
+        self.pending_irqs += 1
+
+    def resolve_halt(self) -> bool:
+        """The halt (or block) under way takes effect: whether it is cancelled, because an
+        interrupt is pending or (a halt) came since the guest decided to halt."""
+        woken = bool(self.pending_irqs) or self.woken_since_decision()
+        self.hlt_after = 0  # the halt, if one was under way, is resolved
+        return woken
+
+    def take_io(self) -> tuple[int, int]:
+        """The due I/O action (``Stop.IO``): ``(action id, argument)``; it is no longer due."""
+        io = self.pending_io
+        self.pending_io = None
+        return io
 
     def halt(self) -> Chunk:
         """A HLT that does not halt if an interrupt arrives from now on."""
