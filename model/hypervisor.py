@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from .liveness import State
 
 
-
 class Kick(Enum):
     """Why a pCPU is kicked (:meth:`PCpu.kick`).
 
@@ -211,8 +210,9 @@ class PCpu:
             loaded = True
         return seg, int(seg.sum()) if loaded else 0
 
-    def _execute(self, vcpu: VCpu, ra: RunAhead, seg: np.ndarray, lead: int,
-                 slice_end: int) -> tuple[Stop, int, bool]:
+    def _execute(
+        self, vcpu: VCpu, ra: RunAhead, seg: np.ndarray, lead: int, slice_end: int
+    ) -> tuple[Stop, int, bool]:
         """Phase 3: add to ``seg`` what the vCPU executes after the ``lead`` cycles: a
         pending interrupt's handler if it has debt, else a payment of its debt, else a
         run. Returns the stop reason, the debt cycles paid, and whether it had no debt."""
@@ -239,8 +239,18 @@ class PCpu:
             hv.set_timer(vcpu, *due)
         return (ra.reason if ra.debt is None else Stop.BUDGET), paying, False
 
-    def _cut(self, vcpu: VCpu, ra: RunAhead, seg: np.ndarray, t0: int, lead: int,
-             reason: Stop, paying: int, fresh: bool, why: Kick | None) -> bool:
+    def _cut(
+        self,
+        vcpu: VCpu,
+        ra: RunAhead,
+        seg: np.ndarray,
+        t0: int,
+        lead: int,
+        reason: Stop,
+        paying: int,
+        fresh: bool,
+        why: Kick | None,
+    ) -> bool:
         """Phase 5, kicked mid-segment: account what elapsed; the rest becomes debt, paid
         before the stop ``reason`` takes effect. Returns whether to reschedule."""
         now = self.env.now
@@ -257,8 +267,16 @@ class PCpu:
         self.hv.scheduler.ran(vcpu, self, elapsed)
         return why is Kick.RESCHED
 
-    def _close(self, vcpu: VCpu, seg: np.ndarray, t0: int, reason: Stop, paying: int,
-               why: Kick | None, slice_end: int) -> bool:
+    def _close(
+        self,
+        vcpu: VCpu,
+        seg: np.ndarray,
+        t0: int,
+        reason: Stop,
+        paying: int,
+        why: Kick | None,
+        slice_end: int,
+    ) -> bool:
         """Phase 5, the whole segment elapsed: account it and let the stop ``reason``
         take effect. Returns whether to reschedule."""
         hv, now = self.hv, self.env.now
@@ -322,8 +340,9 @@ class Hypervisor:
     ['set_timer', 'block', 'timer', 'wake', 'irq']
     """
 
-    def __init__(self, env: simpy.Environment, hw: HardwareProfile, n_pcpus: int,
-                 scheduler: Scheduler) -> None:
+    def __init__(
+        self, env: simpy.Environment, hw: HardwareProfile, n_pcpus: int, scheduler: Scheduler
+    ) -> None:
         self.env = env
         self.hw = hw
         self.scheduler = scheduler
@@ -435,8 +454,10 @@ class Hypervisor:
                 continue
             stuck.append(v.name)
         if stuck and not any(src.busy() for src in self.wake_sources):
-            raise PvsimError(f"deadlock: {', '.join(stuck)} blocked with no timer armed and "
-                             "no I/O in flight, so the run would never end")
+            raise PvsimError(
+                f"deadlock: {', '.join(stuck)} blocked with no timer armed and "
+                "no I/O in flight, so the run would never end"
+            )
 
     def finished(self, vcpu: VCpu) -> None:
         vcpu.runnable = False

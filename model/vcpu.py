@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from .hypervisor import Hypervisor
 
 
-
 class Stop(Enum):
     """Why a run of a vCPU stopped (:meth:`VCpu.run`).
 
@@ -143,8 +142,9 @@ class Frame:
 
     __slots__ = ("source", "chunk", "pos", "sub", "skip_on_return", "interrupt")
 
-    def __init__(self, source: Iterator, skip_on_return: bool = False,
-                 interrupt: bool = False) -> None:
+    def __init__(
+        self, source: Iterator, skip_on_return: bool = False, interrupt: bool = False
+    ) -> None:
         self.source = source
         self.chunk: Chunk | None = None
         self.pos = 0
@@ -195,8 +195,19 @@ class VCpu:
         self.cpu = new_cpu_vector(domain.dom, domain.kernel.kernel_space)
         self.tlb = new_tlb(hw.tlb_sets, hw.tlb_ways)
         cm, mem = domain.compiled, domain.memory
-        self._args = (self.cpu, self.tlb, cm.policy, cm.costs, mem.pt, mem.pt_free, mem.spaces,
-                      mem.reservations, mem.pt_owner, mem.ctl, domain.tc)
+        self._args = (
+            self.cpu,
+            self.tlb,
+            cm.policy,
+            cm.costs,
+            mem.pt,
+            mem.pt_free,
+            mem.spaces,
+            mem.reservations,
+            mem.pt_owner,
+            mem.ctl,
+            domain.tc,
+        )
         self._cost = cm.cost
         self._cost_total = cm.cost.sum(axis=1)
         self._stack: list[Frame] = []
@@ -230,21 +241,22 @@ class VCpu:
         self._stack = [Frame(program)]
         self.done = False
 
-    def push(self, source: Iterator[Chunk], skip_on_return: bool = False,
-             interrupt: bool = False) -> None:
+    def push(
+        self, source: Iterator[Chunk], skip_on_return: bool = False, interrupt: bool = False
+    ) -> None:
         self._stack.append(Frame(source, skip_on_return, interrupt))
 
     @property
     def cycles(self) -> int:
         """Cycles caused so far (all categories)."""
-        return int(self.cpu[CYCLES:CYCLES + N_CATEGORIES].sum())
+        return int(self.cpu[CYCLES : CYCLES + N_CATEGORIES].sum())
 
     def breakdown(self) -> np.ndarray:
-        return self.cpu[CYCLES:CYCLES + N_CATEGORIES].copy()
+        return self.cpu[CYCLES : CYCLES + N_CATEGORIES].copy()
 
     def charge_row(self, row: np.ndarray) -> np.ndarray:
         """Add ``row`` (cycles by category) to what the vCPU has caused; returns it."""
-        self.cpu[CYCLES:CYCLES + N_CATEGORIES] += row
+        self.cpu[CYCLES : CYCLES + N_CATEGORIES] += row
         return row
 
     @property
@@ -306,7 +318,7 @@ class VCpu:
 
     def charge(self, op: int) -> int:
         """Add the policy row of ``op`` (handled outside the kernel) to the vCPU's cycles."""
-        self.cpu[CYCLES:CYCLES + N_CATEGORIES] += self._cost[op]
+        self.cpu[CYCLES : CYCLES + N_CATEGORIES] += self._cost[op]
         self.cpu[COUNTS + op] += 1
         return int(self._cost_total[op])
 
@@ -314,8 +326,9 @@ class VCpu:
         tlb_flush(self.tlb, False)
 
     # --- execution -------------------------------------------------------------------------
-    def run(self, budget: int, now: int, hypervisor: Hypervisor,
-            irq_only: bool = False) -> tuple[int, Stop]:
+    def run(
+        self, budget: int, now: int, hypervisor: Hypervisor, irq_only: bool = False
+    ) -> tuple[int, Stop]:
         """Execute for up to ``budget`` cycles starting at simulated time ``now``.
 
         Returns ``(cycles used, reason)``, a :class:`Stop` (``IO``: an I/O action is
@@ -362,8 +375,9 @@ class VCpu:
                 chunk = item
             if used >= budget:
                 return used, BUDGET
-            pos, sub, status, u = execute(chunk.op, chunk.a, chunk.b, fr.pos, fr.sub, chunk.kernel,
-                                          budget - used, *args)
+            pos, sub, status, u = execute(
+                chunk.op, chunk.a, chunk.b, fr.pos, fr.sub, chunk.kernel, budget - used, *args
+            )
             if cpu[R_TIMER] >= 0:  # a one-shot timer was programmed (set_timer_op, APIC)
                 at = now + used + int(cpu[R_TIMER])
                 hypervisor.set_timer(self, at, at + int(cpu[R_TIMER_DELAY]))
@@ -414,8 +428,10 @@ class VCpu:
         cpu = self.cpu
         va = int(cpu[R_FAULT_VA])
         if self._fault_streak > 4:
-            raise PvsimError(f"{self.name}: the guest faults again and again at {va:#x} "
-                             f"(kind {int(cpu[R_FAULT_KIND])}): its handler cannot resolve it")
+            raise PvsimError(
+                f"{self.name}: the guest faults again and again at {va:#x} "
+                f"(kind {int(cpu[R_FAULT_KIND])}): its handler cannot resolve it"
+            )
         proc = self.domain.kernel.by_space.get(int(cpu[R_SPACE]))
         if proc is None:
             raise PvsimError(f"{self.name}: page fault at {va:#x} outside any process")

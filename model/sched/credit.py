@@ -65,8 +65,9 @@ class CreditScheduler(Scheduler):
 
     name = "credit"
 
-    def __init__(self, timeslice_ms: float = 30.0, ratelimit_us: float = 1000.0,
-                 boost: bool = True) -> None:
+    def __init__(
+        self, timeslice_ms: float = 30.0, ratelimit_us: float = 1000.0, boost: bool = True
+    ) -> None:
         self.timeslice_ms = timeslice_ms
         self.ratelimit_us = ratelimit_us
         self.boost = boost
