@@ -74,7 +74,8 @@ class RunAhead:
         Cycles by category of a cut segment that have not elapsed: the vCPU ran ahead, and
         the next pCPU to run it pays them first.
     reason : Stop
-        Why the segment the debt comes from stopped (its effect is due once it is paid).
+        Why the vCPU's last run stopped: if its segment was cut, that effect is due once
+        the debt is paid.
     carry : numpy.ndarray or None
         Cycles charged outside a run (an I/O action, an interrupt exit), run at the start
         of the vCPU's next segment.
@@ -159,7 +160,7 @@ class PCpu:
             self._pending = None
             ra = self.hv.run_ahead[vcpu.uid]
             seg, lead = self._start_segment(vcpu, ra)
-            reason, paying, fresh = self._execute(vcpu, ra, seg, lead, slice_end)
+            reason, paying = self._execute(vcpu, ra, seg, lead, slice_end)
             total = int(seg.sum())
             t0 = env.now
             why = None
@@ -175,7 +176,7 @@ class PCpu:
             if self._pending is Kick.RESCHED:  # a reschedule may have come with another kick
                 why = Kick.RESCHED
             if env.now - t0 < total:
-                resched = self._cut(vcpu, ra, seg, t0, lead, reason, paying, fresh, why)
+                resched = self._cut(vcpu, ra, seg, t0, lead, paying, why)
             else:
                 resched = self._close(vcpu, seg, t0, reason, paying, why, slice_end)
 
@@ -212,10 +213,10 @@ class PCpu:
 
     def _execute(
         self, vcpu: VCpu, ra: RunAhead, seg: np.ndarray, lead: int, slice_end: int
-    ) -> tuple[Stop, int, bool]:
+    ) -> tuple[Stop, int]:
         """Phase 3: add to ``seg`` what the vCPU executes after the ``lead`` cycles: a
         pending interrupt's handler if it has debt, else a payment of its debt, else a
-        run. Returns the stop reason, the debt cycles paid, and whether it had no debt."""
+        run. Returns the stop reason and the debt cycles paid."""
         hv, now = self.hv, self.env.now
         # no segment runs past the end of the run: what a vCPU counts is what ran
         budget = max(min(slice_end, hv.horizon) - now - lead, 1)
@@ -223,13 +224,14 @@ class PCpu:
             before = vcpu.breakdown()
             _, reason = vcpu.run(budget, now + lead, hv)
             seg += vcpu.breakdown() - before
-            return reason, 0, True
+            ra.reason = reason  # the reason a debt of this segment, if it is cut, keeps
+            return reason, 0
         if vcpu.pending_irqs:
             # deliver the interrupt now; the debt is paid after the handler
             before = vcpu.breakdown()
             vcpu.run(budget, now + lead, hv, irq_only=True)
             seg += vcpu.breakdown() - before
-            return Stop.BUDGET, 0, False
+            return Stop.BUDGET, 0
         pay, rest = split(ra.debt, budget)
         paying = int(pay.sum())
         seg += pay
@@ -237,7 +239,7 @@ class PCpu:
         due = vcpu.timer.reached(now + lead, paying)
         if due is not None:  # the payment reaches a deferred programming
             hv.set_timer(vcpu, *due)
-        return (ra.reason if ra.debt is None else Stop.BUDGET), paying, False
+        return (ra.reason if ra.debt is None else Stop.BUDGET), paying
 
     def _cut(
         self,
@@ -246,13 +248,12 @@ class PCpu:
         seg: np.ndarray,
         t0: int,
         lead: int,
-        reason: Stop,
         paying: int,
-        fresh: bool,
         why: Kick | None,
     ) -> bool:
         """Phase 5, kicked mid-segment: account what elapsed; the rest becomes debt, paid
-        before the stop ``reason`` takes effect. Returns whether to reschedule."""
+        before the reason the run stopped (kept in ``ra``) takes effect. Returns whether
+        to reschedule."""
         now = self.env.now
         elapsed = now - t0
         segments = self.hv.segments
@@ -260,8 +261,6 @@ class PCpu:
         self.hv.ledger.add(self.index, vcpu.uid, done)
         if segments is not None and elapsed:
             segments.extend((self.index, vcpu.uid, t0, now))
-        if fresh:  # a debt being paid keeps the reason it was run up for
-            ra.reason = reason
         ra.debt = rest if ra.debt is None else ra.debt + rest
         vcpu.timer.defer(now, max(elapsed - lead, 0), paying)
         self.hv.scheduler.ran(vcpu, self, elapsed)
