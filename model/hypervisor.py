@@ -161,7 +161,7 @@ class PCpu:
             ra = self.hv.run_ahead[vcpu.uid]
             seg, lead = self._start_segment(vcpu, ra)
             reason, paying = self._execute(vcpu, ra, seg, lead, slice_end)
-            total = int(seg.sum())
+            total = sum(seg.tolist())
             t0 = env.now
             why = None
             if total > 0:
@@ -196,10 +196,11 @@ class PCpu:
         """Phase 2: a new segment's cycles by category, with the world switch (and TLB
         flush) if another vCPU's state is loaded and the cycles carried from outside a
         run; and those lead cycles' sum."""
-        seg = np.zeros(N_CATEGORIES, np.int64)
         loaded = False  # a world switch or carried cycles lead the segment
-        if vcpu is not self.last:
-            seg += vcpu.domain.compiled.world_switch
+        if vcpu is self.last:
+            seg = np.zeros(N_CATEGORIES, np.int64)
+        else:
+            seg = vcpu.domain.compiled.world_switch.copy()
             if not vcpu.domain.tlb_tagged:
                 vcpu.flush_tlb()
             self.last = vcpu
@@ -209,7 +210,7 @@ class PCpu:
             seg += ra.carry
             ra.carry = None
             loaded = True
-        return seg, int(seg.sum()) if loaded else 0
+        return seg, sum(seg.tolist()) if loaded else 0  # (faster than numpy's sum here)
 
     def _execute(
         self, vcpu: VCpu, ra: RunAhead, seg: np.ndarray, lead: int, slice_end: int
