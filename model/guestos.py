@@ -47,6 +47,11 @@ class KernelParams:
 
     Every value is an estimate for a 2.6-era Linux on x86; each is a keyword so
     a scenario or a notebook can change it.
+
+    Examples
+    --------
+    >>> KernelParams(fork_base=12000).fork_base, KernelParams().stat
+    (12000, 1200)
     """
 
     syscall_entry: int = 30
@@ -123,6 +128,14 @@ def _work_template(n: int, mem_fraction: float, seed: int) -> Chunk:
 
 @dataclass
 class Vma:
+    """A virtual memory area of a process: ``pages`` pages from vpn ``start``.
+
+    Examples
+    --------
+    >>> Vma(0x400, 64, "text", False, file=1).contains(0x43F)
+    True
+    """
+
     start: int  # first vpn
     pages: int
     kind: str  # "text" | "anon" | "file" | "stack"
@@ -135,6 +148,15 @@ class Vma:
 
 @dataclass
 class Process:
+    """A guest process: its pid, address space and VMAs.
+
+    Examples
+    --------
+    >>> p = Process(1, 7, [Vma(0x400, 64, "text", False)])
+    >>> p.vma(0x410).kind, p.vma(0x10) is None
+    ('text', True)
+    """
+
     pid: int
     space: int
     vmas: list[Vma] = field(default_factory=list)
@@ -150,7 +172,13 @@ class Process:
 class FaultResolution:
     """What the guest kernel does about a fault: handler chunks, and whether the
     faulting instruction is skipped (an exception-table fixup or a signal) rather
-    than re-executed."""
+    than re-executed.
+
+    Examples
+    --------
+    >>> FaultResolution(iter(()), skip=True).skip
+    True
+    """
 
     chunks: Iterator[Chunk]
     skip: bool = False
@@ -169,10 +197,26 @@ class GuestKernel:
         The machine frames of the domain's reservation.
     params : KernelParams, optional
         Path lengths and process sizes.
+
+    Examples
+    --------
+    >>> from model.paging import Memory
+    >>> k = GuestKernel(1, Memory(n_data_frames=4096), first_frame=0, n_frames=2048)
+    >>> p = k.spawn()
+    >>> [v.kind for v in p.vmas]
+    ['text', 'anon', 'stack']
+    >>> [int(c.op[0]) == Op.SYSCALL for c in k.syscall("null", 20)][:1]
+    [True]
     """
 
-    def __init__(self, dom: int, memory: Memory, first_frame: int, n_frames: int,
-                 params: KernelParams | None = None) -> None:
+    def __init__(
+        self,
+        dom: int,
+        memory: Memory,
+        first_frame: int,
+        n_frames: int,
+        params: KernelParams | None = None,
+    ) -> None:
         self.dom = dom
         self.mem = memory
         self.p = params or KernelParams()
@@ -240,11 +284,15 @@ class GuestKernel:
         """Create a process with resident text, data and stack (set up directly,
         as at boot: no instructions are charged)."""
         p = self.p
-        proc = Process(self._next_pid, self.mem.new_space(self.dom), [
-            Vma(TEXT_VPN, p.text_pages, "text", False, text_file),
-            Vma(DATA_VPN, p.data_pages, "anon", True),
-            Vma(STACK_VPN, p.stack_pages, "stack", True),
-        ])
+        proc = Process(
+            self._next_pid,
+            self.mem.new_space(self.dom),
+            [
+                Vma(TEXT_VPN, p.text_pages, "text", False, text_file),
+                Vma(DATA_VPN, p.data_pages, "anon", True),
+                Vma(STACK_VPN, p.stack_pages, "stack", True),
+            ],
+        )
         self._next_pid += 1
         for vma in proc.vmas:
             for i in range(vma.pages):
@@ -268,8 +316,13 @@ class GuestKernel:
     def switch_to(self, proc: Process) -> Iterator[Chunk]:
         """Context switch: scheduler work, then switch_mm (CR3) in a lazy-CPU batch."""
         yield self.work("switch", self.p.context_switch)
-        yield (ChunkBuilder(kernel=True).op(Op.LAZY_BEGIN).op(Op.CR3_LOAD, proc.space)
-               .op(Op.LAZY_END).build())
+        yield (
+            ChunkBuilder(kernel=True)
+            .op(Op.LAZY_BEGIN)
+            .op(Op.CR3_LOAD, proc.space)
+            .op(Op.LAZY_END)
+            .build()
+        )
 
     def fork(self, parent: Process) -> Generator[Chunk, None, Process]:
         """fork(): copy the parent's page tables into a new address space, write-protect
@@ -278,8 +331,11 @@ class GuestKernel:
         Returns the child :class:`Process` (use ``child = yield from kernel.fork(p)``).
         """
         p = self.p
-        child = Process(self._next_pid, self.mem.new_space(self.dom),
-                        [Vma(v.start, v.pages, v.kind, v.writable, v.file) for v in parent.vmas])
+        child = Process(
+            self._next_pid,
+            self.mem.new_space(self.dom),
+            [Vma(v.start, v.pages, v.kind, v.writable, v.file) for v in parent.vmas],
+        )
         self._next_pid += 1
         entries = self.mem.present(parent.space)
         entries[:, 1] &= ~PTE_SHADOWED  # a model bit, invisible to the guest
@@ -342,34 +398,46 @@ class GuestKernel:
         proc.space = self.mem.new_space(self.dom)
         del self.by_space[old]
         self.by_space[proc.space] = proc
-        proc.vmas = [Vma(TEXT_VPN, p.text_pages, "text", False, text_file),
-                     Vma(DATA_VPN, p.data_pages, "anon", True),
-                     Vma(STACK_VPN, p.stack_pages, "stack", True)]
+        proc.vmas = [
+            Vma(TEXT_VPN, p.text_pages, "text", False, text_file),
+            Vma(DATA_VPN, p.data_pages, "anon", True),
+            Vma(STACK_VPN, p.stack_pages, "stack", True),
+        ]
         yield self.pin(proc)
-        yield (ChunkBuilder(kernel=True).op(Op.LAZY_BEGIN).op(Op.CR3_LOAD, proc.space)
-               .op(Op.LAZY_END).build())
+        yield (
+            ChunkBuilder(kernel=True)
+            .op(Op.LAZY_BEGIN)
+            .op(Op.CR3_LOAD, proc.space)
+            .op(Op.LAZY_END)
+            .build()
+        )
         yield from self._teardown(old)
         yield _IRET
 
     # --- faults ------------------------------------------------------------------------
-    def page_fault(self, proc: Process, va: int, write: bool, kernel_mode: bool
-                   ) -> FaultResolution:
+    def page_fault(self, proc: Process, va: int, write: bool, kernel_mode: bool) -> FaultResolution:
         """Resolve a page fault of ``proc`` at ``va`` (the handler the CPU vectors to)."""
         vpn = va >> 12
         vma = proc.vma(vpn) if va < KERNEL_BASE else None
         pte = self.mem.lookup(proc.space, vpn) & ~PTE_SHADOWED
         if vma is None or (write and not vma.writable):
             if kernel_mode:  # exception-table fixup (copy_from_user and friends)
-                return FaultResolution(iter([self.work("fault", self.p.fault_fixup),
-                                             _IRET]), skip=True)
+                return FaultResolution(
+                    iter([self.work("fault", self.p.fault_fixup), _IRET]), skip=True
+                )
             return FaultResolution(self._sigsegv(), skip=True)
         if pte & PTE_P and write and pte & PTE_COW:
             return FaultResolution(self._cow(proc, vpn, pte))
         return FaultResolution(self._demand(proc, vma, vpn))
 
     def _install(self, proc: Process, vpn: int, value: int) -> Chunk:
-        return (ChunkBuilder(kernel=True).op(Op.PTE_WRITE, pte_target(proc.space, vpn), value)
-                .op(Op.INVLPG, vpn).op(Op.IRET).build())
+        return (
+            ChunkBuilder(kernel=True)
+            .op(Op.PTE_WRITE, pte_target(proc.space, vpn), value)
+            .op(Op.INVLPG, vpn)
+            .op(Op.IRET)
+            .build()
+        )
 
     def _demand(self, proc: Process, vma: Vma, vpn: int) -> Iterator[Chunk]:
         if vma.kind in ("text", "file"):
@@ -425,8 +493,12 @@ _IRET = ChunkBuilder(kernel=True).op(Op.IRET).build()
 
 
 def _concat(*chunks: Chunk) -> Chunk:
-    return Chunk(np.concatenate([c.op for c in chunks]), np.concatenate([c.a for c in chunks]),
-                 np.concatenate([c.b for c in chunks]), chunks[0].kernel)
+    return Chunk(
+        np.concatenate([c.op for c in chunks]),
+        np.concatenate([c.a for c in chunks]),
+        np.concatenate([c.b for c in chunks]),
+        chunks[0].kernel,
+    )
 
 
 def _page_run(op: int, frame: int) -> ChunkBuilder:

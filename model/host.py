@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import simpy
+from simpy.events import NORMAL
 
 from .categories import NAMES
 from .cpu import COUNTS, S_INSTR, STAT_NAMES
@@ -35,6 +36,28 @@ from .modes import TRANSITION_KINDS, transition_of
 from .paging import FRAMES_PER_MB, Memory
 from .sched import Scheduler, make_scheduler
 from .vcpu import Marker, VCpu
+
+
+class Environment(simpy.Environment):
+    """SimPy's environment, counting the events it schedules (:attr:`scheduled`, the
+    engine's ``events`` figure).
+
+    Examples
+    --------
+    >>> env = Environment()
+    >>> _ = env.timeout(5); env.run()
+    >>> env.scheduled
+    1
+    """
+
+    def __init__(self, initial_time: int = 0) -> None:
+        super().__init__(initial_time)
+        #: events scheduled so far
+        self.scheduled = 0
+
+    def schedule(self, event: simpy.Event, priority: int = NORMAL, delay: int = 0) -> None:
+        self.scheduled += 1
+        super().schedule(event, priority, delay)
 
 
 @dataclass(frozen=True)
@@ -73,17 +96,28 @@ class Host:
         Domain ids are below this (guests and the driver domain, from 1).
     """
 
-    def __init__(self, hardware: str | HardwareProfile = DEFAULT_PROFILE, pcpus: int = 1,
-                 scheduler: str | Scheduler = "credit", memory_mb: int = 2048, seed: int = 0,
-                 max_pt_pages: int = 8192, max_spaces: int = 4096,
-                 max_domains: int = 4096) -> None:
+    def __init__(
+        self,
+        hardware: str | HardwareProfile = DEFAULT_PROFILE,
+        pcpus: int = 1,
+        scheduler: str | Scheduler = "credit",
+        memory_mb: int = 2048,
+        seed: int = 0,
+        max_pt_pages: int = 8192,
+        max_spaces: int = 4096,
+        max_domains: int = 4096,
+    ) -> None:
         if pcpus < 1:
             raise ConfigError(f"pcpus {pcpus} must be >= 1")
         self.hw = hardware if isinstance(hardware, HardwareProfile) else load_profile(hardware)
         self.seed = seed
-        self.env = simpy.Environment()
-        self.memory = Memory(n_data_frames=memory_mb * FRAMES_PER_MB, max_pt_pages=max_pt_pages,
-                             max_spaces=max_spaces, max_domains=max_domains)
+        self.env = Environment()
+        self.memory = Memory(
+            n_data_frames=memory_mb * FRAMES_PER_MB,
+            max_pt_pages=max_pt_pages,
+            max_spaces=max_spaces,
+            max_domains=max_domains,
+        )
         sched = make_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
         self.hypervisor = Hypervisor(self.env, self.hw, pcpus, sched)
         self.domains: list[Domain] = []
@@ -100,9 +134,16 @@ class Host:
         if self._next_frame + frames_needed > self.memory.n_data_frames:
             raise ConfigError(
                 f"guest {config.name!r} needs {config.memory_mb} MB but the host has only "
-                f"{(self.memory.n_data_frames - self._next_frame) // FRAMES_PER_MB} MB left")
-        dom = Domain(config, len(self.domains) + 1, self.hw, self.memory, self._next_frame,
-                     len(self.hypervisor.vcpus))
+                f"{(self.memory.n_data_frames - self._next_frame) // FRAMES_PER_MB} MB left"
+            )
+        dom = Domain(
+            config,
+            len(self.domains) + 1,
+            self.hw,
+            self.memory,
+            self._next_frame,
+            len(self.hypervisor.vcpus),
+        )
         self._next_frame += frames_needed
         self.domains.append(dom)
         for v in dom.vcpus:
@@ -119,8 +160,9 @@ class Host:
     def start(self, vcpu: VCpu, workload: Workload, daemon: bool = False) -> None:
         """Run ``workload`` on ``vcpu``. A ``daemon`` (a driver domain's backend) runs
         forever and is not waited for by :meth:`run` without a time limit."""
-        ctx = WorkloadContext(vcpu.domain.kernel, vcpu, self.rng(vcpu.domain.name, vcpu.index),
-                              self.hw)
+        ctx = WorkloadContext(
+            vcpu.domain.kernel, vcpu, self.rng(vcpu.domain.name, vcpu.index), self.hw
+        )
         vcpu.start(iter(workload(ctx)))
         self.hypervisor.start(vcpu, daemon)
 
@@ -141,8 +183,12 @@ class Host:
             )
         return self.hypervisor.record_segments()
 
-    def run(self, seconds: float | None = None, cycles: int | None = None,
-            progress: Callable[[float], None] | None = None) -> RunStats:
+    def run(
+        self,
+        seconds: float | None = None,
+        cycles: int | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> RunStats:
         """Run until ``seconds`` (or ``cycles``) of simulated time, or until every
         vCPU has finished its workload (daemons aside); then settle the books and check
         cycle conservation. With a time limit, ``progress`` is called with the fraction of
@@ -150,8 +196,11 @@ class Host:
         if self._ran:
             raise PvsimError("a Host runs once: build a new one for another run")
         self._ran = True
-        limit = cycles if cycles is not None else (
-            int(seconds * self.hw.freq_hz) if seconds is not None else None)
+        limit = (
+            cycles
+            if cycles is not None
+            else (int(seconds * self.hw.freq_hz) if seconds is not None else None)
+        )
         t = time.perf_counter()
         if limit is not None:
             self.hypervisor.horizon = limit
@@ -191,7 +240,7 @@ class RunStats:
         self.elapsed = int(host.env.now)
         self.ledger = host.hypervisor.ledger
         self.wall_s = host._wall
-        self.events = next(host.env._eid)  # events scheduled in the run
+        self.events = host.env.scheduled  # events scheduled in the run
         #: every vCPU's state at the end of the run (model.liveness)
         self.liveness = liveness(host.hypervisor)
 
@@ -270,6 +319,11 @@ class RunStats:
         """Wall seconds, events and instructions simulated, and their rates."""
         instr = sum(int(v.cpu[S_INSTR]) for v in self.host.hypervisor.vcpus)
         wall = max(self.wall_s, 1e-9)
-        return {"wall_s": self.wall_s, "events": self.events, "instructions": instr,
-                "instructions_per_s": instr / wall, "events_per_s": self.events / wall,
-                "sim_time_s": self.elapsed / self.hw.freq_hz}
+        return {
+            "wall_s": self.wall_s,
+            "events": self.events,
+            "instructions": instr,
+            "instructions_per_s": instr / wall,
+            "events_per_s": self.events / wall,
+            "sim_time_s": self.elapsed / self.hw.freq_hz,
+        }

@@ -23,6 +23,7 @@ Simulated time is an integer number of cycles of the host clock.
 from __future__ import annotations
 
 from array import array
+from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -33,13 +34,23 @@ from .categories import N_CATEGORIES
 from .errors import PvsimError
 from .hardware import HardwareProfile
 from .sched.base import Scheduler
-from .vcpu import BLOCK, BUDGET, EXIT, IO, YIELD, VCpu
+from .vcpu import Stop, VCpu
 
 if TYPE_CHECKING:
     from .liveness import State
 
-_RESCHED = "resched"
-_IRQ = "irq"
+
+class Kick(Enum):
+    """Why a pCPU is kicked (:meth:`PCpu.kick`).
+
+    Examples
+    --------
+    >>> Kick("irq")
+    <Kick.IRQ: 'irq'>
+    """
+
+    RESCHED = "resched"  # reschedule now (a BOOSTed wake-up, a parked vCPU)
+    IRQ = "irq"  # deliver an interrupt to the vCPU it runs
 
 
 class WakeSource(Protocol):
@@ -53,8 +64,50 @@ class WakeSource(Protocol):
         :class:`model.liveness.State` and why."""
 
 
+class RunAhead:
+    """What the pCPUs still have to run for one vCPU: owned by :class:`PCpu` (only the
+    pCPUs read or write it; :meth:`Hypervisor.carry` adds to ``carry``).
+
+    Attributes
+    ----------
+    debt : numpy.ndarray or None
+        Cycles by category of a cut segment that have not elapsed: the vCPU ran ahead, and
+        the next pCPU to run it pays them first.
+    reason : Stop
+        Why the vCPU's last run stopped: if its segment was cut, that effect is due once
+        the debt is paid.
+    carry : numpy.ndarray or None
+        Cycles charged outside a run (an I/O action, an interrupt exit), run at the start
+        of the vCPU's next segment.
+
+    Examples
+    --------
+    >>> RunAhead().debt is None, RunAhead().reason
+    (True, <Stop.BUDGET: 'budget'>)
+    """
+
+    __slots__ = ("debt", "reason", "carry")
+
+    def __init__(self) -> None:
+        self.debt: np.ndarray | None = None
+        self.reason = Stop.BUDGET
+        self.carry: np.ndarray | None = None
+
+
 class PCpu:
-    """One physical CPU: a SimPy process running vCPUs."""
+    """One physical CPU: a SimPy process running vCPUs (see the module docstring).
+
+    Examples
+    --------
+    >>> from model.host import Host
+    >>> from model.domain import DomainConfig
+    >>> from model.workloads import spin
+    >>> host = Host(pcpus=2)
+    >>> _ = host.add_guest(DomainConfig("g", "pv"), spin())
+    >>> _ = host.run(seconds=0.001)
+    >>> [(p.index, p.current.name if p.current else None) for p in host.hypervisor.pcpus]
+    [(0, 'g.v0'), (1, None)]
+    """
 
     def __init__(self, hv: Hypervisor, index: int) -> None:
         self.hv = hv
@@ -64,7 +117,7 @@ class PCpu:
         self.last: VCpu | None = None  # whose state is loaded (for world-switch costs)
         self.stint_start = 0
         self._waiting = False  # in an interruptible wait
-        self._pending: str | None = None
+        self._pending: Kick | None = None
         self._idle_evt = self.env.event()
         self._seg: np.ndarray | None = None  # the segment being waited out, and its start
         self._seg_t0 = 0
@@ -72,9 +125,10 @@ class PCpu:
         self.process = self.env.process(self._loop())
         self.switches = 0
 
-    def kick(self, why: str = _RESCHED) -> None:
-        """Make the pCPU reschedule (``resched``) or deliver an interrupt (``irq``) now."""
-        if self._pending != _RESCHED:
+    def kick(self, why: Kick = Kick.RESCHED) -> None:
+        """Make the pCPU reschedule (:attr:`Kick.RESCHED`) or deliver an interrupt
+        (:attr:`Kick.IRQ`) now."""
+        if self._pending is not Kick.RESCHED:
             self._pending = why
         if self.current is None:
             if not self._idle_evt.triggered:
@@ -84,64 +138,30 @@ class PCpu:
             self.process.interrupt(why)
 
     def _loop(self):
-        env, hv, sched, ledger = self.env, self.hv, self.hv.scheduler, self.hv.ledger
-        segments = hv.segments
+        """The pCPU's process: (1) pick a vCPU, or idle; (2) start a segment with the world
+        switch and carried cycles; (3) execute: deliver an interrupt, pay debt, or run the
+        vCPU; (4) wait the segment out, unless kicked; (5) close it: the rest of a cut
+        segment becomes debt, a whole one has its stop reason take effect."""
+        env = self.env
         slice_end = 0
         resched = True
         while True:
             if resched or self.current is None:
-                self._pending = None
-                vcpu, slice_ = sched.pick(self)
-                if vcpu is not self.current and self.current is not None:
-                    self.current.pcpu = None
-                self.current = vcpu
-                if vcpu is None:
+                slice_end = self._pick()
+                if slice_end is None:  # idle until kicked (unless kicked while picking)
                     t0 = self._idle_t0 = env.now
                     if self._pending is None:
                         self._idle_evt = env.event()
                         yield self._idle_evt
                     self._idle_t0 = None
-                    ledger.add_idle(self.index, env.now - t0)
-                    resched = True
+                    self.hv.ledger.add_idle(self.index, env.now - t0)
                     continue
-                vcpu.pcpu = self
-                slice_end = env.now + max(slice_, 1)
             vcpu = self.current
             self._pending = None
-            # --- one run segment ---------------------------------------------------------
-            seg = np.zeros(N_CATEGORIES, np.int64)
-            if vcpu is not self.last:
-                seg += vcpu.domain.compiled.world_switch
-                if not vcpu.domain.tlb_tagged:
-                    vcpu.flush_tlb()
-                self.last = vcpu
-                self.switches += 1
-            if vcpu.carry is not None:  # cycles an I/O action charged
-                seg += vcpu.carry
-                vcpu.carry = None
-            lead = int(seg.sum())  # world switch and carried cycles before the vCPU's own
-            # no segment runs past the end of the run: what a vCPU counts is what ran
-            budget = max(min(slice_end, hv.horizon) - env.now - lead, 1)
-            fresh = vcpu.debt is None
-            paying = 0
-            if vcpu.debt is not None and vcpu.pending_irqs:
-                # deliver the interrupt now; the debt is paid after the handler
-                before = vcpu.breakdown()
-                vcpu.run(budget, env.now + lead, hv, irq_only=True)
-                seg += vcpu.breakdown() - before
-                reason = BUDGET
-            elif vcpu.debt is not None:
-                pay, rest = split(vcpu.debt, budget)
-                paying = int(pay.sum())
-                seg += pay
-                vcpu.debt = rest if rest.any() else None
-                reason = vcpu.debt_reason if vcpu.debt is None else BUDGET
-                self._arm_deferred_timer(vcpu, env.now + lead, paying)
-            else:
-                before = vcpu.breakdown()
-                _, reason = vcpu.run(budget, env.now + lead, hv)
-                seg += vcpu.breakdown() - before
-            total = int(seg.sum())
+            ra = self.hv.run_ahead[vcpu.uid]
+            seg, lead = self._start_segment(vcpu, ra)
+            reason, paying = self._execute(vcpu, ra, seg, lead, slice_end)
+            total = sum(seg.tolist())
             t0 = env.now
             why = None
             if total > 0:
@@ -153,59 +173,133 @@ class PCpu:
                     why = intr.cause
                 self._waiting = False
                 self._seg = None
-            elapsed = env.now - t0
-            if self._pending == _RESCHED:  # a reschedule may have come with another kick
-                why = _RESCHED
-            if vcpu.timer_deferred is not None and elapsed >= total:
-                off, delay = vcpu.timer_deferred  # the payment did not reach it
-                vcpu.timer_deferred = (off - paying, delay)
-            if elapsed < total:  # kicked mid-segment: the rest becomes debt
-                done, rest = split(seg, elapsed)
-                ledger.add(self.index, vcpu.uid, done)
-                if segments is not None and elapsed:
-                    segments.extend((self.index, vcpu.uid, t0, env.now))
-                if fresh:  # a debt being paid keeps the reason it was run up for
-                    vcpu.debt_reason = reason
-                vcpu.debt = rest if vcpu.debt is None else vcpu.debt + rest
-                self._defer_timer(vcpu, env.now, max(elapsed - lead, 0), paying)
-                sched.ran(vcpu, self, elapsed)
-                resched = why == _RESCHED
-                continue
-            ledger.add(self.index, vcpu.uid, seg)
-            if segments is not None and elapsed:
-                segments.extend((self.index, vcpu.uid, t0, env.now))
-            sched.ran(vcpu, self, elapsed)
-            why = why or self._pending
-            if reason == BUDGET:
-                resched = env.now >= slice_end or why == _RESCHED
-            elif reason == BLOCK:
-                hv.block(vcpu)
-                resched = True
-            elif reason == YIELD:
-                sched.yield_(vcpu)
-                resched = True
-            elif reason == EXIT:
-                hv.finished(vcpu)
-                resched = True
-            elif reason == IO:
-                resched = hv.perform_io(vcpu)
+            if self._pending is Kick.RESCHED:  # a reschedule may have come with another kick
+                why = Kick.RESCHED
+            if env.now - t0 < total:
+                resched = self._cut(vcpu, ra, seg, t0, lead, paying, why)
+            else:
+                resched = self._close(vcpu, seg, t0, reason, paying, why, slice_end)
 
-    def _defer_timer(self, vcpu: VCpu, now: int, paid: int, paying: int) -> None:
-        """A cut segment: a timer the vCPU programmed in the part that has not elapsed
-        is programmed only when the debt reaches it."""
-        if vcpu.timer_deferred is not None and paying:
-            off, delay = vcpu.timer_deferred
-            vcpu.timer_deferred = (off - min(paid, paying), delay)
-        elif vcpu.timer_deadline is not None and vcpu.timer_prog > now:
-            vcpu.timer_deferred = (vcpu.timer_prog - now, vcpu.timer_deadline - vcpu.timer_prog)
-            vcpu.timer_deadline = None  # cancelled until then
+    def _pick(self) -> int | None:
+        """Phase 1: ask the scheduler; the end of the new slice, or None (idle)."""
+        self._pending = None
+        vcpu, slice_ = self.hv.scheduler.pick(self)
+        if vcpu is not self.current and self.current is not None:
+            self.current.pcpu = None
+        self.current = vcpu
+        if vcpu is None:
+            return None
+        vcpu.pcpu = self
+        return self.env.now + max(slice_, 1)
 
-    def _arm_deferred_timer(self, vcpu: VCpu, start: int, paying: int) -> None:
-        if vcpu.timer_deferred is not None and vcpu.timer_deferred[0] <= paying:
-            off, delay = vcpu.timer_deferred
-            vcpu.timer_deferred = None
-            vcpu.timer_prog = start + off
-            self.hv.set_timer(vcpu, start + off + delay)
+    def _start_segment(self, vcpu: VCpu, ra: RunAhead) -> tuple[np.ndarray, int]:
+        """Phase 2: a new segment's cycles by category, with the world switch (and TLB
+        flush) if another vCPU's state is loaded and the cycles carried from outside a
+        run; and those lead cycles' sum."""
+        loaded = False  # a world switch or carried cycles lead the segment
+        if vcpu is self.last:
+            seg = np.zeros(N_CATEGORIES, np.int64)
+        else:
+            seg = vcpu.domain.compiled.world_switch.copy()
+            if not vcpu.domain.tlb_tagged:
+                vcpu.flush_tlb()
+            self.last = vcpu
+            self.switches += 1
+            loaded = True
+        if ra.carry is not None:  # cycles an I/O action charged
+            seg += ra.carry
+            ra.carry = None
+            loaded = True
+        return seg, sum(seg.tolist()) if loaded else 0  # (faster than numpy's sum here)
+
+    def _execute(
+        self, vcpu: VCpu, ra: RunAhead, seg: np.ndarray, lead: int, slice_end: int
+    ) -> tuple[Stop, int]:
+        """Phase 3: add to ``seg`` what the vCPU executes after the ``lead`` cycles: a
+        pending interrupt's handler if it has debt, else a payment of its debt, else a
+        run. Returns the stop reason and the debt cycles paid."""
+        hv, now = self.hv, self.env.now
+        # no segment runs past the end of the run: what a vCPU counts is what ran
+        budget = max(min(slice_end, hv.horizon) - now - lead, 1)
+        if ra.debt is None:
+            before = vcpu.breakdown()
+            _, reason = vcpu.run(budget, now + lead, hv)
+            seg += vcpu.breakdown() - before
+            ra.reason = reason  # the reason a debt of this segment, if it is cut, keeps
+            return reason, 0
+        if vcpu.pending_irqs:
+            # deliver the interrupt now; the debt is paid after the handler
+            before = vcpu.breakdown()
+            vcpu.run(budget, now + lead, hv, irq_only=True)
+            seg += vcpu.breakdown() - before
+            return Stop.BUDGET, 0
+        pay, rest = split(ra.debt, budget)
+        paying = int(pay.sum())
+        seg += pay
+        ra.debt = rest if rest.any() else None
+        due = vcpu.timer.reached(now + lead, paying)
+        if due is not None:  # the payment reaches a deferred programming
+            hv.set_timer(vcpu, *due)
+        return (ra.reason if ra.debt is None else Stop.BUDGET), paying
+
+    def _cut(
+        self,
+        vcpu: VCpu,
+        ra: RunAhead,
+        seg: np.ndarray,
+        t0: int,
+        lead: int,
+        paying: int,
+        why: Kick | None,
+    ) -> bool:
+        """Phase 5, kicked mid-segment: account what elapsed; the rest becomes debt, paid
+        before the reason the run stopped (kept in ``ra``) takes effect. Returns whether
+        to reschedule."""
+        now = self.env.now
+        elapsed = now - t0
+        segments = self.hv.segments
+        done, rest = split(seg, elapsed)
+        self.hv.ledger.add(self.index, vcpu.uid, done)
+        if segments is not None and elapsed:
+            segments.extend((self.index, vcpu.uid, t0, now))
+        ra.debt = rest if ra.debt is None else ra.debt + rest
+        vcpu.timer.defer(now, max(elapsed - lead, 0), paying)
+        self.hv.scheduler.ran(vcpu, self, elapsed)
+        return why is Kick.RESCHED
+
+    def _close(
+        self,
+        vcpu: VCpu,
+        seg: np.ndarray,
+        t0: int,
+        reason: Stop,
+        paying: int,
+        why: Kick | None,
+        slice_end: int,
+    ) -> bool:
+        """Phase 5, the whole segment elapsed: account it and let the stop ``reason``
+        take effect. Returns whether to reschedule."""
+        hv, now = self.hv, self.env.now
+        elapsed = now - t0
+        segments = hv.segments
+        vcpu.timer.paid(paying)  # the payment did not reach a deferred programming
+        hv.ledger.add(self.index, vcpu.uid, seg)
+        if segments is not None and elapsed:
+            segments.extend((self.index, vcpu.uid, t0, now))
+        hv.scheduler.ran(vcpu, self, elapsed)
+        why = why or self._pending
+        if reason is Stop.BUDGET:
+            return now >= slice_end or why is Kick.RESCHED
+        if reason is Stop.BLOCK:
+            hv.block(vcpu)
+            return True
+        if reason is Stop.YIELD:
+            hv.scheduler.yield_(vcpu)
+            return True
+        if reason is Stop.EXIT:
+            hv.finished(vcpu)
+            return True
+        return hv.perform_io(vcpu)  # Stop.IO
 
     def settle(self) -> None:
         """At the end of a run, account the part of the current segment (or idle
@@ -232,16 +326,31 @@ class Hypervisor:
     hw : HardwareProfile
     n_pcpus : int
     scheduler : Scheduler
+
+    Examples
+    --------
+    >>> from model.host import Host
+    >>> from model.domain import DomainConfig
+    >>> from model.workloads import sleeper
+    >>> host = Host("nehalem-2.93ghz-ept", pcpus=1)
+    >>> _ = host.add_guest(DomainConfig("s", "pv"), sleeper(work_us=10, sleep_us=100))
+    >>> log = host.hypervisor.start_log()
+    >>> _ = host.run(seconds=0.001)
+    >>> [event for _, event, _, _ in log[:5]]
+    ['set_timer', 'block', 'timer', 'wake', 'irq']
     """
 
-    def __init__(self, env: simpy.Environment, hw: HardwareProfile, n_pcpus: int,
-                 scheduler: Scheduler) -> None:
+    def __init__(
+        self, env: simpy.Environment, hw: HardwareProfile, n_pcpus: int, scheduler: Scheduler
+    ) -> None:
         self.env = env
         self.hw = hw
         self.scheduler = scheduler
         self.ledger = Ledger(n_pcpus, 0)
         self.pcpus: list[PCpu] = []
         self.vcpus: list[VCpu] = []
+        #: what the pCPUs still have to run for each vCPU (by uid), owned by the pCPUs
+        self.run_ahead: list[RunAhead] = []
         self.timers_fired = 0
         self.finished_at: dict[str, int] = {}
         self.on_all_finished: simpy.Event | None = None
@@ -261,7 +370,11 @@ class Hypervisor:
         scheduler.attach(self)
 
     def add_vcpu(self, vcpu: VCpu) -> None:
+        if vcpu.uid != len(self.vcpus):
+            raise PvsimError(f"{vcpu.name}: uid {vcpu.uid}, expected {len(self.vcpus)}")
         self.vcpus.append(vcpu)
+        self.run_ahead.append(RunAhead())
+        vcpu.attach(self)
         self.ledger.grow(len(self.vcpus))
         self.scheduler.add(vcpu)
 
@@ -274,7 +387,7 @@ class Hypervisor:
         self.scheduler.wake(vcpu)
 
     def kick(self, pcpu: PCpu) -> None:
-        pcpu.kick(_RESCHED)
+        pcpu.kick(Kick.RESCHED)
 
     def add_wake_source(self, source: WakeSource) -> None:
         """Register something other than timers that wakes blocked vCPUs (the I/O system):
@@ -305,10 +418,15 @@ class Hypervisor:
         self.io_actions.append(action)
         return len(self.io_actions) - 1
 
+    def carry(self, vcpu: VCpu, row: np.ndarray) -> None:
+        """Run ``row`` (cycles by category, already charged to ``vcpu``) at the start of
+        ``vcpu``'s next segment."""
+        ra = self.run_ahead[vcpu.uid]
+        ra.carry = row.copy() if ra.carry is None else ra.carry + row
+
     def perform_io(self, vcpu: VCpu) -> bool:
         """Perform ``vcpu``'s due I/O action now; True if the vCPU blocked."""
-        action, arg = vcpu.pending_io
-        vcpu.pending_io = None
+        action, arg = vcpu.take_io()
         row, block = self.io_actions[action](vcpu, arg)
         if row is not None and row.any():
             vcpu.add_carry(row)
@@ -321,9 +439,7 @@ class Hypervisor:
     def block(self, vcpu: VCpu) -> None:
         """The vCPU executed HLT / SCHEDOP_block, or an I/O action blocks it: it sleeps
         unless an interrupt is pending or (a halt) came since the guest decided to halt."""
-        woken = vcpu.pending_irqs or vcpu.woken_since_decision()
-        vcpu.hlt_after = 0  # the halt, if one was under way, is resolved
-        if woken:
+        if vcpu.resolve_halt():
             return
         vcpu.runnable = False
         vcpu.blocked_at = self.env.now
@@ -339,14 +455,16 @@ class Hypervisor:
         for v in self.vcpus:
             if v.done or not v.started:
                 continue
-            if v.runnable or v.timer_deadline is not None or v.timer_deferred is not None:
+            if v.runnable or v.timer.pending:
                 return  # something can still run (a driver domain's backend counts)
             if v.daemon:
                 continue
             stuck.append(v.name)
         if stuck and not any(src.busy() for src in self.wake_sources):
-            raise PvsimError(f"deadlock: {', '.join(stuck)} blocked with no timer armed and "
-                             "no I/O in flight, so the run would never end")
+            raise PvsimError(
+                f"deadlock: {', '.join(stuck)} blocked with no timer armed and "
+                "no I/O in flight, so the run would never end"
+            )
 
     def finished(self, vcpu: VCpu) -> None:
         vcpu.runnable = False
@@ -360,7 +478,7 @@ class Hypervisor:
 
     def raise_irq(self, vcpu: VCpu) -> None:
         """Deliver a virtual interrupt (event-channel upcall or virtual APIC vector)."""
-        vcpu.pending_irqs += 1
+        vcpu.post_irq()
         if vcpu.done:
             return
         if not vcpu.runnable:
@@ -371,39 +489,19 @@ class Hypervisor:
                 self.note(self.env.now, "wake", vcpu)
             self.scheduler.wake(vcpu)
         elif vcpu.pcpu is not None:
-            vcpu.pcpu.kick(_IRQ)
+            vcpu.pcpu.kick(Kick.IRQ)
 
     # --- timers --------------------------------------------------------------------------
-    def set_timer(self, vcpu: VCpu, when: int) -> None:
-        """Arm ``vcpu``'s one-shot timer for absolute time ``when`` (cycles); a new
-        deadline replaces the old one, as with Xen's singleshot timer.
-
-        Lazy: while a SimPy event at or before the new deadline is pending, no new
-        event is made; when it fires early it re-arms itself for the real deadline.
-        Guests that push their deadline forward (tickless kernels) cost no event each.
-        """
-        vcpu.timer_deadline = when
+    def set_timer(self, vcpu: VCpu, at: int, when: int) -> None:
+        """``vcpu`` programs its one-shot timer at its local time ``at`` for absolute time
+        ``when`` (cycles); a new deadline replaces the old one, as with Xen's singleshot
+        timer (:class:`model.vtimer.VirtualTimer`)."""
         if self.log is not None:
-            self.note(vcpu.timer_prog, "set_timer", vcpu, when)
-        if vcpu.timer_event is None or when < vcpu.timer_event_at:
-            self._arm(vcpu, when)
+            self.note(at, "set_timer", vcpu, when)
+        vcpu.timer.program(at, when)
 
-    def _arm(self, vcpu: VCpu, when: int) -> None:
-        ev = self.env.timeout(max(when - self.env.now, 0))
-        vcpu.timer_event, vcpu.timer_event_at = ev, when
-        ev.callbacks.append(lambda _ev: self._fire(vcpu, ev))
-
-    def _fire(self, vcpu: VCpu, ev: simpy.Event) -> None:
-        if vcpu.timer_event is not ev:
-            return  # superseded by an earlier event
-        vcpu.timer_event = None
-        deadline = vcpu.timer_deadline
-        if deadline is None:
-            return
-        if deadline > self.env.now:
-            self._arm(vcpu, deadline)
-            return
-        vcpu.timer_deadline = None
+    def timer_fired(self, vcpu: VCpu, deadline: int) -> None:
+        """``vcpu``'s timer event fired at its ``deadline`` (now): raise the interrupt."""
         self.timers_fired += 1
         if self.log is not None:
             self.note(self.env.now, "timer", vcpu, deadline)
@@ -412,13 +510,12 @@ class Hypervisor:
     def expire_timer(self, vcpu: VCpu, now: int) -> None:
         """``vcpu``'s timer is due by the vCPU's own clock ``now``, ahead of the
         simulation's (it reached a halt after the deadline within the segment it is
-        running): the timer fires there, as a pending interrupt. Its SimPy event, if any,
-        finds no deadline when it comes and does nothing."""
+        running): the timer fires there, as a pending interrupt."""
+        deadline = vcpu.timer.expire()
         if self.log is not None:
-            self.note(now, "timer_at_halt", vcpu, vcpu.timer_deadline)
-        vcpu.timer_deadline = None
+            self.note(now, "timer_at_halt", vcpu, deadline)
         self.timers_fired += 1
-        vcpu.pending_irqs += 1
+        vcpu.post_irq()
 
     def settle(self) -> None:
         """Close the books at the end of a run and check cycle conservation."""

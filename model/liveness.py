@@ -64,15 +64,18 @@ def _own(hv: Hypervisor, v: VCpu) -> tuple[State, str] | None:
     now, freq = hv.env.now, hv.hw.freq_hz
     if v.pending_irqs:
         return State.STALLED, "an interrupt is pending but the vCPU is blocked"
-    if v.timer_deferred is not None:
-        return State.STALLED, ("its timer was programmed in a part of a segment that "
-                               "will never run (it blocked first)")
-    deadline = v.timer_deadline
+    timer = v.timer
+    if timer.deferred is not None:
+        return State.STALLED, (
+            "its timer was programmed in a part of a segment that will never run (it blocked first)"
+        )
+    deadline = timer.deadline
     if deadline is None:
         return None
-    if deadline < now or v.timer_event is None or v.timer_event_at > deadline:
-        return State.STALLED, (f"its timer is armed for {deadline / freq:.9f} s but no "
-                               "event will fire it")
+    if timer.stranded(now):
+        return State.STALLED, (
+            f"its timer is armed for {deadline / freq:.9f} s but no event will fire it"
+        )
     return State.WAITING, f"its timer, due at {deadline / freq:.9f} s"
 
 
@@ -92,13 +95,22 @@ def liveness(hv: Hypervisor) -> list[VcpuState]:
             out.append(VcpuState(v.name, State.FINISHED, "its workload ended"))
         elif v.runnable:
             on = v.pcpu
-            out.append(VcpuState(v.name, State.RUNNING if on is not None else State.RUNNABLE,
-                                 f"on pCPU {on.index}" if on is not None
-                                 else "waiting for a pCPU"))
+            out.append(
+                VcpuState(
+                    v.name,
+                    State.RUNNING if on is not None else State.RUNNABLE,
+                    f"on pCPU {on.index}" if on is not None else "waiting for a pCPU",
+                )
+            )
         else:
-            state, reason = why[v] or ((State.IDLE, "a daemon with nothing to do") if v.daemon
-                                       else (State.STALLED, "no timer armed and no I/O in "
-                                             "flight: nothing will ever wake it"))
+            state, reason = why[v] or (
+                (State.IDLE, "a daemon with nothing to do")
+                if v.daemon
+                else (
+                    State.STALLED,
+                    "no timer armed and no I/O in flight: nothing will ever wake it",
+                )
+            )
             out.append(VcpuState(v.name, state, reason, v.blocked_at))
     return out
 

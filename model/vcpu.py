@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,11 +40,30 @@ from .cpu import (
 )  # fmt: skip
 from .errors import PvsimError
 from .isa import Chunk, ChunkBuilder, Op
+from .vtimer import VirtualTimer
 
 if TYPE_CHECKING:
     from .domain import Domain
+    from .hypervisor import Hypervisor
 
-BUDGET, BLOCK, YIELD, EXIT, IO = "budget", "block", "yield", "exit", "io"
+
+class Stop(Enum):
+    """Why a run of a vCPU stopped (:meth:`VCpu.run`).
+
+    Examples
+    --------
+    >>> Stop.BLOCK, Stop("yield") is Stop.YIELD
+    (<Stop.BLOCK: 'block'>, True)
+    """
+
+    BUDGET = "budget"  # its cycle budget is used up (or only interrupts were delivered)
+    BLOCK = "block"  # it halted (HLT, SCHEDOP_block): the hypervisor decides at the halt
+    YIELD = "yield"  # it gave the pCPU up (SCHEDOP_yield)
+    EXIT = "exit"  # its workload ended
+    IO = "io"  # an I/O action is due (:attr:`VCpu.pending_io`)
+
+
+BUDGET, BLOCK, YIELD, EXIT, IO = Stop.BUDGET, Stop.BLOCK, Stop.YIELD, Stop.EXIT, Stop.IO
 _HLT, _YIELD, _IO = int(Op.HLT), int(Op.YIELD), int(Op.IO)
 _INTERRUPT = int(Op.INTERRUPT)
 
@@ -51,7 +71,23 @@ _INTERRUPT = int(Op.INTERRUPT)
 @dataclass(frozen=True, slots=True)
 class Marker:
     """Yielded by a workload between chunks to timestamp a point of its progress
-    (the bench harness measures between markers)."""
+    (the bench harness measures between markers).
+
+    Examples
+    --------
+    >>> from model.host import Host
+    >>> from model.domain import DomainConfig
+    >>> from model.isa import ChunkBuilder
+    >>> def program(ctx):
+    ...     yield Marker("start")
+    ...     yield ChunkBuilder().alu(1000).build()
+    ...     yield Marker("stop")
+    >>> host = Host(pcpus=1)
+    >>> v = host.add_guest(DomainConfig("g", "pv"), program).vcpus[0]
+    >>> _ = host.run()
+    >>> [(label, int(cycles.sum())) for label, cycles, _ in v.marks]
+    [('start', 0), ('stop', 1000)]
+    """
 
     label: str
 
@@ -59,9 +95,62 @@ class Marker:
 @dataclass(frozen=True, slots=True)
 class Behalf:
     """Yielded by a driver domain's program: the cycles that follow are spent on behalf
-    of guest (domain id) ``guest`` (None: on its own behalf)."""
+    of guest (domain id) ``guest`` (None: on its own behalf).
+
+    Examples
+    --------
+    >>> from model.host import Host
+    >>> from model.domain import DomainConfig
+    >>> from model.isa import ChunkBuilder
+    >>> def backend(ctx):
+    ...     yield Behalf(2)
+    ...     yield ChunkBuilder().alu(500).build()
+    >>> host = Host(pcpus=1)
+    >>> v = host.add_guest(DomainConfig("dom0", "pv"), backend).vcpus[0]
+    >>> _ = host.run()
+    >>> v.behalf_cycles
+    {2: 500}
+    """
 
     guest: int | None
+
+
+class Frame:
+    """One instruction source on a vCPU's stack: the workload at the bottom, above it
+    what the guest kernel pushed (a fault or interrupt handler).
+
+    Attributes
+    ----------
+    source : iterator
+        Yields the chunks (and :class:`Marker`, :class:`Behalf` items) to execute.
+    chunk : Chunk or None
+        The chunk being executed (None before the first).
+    pos, sub : int
+        Where in it: the instruction, and the progress within a run-length encoded one.
+    skip_on_return : bool
+        When the source ends, the instruction that faulted below it is skipped (an
+        exception-table fixup, a signal) rather than executed again.
+    interrupt : bool
+        An interrupt handler: its cycles are on nobody's behalf.
+
+    Examples
+    --------
+    >>> f = Frame(iter(()), skip_on_return=True)
+    >>> f.chunk is None, f.pos, f.skip_on_return
+    (True, 0, True)
+    """
+
+    __slots__ = ("source", "chunk", "pos", "sub", "skip_on_return", "interrupt")
+
+    def __init__(
+        self, source: Iterator, skip_on_return: bool = False, interrupt: bool = False
+    ) -> None:
+        self.source = source
+        self.chunk: Chunk | None = None
+        self.pos = 0
+        self.sub = 0
+        self.skip_on_return = skip_on_return
+        self.interrupt = interrupt
 
 
 class VCpu:
@@ -74,6 +163,27 @@ class VCpu:
         vCPU has caused, counts per sensitive operation, TLB statistics).
     marks : list
         ``(label, cycles by category so far, simulated time)`` for each :class:`Marker`.
+    timer : VirtualTimer
+        Its one-shot timer (:mod:`model.vtimer`).
+
+    The vCPU writes its own execution state (the instruction-source stack, its counters,
+    pending interrupts, a halt under way, a due I/O action), through its methods when
+    others act on it (:meth:`post_irq`, :meth:`resolve_halt`, :meth:`take_io`); the
+    hypervisor writes its scheduling state (``runnable``, ``started``, ``daemon``,
+    ``woken_at``, ``wakes``, ``blocked_at``); the pCPU running it sets ``pcpu``. What a
+    pCPU still has to run for it and a scheduler's view of it are kept by them
+    (:class:`model.hypervisor.RunAhead`, :meth:`model.sched.base.Scheduler.record`).
+
+    Examples
+    --------
+    >>> from model.host import Host
+    >>> from model.domain import DomainConfig
+    >>> from model.workloads import spin
+    >>> host = Host(pcpus=1)
+    >>> v = host.add_guest(DomainConfig("g", "pv"), spin()).vcpus[0]
+    >>> _ = host.run(seconds=0.001)
+    >>> v.name, v.done, v.cycles > 0, v.timer_deadline
+    ('g.v0', False, True, None)
     """
 
     def __init__(self, domain: Domain, index: int, uid: int) -> None:
@@ -85,86 +195,130 @@ class VCpu:
         self.cpu = new_cpu_vector(domain.dom, domain.kernel.kernel_space)
         self.tlb = new_tlb(hw.tlb_sets, hw.tlb_ways)
         cm, mem = domain.compiled, domain.memory
-        self._args = (self.cpu, self.tlb, cm.policy, cm.costs, mem.pt, mem.pt_free, mem.spaces,
-                      mem.reservations, mem.pt_owner, mem.ctl, domain.tc)
+        self._args = (
+            self.cpu,
+            self.tlb,
+            cm.policy,
+            cm.costs,
+            mem.pt,
+            mem.pt_free,
+            mem.spaces,
+            mem.reservations,
+            mem.pt_owner,
+            mem.ctl,
+            domain.tc,
+        )
         self._cost = cm.cost
         self._cost_total = cm.cost.sum(axis=1)
-        self._stack: list[list] = []
+        self._stack: list[Frame] = []
         self.pending_irqs = 0
         self.done = False
         self.marks: list[tuple[str, np.ndarray, int]] = []
         self._fault_streak = 0
         self._fault_at: tuple[int, int] = (0, -1)
-        # scheduling state, owned by the scheduler and the pCPUs
+        self._hv: Hypervisor | None = None  # the hypervisor it was added to (attach)
+        # scheduling state, written by the hypervisor and its pCPUs
         self.pcpu = None
         self.runnable = False
-        self.debt: np.ndarray | None = None
-        self.debt_reason = BUDGET
         self.pending_io: tuple[int, int] | None = None
         self.daemon = False
         self.started = False
         self.irq_seq = 0  # interrupts delivered so far
         self.hlt_after = 0
-        self.carry: np.ndarray | None = None  # cycles charged by an I/O action, still to run
         self.on_behalf: int | None = None  # a driver domain's vCPU: whose I/O it works for
         self.behalf_cycles: dict[int, int] = {}
-        self.sched: object = None  # the scheduler's per-vCPU record
-        self.timer_deadline: int | None = None
-        self.timer_prog = -1  # when the current timer was programmed (simulated time)
-        self.timer_deferred: tuple[int, int] | None = None  # (offset into the debt, delay)
-        self.wakes = 0
-        self.timer_event = None
-        self.timer_event_at = 0
-        self.woken_at = 0
+        #: the one-shot virtual timer (its whole lifecycle: :mod:`model.vtimer`)
+        self.timer = VirtualTimer()
+        self.wakes = 0  # wake-ups from a block so far
+        self.woken_at = 0  # when it was last woken (simulated time)
+        #: wake-to-run latencies (cycles) that a workload asked for (:meth:`measure_wake`)
+        self.wake_latencies: list[int] = []
         self.blocked_at = 0  # when it last blocked (simulated time)
 
     # --- program ---------------------------------------------------------------------------
     def start(self, program: Iterator[Chunk | Marker]) -> None:
         """Give the vCPU its workload."""
-        self._stack = [[program, None, 0, 0, False, False]]
+        self._stack = [Frame(program)]
         self.done = False
 
-    def push(self, source: Iterator[Chunk], skip_on_return: bool = False,
-             interrupt: bool = False) -> None:
-        self._stack.append([source, None, 0, 0, skip_on_return, interrupt])
+    def push(
+        self, source: Iterator[Chunk], skip_on_return: bool = False, interrupt: bool = False
+    ) -> None:
+        self._stack.append(Frame(source, skip_on_return, interrupt))
 
     @property
     def cycles(self) -> int:
         """Cycles caused so far (all categories)."""
-        return int(self.cpu[CYCLES:CYCLES + N_CATEGORIES].sum())
+        return int(self.cpu[CYCLES : CYCLES + N_CATEGORIES].sum())
 
     def breakdown(self) -> np.ndarray:
-        return self.cpu[CYCLES:CYCLES + N_CATEGORIES].copy()
+        return self.cpu[CYCLES : CYCLES + N_CATEGORIES].copy()
 
     def charge_row(self, row: np.ndarray) -> np.ndarray:
         """Add ``row`` (cycles by category) to what the vCPU has caused; returns it."""
-        self.cpu[CYCLES:CYCLES + N_CATEGORIES] += row
+        self.cpu[CYCLES : CYCLES + N_CATEGORIES] += row
         return row
+
+    @property
+    def timer_deadline(self) -> int | None:
+        """When the vCPU's timer fires (cycles), None if it is not armed."""
+        return self.timer.deadline
 
     def woken_since_decision(self) -> bool:
         """Whether an interrupt was delivered after the guest decided to halt (only while
         a halt is under way: from its HLT until the hypervisor resolves it)."""
         return self.hlt_after > 0 and self.irq_seq >= self.hlt_after
 
+    def post_irq(self) -> None:
+        """A virtual interrupt is pending: it is delivered when the vCPU next runs."""
+        self.pending_irqs += 1
+
+    def resolve_halt(self) -> bool:
+        """The halt (or block) under way takes effect: whether it is cancelled, because an
+        interrupt is pending or (a halt) came since the guest decided to halt."""
+        woken = bool(self.pending_irqs) or self.woken_since_decision()
+        self.hlt_after = 0  # the halt, if one was under way, is resolved
+        return woken
+
+    def take_io(self) -> tuple[int, int]:
+        """The due I/O action (``Stop.IO``): ``(action id, argument)``; it is no longer due."""
+        io = self.pending_io
+        self.pending_io = None
+        return io
+
     def halt(self) -> Chunk:
         """A HLT that does not halt if an interrupt arrives from now on."""
         return ChunkBuilder(kernel=True).op(Op.HLT, self.irq_seq + 1).build()
+
+    def measure_wake(self, wakes_before: int, now: int) -> None:
+        """If the vCPU was woken since its wake count was ``wakes_before``, record how long
+        it waited from that wake-up until ``now`` (it runs) in :attr:`wake_latencies`."""
+        if self.wakes > wakes_before:
+            self.wake_latencies.append(now - self.woken_at)
 
     def _credit_behalf(self, cycles: int) -> None:
         g = self.on_behalf
         self.behalf_cycles[g] = self.behalf_cycles.get(g, 0) + cycles
 
+    def attach(self, hypervisor: Hypervisor) -> None:
+        """Join ``hypervisor`` (once, when it adds the vCPU): its timer fires there."""
+        if self._hv is not None:
+            raise PvsimError(f"{self.name} is already added to a hypervisor")
+        self._hv = hypervisor
+        self.timer.attach(hypervisor.env, lambda deadline: hypervisor.timer_fired(self, deadline))
+
     def add_carry(self, row: np.ndarray) -> None:
         """Charge ``row`` now and run its cycles at the start of the vCPU's next segment
-        (costs of an I/O action or an interrupt exit, performed outside a run)."""
+        (costs of an I/O action or an interrupt exit, performed outside a run): the
+        pCPUs keep what is still to run (:meth:`model.hypervisor.Hypervisor.carry`)."""
         self.charge_row(row)
         if self.on_behalf is not None:
             self._credit_behalf(int(row.sum()))
-        self.carry = row.copy() if self.carry is None else self.carry + row
+        self._hv.carry(self, row)
 
     def charge(self, op: int) -> int:
         """Add the policy row of ``op`` (handled outside the kernel) to the vCPU's cycles."""
-        self.cpu[CYCLES:CYCLES + N_CATEGORIES] += self._cost[op]
+        self.cpu[CYCLES : CYCLES + N_CATEGORIES] += self._cost[op]
         self.cpu[COUNTS + op] += 1
         return int(self._cost_total[op])
 
@@ -172,11 +326,13 @@ class VCpu:
         tlb_flush(self.tlb, False)
 
     # --- execution -------------------------------------------------------------------------
-    def run(self, budget: int, now: int, hypervisor, irq_only: bool = False) -> tuple[int, str]:
+    def run(
+        self, budget: int, now: int, hypervisor: Hypervisor, irq_only: bool = False
+    ) -> tuple[int, Stop]:
         """Execute for up to ``budget`` cycles starting at simulated time ``now``.
 
-        Returns ``(cycles used, reason)`` with reason ``budget``, ``block``,
-        ``yield``, ``exit`` or ``io`` (an I/O action is due: :attr:`pending_io`). With
+        Returns ``(cycles used, reason)``, a :class:`Stop` (``IO``: an I/O action is
+        due, :attr:`pending_io`). With
         ``irq_only`` only pending interrupts are delivered (their handlers run to
         completion) and the run stops there.
         """
@@ -198,13 +354,13 @@ class VCpu:
                 self.done = True
                 return used, EXIT
             fr = stack[-1]
-            chunk = fr[1]
-            if chunk is None or fr[2] >= len(chunk.op):
-                item = next(fr[0], None)
+            chunk = fr.chunk
+            if chunk is None or fr.pos >= len(chunk.op):
+                item = next(fr.source, None)
                 if item is None:
                     stack.pop()
-                    if fr[4] and stack:
-                        stack[-1][2] += 1  # the faulting instruction is skipped
+                    if fr.skip_on_return and stack:
+                        stack[-1].pos += 1  # the faulting instruction is skipped
                         self._fault_at = (0, -1)
                     if len(stack) <= floor:
                         return used, BUDGET
@@ -215,20 +371,21 @@ class VCpu:
                 if isinstance(item, Behalf):
                     self.on_behalf = item.guest
                     continue
-                fr[1], fr[2], fr[3] = item, 0, 0
+                fr.chunk, fr.pos, fr.sub = item, 0, 0
                 chunk = item
             if used >= budget:
                 return used, BUDGET
-            pos, sub, status, u = execute(chunk.op, chunk.a, chunk.b, fr[2], fr[3], chunk.kernel,
-                                          budget - used, *args)
+            pos, sub, status, u = execute(
+                chunk.op, chunk.a, chunk.b, fr.pos, fr.sub, chunk.kernel, budget - used, *args
+            )
             if cpu[R_TIMER] >= 0:  # a one-shot timer was programmed (set_timer_op, APIC)
-                self.timer_prog = now + used + int(cpu[R_TIMER])
-                hypervisor.set_timer(self, self.timer_prog + int(cpu[R_TIMER_DELAY]))
+                at = now + used + int(cpu[R_TIMER])
+                hypervisor.set_timer(self, at, at + int(cpu[R_TIMER_DELAY]))
                 cpu[R_TIMER] = -1
             used += u
-            if self.on_behalf is not None and not fr[5]:  # interrupts are on nobody's behalf
+            if self.on_behalf is not None and not fr.interrupt:  # interrupts are on nobody's behalf
                 self._credit_behalf(u)
-            fr[2], fr[3] = pos, sub
+            fr.pos, fr.sub = pos, sub
             at = self._fault_at
             if at[1] >= 0 and at[0] == id(chunk) and pos > at[1]:
                 self._fault_at = (0, -1)  # the faulting instruction completed
@@ -244,7 +401,7 @@ class VCpu:
                 continue
             if status == ST_STOP:
                 op = int(chunk.op[pos])
-                fr[2] = pos + 1
+                fr.pos = pos + 1
                 if op == _IO:  # performed by the hypervisor once the cycles so far elapsed
                     self.pending_io = (int(chunk.a[pos]), int(chunk.b[pos]))
                     return used, IO
@@ -256,8 +413,7 @@ class VCpu:
                     # ahead of the simulation's: if its deadline has passed there, it fires
                     # here, before the halt could take effect (else the wake-up is lost).
                     self.hlt_after = int(chunk.a[pos]) or self.irq_seq + 1
-                    due = self.timer_deadline
-                    if due is not None and due <= now + used:
+                    if self.timer.due(now + used):
                         hypervisor.expire_timer(self, now + used)
                     if not self.pending_irqs and not self.woken_since_decision():
                         return used, BLOCK  # the hypervisor decides again when it takes effect
@@ -272,8 +428,10 @@ class VCpu:
         cpu = self.cpu
         va = int(cpu[R_FAULT_VA])
         if self._fault_streak > 4:
-            raise PvsimError(f"{self.name}: the guest faults again and again at {va:#x} "
-                             f"(kind {int(cpu[R_FAULT_KIND])}): its handler cannot resolve it")
+            raise PvsimError(
+                f"{self.name}: the guest faults again and again at {va:#x} "
+                f"(kind {int(cpu[R_FAULT_KIND])}): its handler cannot resolve it"
+            )
         proc = self.domain.kernel.by_space.get(int(cpu[R_SPACE]))
         if proc is None:
             raise PvsimError(f"{self.name}: page fault at {va:#x} outside any process")

@@ -53,7 +53,8 @@ def spin(run_length: int = 1 << 30):
 def sleeper(work_us: float = 50.0, sleep_us: float = 2000.0):
     """An I/O-bound-like program: compute ``work_us``, program a one-shot timer
     ``sleep_us`` ahead, block (HLT / SCHEDOP_block); repeat. Its wake-to-run
-    latencies are recorded in ``vcpu.wake_latencies`` (cycles)."""
+    latencies are recorded in ``vcpu.wake_latencies`` (cycles: the vCPU measures them
+    when the workload asks, after each sleep)."""
     def program(ctx) -> Iterator[Chunk]:
         proc = ctx.kernel.spawn()
         yield enter(ctx.kernel, proc)
@@ -61,13 +62,11 @@ def sleeper(work_us: float = 50.0, sleep_us: float = 2000.0):
         work = ChunkBuilder().alu(int(work_us * f)).build()
         sleep = (ChunkBuilder(kernel=True).op(Op.TIMER, int(sleep_us * f)).op(Op.HLT).build())
         v = ctx.vcpu
-        v.wake_latencies = []
         while True:
             yield work
             wakes = v.wakes
             yield sleep
-            if v.wakes > wakes:  # it really blocked and was woken
-                v.wake_latencies.append(v.pcpu.env.now - v.woken_at)
+            v.measure_wake(wakes, v.pcpu.env.now)  # if it really blocked and was woken
     return program
 
 

@@ -18,14 +18,20 @@ def share_run(configs, seconds=6.0, scheduler="credit", pcpus=1):
     for cfg in configs:
         host.add_guest(cfg, spin())
     stats = host.run(seconds=seconds)
-    busy = {c.name: sum(v for k, v in stats.domain_cycles(c.name).items() if k != "idle")
-            for c in configs}
+    busy = {
+        c.name: sum(v for k, v in stats.domain_cycles(c.name).items() if k != "idle")
+        for c in configs
+    }
     return busy, stats
 
 
 def test_weights_512_256_share_a_contended_pcpu_two_to_one():
-    busy, stats = share_run([DomainConfig("heavy", "pv", weight=512, affinity=(0,)),
-                             DomainConfig("light", "pv", weight=256, affinity=(0,))])
+    busy, stats = share_run(
+        [
+            DomainConfig("heavy", "pv", weight=512, affinity=(0,)),
+            DomainConfig("light", "pv", weight=256, affinity=(0,)),
+        ]
+    )
     assert busy["heavy"] / busy["light"] == pytest.approx(2.0, rel=0.02)
     assert stats.busy_fraction() == 1.0
 
@@ -45,8 +51,9 @@ def _wake_latency_ms(scheduler, sleep_us=2000.0, pcpus=1) -> float:
     """Mean wake-to-run latency of a sleeper sharing pCPU 0 with a CPU hog."""
     host = Host(HW, pcpus=pcpus, scheduler=scheduler)
     host.add_guest(DomainConfig("hog", "pv", affinity=(0,)), spin())
-    io = host.add_guest(DomainConfig("io", "pv", affinity=(0,)),
-                        sleeper(work_us=50, sleep_us=sleep_us))
+    io = host.add_guest(
+        DomainConfig("io", "pv", affinity=(0,)), sleeper(work_us=50, sleep_us=sleep_us)
+    )
     host.run(seconds=2.0)
     lat = np.array(io.vcpus[0].wake_latencies[5:])
     assert len(lat) > 20
@@ -95,13 +102,14 @@ def test_an_unparked_vcpu_is_not_boosted():
     account = sched._account
 
     def watched():
-        was = capped.sched.parked
+        was = sched.record(capped).parked
         account()
-        if was and not capped.sched.parked:
-            unparks.append(capped.sched.pri == BOOST)
+        if was and not sched.record(capped).parked:
+            unparks.append(sched.record(capped).pri == BOOST)
 
     sched._account = watched
     stats = host.run(seconds=1.0)
     assert unparks and not any(unparks)
-    assert sum(stats.domain_cycles("capped").values()) / stats.elapsed == pytest.approx(0.2,
-                                                                                      rel=0.05)
+    assert sum(stats.domain_cycles("capped").values()) / stats.elapsed == pytest.approx(
+        0.2, rel=0.05
+    )

@@ -18,7 +18,22 @@ if TYPE_CHECKING:
 
 
 class Scheduler(ABC):
-    """Base class of vCPU scheduling policies."""
+    """Base class of vCPU scheduling policies.
+
+    A policy keeps what it knows of each vCPU in its own record (:meth:`new_record`,
+    :meth:`record`), never on the vCPU.
+
+    Examples
+    --------
+    >>> from model.host import Host
+    >>> from model.domain import DomainConfig
+    >>> from model.workloads import spin
+    >>> from model.sched import CreditScheduler
+    >>> host = Host(pcpus=1, scheduler=CreditScheduler())
+    >>> v = host.add_guest(DomainConfig("g", "pv"), spin()).vcpus[0]
+    >>> host.hypervisor.scheduler.record(v).processor
+    0
+    """
 
     name = "base"
 
@@ -27,10 +42,21 @@ class Scheduler(ABC):
         self.host = host
         self.env = host.env
         self.ms = host.hw.freq_hz / 1000.0  # cycles per millisecond
+        #: the scheduler's own record of each vCPU (:meth:`new_record`), in the order added
+        self._records: dict[VCpu, object] = {}
 
-    @abstractmethod
     def add(self, vcpu: VCpu) -> None:
-        """A new vCPU (not yet runnable)."""
+        """A new vCPU (not yet runnable): the scheduler makes its record of it."""
+        self._records[vcpu] = self.new_record(vcpu)
+
+    def new_record(self, vcpu: VCpu) -> object:
+        """The scheduler's per-vCPU state for a new ``vcpu`` (None: a policy without any).
+        Only the scheduler reads or writes it; nothing is kept on the vCPU."""
+        return None
+
+    def record(self, vcpu: VCpu) -> object:
+        """The scheduler's record of ``vcpu`` (for tests and inspection)."""
+        return self._records[vcpu]
 
     @abstractmethod
     def wake(self, vcpu: VCpu) -> None:

@@ -21,8 +21,11 @@ from .base import Scheduler
 BOOST, UNDER, OVER, IDLE = 0, -1, -2, -64
 
 
-@dataclass
+@dataclass(slots=True)
 class _CVcpu:
+    """The credit scheduler's record of one vCPU (csched_vcpu): only the scheduler reads
+    or writes it."""
+
     credit: int = 0
     pri: int = UNDER
     active: bool = False
@@ -44,18 +47,32 @@ class CreditScheduler(Scheduler):
         Minimum run time before a running vCPU can be preempted (default 1000 us).
     boost : bool
         Whether woken vCPUs are BOOSTed (True in Xen; False shows what BOOST buys).
+
+    Examples
+    --------
+    >>> from model.host import Host
+    >>> from model.domain import DomainConfig
+    >>> from model.workloads import spin
+    >>> sched = CreditScheduler(timeslice_ms=30)
+    >>> host = Host(pcpus=1, scheduler=sched)
+    >>> v = host.add_guest(DomainConfig("g", "pv"), spin()).vcpus[0]
+    >>> sched.record(v).pri == BOOST  # started: woken while UNDER
+    True
+    >>> _ = host.run(seconds=0.015)
+    >>> sched.record(v).pri == UNDER  # the 10 ms tick took the BOOST away
+    True
     """
 
     name = "credit"
 
-    def __init__(self, timeslice_ms: float = 30.0, ratelimit_us: float = 1000.0,
-                 boost: bool = True) -> None:
+    def __init__(
+        self, timeslice_ms: float = 30.0, ratelimit_us: float = 1000.0, boost: bool = True
+    ) -> None:
         self.timeslice_ms = timeslice_ms
         self.ratelimit_us = ratelimit_us
         self.boost = boost
         self.credits_per_tslice = int(10 * timeslice_ms)
         self.runq: list[list] = []
-        self.vcpus: list = []
 
     def attach(self, host) -> None:
         super().attach(host)
@@ -66,14 +83,13 @@ class CreditScheduler(Scheduler):
         self.env.process(self._ticker())
 
     # --- bookkeeping -----------------------------------------------------------------------
-    def add(self, vcpu) -> None:
+    def new_record(self, vcpu) -> _CVcpu:
         aff = vcpu.domain.config.affinity
         first = aff[0] if aff else vcpu.uid % len(self.host.pcpus)
-        vcpu.sched = _CVcpu(processor=first)
-        self.vcpus.append(vcpu)
+        return _CVcpu(processor=first)
 
     def _burn(self, vcpu, now: int) -> None:
-        s = vcpu.sched
+        s = self._records[vcpu]
         ran = now - s.last_burn
         if ran > 0:
             s.credit_frac += ran * 10.0 / self.ms
@@ -83,10 +99,11 @@ class CreditScheduler(Scheduler):
         s.last_burn = now
 
     def _insert(self, vcpu) -> None:
-        s = vcpu.sched
+        rec = self._records
+        s = rec[vcpu]
         q = self.runq[s.processor]
         i = 0
-        while i < len(q) and q[i].sched.pri >= s.pri:
+        while i < len(q) and rec[q[i]].pri >= s.pri:
             i += 1
         if s.yielded and i < len(q):
             i += 1  # a yielding vCPU goes behind one lower-priority vCPU
@@ -94,13 +111,13 @@ class CreditScheduler(Scheduler):
         q.insert(i, vcpu)
 
     def _remove(self, vcpu) -> None:
-        q = self.runq[vcpu.sched.processor]
+        q = self.runq[self._records[vcpu].processor]
         if vcpu in q:
             q.remove(vcpu)
 
     # --- events ----------------------------------------------------------------------------
     def wake(self, vcpu) -> None:
-        s = vcpu.sched
+        s = self._records[vcpu]
         if s.parked or vcpu.pcpu is not None:
             return
         if self.boost and s.pri == UNDER:
@@ -111,7 +128,7 @@ class CreditScheduler(Scheduler):
     def _tickle(self, vcpu) -> None:
         """__runq_tickle: an idle pCPU the vCPU may run on takes it (stealing it from the
         home run queue); only if there is none does it preempt a lower priority."""
-        s = vcpu.sched
+        s = self._records[vcpu]
         home = self.host.pcpus[s.processor]
         if home.current is None:
             self.host.kick(home)
@@ -120,14 +137,14 @@ class CreditScheduler(Scheduler):
             if p.current is None and self.allowed(vcpu, p):
                 self.host.kick(p)
                 return
-        if s.pri > home.current.sched.pri:
+        if s.pri > self._records[home.current].pri:
             self.host.kick(home)
 
     def sleep(self, vcpu) -> None:
         self._remove(vcpu)
 
     def yield_(self, vcpu) -> None:
-        vcpu.sched.yielded = True
+        self._records[vcpu].yielded = True
 
     def ran(self, vcpu, pcpu, cycles: int) -> None:
         self._burn(vcpu, self.env.now)
@@ -135,24 +152,27 @@ class CreditScheduler(Scheduler):
     def pick(self, pcpu):
         now = self.env.now
         cur = pcpu.current
+        rec = self._records
         if cur is not None:
             self._burn(cur, now)
-            if cur.runnable and not cur.sched.parked:
-                if (not cur.sched.yielded and now - pcpu.stint_start < self.ratelimit):
+            s = rec[cur]
+            if cur.runnable and not s.parked:
+                if not s.yielded and now - pcpu.stint_start < self.ratelimit:
                     return cur, self.ratelimit - (now - pcpu.stint_start)
-                cur.sched.processor = pcpu.index
+                s.processor = pcpu.index
                 self._insert(cur)
         q = self.runq[pcpu.index]
         nxt = next((v for v in q if self.allowed(v, pcpu)), None)
-        if nxt is None or nxt.sched.pri <= OVER:
-            stolen = self._steal(pcpu, IDLE if nxt is None else nxt.sched.pri)
+        if nxt is None or rec[nxt].pri <= OVER:
+            stolen = self._steal(pcpu, IDLE if nxt is None else rec[nxt].pri)
             if stolen is not None:
                 nxt = stolen
         if nxt is None:
             return None, 0
         self._remove(nxt)
-        nxt.sched.processor = pcpu.index
-        nxt.sched.last_burn = now
+        s = rec[nxt]
+        s.processor = pcpu.index
+        s.last_burn = now
         pcpu.stint_start = now
         return nxt, self.tslice
 
@@ -161,7 +181,7 @@ class CreditScheduler(Scheduler):
             if peer is pcpu or peer.current is None:
                 continue
             for v in self.runq[peer.index]:
-                if v.sched.pri <= pri:
+                if self._records[v].pri <= pri:
                     break
                 if self.allowed(v, pcpu):
                     return v
@@ -178,7 +198,7 @@ class CreditScheduler(Scheduler):
                 v = p.current
                 if v is not None:
                     self._burn(v, now)
-                    s = v.sched
+                    s = self._records[v]
                     if s.pri == BOOST:
                         s.pri = UNDER
                     s.active = True
@@ -188,8 +208,8 @@ class CreditScheduler(Scheduler):
     def _account(self) -> None:
         """csched_acct: share the period's credit among active domains by weight."""
         doms: dict = {}
-        for v in self.vcpus:
-            if v.sched.active:
+        for v, s in self._records.items():
+            if s.active:
                 doms.setdefault(v.domain, []).append(v)
         if not doms:
             return
@@ -213,7 +233,7 @@ class CreditScheduler(Scheduler):
                 fair = peak
             fair = (fair + n - 1) // n
             for v in vs:
-                s = v.sched
+                s = self._records[v]
                 s.credit += fair
                 if s.credit < 0:
                     s.pri = OVER
@@ -232,7 +252,7 @@ class CreditScheduler(Scheduler):
                         s.active = False
                         s.credit //= 2
         for q in self.runq:  # csched_runq_sort
-            q.sort(key=lambda v: -v.sched.pri)
+            q.sort(key=lambda v: -self._records[v].pri)
 
     def _park(self, vcpu) -> None:
         self._remove(vcpu)

@@ -26,9 +26,6 @@ class RoundRobinScheduler(Scheduler):
         self.quantum_ms = quantum_ms
         self.queue: deque = deque()
 
-    def add(self, vcpu) -> None:
-        vcpu.sched = None
-
     def wake(self, vcpu) -> None:
         if vcpu not in self.queue and vcpu.pcpu is None:
             self.queue.append(vcpu)
