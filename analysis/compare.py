@@ -32,8 +32,7 @@ import pandas as pd
 from model.build import guest_names
 from model.errors import PvsimError
 from model.hardware import load_profile
-from model.iopath import path_problem
-from model.modes import MODES
+from model.modes import MODES, baseline_mode
 from model.scenario import Scenario, with_overrides
 from model.workload_registry import registry
 
@@ -51,12 +50,8 @@ METRICS: dict[str, tuple[Callable[[dict, float], float | None], bool]] = {
 
 def mode_problem(s: Scenario, guest: int, mode: str) -> str | None:
     """Why guest ``s.guests[guest]`` cannot run in ``mode`` on the scenario's hardware."""
-    g = s.guests[guest]
-    if mode == "pv" and g.os == "unmodified":
-        return "an unmodified OS cannot run in pv mode"
-    if mode == "hvm" and not load_profile(s.hardware).features.vtx:
-        return f"hvm needs VT-x, which {s.hardware} lacks"
-    return None
+    return MODES[mode].reason(load_profile(s.hardware),
+                              modified_os=s.guests[guest].os == "modified")
 
 
 def in_mode(s: Scenario, mode: str) -> tuple[Scenario, list[tuple[str, str]]]:
@@ -70,7 +65,7 @@ def in_mode(s: Scenario, mode: str) -> tuple[Scenario, list[tuple[str, str]]]:
             continue
         sets.append(f"guests.{i}.mode={mode}")
         for j, a in enumerate(g.devices):
-            if a.path is not None and path_problem(mode, a.path):
+            if a.path is not None and MODES[mode].path_problem(a.path):
                 sets.append(f"guests.{i}.devices.{j}.path=null")
     return with_overrides(s, sets), kept
 
@@ -107,6 +102,7 @@ def compare(s: Scenario, modes: Sequence[str], seed: int | None = None,
     for m in modes:
         if m not in MODES:
             raise PvsimError(f"unknown mode {m!r}; valid choices: {', '.join(MODES)}")
+    baseline = baseline_mode()
     runs, skipped, rows = {}, [], []
     names = guest_names(s)
     for m in modes:
@@ -129,7 +125,7 @@ def compare(s: Scenario, modes: Sequence[str], seed: int | None = None,
                     rows.append({"subject": name, "metric": metric, "mode": m,
                                  "value": float(value)})
     table = pd.DataFrame(rows, columns=["subject", "metric", "mode", "value"])
-    native = table[table["mode"] == "native"].set_index(["subject", "metric"])["value"]
+    native = table[table["mode"] == baseline].set_index(["subject", "metric"])["value"]
     base = pd.Series(list(zip(table["subject"], table["metric"], strict=True))).map(native)
     higher = table["metric"].map({k: v[1] for k, v in METRICS.items()})
     value = table["value"].to_numpy()

@@ -23,7 +23,8 @@ class DomainConfig:
     name : str
         Unique name.
     mode : str
-        ``native``, ``pv``, ``full`` or ``hvm``.
+        A virtualization mode of :data:`model.modes.MODES` (``native``, ``pv``, ``full``,
+        ``hvm``).
     vcpus : int
         Number of virtual CPUs.
     memory_mb : int
@@ -81,7 +82,7 @@ class Domain:
         # translation cache: per routine [last use, size]; last row [instructions held, clock]
         self.tc = np.zeros((N_ROUTINES + 1, 2), np.int64)
         #: TLB entries tagged by VPID survive world switches (VT-x guests on VPID hardware)
-        self.tlb_tagged = self.mode.name == "hvm" and hw.features.vpid
+        self.tlb_tagged = self.mode.kind.tlb_tagged(hw)
         self.vcpus = [VCpu(self, i, first_uid + i) for i in range(config.vcpus)]
 
     @property

@@ -38,9 +38,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )  # fmt: skip
+from pydantic_core import PydanticCustomError, core_schema
 
 from .hardware import DEFAULT_PROFILE, profile_names
+from .io.paths import PATHS
+from .modes import MODES, OS_KINDS
 from .overrides import apply_overrides
+from .registry import Registry
 from .scenario_errors import NAME_PATTERN, FieldError, FieldErrors, ScenarioError, explain
 from .workload_registry import Footprint, registry
 from .yamlsafe import YamlError, load_yaml, read_file
@@ -189,18 +193,46 @@ def _workload_spec():
 WorkloadSpec = _workload_spec()
 
 
+class _Registered:
+    """The type of a field naming a component of ``registry``: checked against the
+    names registered when a scenario is validated (so components registered after
+    import are accepted), with the error and JSON Schema of a ``Literal`` of them."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def _check(self, value: object) -> str:
+        if isinstance(value, str) and value in self.registry:
+            return value
+        names = [repr(n) for n in self.registry.names()]
+        expected = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        raise PydanticCustomError("literal_error", "Input should be {expected}",
+                                  {"expected": expected})
+
+    def __get_pydantic_core_schema__(self, source: object, handler: object
+                                     ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(self._check)
+
+    def __get_pydantic_json_schema__(self, schema: object, handler: object) -> dict:
+        return {"enum": list(self.registry.names()), "type": "string"}
+
+
+ModeName = Annotated[str, _Registered(MODES)]
+PathName = Annotated[str, _Registered(PATHS)]
+
+
 class AttachmentSpec(_Strict):
     device: str
     """a device of host.devices"""
-    path: Literal["direct", "passthrough", "pv", "emulated", "virtio", "vhost"] | None = None
+    path: PathName | None = None
 
 
 class GuestSpec(_Strict):
     name: Name
     count: int = Field(1, ge=1, le=1024)
     """identical replicas, named NAME-0, NAME-1, ... when more than one"""
-    os: Literal["modified", "unmodified"] = "modified"
-    mode: Literal["native", "pv", "full", "hvm"] = "pv"
+    os: Literal[OS_KINDS] = "modified"
+    mode: ModeName = "pv"
     """pv: hypercalls (modified OS); full: binary translation; hvm: VT-x (+EPT)"""
     vcpus: int = Field(1, ge=1, le=64)
     memory_mb: int = Field(256, ge=16, le=MAX_MEMORY_MB)
@@ -214,11 +246,9 @@ class GuestSpec(_Strict):
 
     @model_validator(mode="after")
     def _pv_needs_a_modified_os(self) -> GuestSpec:
-        if self.mode == "pv" and self.os == "unmodified":
-            raise FieldError(("mode",), "an unmodified OS cannot run in pv mode "
-                             "(paravirtualization needs a kernel modified to make "
-                             "hypercalls); use mode full (binary translation) or hvm "
-                             "(hardware assist)")
+        problem = MODES[self.mode].problem(modified_os=self.os == "modified")
+        if problem is not None:
+            raise FieldError(("mode",), problem)
         return self
 
 
@@ -288,9 +318,7 @@ class Scenario(_Strict):
     @property
     def needs_driver_domain(self) -> bool:
         """Whether some attachment's I/O path runs through the driver domain."""
-        from .iopath import DEFAULT_PATH
-
-        return any((a.path or DEFAULT_PATH[g.mode]) not in ("direct", "passthrough")
+        return any(PATHS[a.path or MODES[g.mode].default_path].via_driver_domain
                    for g in self.guests for a in g.devices)
 
     @model_validator(mode="after")

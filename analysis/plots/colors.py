@@ -13,11 +13,13 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from matplotlib import colormaps
 from matplotlib.colors import to_hex, to_rgb
+
+from model.modes import MODES
 
 if TYPE_CHECKING:
     from analysis.results import Results
@@ -64,8 +66,28 @@ STAGE_COLORS = {
     "upcall": "#c994c7",
 }
 
+class _ModeColors(Mapping[str, str]):
+    """Mode -> colour, as each mode of ``model.modes.MODES`` says (native black, then one
+    hue each), in registration order: a mode registered later has its colour too."""
+
+    def __getitem__(self, mode: str) -> str:
+        m = MODES.get(mode)
+        if m is None:
+            raise KeyError(mode)
+        return m.color
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(MODES.names())
+
+    def __len__(self) -> int:
+        return len(MODES)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
 #: Virtualization modes: native black, then one hue each.
-MODE_COLORS = {"native": "#404040", "pv": "#1f77b4", "full": "#d62728", "hvm": "#2ca02c"}
+MODE_COLORS: Mapping[str, str] = _ModeColors()
 
 
 def guest_colors(names: Iterable[str], driver_domain: str | None = "dom0") -> dict[str, str]:
