@@ -68,8 +68,15 @@ class DomainConfig:
 class Domain:
     """A running guest: its kernel, compiled mode tables, translation cache and vCPUs."""
 
-    def __init__(self, config: DomainConfig, dom: int, hw: HardwareProfile, memory: Memory,
-                 first_frame: int, first_uid: int) -> None:
+    def __init__(
+        self,
+        config: DomainConfig,
+        dom: int,
+        hw: HardwareProfile,
+        memory: Memory,
+        first_frame: int,
+        first_uid: int,
+    ) -> None:
         self.config = config
         self.name = config.name
         self.dom = dom
@@ -77,8 +84,9 @@ class Domain:
         self.memory = memory
         self.mode = resolve_mode(config.mode, hw, modified_os=config.modified_os)
         self.compiled = compile_mode(self.mode, hw)
-        self.kernel = GuestKernel(dom, memory, first_frame, config.memory_mb * FRAMES_PER_MB,
-                                  config.kernel)
+        self.kernel = GuestKernel(
+            dom, memory, first_frame, config.memory_mb * FRAMES_PER_MB, config.kernel
+        )
         # translation cache: per routine [last use, size]; last row [instructions held, clock]
         self.tc = np.zeros((N_ROUTINES + 1, 2), np.int64)
         #: TLB entries tagged by VPID survive world switches (VT-x guests on VPID hardware)

@@ -33,7 +33,6 @@ from .vcpu import Behalf, VCpu
 _QUEUED, _SERVICE_END = STAGES.index("queued"), STAGES.index("service_end")
 
 
-
 def path_problem(mode: str, path: str) -> str | None:
     """Why a guest in ``mode`` cannot use I/O ``path`` (None if it can):
     ``MODES[mode].path_problem(path)``.
@@ -102,15 +101,26 @@ class IOSystem:
         self.transitions: dict[tuple[str, str, str], int] = {}
         self.by_id: dict[int, Attachment] = {}
         reg = self.hv.register_io
-        self.A_BEGIN, self.A_SUBMIT, self.A_TAKE = reg(self._begin), reg(self._submit), reg(
-            self._take)
+        self.A_BEGIN, self.A_SUBMIT, self.A_TAKE = (
+            reg(self._begin),
+            reg(self._submit),
+            reg(self._take),
+        )
         self.A_ACCESS, self.A_POLL, self.A_DEVICE, self.A_RESPOND = (
-            reg(self._access), reg(self._poll), reg(self._device_submit), reg(self._respond))
+            reg(self._access),
+            reg(self._poll),
+            reg(self._device_submit),
+            reg(self._respond),
+        )
         self.A_STATUS = reg(self._status)
         hw = host.hw
-        self.send_cost = _row(((TRANSITION, hw.cost("hypercall_entry")),
-                               (HYPERVISOR, hw.cost("evtchn_send")),
-                               (TRANSITION, hw.cost("hypercall_exit"))))
+        self.send_cost = _row(
+            (
+                (TRANSITION, hw.cost("hypercall_entry")),
+                (HYPERVISOR, hw.cost("evtchn_send")),
+                (TRANSITION, hw.cost("hypercall_exit")),
+            )
+        )
 
     # --- configuration ---------------------------------------------------------------------
     def add_device(self, device: Device) -> Device:
@@ -132,14 +142,16 @@ class IOSystem:
         def backend(ctx):
             yield enter(ctx.kernel, ctx.kernel.spawn())
             yield from self._backend_loop(ctx.vcpu)
+
         for v in domain.vcpus:
             self.host.start(v, backend, daemon=True)
 
     def attach(self, domain, device: str, path: str | None = None) -> Attachment:
         """Give ``domain`` access to ``device`` through ``path`` (default by its mode)."""
         if device not in self.devices:
-            raise ConfigError(f"unknown device {device!r}; valid choices: "
-                              f"{', '.join(self.devices)}")
+            raise ConfigError(
+                f"unknown device {device!r}; valid choices: {', '.join(self.devices)}"
+            )
         mode = domain.mode.kind
         path = path or mode.default_path
         problem = mode.path_problem(path)
@@ -298,8 +310,13 @@ class IOSystem:
         for r in self.live.values():
             if r.t[0] < 0:
                 continue
-            out["returning" if r.t[_SERVICE_END] >= 0 else "at_device"
-                if r.t[_QUEUED] >= 0 else "to_device"] += 1
+            out[
+                "returning"
+                if r.t[_SERVICE_END] >= 0
+                else "at_device"
+                if r.t[_QUEUED] >= 0
+                else "to_device"
+            ] += 1
         return out
 
     # --- as a wake source of the hypervisor (model.liveness) ----------------------------
@@ -308,8 +325,9 @@ class IOSystem:
         return bool(self.live or self.inbox)
 
     def _backend_queued(self) -> int:
-        return len(self.inbox) + sum(len(a.ring.requests) for a in self.by_id.values()
-                                             if a.ring is not None)
+        return len(self.inbox) + sum(
+            len(a.ring.requests) for a in self.by_id.values() if a.ring is not None
+        )
 
     def waits(self, blocked: list[VCpu]) -> dict[VCpu, tuple[State, str]]:
         """What will wake each of the ``blocked`` vCPUs from the I/O side (those it does
@@ -324,27 +342,44 @@ class IOSystem:
                 mine.setdefault(r.vcpu, []).append(r)
         for vcpu in blocked:
             if vcpu in self.backend_vcpus:
-                out[vcpu] = ((State.IDLE, "a driver-domain backend with no work") if not queued
-                             else (State.WAITING, f"{queued} I/O items for the driver "
-                                   "domain's other vCPUs") if backend_awake
-                             else (State.STALLED, f"{queued} I/O items wait for the driver "
-                                   "domain, but all its vCPUs are blocked and none was "
-                                   "notified"))
+                out[vcpu] = (
+                    (State.IDLE, "a driver-domain backend with no work")
+                    if not queued
+                    else (State.WAITING, f"{queued} I/O items for the driver domain's other vCPUs")
+                    if backend_awake
+                    else (
+                        State.STALLED,
+                        f"{queued} I/O items wait for the driver "
+                        "domain, but all its vCPUs are blocked and none was "
+                        "notified",
+                    )
+                )
                 continue
             reqs = mine.get(vcpu, [])
-            answered = next((r for r in reqs if r in (
-                r.tag.ring.responses if r.tag.ring is not None else r.tag.answered)), None)
+            answered = next(
+                (
+                    r
+                    for r in reqs
+                    if r in (r.tag.ring.responses if r.tag.ring is not None else r.tag.answered)
+                ),
+                None,
+            )
             slot = next((a for a in self.by_id.values() if vcpu in a.waiting), None)
             model = next((a for a in self.by_id.values() if vcpu in a.access_waiters), None)
             if answered is not None:
-                out[vcpu] = (State.STALLED, f"I/O request {answered.id} to "
-                             f"{answered.tag.device.name} was answered but its vCPU was not "
-                             "woken")
+                out[vcpu] = (
+                    State.STALLED,
+                    f"I/O request {answered.id} to "
+                    f"{answered.tag.device.name} was answered but its vCPU was not "
+                    "woken",
+                )
             elif slot is not None:
                 out[vcpu] = (State.WAITING, f"a free slot on its ring to {slot.device.name}")
             elif model is not None:
-                out[vcpu] = (State.WAITING, "the device model to emulate a register access "
-                             f"of {model.device.name}")
+                out[vcpu] = (
+                    State.WAITING,
+                    f"the device model to emulate a register access of {model.device.name}",
+                )
             elif reqs:
                 devices = ", ".join(sorted({r.tag.device.name for r in reqs}))
                 out[vcpu] = (State.WAITING, f"{len(reqs)} I/O requests in flight ({devices})")
@@ -357,15 +392,20 @@ class IOSystem:
 
         begun = self.in_flight()
         if self.issued != self.log.completed + begun:
-            raise InvariantError(f"I/O requests not conserved: issued {self.issued}, completed "
-                                 f"{self.log.completed}, in flight {begun}")
+            raise InvariantError(
+                f"I/O requests not conserved: issued {self.issued}, completed "
+                f"{self.log.completed}, in flight {begun}"
+            )
         for dev in self.devices.values():
             done = sum(n for (_, d), (n, _) in self.log.totals.items() if d == dev.index)
-            back = sum(1 for r in self.live.values()
-                       if r.device == dev.index and r.t[_SERVICE_END] >= 0)
+            back = sum(
+                1 for r in self.live.values() if r.device == dev.index and r.t[_SERVICE_END] >= 0
+            )
             if dev.completed != done + back:
-                raise InvariantError(f"device {dev.name}: served {dev.completed} requests, but "
-                                     f"{done} completed to guests and {back} are returning")
+                raise InvariantError(
+                    f"device {dev.name}: served {dev.completed} requests, but "
+                    f"{done} completed to guests and {back} are returning"
+                )
 
 
 def _row(pairs) -> np.ndarray:
@@ -424,8 +464,9 @@ class Attachment:
             hv.raise_irq(self.access_waiters.pop(0))
 
     # --- what the guest executes ------------------------------------------------------
-    def submit(self, size: int, write: bool = False, offset: int = -1
-               ) -> Generator[Chunk, None, IORequest]:
+    def submit(
+        self, size: int, write: bool = False, offset: int = -1
+    ) -> Generator[Chunk, None, IORequest]:
         """Issue a request without waiting (``req = yield from att.submit(4096)``); a
         full ring blocks the submitter until a slot frees."""
         io = self.io
@@ -447,8 +488,9 @@ class Attachment:
         yield from self.kind.finish(io, self, req)
         return req
 
-    def read(self, size: int, offset: int = -1, write: bool = False
-             ) -> Generator[Chunk, None, IORequest]:
+    def read(
+        self, size: int, offset: int = -1, write: bool = False
+    ) -> Generator[Chunk, None, IORequest]:
         """A blocking request: submit and wait (``req = yield from att.read(4096)``)."""
         req = yield from self.submit(size, write, offset)
         return (yield from self.wait(req))

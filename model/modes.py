@@ -90,6 +90,8 @@ class Rule:
     batchable: bool = False
 
 
+# The policy tables are aligned by hand.
+# fmt: off
 #: The transition statistics each kind of handling is counted under.
 TRANSITION_KINDS = {Handling.HYPERCALL: "hypercalls", Handling.VM_EXIT: "vm_exits",
                     Handling.TRAP: "traps", Handling.BT_EMULATED: "bt_emulations",
@@ -267,6 +269,16 @@ def _hvm_rules(hw: HardwareProfile, nested: bool, apicv: bool) -> dict[Op, Rule]
     return r
 
 
+#: The kernel's paging codes, and the cost names of ordinary instructions (B_*).
+_PAGING = {"direct": PAGING_DIRECT, "shadow": PAGING_SHADOW, "nested": PAGING_NESTED}
+_BASE_COSTS = ((B_ALU, "alu"), (B_MEM, "mem"), (B_BRANCH, "branch"), (B_CALL, "call"),
+               (B_RET, "ret"), (B_WALK, "walk_ref"), (B_WALK_NESTED, "walk_ref_nested"),
+               (B_BT_RET, "bt_ret_lookup"), (B_BT_TRANSLATE, "bt_translate_per_insn"),
+               (B_PIN_TABLE, "pv_pin_table"), (B_VALIDATE, "pv_validate_pte"),
+               (B_PT_ZERO, "pt_page_zero"))
+# fmt: on
+
+
 class VirtMode(ABC):
     """A virtualization mode as a component: what it can run and on what hardware, how
     its guests reach devices, and its policy table (:meth:`resolve`).
@@ -320,8 +332,9 @@ class VirtMode(ABC):
             return f"{self.name} needs VT-x, which {hw.name} lacks"
         return None
 
-    def problem(self, hw: HardwareProfile | None = None, modified_os: bool = True, *,
-                detail: bool = True) -> str | None:
+    def problem(
+        self, hw: HardwareProfile | None = None, modified_os: bool = True, *, detail: bool = True
+    ) -> str | None:
         """:meth:`reason`, explained (``detail``) or not, with the modes to use instead:
         the one message of validation, the CLI and :func:`resolve_mode`; None if it can
         run."""
@@ -333,12 +346,16 @@ class VirtMode(ABC):
             short += f" ({self.modified_os_reason})"
         elif detail:
             short = f"{self.name} needs hardware virtualization (VT-x), which {hw.name} lacks"
-        others = [f"{m.name} ({m.summary})" for _, m in MODES.items()
-                  if m is not self and m.virtualized and m.reason(hw, modified_os) is None]
+        others = [
+            f"{m.name} ({m.summary})"
+            for _, m in MODES.items()
+            if m is not self and m.virtualized and m.reason(hw, modified_os) is None
+        ]
         if not others:
             return short
-        return f"{short}; use " + (others[0] if len(others) == 1 else
-                                   f"{', '.join(others[:-1])} or {others[-1]}")
+        return f"{short}; use " + (
+            others[0] if len(others) == 1 else f"{', '.join(others[:-1])} or {others[-1]}"
+        )
 
     def resolve(self, hw: HardwareProfile, *, modified_os: bool = True) -> Mode:
         """The mode's policy table on ``hw``.
@@ -430,8 +447,16 @@ class Paravirtual(VirtMode):
 
     def table(self, hw: HardwareProfile) -> Mode:
         batch = ((T, "hypercall_entry"), (H, "hypercall_dispatch"), (T, "hypercall_exit"))
-        return Mode(self.name, "direct", False, True, _pv_rules(hw), batch,
-                    ((H, "context_switch"), (H, "cr3_load")), kind=self)
+        return Mode(
+            self.name,
+            "direct",
+            False,
+            True,
+            _pv_rules(hw),
+            batch,
+            ((H, "context_switch"), (H, "cr3_load")),
+            kind=self,
+        )
 
 
 class BinaryTranslation(VirtMode):
@@ -440,8 +465,15 @@ class BinaryTranslation(VirtMode):
     name, summary, color = "full", "binary translation", "#d62728"
 
     def table(self, hw: HardwareProfile) -> Mode:
-        return Mode(self.name, "shadow", True, False, _full_rules(),
-                    world_switch=((H, "context_switch"), (H, "cr3_load")), kind=self)
+        return Mode(
+            self.name,
+            "shadow",
+            True,
+            False,
+            _full_rules(),
+            world_switch=((H, "context_switch"), (H, "cr3_load")),
+            kind=self,
+        )
 
 
 class HardwareAssist(VirtMode):
@@ -452,10 +484,15 @@ class HardwareAssist(VirtMode):
 
     def table(self, hw: HardwareProfile) -> Mode:
         nested = hw.features.ept
-        return Mode(self.name, "nested" if nested else "shadow", False, False,
-                    _hvm_rules(hw, nested, hw.features.apicv),
-                    world_switch=((T, "vmexit"), (H, "context_switch"), (T, "vmentry")),
-                    kind=self)
+        return Mode(
+            self.name,
+            "nested" if nested else "shadow",
+            False,
+            False,
+            _hvm_rules(hw, nested, hw.features.apicv),
+            world_switch=((T, "vmexit"), (H, "context_switch"), (T, "vmentry")),
+            kind=self,
+        )
 
     def tlb_tagged(self, hw: HardwareProfile) -> bool:
         return hw.features.vpid  # VPID tags entries by guest
@@ -469,8 +506,7 @@ class HardwareAssist(VirtMode):
     def assigned_irq_exit(self, hw: HardwareProfile) -> np.ndarray | None:
         if hw.features.apicv:
             return None  # posted interrupts deliver it
-        return _row((T, hw.cost("vmexit")), (H, hw.cost("vintr_inject")),
-                    (T, hw.cost("vmentry")))
+        return _row((T, hw.cost("vmexit")), (H, hw.cost("vintr_inject")), (T, hw.cost("vmentry")))
 
 
 for _mode in (Native(), Paravirtual(), BinaryTranslation(), HardwareAssist()):
@@ -552,17 +588,12 @@ def compile_mode(mode: Mode, hw: HardwareProfile) -> CompiledMode:
     if mode.kind is not None and mode.kind.yield_inline:  # a pause, run inline
         batchable[Op.YIELD] = 0
     vector = np.zeros(MODE_VECTOR, np.int64)
-    vector[M_PAGING] = {"direct": PAGING_DIRECT, "shadow": PAGING_SHADOW,
-                        "nested": PAGING_NESTED}[mode.paging]
+    vector[M_PAGING] = _PAGING[mode.paging]
     vector[M_BT] = int(mode.translated_kernel)
     vector[M_PV] = int(mode.pv)
     vector[M_BATCH_LIMIT] = int(hw.param("pv_batch_limit"))
     base = np.zeros(BASE_VECTOR, np.int64)
-    for idx, name in ((B_ALU, "alu"), (B_MEM, "mem"), (B_BRANCH, "branch"), (B_CALL, "call"),
-                      (B_RET, "ret"), (B_WALK, "walk_ref"), (B_WALK_NESTED, "walk_ref_nested"),
-                      (B_BT_RET, "bt_ret_lookup"), (B_BT_TRANSLATE, "bt_translate_per_insn"),
-                      (B_PIN_TABLE, "pv_pin_table"), (B_VALIDATE, "pv_validate_pte"),
-                      (B_PT_ZERO, "pt_page_zero")):
+    for idx, name in _BASE_COSTS:
         base[idx] = hw.cost(name)
     base[B_TC_CAPACITY] = int(hw.param("bt_tc_capacity"))
     batch_cost = _steps(hw, mode.batch_steps)
@@ -571,5 +602,5 @@ def compile_mode(mode: Mode, hw: HardwareProfile) -> CompiledMode:
     policy[POL_BASE:POL_BATCH] = base
     policy[POL_BATCH:] = batch_cost
     costs = np.concatenate([cost, batchable[:, None].astype(np.int64)], axis=1)
-    return CompiledMode(mode, vector, base, cost, batch_cost, batchable,
-                        _steps(hw, mode.world_switch), policy, costs)
+    switch = _steps(hw, mode.world_switch)
+    return CompiledMode(mode, vector, base, cost, batch_cost, batchable, switch, policy, costs)

@@ -75,6 +75,9 @@ def test_a_path_is_refused_once_unregistered_and_by_a_mode_it_does_not_serve(del
     with pytest.raises(ScenarioError, match="a native guest drives its devices directly"):
         parse_scenario(scenario("delayed", mode="native"), "ext.yaml")
     PATHS.unregister("delayed")
-    with pytest.raises(ScenarioError, match=r"path: Input should be .*'vhost' \(got "
-                                            r"'delayed'\)"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"path: Input should be .*'vhost' \(got "
+        r"'delayed'\)",
+    ):
         parse_scenario(scenario("delayed"), "ext.yaml")

@@ -90,12 +90,10 @@ class IOPath(ABC):
         return None
 
     @abstractmethod
-    def submit(self, io: IOSystem, att: Attachment, req: IORequest
-               ) -> Generator[Chunk, None, None]:
+    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Generator[Chunk, None, None]:
         """What the guest's driver executes to submit ``req`` (after the block layer)."""
 
-    def finish(self, io: IOSystem, att: Attachment, req: IORequest
-               ) -> Generator[Chunk, None, None]:
+    def finish(self, io: IOSystem, att: Attachment, req: IORequest) -> Generator[Chunk, None, None]:
         """What the guest executes once ``req`` completed."""
         yield work(io.p.completion)
 
@@ -116,8 +114,7 @@ class DirectPath(IOPath):
 
     name = "direct"
 
-    def submit(self, io: IOSystem, att: Attachment, req: IORequest
-               ) -> Generator[Chunk, None, None]:
+    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Generator[Chunk, None, None]:
         yield work(io.p.native_driver)
         yield from _hand_on(io, req)
 
@@ -165,8 +162,9 @@ class BackendPath(IOPath):
         io.inbox.put(Work.COMPLETE, req, att)  # a physical IRQ to the driver domain
         io.wake_backend()
 
-    def serve_completion(self, io: IOSystem, att: Attachment, req: IORequest
-                         ) -> Generator[Chunk, None, None]:
+    def serve_completion(
+        self, io: IOSystem, att: Attachment, req: IORequest
+    ) -> Generator[Chunk, None, None]:
         """The backend's work for a completed request."""
         req.stamp("irq", io.env.now)
         yield work(self.response_work(io.p), kernel=self.backend_in_kernel)
@@ -188,8 +186,7 @@ class RingPath(BackendPath):
     def upcall_cost(self, io: IOSystem, att: Attachment) -> np.ndarray:
         """Cycles by category of the backend's notification of the frontend."""
 
-    def submit(self, io: IOSystem, att: Attachment, req: IORequest
-               ) -> Generator[Chunk, None, None]:
+    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Generator[Chunk, None, None]:
         yield work(io.p.frontend)
         yield from _hand_on(io, req)
 
@@ -212,8 +209,9 @@ class RingPath(BackendPath):
             io.wake_backend()
         return row, False
 
-    def serve_request(self, io: IOSystem, att: Attachment, req: IORequest
-                      ) -> Generator[Chunk, None, None]:
+    def serve_request(
+        self, io: IOSystem, att: Attachment, req: IORequest
+    ) -> Generator[Chunk, None, None]:
         """The backend's work for a request taken from the ring: hand it to the device."""
         p = io.p
         n = self.request_work(p)
@@ -301,14 +299,12 @@ class EmulatedPath(BackendPath):
     backend_label = "device model"
     backend_in_kernel = False
 
-    def submit(self, io: IOSystem, att: Attachment, req: IORequest
-               ) -> Generator[Chunk, None, None]:
+    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Generator[Chunk, None, None]:
         access = io_op(io.A_ACCESS, req.id)
         for _ in range(io.p.emulated_accesses):
             yield access
 
-    def finish(self, io: IOSystem, att: Attachment, req: IORequest
-               ) -> Generator[Chunk, None, None]:
+    def finish(self, io: IOSystem, att: Attachment, req: IORequest) -> Generator[Chunk, None, None]:
         status = io_op(io.A_STATUS, att.id)  # the interrupt handler reads and acks
         for _ in range(io.p.status_accesses):
             yield status
@@ -317,8 +313,9 @@ class EmulatedPath(BackendPath):
     def response_work(self, p: IOParams) -> int:
         return p.device_model_access
 
-    def serve_access(self, io: IOSystem, att: Attachment, req: IORequest | None
-                     ) -> Generator[Chunk, None, None]:
+    def serve_access(
+        self, io: IOSystem, att: Attachment, req: IORequest | None
+    ) -> Generator[Chunk, None, None]:
         """The device model emulates one register access (``req`` None: a status
         access); the doorbell, the request's last access, starts the real I/O."""
         p = io.p
@@ -337,6 +334,12 @@ class EmulatedPath(BackendPath):
 
 #: The I/O paths, by name (:class:`IOPath` instances).
 PATHS: Registry[IOPath] = Registry("I/O path")
-for _path in (DirectPath(), PassthroughPath(), SplitDriverPath(), EmulatedPath(),
-              VirtioPath(), VhostPath()):
+for _path in (
+    DirectPath(),
+    PassthroughPath(),
+    SplitDriverPath(),
+    EmulatedPath(),
+    VirtioPath(),
+    VhostPath(),
+):
     PATHS.register(_path.name, _path)
