@@ -185,7 +185,7 @@ class IOSystem:
         device. Blocks the vCPU while a ring is full."""
         req = self.live[rid]
         att = req.tag
-        return att.kind.on_submit(self, att, vcpu, req)
+        return att.io_path.on_submit(self, att, vcpu, req)
 
     def count(self, att: Attachment, what: tuple[str, str] | None) -> None:
         """Count a transition (statistic, label) of ``att``'s guest (None: none)."""
@@ -239,7 +239,7 @@ class IOSystem:
     # --- device completion -----------------------------------------------------------------
     def _device_done(self, req):
         att = req.tag
-        att.kind.device_done(self, att, req)
+        att.io_path.device_done(self, att, req)
 
     # --- the driver domain -----------------------------------------------------------------
     def wake_backend(self) -> None:
@@ -277,7 +277,7 @@ class IOSystem:
         req = self.live[rid]
         att = req.tag
         req.stamp("response", self.env.now)
-        return att.kind.respond(self, att, req), False
+        return att.io_path.respond(self, att, req), False
 
     def _backend_loop(self, vcpu) -> Generator:
         inbox = self.inbox
@@ -291,7 +291,7 @@ class IOSystem:
                 continue
             for kind, req, att in batch:
                 yield Behalf(att.domain.dom)
-                path = att.kind
+                path = att.io_path
                 if kind is Work.REQUEST:
                     yield from path.serve_request(self, att, req)
                 elif kind is Work.COMPLETE:
@@ -420,21 +420,21 @@ class Attachment:
 
     Attributes
     ----------
-    kind : IOPath
+    io_path : IOPath
         The path (a strategy of :mod:`model.io.paths`); :attr:`path` is its name.
     """
 
-    def __init__(self, io: IOSystem, domain, device: Device, kind: IOPath, aid: int) -> None:
+    def __init__(self, io: IOSystem, domain, device: Device, io_path: IOPath, aid: int) -> None:
         self.id = aid
         self.io = io
         self.domain = domain
         self.device = device
-        self.kind = kind
-        self.path = kind.name
+        self.io_path = io_path
+        self.path = io_path.name
         hw, p = io.host.hw, io.p
         #: a NIC (e1000 MMIO registers; received data copied) rather than a disk (IDE ports)
         self.network = device.kind == "nic"
-        slots = kind.ring_slots(p, self.network)
+        slots = io_path.ring_slots(p, self.network)
         self.ring = Ring(slots) if slots is not None else None
         self.waiting: list[VCpu] = []
         self.answered: list[IORequest] = []
@@ -443,14 +443,14 @@ class Attachment:
         cm = domain.compiled
         mode = domain.mode.kind
         self.kick_cost = cm.cost[Op.PIO].copy()  # a kick is one trapped register write
-        self.notify_what = kind.notify_transition(self)
+        self.notify_what = io_path.notify_transition(self)
         # how the mode reaches an emulated device's registers: an exit whose reason
         # depends on the register (hvm), or a callout to the VMM (binary translation)
         self.access_what = transition_of(domain.mode.rules[mode.register_op(not self.network)])
         forward = _row(((HYPERVISOR, hw.cost("ioreq_forward")),))
         self.exit_cost = mode.access_exit(hw, cm) + forward
         self.inject_cost = _row(((HYPERVISOR, hw.cost("evtchn_send")),))
-        self.irq_exit = kind.interrupt_exit(self)
+        self.irq_exit = io_path.interrupt_exit(self)
 
     def accesses_left(self, req: IORequest) -> int:
         n = self._accesses.get(req.id, self.io.p.emulated_accesses) - 1
@@ -473,7 +473,7 @@ class Attachment:
         req = io.new_request(self, size, write, offset)
         yield io_op(io.A_BEGIN, req.id)
         yield work(io.p.block_layer)
-        yield from self.kind.submit(io, self, req)
+        yield from self.io_path.submit(io, self, req)
         return req
 
     def wait(self, req: IORequest) -> Generator[Chunk, None, IORequest]:
@@ -485,7 +485,7 @@ class Attachment:
             if req.done:
                 break
             yield req.vcpu.halt()
-        yield from self.kind.finish(io, self, req)
+        yield from self.io_path.finish(io, self, req)
         return req
 
     def read(
