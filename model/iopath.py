@@ -82,7 +82,6 @@ class IOSystem:
 
     def __init__(self, host, params: IOParams | None = None, keep_requests: bool = True):
         self.host = host
-        host.io = self
         self.env = host.env
         self.hv = host.hypervisor
         self.hv.add_wake_source(self)
