@@ -30,7 +30,7 @@ Examples
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Generator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,13 +50,33 @@ Outcome = tuple[np.ndarray | None, bool]
 
 
 def work(n: int, kernel: bool = True) -> Chunk:
-    """``n`` instructions of I/O software (kernel or user mode)."""
-    return ChunkBuilder(kernel=kernel).alu(n).build()
+    """``n`` instructions of I/O software (kernel or user mode): the chunk
+    ``ChunkBuilder(kernel=kernel).alu(n).build()``, made directly (once per stage of
+    every request).
+
+    Examples
+    --------
+    >>> c, ref = work(600), ChunkBuilder(kernel=True).alu(600).build()
+    >>> [(x.dtype, x.tolist()) for x in (c.op, c.a, c.b)] == [
+    ...     (x.dtype, x.tolist()) for x in (ref.op, ref.a, ref.b)]
+    True
+    >>> c.instructions(), c.kernel
+    (600, True)
+    """
+    if n <= 0:
+        return ChunkBuilder(kernel=kernel).build()
+    return Chunk(np.array((_ALU,), np.uint8), np.array((int(n),), np.int64),
+                 np.zeros(1, np.int64), kernel)  # fmt: skip
 
 
 def io_op(action: int, arg: int) -> Chunk:
-    """One ``Op.IO`` instruction: I/O action ``action`` with argument ``arg``."""
-    return ChunkBuilder(kernel=True).op(Op.IO, action, arg).build()
+    """One ``Op.IO`` instruction (kernel mode): I/O action ``action`` with argument
+    ``arg``, as ``ChunkBuilder(kernel=True).op(Op.IO, action, arg).build()``."""
+    return Chunk(np.array((_IO,), np.uint8), np.array((int(action),), np.int64),
+                 np.array((int(arg),), np.int64), True)  # fmt: skip
+
+
+_ALU, _IO = int(Op.ALU), int(Op.IO)
 
 
 class IOPath(ABC):
@@ -90,23 +110,20 @@ class IOPath(ABC):
         return None
 
     @abstractmethod
-    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Generator[Chunk, None, None]:
-        """What the guest's driver executes to submit ``req`` (after the block layer)."""
+    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
+        """What the guest's driver executes to submit ``req`` (after the block layer).
 
-    def finish(self, io: IOSystem, att: Attachment, req: IORequest) -> Generator[Chunk, None, None]:
+        Here and in the backend's ``serve_*`` methods a path returns a generator where
+        it acts between chunks (at each one's simulated time), and a tuple of prepared
+        chunks where it does not (no generator per request on the hot path)."""
+
+    def finish(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
         """What the guest executes once ``req`` completed."""
-        yield work(io.p.completion)
+        return (work(io.p.completion),)
 
     @abstractmethod
     def device_done(self, io: IOSystem, att: Attachment, req: IORequest) -> None:
         """The device finished ``req`` (at the simulation's time)."""
-
-
-def _hand_on(io: IOSystem, req: IORequest) -> Generator[Chunk, None, None]:
-    """The submission action, repeated while a full ring blocks it."""
-    submit = io_op(io.A_SUBMIT, req.id)
-    while req.t[1] < 0:  # until it is on the ring (or at the device)
-        yield submit
 
 
 class DirectPath(IOPath):
@@ -114,9 +131,11 @@ class DirectPath(IOPath):
 
     name = "direct"
 
-    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Generator[Chunk, None, None]:
+    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
         yield work(io.p.native_driver)
-        yield from _hand_on(io, req)
+        submit = io_op(io.A_SUBMIT, req.id)
+        while req.t[1] < 0:  # until it is at the device (repeated as for a ring)
+            yield submit
 
     def on_submit(self, io: IOSystem, att: Attachment, vcpu: VCpu, req: IORequest) -> Outcome:
         """The ``Op.IO`` submission: the request goes to the device now."""
@@ -162,13 +181,11 @@ class BackendPath(IOPath):
         io.inbox.put(Work.COMPLETE, req, att)  # a physical IRQ to the driver domain
         io.wake_backend()
 
-    def serve_completion(
-        self, io: IOSystem, att: Attachment, req: IORequest
-    ) -> Generator[Chunk, None, None]:
-        """The backend's work for a completed request."""
+    def serve_completion(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
+        """The backend's work for a completed request (it reached it now)."""
         req.stamp("irq", io.env.now)
-        yield work(self.response_work(io.p), kernel=self.backend_in_kernel)
-        yield io_op(io.A_RESPOND, req.id)
+        return (work(self.response_work(io.p), kernel=self.backend_in_kernel),
+                io_op(io.A_RESPOND, req.id))  # fmt: skip
 
 
 class RingPath(BackendPath):
@@ -186,9 +203,11 @@ class RingPath(BackendPath):
     def upcall_cost(self, io: IOSystem, att: Attachment) -> np.ndarray:
         """Cycles by category of the backend's notification of the frontend."""
 
-    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Generator[Chunk, None, None]:
+    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
         yield work(io.p.frontend)
-        yield from _hand_on(io, req)
+        submit = io_op(io.A_SUBMIT, req.id)
+        while req.t[1] < 0:  # until it is on the ring: a full ring blocks the action
+            yield submit
 
     def on_submit(self, io: IOSystem, att: Attachment, vcpu: VCpu, req: IORequest) -> Outcome:
         """The ``Op.IO`` submission: publish on the ring (notifying the backend if it
@@ -209,16 +228,13 @@ class RingPath(BackendPath):
             io.wake_backend()
         return row, False
 
-    def serve_request(
-        self, io: IOSystem, att: Attachment, req: IORequest
-    ) -> Generator[Chunk, None, None]:
+    def serve_request(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
         """The backend's work for a request taken from the ring: hand it to the device."""
         p = io.p
         n = self.request_work(p)
         if att.network and not req.write:
             n += p.netback_rx_copy  # received data is copied, not mapped
-        yield work(n, kernel=self.backend_in_kernel)
-        yield io_op(io.A_DEVICE, req.id)
+        return work(n, kernel=self.backend_in_kernel), io_op(io.A_DEVICE, req.id)
 
     def respond(self, io: IOSystem, att: Attachment, req: IORequest) -> np.ndarray | None:
         if att.ring.push_response(req):
@@ -299,23 +315,17 @@ class EmulatedPath(BackendPath):
     backend_label = "device model"
     backend_in_kernel = False
 
-    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Generator[Chunk, None, None]:
-        access = io_op(io.A_ACCESS, req.id)
-        for _ in range(io.p.emulated_accesses):
-            yield access
+    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
+        return (io_op(io.A_ACCESS, req.id),) * io.p.emulated_accesses
 
-    def finish(self, io: IOSystem, att: Attachment, req: IORequest) -> Generator[Chunk, None, None]:
+    def finish(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
         status = io_op(io.A_STATUS, att.id)  # the interrupt handler reads and acks
-        for _ in range(io.p.status_accesses):
-            yield status
-        yield work(io.p.completion)
+        return (status,) * io.p.status_accesses + (work(io.p.completion),)
 
     def response_work(self, p: IOParams) -> int:
         return p.device_model_access
 
-    def serve_access(
-        self, io: IOSystem, att: Attachment, req: IORequest | None
-    ) -> Generator[Chunk, None, None]:
+    def serve_access(self, io: IOSystem, att: Attachment, req: IORequest | None) -> Iterator[Chunk]:
         """The device model emulates one register access (``req`` None: a status
         access); the doorbell, the request's last access, starts the real I/O."""
         p = io.p
