@@ -50,8 +50,9 @@ METRICS: dict[str, tuple[Callable[[dict, float], float | None], bool]] = {
 
 def mode_problem(s: Scenario, guest: int, mode: str) -> str | None:
     """Why guest ``s.guests[guest]`` cannot run in ``mode`` on the scenario's hardware."""
-    return MODES[mode].reason(load_profile(s.hardware),
-                              modified_os=s.guests[guest].os == "modified")
+    return MODES[mode].reason(
+        load_profile(s.hardware), modified_os=s.guests[guest].os == "modified"
+    )
 
 
 def in_mode(s: Scenario, mode: str) -> tuple[Scenario, list[tuple[str, str]]]:
@@ -90,15 +91,20 @@ class Comparison:
     skipped: list[tuple[str, str, str]]
 
 
-def compare(s: Scenario, modes: Sequence[str], seed: int | None = None,
-            progress: Callable[[str, float], None] | None = None) -> Comparison:
+def compare(
+    s: Scenario,
+    modes: Sequence[str],
+    seed: int | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> Comparison:
     """Run ``s`` once per mode in ``modes`` and compare each guest's metrics to native.
 
     ``progress(mode, fraction)`` is called as each run advances.
     """
     if not modes or len(set(modes)) != len(modes):
-        raise PvsimError(f"--modes {','.join(modes)}: give distinct modes, such as "
-                         f"{','.join(MODES)}")
+        raise PvsimError(
+            f"--modes {','.join(modes)}: give distinct modes, such as {','.join(MODES)}"
+        )
     for m in modes:
         if m not in MODES:
             raise PvsimError(f"unknown mode {m!r}; valid choices: {', '.join(MODES)}")
@@ -108,8 +114,9 @@ def compare(s: Scenario, modes: Sequence[str], seed: int | None = None,
     for m in modes:
         variant, kept = in_mode(s, m)
         reasons = dict(kept)
-        runs[m] = r = simulate(variant, seed, None if progress is None else (
-            lambda f, m=m: progress(m, f)))
+        runs[m] = r = simulate(
+            variant, seed, None if progress is None else (lambda f, m=m: progress(m, f))
+        )
         for group, why in kept:
             skipped.append((group, m, why))
         for name, i in names:
@@ -122,8 +129,9 @@ def compare(s: Scenario, modes: Sequence[str], seed: int | None = None,
                     continue
                 value = read(g, s.duration)
                 if value is not None:
-                    rows.append({"subject": name, "metric": metric, "mode": m,
-                                 "value": float(value)})
+                    rows.append(
+                        {"subject": name, "metric": metric, "mode": m, "value": float(value)}
+                    )
     table = pd.DataFrame(rows, columns=["subject", "metric", "mode", "value"])
     native = table[table["mode"] == baseline].set_index(["subject", "metric"])["value"]
     base = pd.Series(list(zip(table["subject"], table["metric"], strict=True))).map(native)

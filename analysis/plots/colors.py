@@ -24,8 +24,16 @@ from model.modes import MODES
 if TYPE_CHECKING:
     from analysis.results import Results
 
-__all__ = ["CATEGORY_COLORS", "DRIVER_DOMAIN_COLOR", "MODE_COLORS", "STAGE_COLORS",
-           "guest_colors", "ink", "run_colors", "shade"]
+__all__ = [
+    "CATEGORY_COLORS",
+    "DRIVER_DOMAIN_COLOR",
+    "MODE_COLORS",
+    "STAGE_COLORS",
+    "guest_colors",
+    "ink",
+    "run_colors",
+    "shade",
+]
 
 #: The driver domain's colour (grey: it is nobody's workload).
 DRIVER_DOMAIN_COLOR = "#7f7f7f"
@@ -65,6 +73,7 @@ STAGE_COLORS = {
     "response": "#6a51a3",
     "upcall": "#c994c7",
 }
+
 
 class _ModeColors(Mapping[str, str]):
     """Mode -> colour, as each mode of ``model.modes.MODES`` says (native black, then one
@@ -142,8 +151,7 @@ def ink(color: str) -> str:
     >>> ink("#1f77b4"), ink("#aec7e8")
     ('white', 'black')
     """
-    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-               for c in to_rgb(color))
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in to_rgb(color))
     return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.22 else "white"
 
 
@@ -158,5 +166,5 @@ def shade(color: str, k: int) -> str:
     """
     if k <= 0:
         return to_hex(color)
-    f = 1 - 0.65 ** k  # towards white, never reaching it
+    f = 1 - 0.65**k  # towards white, never reaching it
     return to_hex(tuple(c + (1 - c) * f * 0.6 for c in to_rgb(color)))
