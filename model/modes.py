@@ -316,6 +316,8 @@ class VirtMode(ABC):
     modified_os_reason: str | None = None
     #: Whether it needs hardware virtualization (VT-x).
     needs_vtx: bool = False
+    #: Whether its guests' kernels have paravirtual split drivers (netfront/blkfront).
+    pv_drivers: bool = False
     #: Whether a hypervisor runs under it (False for native): only these are offered
     #: as alternatives in advice.
     virtualized: bool = True
@@ -385,7 +387,7 @@ class VirtMode(ABC):
 
         if self.only_paths is not None:
             return self.only_paths
-        return tuple(n for n, p in PATHS.items() if p.modes is None or self.name in p.modes)
+        return tuple(n for n, p in PATHS.items() if p.serves(self))
 
     def path_problem(self, path: str) -> str | None:
         """Why its guests cannot use I/O ``path`` (None if they can)."""
@@ -444,6 +446,7 @@ class Paravirtual(VirtMode):
     name, summary, color = "pv", "modified OS", "#1f77b4"
     default_path = "pv"
     modified_os_reason = "paravirtualization needs a kernel modified to make hypercalls"
+    pv_drivers = True
 
     def table(self, hw: HardwareProfile) -> Mode:
         batch = ((T, "hypercall_entry"), (H, "hypercall_dispatch"), (T, "hypercall_exit"))

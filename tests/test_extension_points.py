@@ -1,15 +1,18 @@
-"""An I/O path defined outside the package: one class, one registration, and a scenario
-file that uses it runs with its stages (issue 11: adding a path touches nothing else)."""
+"""An I/O path and a virtualization mode defined outside the package: one class and one
+registration each, and a scenario file that uses it is validated, runs and is compared
+(issue 11: adding a path or a mode touches nothing else)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from analysis.compare import compare
+from analysis.plots.colors import MODE_COLORS
 from analysis.run import simulate
 from model.hardware import load_profile
 from model.io.paths import PATHS, DirectPath
-from model.modes import MODES
+from model.modes import MODES, Paravirtual
 from model.scenario import ScenarioError, parse_scenario, scenario_schema
 
 DELAY = 30_000  # cycles: 10 us at 3 GHz
@@ -81,3 +84,37 @@ def test_a_path_is_refused_once_unregistered_and_by_a_mode_it_does_not_serve(del
         r"'delayed'\)",
     ):
         parse_scenario(scenario("delayed"), "ext.yaml")
+
+
+class PvhMode(Paravirtual):
+    """A toy PVH: a pv kernel (hypercalls, split drivers) in a VT-x container."""
+
+    name, summary, color = "pvh", "pv in a VT-x container", "#9467bd"
+    needs_vtx = True
+
+
+@pytest.fixture
+def pvh():
+    MODES.register("pvh", PvhMode())
+    yield MODES["pvh"]
+    MODES.unregister("pvh")
+
+
+def test_a_mode_registered_outside_the_package_is_validated_run_and_compared(pvh):
+    assert pvh.paths() == ("direct", "passthrough", "pv", "emulated", "virtio", "vhost")
+    assert pvh.reason(load_profile("netburst-2.4ghz")) == (
+        "pvh needs VT-x, which netburst-2.4ghz lacks"
+    )
+    with pytest.raises(ScenarioError, match="an unmodified OS cannot run in pvh mode"):
+        parse_scenario(scenario("pv", mode="pvh"), "ext.yaml")  # os: unmodified
+    assert "pvh" in scenario_schema()["$defs"]["GuestSpec"]["properties"]["mode"]["enum"]
+    s = parse_scenario(
+        scenario("pv", mode="pvh").replace("os: unmodified", "os: modified"), "ext.yaml"
+    )
+    assert s.needs_driver_domain  # its default and chosen path, pv, is served in dom0
+    c = compare(s, ["native", "pvh"])
+    assert set(c.table["mode"]) == {"native", "pvh"} and not c.skipped
+    g = c.runs["pvh"].summary["guests"]["g"]
+    assert g["mode"] == "pvh" and g["devices"] == {"ssd0": "pv"}
+    assert g["transitions"]["hypercalls"]["event_channel_op"] > 0  # split-driver kicks
+    assert MODE_COLORS["pvh"] == "#9467bd"

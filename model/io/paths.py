@@ -43,6 +43,7 @@ from .inbox import Work
 if TYPE_CHECKING:
     from ..iopath import Attachment, IOParams, IOSystem
     from ..iorequest import IORequest
+    from ..modes import VirtMode
     from ..vcpu import VCpu
 
 #: An I/O action's answer: (cycles by category charged to the vCPU or None, block).
@@ -84,16 +85,19 @@ class IOPath(ABC):
 
     #: The registered name.
     name: str = ""
-    #: The modes it serves (None: every mode that does not restrict its paths).
-    modes: tuple[str, ...] | None = None
     #: Whether its requests go through the driver domain (which must then exist).
     via_driver_domain: bool = False
     #: What serves it in the driver domain, for the topology graph (None: nothing).
     backend_label: str | None = None
 
+    def serves(self, mode: VirtMode) -> bool:
+        """Whether guests in ``mode`` may use it (a mode may also restrict its paths,
+        as native does: :meth:`model.modes.VirtMode.paths`)."""
+        return True
+
     def refusal(self, mode: str) -> str:
         """What to tell a guest in ``mode`` that asks for this path."""
-        return f"{self.name} is for {' or '.join(self.modes or ())} guests"
+        return f"a {mode} guest cannot use the {self.name} path"
 
     def ring_slots(self, params: IOParams, network: bool) -> int | None:
         """The slots of its ring (None: no ring) for a NIC (``network``) or a disk."""
@@ -247,8 +251,10 @@ class SplitDriverPath(RingPath):
     """Xen's split driver (blkfront/netfront to blkback/netback) over an event channel."""
 
     name = "pv"
-    modes = ("pv",)
     backend_label = "pv backend"
+
+    def serves(self, mode: VirtMode) -> bool:
+        return mode.pv_drivers
 
     def refusal(self, mode: str) -> str:
         return "the pv split driver needs a pv guest (a modified kernel with netfront/blkfront)"
@@ -276,9 +282,14 @@ class VirtioPath(RingPath):
     """A virtqueue with EVENT_IDX suppression; the backend is the device model."""
 
     name = "virtio"
-    modes = ("hvm",)
     backend_label = "virtio backend"
     backend_in_kernel = False
+
+    def serves(self, mode: VirtMode) -> bool:
+        return mode.needs_vtx  # a kick is one VM exit (ioeventfd)
+
+    def refusal(self, mode: str) -> str:
+        return f"{self.name} is for hvm guests"
 
     def ring_slots(self, params: IOParams, network: bool) -> int | None:
         return params.virtqueue_slots
