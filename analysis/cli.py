@@ -21,10 +21,10 @@ from rich.table import Table
 
 from model import __version__
 from model.categories import NAMES
-from model.errors import PvsimError
+from model.errors import PvsimError, UnsupportedModeError
 from model.hardware import DEFAULT_PROFILE, load_profile, profile_names
 from model.microbench import OPS
-from model.modes import MODES, resolve_mode
+from model.modes import MODES, OS_KINDS, baseline_mode
 from model.scenario import load_scenario, scenario_schema
 
 from .resultsdir import default_dir, preflight, remove_stale_temps, staged, write_atomically
@@ -70,20 +70,21 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
     for m in modes:
         if m not in MODES:
             raise PvsimError(f"unknown mode {m!r}; valid choices: {', '.join(MODES)}")
-    if args.os == "unmodified" and "pv" in modes:
-        resolve_mode("pv", hw, modified_os=False)  # raises: pv needs a modified kernel
+    for m in modes:  # a mode that cannot run the OS at all is an error (pv: a modified one)
+        problem = MODES[m].problem(modified_os=args.os == "modified")
+        if problem is not None:
+            raise UnsupportedModeError(problem)
     ops = _csv(args.ops) if args.ops else list(OPS)
     for op in ops:
         if op not in OPS:
             raise PvsimError(f"unknown op {op!r}; valid choices: {', '.join(OPS)}")
     skipped = []
     for m in modes:
-        try:
-            resolve_mode(m, hw)
-        except PvsimError as e:
+        problem = MODES[m].problem(hw)
+        if problem is not None:
             if args.modes:  # asked for explicitly: an error, not a silent skip
-                raise
-            skipped.append((m, str(e)))
+                raise UnsupportedModeError(problem)
+            skipped.append((m, problem))
     t = time.perf_counter()
     results = run_bench(args.hardware, [m for m in modes if m not in dict(skipped)], ops)
     wall = time.perf_counter() - t
@@ -93,7 +94,8 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
     cats = [c for c in NAMES if c != "idle" and any(r.breakdown.get(c) for r in results)]
     for c in cats:
         table.add_column(c, justify="right")
-    native = {r.op: r.cycles for r in results if r.mode == "native"}
+    base = baseline_mode()
+    native = {r.op: r.cycles for r in results if r.mode == base}
     for r in sorted(results, key=lambda r: (ops.index(r.op), modes.index(r.mode))):
         rel = f"{r.cycles / native[r.op]:.2f}x" if native.get(r.op) else ""
         table.add_row(r.op, r.mode, f"{r.latency_us:.3f}", f"{r.cycles:,.0f}", rel,
@@ -101,7 +103,7 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
     out.print(table)
     for m, why in skipped:
         out.print(f"[yellow]skipped mode {m}:[/] {why}")
-    if args.plot and "native" in modes and len(modes) > 1:
+    if args.plot and base in modes and len(modes) > 1:
         rows = [{"subject": r.op, "metric": "cycles per operation", "mode": r.mode,
                  "value": r.cycles, "relative": native[r.op] / r.cycles}
                 for r in results if native.get(r.op) and r.cycles]
@@ -257,7 +259,8 @@ def _compare(args: argparse.Namespace, out: Console) -> int:
         for m, r in c.runs.items():
             r.write_files(st.path / m, st.run_id)
         write_atomically(st.path / "compare.csv", c.table.to_csv(index=False))
-        if (c.table["mode"] != "native").any() and (c.table["mode"] == "native").any():
+        base = baseline_mode()
+        if (c.table["mode"] != base).any() and (c.table["mode"] == base).any():
             save_figure(relative_performance(c.table),
                         st.path / "plots" / "relative_performance.png")
         save_figure(cpu_breakdown_by_mode(c.runs),
@@ -366,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--ops", help="comma-separated ops (default all: " + ",".join(OPS) + ")")
     b.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     b.add_argument("--plot", metavar="PNG", help="also draw performance relative to native")
-    b.add_argument("--os", choices=("modified", "unmodified"), default="modified",
+    b.add_argument("--os", choices=OS_KINDS, default="modified",
                    help="whether the guest kernel is paravirtualized (pv needs modified)")
     sub.add_parser("validate", help="simulated versus published nanobenchmark figures")
     r = sub.add_parser("run", help="run a scenario file and write its results directory")

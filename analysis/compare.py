@@ -32,8 +32,7 @@ import pandas as pd
 from model.build import guest_names
 from model.errors import PvsimError
 from model.hardware import load_profile
-from model.iopath import path_problem
-from model.modes import MODES
+from model.modes import MODES, baseline_mode
 from model.scenario import Scenario, with_overrides
 from model.workload_registry import registry
 
@@ -51,12 +50,9 @@ METRICS: dict[str, tuple[Callable[[dict, float], float | None], bool]] = {
 
 def mode_problem(s: Scenario, guest: int, mode: str) -> str | None:
     """Why guest ``s.guests[guest]`` cannot run in ``mode`` on the scenario's hardware."""
-    g = s.guests[guest]
-    if mode == "pv" and g.os == "unmodified":
-        return "an unmodified OS cannot run in pv mode"
-    if mode == "hvm" and not load_profile(s.hardware).features.vtx:
-        return f"hvm needs VT-x, which {s.hardware} lacks"
-    return None
+    return MODES[mode].reason(
+        load_profile(s.hardware), modified_os=s.guests[guest].os == "modified"
+    )
 
 
 def in_mode(s: Scenario, mode: str) -> tuple[Scenario, list[tuple[str, str]]]:
@@ -70,7 +66,7 @@ def in_mode(s: Scenario, mode: str) -> tuple[Scenario, list[tuple[str, str]]]:
             continue
         sets.append(f"guests.{i}.mode={mode}")
         for j, a in enumerate(g.devices):
-            if a.path is not None and path_problem(mode, a.path):
+            if a.path is not None and MODES[mode].path_problem(a.path):
                 sets.append(f"guests.{i}.devices.{j}.path=null")
     return with_overrides(s, sets), kept
 
@@ -95,25 +91,32 @@ class Comparison:
     skipped: list[tuple[str, str, str]]
 
 
-def compare(s: Scenario, modes: Sequence[str], seed: int | None = None,
-            progress: Callable[[str, float], None] | None = None) -> Comparison:
+def compare(
+    s: Scenario,
+    modes: Sequence[str],
+    seed: int | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> Comparison:
     """Run ``s`` once per mode in ``modes`` and compare each guest's metrics to native.
 
     ``progress(mode, fraction)`` is called as each run advances.
     """
     if not modes or len(set(modes)) != len(modes):
-        raise PvsimError(f"--modes {','.join(modes)}: give distinct modes, such as "
-                         f"{','.join(MODES)}")
+        raise PvsimError(
+            f"--modes {','.join(modes)}: give distinct modes, such as {','.join(MODES)}"
+        )
     for m in modes:
         if m not in MODES:
             raise PvsimError(f"unknown mode {m!r}; valid choices: {', '.join(MODES)}")
+    baseline = baseline_mode()
     runs, skipped, rows = {}, [], []
     names = guest_names(s)
     for m in modes:
         variant, kept = in_mode(s, m)
         reasons = dict(kept)
-        runs[m] = r = simulate(variant, seed, None if progress is None else (
-            lambda f, m=m: progress(m, f)))
+        runs[m] = r = simulate(
+            variant, seed, None if progress is None else (lambda f, m=m: progress(m, f))
+        )
         for group, why in kept:
             skipped.append((group, m, why))
         for name, i in names:
@@ -126,10 +129,11 @@ def compare(s: Scenario, modes: Sequence[str], seed: int | None = None,
                     continue
                 value = read(g, s.duration)
                 if value is not None:
-                    rows.append({"subject": name, "metric": metric, "mode": m,
-                                 "value": float(value)})
+                    rows.append(
+                        {"subject": name, "metric": metric, "mode": m, "value": float(value)}
+                    )
     table = pd.DataFrame(rows, columns=["subject", "metric", "mode", "value"])
-    native = table[table["mode"] == "native"].set_index(["subject", "metric"])["value"]
+    native = table[table["mode"] == baseline].set_index(["subject", "metric"])["value"]
     base = pd.Series(list(zip(table["subject"], table["metric"], strict=True))).map(native)
     higher = table["metric"].map({k: v[1] for k, v in METRICS.items()})
     value = table["value"].to_numpy()

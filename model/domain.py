@@ -23,7 +23,8 @@ class DomainConfig:
     name : str
         Unique name.
     mode : str
-        ``native``, ``pv``, ``full`` or ``hvm``.
+        A virtualization mode of :data:`model.modes.MODES` (``native``, ``pv``, ``full``,
+        ``hvm``).
     vcpus : int
         Number of virtual CPUs.
     memory_mb : int
@@ -67,8 +68,15 @@ class DomainConfig:
 class Domain:
     """A running guest: its kernel, compiled mode tables, translation cache and vCPUs."""
 
-    def __init__(self, config: DomainConfig, dom: int, hw: HardwareProfile, memory: Memory,
-                 first_frame: int, first_uid: int) -> None:
+    def __init__(
+        self,
+        config: DomainConfig,
+        dom: int,
+        hw: HardwareProfile,
+        memory: Memory,
+        first_frame: int,
+        first_uid: int,
+    ) -> None:
         self.config = config
         self.name = config.name
         self.dom = dom
@@ -76,12 +84,13 @@ class Domain:
         self.memory = memory
         self.mode = resolve_mode(config.mode, hw, modified_os=config.modified_os)
         self.compiled = compile_mode(self.mode, hw)
-        self.kernel = GuestKernel(dom, memory, first_frame, config.memory_mb * FRAMES_PER_MB,
-                                  config.kernel)
+        self.kernel = GuestKernel(
+            dom, memory, first_frame, config.memory_mb * FRAMES_PER_MB, config.kernel
+        )
         # translation cache: per routine [last use, size]; last row [instructions held, clock]
         self.tc = np.zeros((N_ROUTINES + 1, 2), np.int64)
         #: TLB entries tagged by VPID survive world switches (VT-x guests on VPID hardware)
-        self.tlb_tagged = self.mode.name == "hvm" and hw.features.vpid
+        self.tlb_tagged = self.mode.kind.tlb_tagged(hw)
         self.vcpus = [VCpu(self, i, first_uid + i) for i in range(config.vcpus)]
 
     @property

@@ -1,28 +1,13 @@
-"""I/O paths: how a guest's request reaches a shared device and how the answer comes back.
+"""The I/O system of a host: devices, attachments, and the driver domain's backends.
 
-Paths (one per guest device attachment):
-
-``direct``       the guest's own driver programs the device (native, and ``passthrough``:
-                 an assigned device; only interrupt delivery costs an exit, none with
-                 posted interrupts).
-``pv``           the Xen split driver: the frontend puts the request on a shared ring
-                 (blkif: 32 slots) and notifies the backend over an event channel only
-                 when the backend re-armed its event index; the backend runs in the
-                 driver domain, which needs CPU time under the scheduler like any guest,
-                 and issues the request to the real device. The response returns the
-                 same way and wakes the guest's vCPU.
-``emulated``     the unmodified driver's register accesses each trap or exit, and are
-                 forwarded (an ioreq) to the device model in the driver domain, while the
-                 guest's vCPU waits; the doorbell access starts the real request.
-``virtio``       an hvm guest's virtqueue (256 slots, EVENT_IDX suppression): one exit per
-                 kick; the backend is the device model in the driver domain, or in-kernel
-                 (``vhost``).
-
-Every step that other entities can observe (publishing on a ring, a notification, a
-device submission, taking responses) is an ``Op.IO`` instruction, performed by the
-hypervisor at its exact simulated time; the work around it is ordinary guest or
-driver-domain instructions on the CPU. Each request records the time of each stage
-(:mod:`model.iorequest`).
+A guest reaches a device through an :class:`Attachment`, whose I/O path (a strategy
+of :mod:`model.io.paths`: direct, passthrough, the pv split driver, emulated, virtio,
+vhost) decides every stage. Every step that other entities can observe (publishing on
+a ring, a notification, a device submission, taking responses) is an ``Op.IO``
+instruction, performed by the hypervisor at its exact simulated time; the work around
+it is ordinary guest or driver-domain instructions on the CPU. Each request records
+the time of each stage (:mod:`model.iorequest`). The backends' work waits in an inbox
+(:class:`model.io.inbox.BackendInbox`) that the I/O system owns.
 """
 
 from __future__ import annotations
@@ -36,36 +21,28 @@ import numpy as np
 from .categories import HYPERVISOR, N_CATEGORIES, TRANSITION
 from .devices import Device
 from .errors import ConfigError
+from .io.inbox import BackendInbox, Work
+from .io.paths import PATHS, IOPath, io_op, work
 from .iorequest import STAGES, IORequest, RequestLog
-from .isa import Chunk, ChunkBuilder, Op
+from .isa import Chunk, Op
 from .liveness import State
-from .modes import transition_of
+from .modes import MODES, transition_of
 from .ring import Ring
 from .vcpu import Behalf, VCpu
 
 _QUEUED, _SERVICE_END = STAGES.index("queued"), STAGES.index("service_end")
 
-PATHS = ("direct", "passthrough", "pv", "emulated", "virtio", "vhost")
-DEFAULT_PATH = {"native": "direct", "pv": "pv", "full": "emulated", "hvm": "emulated"}
-
 
 def path_problem(mode: str, path: str) -> str | None:
-    """Why a guest in ``mode`` cannot use I/O ``path`` (None if it can).
+    """Why a guest in ``mode`` cannot use I/O ``path`` (None if it can):
+    ``MODES[mode].path_problem(path)``.
 
     Examples
     --------
     >>> path_problem("hvm", "virtio") is None, path_problem("full", "pv")
     (True, 'the pv split driver needs a pv guest (a modified kernel with netfront/blkfront)')
     """
-    if path not in PATHS:
-        return f"unknown I/O path {path!r}; valid choices: {', '.join(PATHS)}"
-    if mode == "native" and path != "direct":
-        return "a native guest drives its devices directly (path: direct)"
-    if path == "pv" and mode != "pv":
-        return "the pv split driver needs a pv guest (a modified kernel with netfront/blkfront)"
-    if path in ("virtio", "vhost") and mode != "hvm":
-        return f"{path} is for hvm guests"
-    return None
+    return MODES[mode].path_problem(path)
 
 
 @dataclass(frozen=True)
@@ -91,10 +68,6 @@ class IOParams:
     virtqueue_slots: int = 256  # QEMU's default queue size
 
 
-def _work(n: int, kernel: bool = True) -> Chunk:
-    return ChunkBuilder(kernel=kernel).alu(n).build()
-
-
 class IOSystem:
     """The I/O of one host: devices, attachments, the driver domain's backends.
 
@@ -109,7 +82,6 @@ class IOSystem:
 
     def __init__(self, host, params: IOParams | None = None, keep_requests: bool = True):
         self.host = host
-        host.io = self
         self.env = host.env
         self.hv = host.hypervisor
         self.hv.add_wake_source(self)
@@ -121,21 +93,33 @@ class IOSystem:
         self._ids = count()
         self.driver_domain = None
         self.backend_vcpus: list[VCpu] = []
-        self.backend_inbox: list = []  # (kind, request, attachment) for the driver domain
+        self.inbox = BackendInbox()  # the driver domain's work
         self.attachments: dict[tuple[str, str], Attachment] = {}
         #: (guest, statistic, label) -> count: exits, hypercalls and emulations the I/O
         #: paths charge without executing an instruction for them (see Attachment)
         self.transitions: dict[tuple[str, str, str], int] = {}
         self.by_id: dict[int, Attachment] = {}
         reg = self.hv.register_io
-        self.A_BEGIN, self.A_SUBMIT, self.A_TAKE = reg(self._begin), reg(self._submit), reg(
-            self._take)
+        self.A_BEGIN, self.A_SUBMIT, self.A_TAKE = (
+            reg(self._begin),
+            reg(self._submit),
+            reg(self._take),
+        )
         self.A_ACCESS, self.A_POLL, self.A_DEVICE, self.A_RESPOND = (
-            reg(self._access), reg(self._poll), reg(self._device_submit), reg(self._respond))
+            reg(self._access),
+            reg(self._poll),
+            reg(self._device_submit),
+            reg(self._respond),
+        )
+        self.A_STATUS = reg(self._status)
         hw = host.hw
-        self.send_cost = _row(((TRANSITION, hw.cost("hypercall_entry")),
-                               (HYPERVISOR, hw.cost("evtchn_send")),
-                               (TRANSITION, hw.cost("hypercall_exit"))))
+        self.send_cost = _row(
+            (
+                (TRANSITION, hw.cost("hypercall_entry")),
+                (HYPERVISOR, hw.cost("evtchn_send")),
+                (TRANSITION, hw.cost("hypercall_exit")),
+            )
+        )
 
     # --- configuration ---------------------------------------------------------------------
     def add_device(self, device: Device) -> Device:
@@ -157,21 +141,24 @@ class IOSystem:
         def backend(ctx):
             yield enter(ctx.kernel, ctx.kernel.spawn())
             yield from self._backend_loop(ctx.vcpu)
+
         for v in domain.vcpus:
             self.host.start(v, backend, daemon=True)
 
     def attach(self, domain, device: str, path: str | None = None) -> Attachment:
         """Give ``domain`` access to ``device`` through ``path`` (default by its mode)."""
         if device not in self.devices:
-            raise ConfigError(f"unknown device {device!r}; valid choices: "
-                              f"{', '.join(self.devices)}")
-        path = path or DEFAULT_PATH[domain.mode.name]
-        problem = path_problem(domain.mode.name, path)
+            raise ConfigError(
+                f"unknown device {device!r}; valid choices: {', '.join(self.devices)}"
+            )
+        mode = domain.mode.kind
+        path = path or mode.default_path
+        problem = mode.path_problem(path)
         if problem:
             raise ConfigError(f"guest {domain.name!r}: {problem}")
-        if path in ("pv", "emulated", "virtio", "vhost") and self.driver_domain is None:
+        if PATHS[path].via_driver_domain and self.driver_domain is None:
             raise ConfigError(f"the {path} path needs a driver domain")
-        att = Attachment(self, domain, self.devices[device], path, len(self.by_id))
+        att = Attachment(self, domain, self.devices[device], PATHS[path], len(self.by_id))
         self.attachments[(domain.name, device)] = att
         self.by_id[att.id] = att
         return att
@@ -193,46 +180,25 @@ class IOSystem:
         return None, False
 
     def _submit(self, vcpu, rid):
-        """The driver hands the request on: to the ring, the device, or (emulated) the
-        device model. Blocks the vCPU while a ring is full."""
+        """The driver hands the request on, as its path does it: to the ring or the
+        device. Blocks the vCPU while a ring is full."""
         req = self.live[rid]
         att = req.tag
-        now = self.env.now
-        if att.path in ("direct", "passthrough"):
-            req.stamp("ring", now)
-            att.device.submit(req)
-            return None, False
-        if att.ring.full:
-            self._take_answered(att)  # as the frontend's interrupt handler would have
-        if att.ring.full:
-            att.waiting.append(vcpu)
-            return None, True  # backpressure: wait for a response to free a slot
-        req.stamp("ring", now)
-        notify = att.ring.push_request(req)
-        row = None
-        if notify:
-            req.stamp("notified", now)
-            row = self._notify_cost(att)
-            self._wake_backend()
-        return row, False
+        return att.io_path.on_submit(self, att, vcpu, req)
 
-    def _count(self, att, what: tuple[str, str] | None) -> None:
+    def count(self, att: Attachment, what: tuple[str, str] | None) -> None:
+        """Count a transition (statistic, label) of ``att``'s guest (None: none)."""
         if what is not None:
             key = (att.domain.name, *what)
             self.transitions[key] = self.transitions.get(key, 0) + 1
 
-    def _notify_cost(self, att) -> np.ndarray:
-        self._count(att, att.notify_what)
-        if att.path == "pv":
-            return self.send_cost  # event_channel_op(EVTCHNOP_send)
-        return att.kick_cost  # a virtqueue kick: one exit (ioeventfd)
-
     def _take(self, vcpu, aid):
         """The guest's completion handling: take answered requests, free ring slots."""
-        self._take_answered(self.by_id[aid])
+        self.take_answered(self.by_id[aid])
         return None, False
 
-    def _take_answered(self, att) -> None:
+    def take_answered(self, att: Attachment) -> None:
+        """Complete ``att``'s answered requests to the guest and free their ring slots."""
         now = self.env.now
         if att.ring is not None:
             done = att.ring.take_responses()
@@ -251,38 +217,32 @@ class IOSystem:
         del self.live[req.id]
         self.log.add(req)
 
-    def _access(self, vcpu, arg):
-        """An emulated register access: the vCPU waits while the device model runs.
-        ``arg`` = 2 x request id + 1 for a status access (after completion)."""
-        if arg & 1:
-            att = self.by_id[arg >> 1]
-            entry = ("status", None, att)
-        else:
-            req = self.live[arg >> 1]
-            att = req.tag
-            entry = ("access", req, att)
+    def _access(self, vcpu, rid):
+        """An emulated register access while request ``rid`` is submitted: the vCPU
+        waits while the device model runs."""
+        req = self.live[rid]
+        return self._to_device_model(vcpu, Work.ACCESS, req, req.tag)
+
+    def _status(self, vcpu, aid):
+        """An emulated status access (the interrupt handler's, after completion) of
+        attachment ``aid``: the vCPU waits while the device model runs."""
+        return self._to_device_model(vcpu, Work.STATUS, None, self.by_id[aid])
+
+    def _to_device_model(self, vcpu, kind: Work, req, att):
         att.access_waiters.append(vcpu)
-        self._count(att, att.access_what)
-        self.backend_inbox.append(entry)
-        self._wake_backend()
+        self.count(att, att.access_what)
+        self.inbox.put(kind, req, att)
+        self.wake_backend()
         return att.exit_cost, True
 
     # --- device completion -----------------------------------------------------------------
     def _device_done(self, req):
         att = req.tag
-        if att.path in ("direct", "passthrough"):
-            req.stamp("irq", self.env.now)
-            att.answered.append(req)
-            self.hv.raise_irq(req.vcpu)
-            if att.irq_exit is not None:
-                req.vcpu.add_carry(att.irq_exit)
-                self._count(att, ("vm_exits", "EXTERNAL_INTERRUPT"))
-            return
-        self.backend_inbox.append(("complete", req, att))  # a physical IRQ to the driver domain
-        self._wake_backend()
+        att.io_path.device_done(self, att, req)
 
     # --- the driver domain -----------------------------------------------------------------
-    def _wake_backend(self):
+    def wake_backend(self) -> None:
+        """Wake a driver-domain vCPU for new work (one not running, if any)."""
         for v in self.backend_vcpus:
             if not v.runnable or v.pcpu is None:
                 self.hv.raise_irq(v)
@@ -292,18 +252,19 @@ class IOSystem:
     def _poll(self, vcpu, _arg):
         """The backend takes its work: requests on every ring, completions, ioreqs."""
         now = self.env.now
+        inbox = self.inbox
         for att in self.attachments.values():
             if att.ring is not None:
                 for req in att.ring.take_requests():
                     req.stamp("backend", now)
-                    self.backend_inbox.append(("request", req, att))
-        if not self.backend_inbox:  # RING_FINAL_CHECK_FOR_REQUESTS: re-arm, look again
+                    inbox.put(Work.REQUEST, req, att)
+        if not inbox:  # RING_FINAL_CHECK_FOR_REQUESTS: re-arm, look again
             for att in self.attachments.values():
                 if att.ring is not None and att.ring.final_check_requests():
                     for req in att.ring.take_requests():
                         req.stamp("backend", now)
-                        self.backend_inbox.append(("request", req, att))
-        vcpu.work, self.backend_inbox = self.backend_inbox, []
+                        inbox.put(Work.REQUEST, req, att)
+        inbox.take(vcpu)
         return None, False  # with no work the backend halts until a notification
 
     def _device_submit(self, vcpu, rid):
@@ -314,51 +275,28 @@ class IOSystem:
     def _respond(self, vcpu, rid):
         req = self.live[rid]
         att = req.tag
-        now = self.env.now
-        req.stamp("response", now)
-        if att.ring is not None:
-            if att.ring.push_response(req):
-                self.hv.raise_irq(req.vcpu)
-                return (self.send_cost if att.path == "pv" else att.inject_cost), False
-            return None, False
-        att.answered.append(req)  # emulated: the device model raises the interrupt
-        self.hv.raise_irq(req.vcpu)
-        return att.inject_cost, False
+        req.stamp("response", self.env.now)
+        return att.io_path.respond(self, att, req), False
 
     def _backend_loop(self, vcpu) -> Generator:
-        p = self.p
-        poll = ChunkBuilder(kernel=True).op(Op.IO, self.A_POLL).build()
-        vcpu.work = []
+        inbox = self.inbox
+        poll = io_op(self.A_POLL, 0)
         while True:
             yield Behalf(None)
             yield poll
-            if not vcpu.work:
+            batch = inbox.taken(vcpu)
+            if not batch:
                 yield vcpu.halt()
                 continue
-            for kind, req, att in vcpu.work:
+            for kind, req, att in batch:
                 yield Behalf(att.domain.dom)
-                if kind == "request":
-                    n = {"pv": p.backend_request, "virtio": p.virtio_backend,
-                         "vhost": p.vhost_backend}[att.path]
-                    if att.device.kind == "nic" and not req.write:
-                        n += p.netback_rx_copy  # received data is copied, not mapped
-                    yield _work(n, kernel=att.path != "virtio")
-                    yield ChunkBuilder(kernel=True).op(Op.IO, self.A_DEVICE, req.id).build()
-                elif kind == "status":
-                    yield _work(p.device_model_access, kernel=False)
-                    att.release_access(self.hv)
-                elif kind == "access":
-                    yield _work(p.device_model_access, kernel=False)
-                    if att.accesses_left(req) == 0:  # the doorbell: start the real I/O
-                        req.stamp("backend", self.env.now)
-                        yield _work(p.device_model_request, kernel=False)
-                        yield ChunkBuilder(kernel=True).op(Op.IO, self.A_DEVICE, req.id).build()
-                    att.release_access(self.hv)
-                else:  # "complete": the device finished
-                    req.stamp("irq", self.env.now)
-                    n = p.backend_response if att.path == "pv" else p.device_model_access
-                    yield _work(n, kernel=att.path in ("pv", "vhost"))
-                    yield ChunkBuilder(kernel=True).op(Op.IO, self.A_RESPOND, req.id).build()
+                path = att.io_path
+                if kind is Work.REQUEST:
+                    yield from path.serve_request(self, att, req)
+                elif kind is Work.COMPLETE:
+                    yield from path.serve_completion(self, att, req)
+                else:  # Work.ACCESS, Work.STATUS (req None)
+                    yield from path.serve_access(self, att, req)
 
     def in_flight(self) -> int:
         """Requests issued (their first step performed) and not yet completed to the guest."""
@@ -371,18 +309,24 @@ class IOSystem:
         for r in self.live.values():
             if r.t[0] < 0:
                 continue
-            out["returning" if r.t[_SERVICE_END] >= 0 else "at_device"
-                if r.t[_QUEUED] >= 0 else "to_device"] += 1
+            out[
+                "returning"
+                if r.t[_SERVICE_END] >= 0
+                else "at_device"
+                if r.t[_QUEUED] >= 0
+                else "to_device"
+            ] += 1
         return out
 
     # --- as a wake source of the hypervisor (model.liveness) ----------------------------
     def busy(self) -> bool:
         """Whether requests are in flight or work waits for the driver domain."""
-        return bool(self.live or self.backend_inbox)
+        return bool(self.live or self.inbox)
 
     def _backend_queued(self) -> int:
-        return len(self.backend_inbox) + sum(len(a.ring.requests) for a in self.by_id.values()
-                                             if a.ring is not None)
+        return len(self.inbox) + sum(
+            len(a.ring.requests) for a in self.by_id.values() if a.ring is not None
+        )
 
     def waits(self, blocked: list[VCpu]) -> dict[VCpu, tuple[State, str]]:
         """What will wake each of the ``blocked`` vCPUs from the I/O side (those it does
@@ -397,26 +341,43 @@ class IOSystem:
                 mine.setdefault(r.vcpu, []).append(r)
         for vcpu in blocked:
             if vcpu in self.backend_vcpus:
-                out[vcpu] = ((State.IDLE, "a driver-domain backend with no work") if not queued
-                             else (State.WAITING, f"{queued} I/O items for the driver "
-                                   "domain's other vCPUs") if backend_awake
-                             else (State.STALLED, f"{queued} I/O items wait for the driver "
-                                   "domain, but all its vCPUs are blocked and none was "
-                                   "notified"))
+                out[vcpu] = (
+                    (State.IDLE, "a driver-domain backend with no work")
+                    if not queued
+                    else (State.WAITING, f"{queued} I/O items for the driver domain's other vCPUs")
+                    if backend_awake
+                    else (
+                        State.STALLED,
+                        f"{queued} I/O items wait for the driver "
+                        "domain, but all its vCPUs are blocked and none was "
+                        "notified",
+                    )
+                )
                 continue
             reqs = mine.get(vcpu, [])
-            answered = next((r for r in reqs if r in (
-                r.tag.ring.responses if r.tag.ring is not None else r.tag.answered)), None)
+            answered = next(
+                (
+                    r
+                    for r in reqs
+                    if r in (r.tag.ring.responses if r.tag.ring is not None else r.tag.answered)
+                ),
+                None,
+            )
             slot = next((a for a in self.by_id.values() if vcpu in a.waiting), None)
             model = next((a for a in self.by_id.values() if vcpu in a.access_waiters), None)
             if model is not None:  # e.g. the interrupt handler's status read, which
                 # comes before the handler takes the answered request
-                out[vcpu] = (State.WAITING, "the device model to emulate a register access "
-                             f"of {model.device.name}")
+                out[vcpu] = (
+                    State.WAITING,
+                    f"the device model to emulate a register access of {model.device.name}",
+                )
             elif answered is not None:
-                out[vcpu] = (State.STALLED, f"I/O request {answered.id} to "
-                             f"{answered.tag.device.name} was answered but its vCPU was not "
-                             "woken")
+                out[vcpu] = (
+                    State.STALLED,
+                    f"I/O request {answered.id} to "
+                    f"{answered.tag.device.name} was answered but its vCPU was not "
+                    "woken",
+                )
             elif slot is not None:
                 out[vcpu] = (State.WAITING, f"a free slot on its ring to {slot.device.name}")
             elif reqs:
@@ -431,15 +392,20 @@ class IOSystem:
 
         begun = self.in_flight()
         if self.issued != self.log.completed + begun:
-            raise InvariantError(f"I/O requests not conserved: issued {self.issued}, completed "
-                                 f"{self.log.completed}, in flight {begun}")
+            raise InvariantError(
+                f"I/O requests not conserved: issued {self.issued}, completed "
+                f"{self.log.completed}, in flight {begun}"
+            )
         for dev in self.devices.values():
             done = sum(n for (_, d), (n, _) in self.log.totals.items() if d == dev.index)
-            back = sum(1 for r in self.live.values()
-                       if r.device == dev.index and r.t[_SERVICE_END] >= 0)
+            back = sum(
+                1 for r in self.live.values() if r.device == dev.index and r.t[_SERVICE_END] >= 0
+            )
             if dev.completed != done + back:
-                raise InvariantError(f"device {dev.name}: served {dev.completed} requests, but "
-                                     f"{done} completed to guests and {back} are returning")
+                raise InvariantError(
+                    f"device {dev.name}: served {dev.completed} requests, but "
+                    f"{done} completed to guests and {back} are returning"
+                )
 
 
 def _row(pairs) -> np.ndarray:
@@ -450,45 +416,41 @@ def _row(pairs) -> np.ndarray:
 
 
 class Attachment:
-    """One guest's access to one device through one path."""
+    """One guest's access to one device through one path.
 
-    def __init__(self, io: IOSystem, domain, device: Device, path: str, aid: int) -> None:
+    Attributes
+    ----------
+    io_path : IOPath
+        The path (a strategy of :mod:`model.io.paths`); :attr:`path` is its name.
+    """
+
+    def __init__(self, io: IOSystem, domain, device: Device, io_path: IOPath, aid: int) -> None:
         self.id = aid
         self.io = io
         self.domain = domain
         self.device = device
-        self.path = path
+        self.io_path = io_path
+        self.path = io_path.name
         hw, p = io.host.hw, io.p
-        slots = p.virtqueue_slots if path in ("virtio", "vhost") else (
-            p.net_ring_slots if device.kind == "nic" else p.blk_ring_slots)
-        self.ring = Ring(slots) if path in ("pv", "virtio", "vhost") else None
+        #: a NIC (e1000 MMIO registers; received data copied) rather than a disk (IDE ports)
+        self.network = device.kind == "nic"
+        slots = io_path.ring_slots(p, self.network)
+        self.ring = Ring(slots) if slots is not None else None
         self.waiting: list[VCpu] = []
         self.answered: list[IORequest] = []
         self.access_waiters: list[VCpu] = []
         self._accesses: dict[int, int] = {}
         cm = domain.compiled
-        pio = cm.cost[Op.PIO].copy()
-        self.kick_cost = pio  # a kick is one trapped register write
-        rules = domain.mode.rules
-        register = Op.PIO if device.kind == "disk" else Op.MMIO  # IDE ports, e1000 MMIO
-        self.notify_what = (("hypercalls", "event_channel_op") if path == "pv"
-                            else transition_of(rules[Op.PIO]))
-        # hvm: an exit whose reason depends on the register; full: a callout to the VMM
-        self.access_what = transition_of(rules[register if domain.mode.name == "hvm"
-                                                else Op.MMIO])
+        mode = domain.mode.kind
+        self.kick_cost = cm.cost[Op.PIO].copy()  # a kick is one trapped register write
+        self.notify_what = io_path.notify_transition(self)
+        # how the mode reaches an emulated device's registers: an exit whose reason
+        # depends on the register (hvm), or a callout to the VMM (binary translation)
+        self.access_what = transition_of(domain.mode.rules[mode.register_op(not self.network)])
         forward = _row(((HYPERVISOR, hw.cost("ioreq_forward")),))
-        if domain.mode.name == "hvm":
-            self.exit_cost = _row(((TRANSITION, hw.cost("vmexit")), (TRANSITION,
-                                   hw.cost("vmentry")))) + forward
-        else:  # binary translation: a callout to the VMM
-            self.exit_cost = cm.cost[Op.MMIO].copy() + forward
+        self.exit_cost = mode.access_exit(hw, cm) + forward
         self.inject_cost = _row(((HYPERVISOR, hw.cost("evtchn_send")),))
-        self.irq_exit = None
-        if path == "passthrough" and domain.mode.name == "hvm" and not hw.features.apicv:
-            # an assigned device's interrupt exits unless posted interrupts deliver it
-            self.irq_exit = _row(((TRANSITION, hw.cost("vmexit")),
-                                  (HYPERVISOR, hw.cost("vintr_inject")),
-                                  (TRANSITION, hw.cost("vmentry"))))
+        self.irq_exit = io_path.interrupt_exit(self)
 
     def accesses_left(self, req: IORequest) -> int:
         n = self._accesses.get(req.id, self.io.p.emulated_accesses) - 1
@@ -502,41 +464,33 @@ class Attachment:
             hv.raise_irq(self.access_waiters.pop(0))
 
     # --- what the guest executes ------------------------------------------------------
-    def submit(self, size: int, write: bool = False, offset: int = -1
-               ) -> Generator[Chunk, None, IORequest]:
+    def submit(
+        self, size: int, write: bool = False, offset: int = -1
+    ) -> Generator[Chunk, None, IORequest]:
         """Issue a request without waiting (``req = yield from att.submit(4096)``); a
         full ring blocks the submitter until a slot frees."""
-        io, p = self.io, self.io.p
+        io = self.io
         req = io.new_request(self, size, write, offset)
-        yield ChunkBuilder(kernel=True).op(Op.IO, io.A_BEGIN, req.id).build()
-        yield _work(p.block_layer)
-        if self.path == "emulated":
-            for _ in range(p.emulated_accesses):
-                yield ChunkBuilder(kernel=True).op(Op.IO, io.A_ACCESS, 2 * req.id).build()
-            return req
-        yield _work(p.native_driver if self.path in ("direct", "passthrough") else p.frontend)
-        submit = ChunkBuilder(kernel=True).op(Op.IO, io.A_SUBMIT, req.id).build()
-        while req.t[1] < 0:  # until it is on the ring (or at the device)
-            yield submit
+        yield io_op(io.A_BEGIN, req.id)
+        yield work(io.p.block_layer)
+        yield from self.io_path.submit(io, self, req)
         return req
 
     def wait(self, req: IORequest) -> Generator[Chunk, None, IORequest]:
         """Block until ``req`` completes (interrupts wake the vCPU); then finish it."""
-        io, p = self.io, self.io.p
-        take = ChunkBuilder(kernel=True).op(Op.IO, io.A_TAKE, self.id).build()
+        io = self.io
+        take = io_op(io.A_TAKE, self.id)
         while True:
             yield take
             if req.done:
                 break
             yield req.vcpu.halt()
-        if self.path == "emulated":  # the interrupt handler reads and acks the status
-            for _ in range(p.status_accesses):
-                yield ChunkBuilder(kernel=True).op(Op.IO, io.A_ACCESS, 2 * self.id + 1).build()
-        yield _work(p.completion)
+        yield from self.io_path.finish(io, self, req)
         return req
 
-    def read(self, size: int, offset: int = -1, write: bool = False
-             ) -> Generator[Chunk, None, IORequest]:
+    def read(
+        self, size: int, offset: int = -1, write: bool = False
+    ) -> Generator[Chunk, None, IORequest]:
         """A blocking request: submit and wait (``req = yield from att.read(4096)``)."""
         req = yield from self.submit(size, write, offset)
         return (yield from self.wait(req))

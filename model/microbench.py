@@ -16,7 +16,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .categories import NAMES
@@ -26,6 +26,7 @@ from .errors import UnknownNameError
 from .guestos import DATA_VPN, GuestKernel, Process, Vma
 from .hardware import DEFAULT_PROFILE, load_profile
 from .host import Host, WorkloadContext
+from .io.paths import PATHS
 from .isa import Chunk, ChunkBuilder, Op, make_pte, pte_target
 from .modes import MODES
 from .vcpu import Marker
@@ -385,8 +386,7 @@ def run_op(op: str, mode: str, hardware: str = DEFAULT_PROFILE, seed: int = 0) -
     """
     if op not in OPS:
         raise UnknownNameError("op", op, list(OPS))
-    if mode not in MODES:
-        raise UnknownNameError("virtualization mode", mode, MODES)
+    MODES[mode]  # noqa: B018 (raises UnknownNameError with the choices)
     spec = OPS[op]
     hw = load_profile(hardware)
     if spec.kind == "io":
@@ -411,7 +411,7 @@ def _run_io_op(op: str, mode: str, hw, seed: int) -> OpResult:
     io = host.enable_io()
     io.add_device(Device(host.env, "disk0", SsdService(), freq_hz=hw.freq_hz))
     io.add_device(Device(host.env, "nic0", NicService(), freq_hz=hw.freq_hz))
-    if mode != "native":
+    if PATHS[MODES[mode].default_path].via_driver_domain:
         io.set_driver_domain(host.add_guest(DomainConfig("dom0", "pv", affinity=(0,))))
     dom = host.add_guest(DomainConfig("bench", mode=mode, memory_mb=512, affinity=(1,)))
     kind, atts = registry()[op], [io.attach(dom, "disk0"), io.attach(dom, "nic0")]
@@ -440,12 +440,15 @@ def _run_io_op(op: str, mode: str, hw, seed: int) -> OpResult:
     return OpResult(op, mode, latency / hw.freq_hz * 1e6, total, breakdown, 1, extra)
 
 
-def run_bench(hardware: str = DEFAULT_PROFILE, modes=MODES, ops=None, seed: int = 0,
+def run_bench(hardware: str = DEFAULT_PROFILE, modes: Iterable[str] | None = None,
+              ops: Iterable[str] | None = None, seed: int = 0,
               progress: Callable[[str, str], None] | None = None) -> list[OpResult]:
-    """Run ``ops`` (default all) in each of ``modes`` on ``hardware``.
+    """Run ``ops`` (default all) in each of ``modes`` (default every registered mode)
+    on ``hardware``.
 
     Combinations the hardware cannot run (hvm without VT-x) are skipped.
     """
+    modes = MODES.names() if modes is None else modes
     ops = list(OPS) if ops is None else list(ops)
     for op in ops:
         if op not in OPS:
@@ -453,9 +456,7 @@ def run_bench(hardware: str = DEFAULT_PROFILE, modes=MODES, ops=None, seed: int 
     hw = load_profile(hardware)
     out = []
     for mode in modes:
-        if mode not in MODES:
-            raise UnknownNameError("virtualization mode", mode, MODES)
-        if mode == "hvm" and not hw.features.vtx:
+        if MODES[mode].reason(hw) is not None:  # raises UnknownNameError for a bad name
             continue
         for op in ops:
             if progress:

@@ -7,6 +7,11 @@ cycle category and a cost from the hardware profile. :func:`compile_mode`
 turns a table and a profile into the numeric arrays the CPU kernel consumes.
 New modes and CPU generations are data: nothing else changes.
 
+Each mode is a :class:`VirtMode` registered in :data:`MODES`: besides its table it
+answers whether it can run a given OS on given hardware (and why not), its default
+I/O path and the paths it may use, whether its TLB is tagged, and how its guests
+reach devices. Adding a mode (PVH, say) is one subclass and one registration.
+
 Examples
 --------
 >>> from model.hardware import load_profile
@@ -19,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -53,11 +59,10 @@ from .cpu import (
     POL_MODE,
     POLICY_VECTOR,
 )  # fmt: skip
-from .errors import UnknownNameError, UnsupportedModeError
+from .errors import UnsupportedModeError
 from .hardware import HardwareProfile
 from .isa import N_OPS, STOP_OPS, Op
-
-MODES = ("native", "pv", "full", "hvm")
+from .registry import Registry
 
 
 class Handling(StrEnum):
@@ -85,6 +90,8 @@ class Rule:
     batchable: bool = False
 
 
+# The policy tables are aligned by hand.
+# fmt: off
 #: The transition statistics each kind of handling is counted under.
 TRANSITION_KINDS = {Handling.HYPERCALL: "hypercalls", Handling.VM_EXIT: "vm_exits",
                     Handling.TRAP: "traps", Handling.BT_EMULATED: "bt_emulations",
@@ -109,6 +116,7 @@ class Mode:
     rules: dict[Op, Rule] = field(repr=False)
     batch_steps: tuple[Step, ...] = ()
     world_switch: tuple[Step, ...] = ()
+    kind: VirtMode | None = field(default=None, repr=False, compare=False)  # its component
 
 
 def _d(*steps: Step, label: str = "") -> Rule:
@@ -261,42 +269,280 @@ def _hvm_rules(hw: HardwareProfile, nested: bool, apicv: bool) -> dict[Op, Rule]
     return r
 
 
+#: The kernel's paging codes, and the cost names of ordinary instructions (B_*).
+_PAGING = {"direct": PAGING_DIRECT, "shadow": PAGING_SHADOW, "nested": PAGING_NESTED}
+_BASE_COSTS = ((B_ALU, "alu"), (B_MEM, "mem"), (B_BRANCH, "branch"), (B_CALL, "call"),
+               (B_RET, "ret"), (B_WALK, "walk_ref"), (B_WALK_NESTED, "walk_ref_nested"),
+               (B_BT_RET, "bt_ret_lookup"), (B_BT_TRANSLATE, "bt_translate_per_insn"),
+               (B_PIN_TABLE, "pv_pin_table"), (B_VALIDATE, "pv_validate_pte"),
+               (B_PT_ZERO, "pt_page_zero"))
+# fmt: on
+
+
+class VirtMode(ABC):
+    """A virtualization mode as a component: what it can run and on what hardware, how
+    its guests reach devices, and its policy table (:meth:`resolve`).
+
+    Subclasses set the class attributes and build the rule table; one instance of each
+    is registered in :data:`MODES` under its :attr:`name`. Validation, ``compare``, the
+    CLI, the microbenchmarks and the plots ask these objects, never the name.
+
+    Examples
+    --------
+    >>> from model.hardware import load_profile
+    >>> p4 = load_profile("netburst-2.4ghz")  # no VT-x
+    >>> MODES["hvm"].reason(p4), MODES["full"].reason(p4, modified_os=False) is None
+    ('hvm needs VT-x, which netburst-2.4ghz lacks', True)
+    >>> MODES["pv"].problem(modified_os=False)  # doctest: +NORMALIZE_WHITESPACE
+    'an unmodified OS cannot run in pv mode (paravirtualization needs a kernel modified to
+    make hypercalls); use full (binary translation) or hvm (hardware assist)'
+    >>> MODES["hvm"].default_path, MODES["native"].paths()
+    ('emulated', ('direct',))
+    """
+
+    #: The registered name (``"pv"``).
+    name: str = ""
+    #: A few words for advice and help texts (``"binary translation"``).
+    summary: str = ""
+    #: Its colour in the plots (a hex colour).
+    color: str = "#7f7f7f"
+    #: The I/O path of an attachment that names none (a key of ``model.io.paths.PATHS``).
+    default_path: str = "emulated"
+    #: The only paths it may use (None: every path that serves it, see :meth:`paths`),
+    #: and what to say to a guest that asks for another.
+    only_paths: tuple[str, ...] | None = None
+    only_paths_reason: str = ""
+    #: Why it needs a modified (paravirtualized) OS; None if it runs an unmodified one.
+    modified_os_reason: str | None = None
+    #: Whether it needs hardware virtualization (VT-x).
+    needs_vtx: bool = False
+    #: Whether its guests' kernels have paravirtual split drivers (netfront/blkfront).
+    pv_drivers: bool = False
+    #: Whether a hypervisor runs under it (False for native): only these are offered
+    #: as alternatives in advice.
+    virtualized: bool = True
+    #: A yield runs inline (no hypervisor to yield to: a pause), not as a stop.
+    yield_inline: bool = False
+
+    # --- what it can run ---------------------------------------------------------------
+    def reason(self, hw: HardwareProfile | None = None, modified_os: bool = True) -> str | None:
+        """Why this mode cannot run the OS (modified or not) on ``hw`` (hardware not
+        considered when None), in a few words; None if it can."""
+        if self.modified_os_reason is not None and not modified_os:
+            return f"an unmodified OS cannot run in {self.name} mode"
+        if hw is not None and self.needs_vtx and not hw.features.vtx:
+            return f"{self.name} needs VT-x, which {hw.name} lacks"
+        return None
+
+    def problem(
+        self, hw: HardwareProfile | None = None, modified_os: bool = True, *, detail: bool = True
+    ) -> str | None:
+        """:meth:`reason`, explained (``detail``) or not, with the modes to use instead:
+        the one message of validation, the CLI and :func:`resolve_mode`; None if it can
+        run."""
+        short = self.reason(hw, modified_os)
+        if short is None:
+            return None
+        os_problem = self.modified_os_reason is not None and not modified_os
+        if detail and os_problem:
+            short += f" ({self.modified_os_reason})"
+        elif detail:
+            short = f"{self.name} needs hardware virtualization (VT-x), which {hw.name} lacks"
+        others = [
+            f"{m.name} ({m.summary})"
+            for _, m in MODES.items()
+            if m is not self and m.virtualized and m.reason(hw, modified_os) is None
+        ]
+        if not others:
+            return short
+        return f"{short}; use " + (
+            others[0] if len(others) == 1 else f"{', '.join(others[:-1])} or {others[-1]}"
+        )
+
+    def resolve(self, hw: HardwareProfile, *, modified_os: bool = True) -> Mode:
+        """The mode's policy table on ``hw``.
+
+        Raises
+        ------
+        UnsupportedModeError
+            If it cannot run the OS on ``hw`` (:meth:`problem` says why).
+        """
+        problem = self.problem(hw, modified_os)
+        if problem is not None:
+            raise UnsupportedModeError(problem)
+        return self.table(hw)
+
+    @abstractmethod
+    def table(self, hw: HardwareProfile) -> Mode:
+        """The policy table on ``hw`` (which :meth:`resolve` checked first)."""
+
+    def tlb_tagged(self, hw: HardwareProfile) -> bool:
+        """Whether its guests' TLB entries are tagged, so survive world switches."""
+        return False
+
+    # --- how it reaches devices ------------------------------------------------------
+    def paths(self) -> tuple[str, ...]:
+        """The I/O paths its guests may use."""
+        from .io.paths import PATHS
+
+        if self.only_paths is not None:
+            return self.only_paths
+        return tuple(n for n, p in PATHS.items() if p.serves(self))
+
+    def path_problem(self, path: str) -> str | None:
+        """Why its guests cannot use I/O ``path`` (None if they can)."""
+        from .io.paths import PATHS
+
+        if path not in PATHS:
+            return f"unknown I/O path {path!r}; valid choices: {', '.join(PATHS)}"
+        if path in self.paths():
+            return None
+        return self.only_paths_reason or PATHS[path].refusal(self.name)
+
+    def register_op(self, port_io: bool) -> Op:
+        """The instruction an emulated device's register access is (``port_io``: the
+        device has I/O ports, as IDE; else memory-mapped registers, as e1000)."""
+        return Op.MMIO
+
+    def access_exit(self, hw: HardwareProfile, cm: CompiledMode) -> np.ndarray:
+        """Cycles by category of leaving the guest for an emulated register access
+        (before the ioreq is forwarded to the device model)."""
+        return cm.cost[Op.MMIO].copy()
+
+    def assigned_irq_exit(self, hw: HardwareProfile) -> np.ndarray | None:
+        """Cycles by category an assigned (passthrough) device's interrupt costs beyond
+        its delivery, or None if it costs no exit."""
+        return None
+
+
+#: The virtualization modes, by name (:class:`VirtMode` instances).
+MODES: Registry[VirtMode] = Registry("virtualization mode")
+
+
+def _row(*steps: tuple[int, int]) -> np.ndarray:
+    row = np.zeros(C.N_CATEGORIES, np.int64)
+    for cat, cycles in steps:
+        row[cat] += cycles
+    return row
+
+
+class Native(VirtMode):
+    """No hypervisor: the baseline; its guest drives the devices itself."""
+
+    name, summary, color = "native", "no hypervisor", "#404040"
+    default_path = "direct"
+    only_paths = ("direct",)
+    only_paths_reason = "a native guest drives its devices directly (path: direct)"
+    virtualized = False
+    yield_inline = True
+
+    def table(self, hw: HardwareProfile) -> Mode:
+        return Mode(self.name, "direct", False, False, _native_rules(), kind=self)
+
+
+class Paravirtual(VirtMode):
+    """Xen-style paravirtualization: a modified kernel makes hypercalls."""
+
+    name, summary, color = "pv", "modified OS", "#1f77b4"
+    default_path = "pv"
+    modified_os_reason = "paravirtualization needs a kernel modified to make hypercalls"
+    pv_drivers = True
+
+    def table(self, hw: HardwareProfile) -> Mode:
+        batch = ((T, "hypercall_entry"), (H, "hypercall_dispatch"), (T, "hypercall_exit"))
+        return Mode(
+            self.name,
+            "direct",
+            False,
+            True,
+            _pv_rules(hw),
+            batch,
+            ((H, "context_switch"), (H, "cr3_load")),
+            kind=self,
+        )
+
+
+class BinaryTranslation(VirtMode):
+    """VMware-style full virtualization: the kernel runs translated, on shadow tables."""
+
+    name, summary, color = "full", "binary translation", "#d62728"
+
+    def table(self, hw: HardwareProfile) -> Mode:
+        return Mode(
+            self.name,
+            "shadow",
+            True,
+            False,
+            _full_rules(),
+            world_switch=((H, "context_switch"), (H, "cr3_load")),
+            kind=self,
+        )
+
+
+class HardwareAssist(VirtMode):
+    """VT-x: sensitive operations exit; nested paging where the CPU has EPT."""
+
+    name, summary, color = "hvm", "hardware assist", "#2ca02c"
+    needs_vtx = True
+
+    def table(self, hw: HardwareProfile) -> Mode:
+        nested = hw.features.ept
+        return Mode(
+            self.name,
+            "nested" if nested else "shadow",
+            False,
+            False,
+            _hvm_rules(hw, nested, hw.features.apicv),
+            world_switch=((T, "vmexit"), (H, "context_switch"), (T, "vmentry")),
+            kind=self,
+        )
+
+    def tlb_tagged(self, hw: HardwareProfile) -> bool:
+        return hw.features.vpid  # VPID tags entries by guest
+
+    def register_op(self, port_io: bool) -> Op:
+        return Op.PIO if port_io else Op.MMIO  # an exit whose reason depends on the register
+
+    def access_exit(self, hw: HardwareProfile, cm: CompiledMode) -> np.ndarray:
+        return _row((T, hw.cost("vmexit")), (T, hw.cost("vmentry")))
+
+    def assigned_irq_exit(self, hw: HardwareProfile) -> np.ndarray | None:
+        if hw.features.apicv:
+            return None  # posted interrupts deliver it
+        return _row((T, hw.cost("vmexit")), (H, hw.cost("vintr_inject")), (T, hw.cost("vmentry")))
+
+
+for _mode in (Native(), Paravirtual(), BinaryTranslation(), HardwareAssist()):
+    MODES.register(_mode.name, _mode)
+
+#: What a guest's ``os`` may be: ``modified`` (paravirtualized) or not.
+OS_KINDS = ("modified", "unmodified")
+
+
+def baseline_mode() -> str | None:
+    """The mode without a hypervisor, which ``compare`` and ``bench`` relate the others
+    to (``native``); None if none is registered.
+
+    Examples
+    --------
+    >>> baseline_mode()
+    'native'
+    """
+    return next((n for n, m in MODES.items() if not m.virtualized), None)
+
+
 def resolve_mode(name: str, hw: HardwareProfile, *, modified_os: bool = True) -> Mode:
-    """The policy table of mode ``name`` on hardware ``hw``.
+    """The policy table of mode ``name`` on hardware ``hw`` (``MODES[name].resolve``).
 
     Raises
     ------
     UnknownNameError
-        For a mode other than native, pv, full or hvm.
+        For a mode not in :data:`MODES`.
     UnsupportedModeError
         For an unmodified OS in pv mode (paravirtualization needs a modified
         kernel), or hvm on a CPU without VT-x.
     """
-    if name not in MODES:
-        raise UnknownNameError("virtualization mode", name, MODES)
-    if name == "pv":
-        if not modified_os:
-            raise UnsupportedModeError(
-                "an unmodified OS cannot run in pv mode: paravirtualization needs a kernel "
-                "modified to make hypercalls; use full (binary translation) or hvm "
-                "(hardware assist)" + ("" if hw.features.vtx else f"; {hw.name} has no VT-x, "
-                                       "so full is the only choice there"))
-        batch = ((T, "hypercall_entry"), (H, "hypercall_dispatch"), (T, "hypercall_exit"))
-        return Mode("pv", "direct", False, True, _pv_rules(hw), batch,
-                    ((H, "context_switch"), (H, "cr3_load")))
-    if name == "full":
-        return Mode("full", "shadow", True, False, _full_rules(),
-                    world_switch=((H, "context_switch"), (H, "cr3_load")))
-    if name == "hvm":
-        if not hw.features.vtx:
-            raise UnsupportedModeError(
-                f"hvm needs hardware virtualization (VT-x), which {hw.name} lacks; "
-                "use pv (modified OS) or full (binary translation)")
-        nested = hw.features.ept
-        return Mode("hvm", "nested" if nested else "shadow", False, False,
-                    _hvm_rules(hw, nested, hw.features.apicv),
-                    world_switch=((T, "vmexit"), (H, "context_switch"), (T, "vmentry")))
-    return Mode("native", "direct", False, False, _native_rules())
+    return MODES[name].resolve(hw, modified_os=modified_os)
 
 
 @dataclass(frozen=True)
@@ -342,20 +588,15 @@ def compile_mode(mode: Mode, hw: HardwareProfile) -> CompiledMode:
         batchable[op] = 1 if rule.batchable else 0
     for op in STOP_OPS:
         batchable[op] = -1
-    if mode.name == "native":  # no hypervisor to yield to: a pause, run inline
+    if mode.kind is not None and mode.kind.yield_inline:  # a pause, run inline
         batchable[Op.YIELD] = 0
     vector = np.zeros(MODE_VECTOR, np.int64)
-    vector[M_PAGING] = {"direct": PAGING_DIRECT, "shadow": PAGING_SHADOW,
-                        "nested": PAGING_NESTED}[mode.paging]
+    vector[M_PAGING] = _PAGING[mode.paging]
     vector[M_BT] = int(mode.translated_kernel)
     vector[M_PV] = int(mode.pv)
     vector[M_BATCH_LIMIT] = int(hw.param("pv_batch_limit"))
     base = np.zeros(BASE_VECTOR, np.int64)
-    for idx, name in ((B_ALU, "alu"), (B_MEM, "mem"), (B_BRANCH, "branch"), (B_CALL, "call"),
-                      (B_RET, "ret"), (B_WALK, "walk_ref"), (B_WALK_NESTED, "walk_ref_nested"),
-                      (B_BT_RET, "bt_ret_lookup"), (B_BT_TRANSLATE, "bt_translate_per_insn"),
-                      (B_PIN_TABLE, "pv_pin_table"), (B_VALIDATE, "pv_validate_pte"),
-                      (B_PT_ZERO, "pt_page_zero")):
+    for idx, name in _BASE_COSTS:
         base[idx] = hw.cost(name)
     base[B_TC_CAPACITY] = int(hw.param("bt_tc_capacity"))
     batch_cost = _steps(hw, mode.batch_steps)
@@ -364,5 +605,5 @@ def compile_mode(mode: Mode, hw: HardwareProfile) -> CompiledMode:
     policy[POL_BASE:POL_BATCH] = base
     policy[POL_BATCH:] = batch_cost
     costs = np.concatenate([cost, batchable[:, None].astype(np.int64)], axis=1)
-    return CompiledMode(mode, vector, base, cost, batch_cost, batchable,
-                        _steps(hw, mode.world_switch), policy, costs)
+    switch = _steps(hw, mode.world_switch)
+    return CompiledMode(mode, vector, base, cost, batch_cost, batchable, switch, policy, costs)

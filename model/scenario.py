@@ -43,6 +43,8 @@ from .arbitration import POLICIES, PerGuest, TokenBucket
 from .devices import DEVICE_KINDS
 from .errors import ConfigError
 from .hardware import DEFAULT_PROFILE, profile_names
+from .io.paths import PATHS
+from .modes import MODES, OS_KINDS
 from .overrides import apply_overrides
 from .registry import choice
 from .scenario_errors import NAME_PATTERN, FieldError, FieldErrors, ScenarioError, explain
@@ -267,18 +269,22 @@ def _workload_spec():
 WorkloadSpec = _workload_spec()
 
 
+ModeName = choice(MODES)
+PathName = choice(PATHS)
+
+
 class AttachmentSpec(_Strict):
     device: str
     """a device of host.devices"""
-    path: Literal["direct", "passthrough", "pv", "emulated", "virtio", "vhost"] | None = None
+    path: PathName | None = None
 
 
 class GuestSpec(_Strict):
     name: Name
     count: int = Field(1, ge=1, le=1024)
     """identical replicas, named NAME-0, NAME-1, ... when more than one"""
-    os: Literal["modified", "unmodified"] = "modified"
-    mode: Literal["native", "pv", "full", "hvm"] = "pv"
+    os: Literal[OS_KINDS] = "modified"
+    mode: ModeName = "pv"
     """pv: hypercalls (modified OS); full: binary translation; hvm: VT-x (+EPT)"""
     vcpus: int = Field(1, ge=1, le=64)
     memory_mb: int = Field(256, ge=16, le=MAX_MEMORY_MB)
@@ -292,11 +298,9 @@ class GuestSpec(_Strict):
 
     @model_validator(mode="after")
     def _pv_needs_a_modified_os(self) -> GuestSpec:
-        if self.mode == "pv" and self.os == "unmodified":
-            raise FieldError(("mode",), "an unmodified OS cannot run in pv mode "
-                             "(paravirtualization needs a kernel modified to make "
-                             "hypercalls); use mode full (binary translation) or hvm "
-                             "(hardware assist)")
+        problem = MODES[self.mode].problem(modified_os=self.os == "modified")
+        if problem is not None:
+            raise FieldError(("mode",), problem)
         return self
 
 
@@ -366,9 +370,7 @@ class Scenario(_Strict):
     @property
     def needs_driver_domain(self) -> bool:
         """Whether some attachment's I/O path runs through the driver domain."""
-        from .iopath import DEFAULT_PATH
-
-        return any((a.path or DEFAULT_PATH[g.mode]) not in ("direct", "passthrough")
+        return any(PATHS[a.path or MODES[g.mode].default_path].via_driver_domain
                    for g in self.guests for a in g.devices)
 
     @model_validator(mode="after")

@@ -82,15 +82,16 @@ def _record(s: Scenario) -> list[FieldError]:
 
 def _guests(s: Scenario) -> list[FieldError]:
     from .hardware import load_profile
-    from .iopath import DEFAULT_PATH, path_problem
+    from .modes import MODES
     from .paging import FRAMES_PER_MB
 
     out = []
     hw = load_profile(s.hardware)
     for i, g in enumerate(s.guests):
-        if g.mode == "hvm" and not hw.features.vtx:
-            out.append(FieldError(("guests", i, "mode"), f"hvm needs VT-x, which {hw.name} "
-                                  "lacks; use pv or full"))
+        mode = MODES[g.mode]
+        problem = mode.problem(hw, modified_os=g.os == "modified", detail=False)
+        if problem is not None:
+            out.append(FieldError(("guests", i, "mode"), problem))
         kinds, seen = set(), {}
         for j, a in enumerate(g.devices):
             if a.device not in s.host.devices:
@@ -104,7 +105,7 @@ def _guests(s: Scenario) -> list[FieldError]:
                     "reaches a device through one path")))
                 continue
             seen[a.device] = j
-            problem = path_problem(g.mode, a.path or DEFAULT_PATH[g.mode])
+            problem = mode.path_problem(a.path or mode.default_path)
             if problem:
                 out.append(FieldError(("guests", i, "devices", j, "path"),
                                       f"{problem} (guest {g.name!r} is {g.mode})"))

@@ -13,17 +13,27 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from matplotlib import colormaps
 from matplotlib.colors import to_hex, to_rgb
 
+from model.modes import MODES
+
 if TYPE_CHECKING:
     from analysis.results import Results
 
-__all__ = ["CATEGORY_COLORS", "DRIVER_DOMAIN_COLOR", "MODE_COLORS", "STAGE_COLORS",
-           "guest_colors", "ink", "run_colors", "shade"]
+__all__ = [
+    "CATEGORY_COLORS",
+    "DRIVER_DOMAIN_COLOR",
+    "MODE_COLORS",
+    "STAGE_COLORS",
+    "guest_colors",
+    "ink",
+    "run_colors",
+    "shade",
+]
 
 #: The driver domain's colour (grey: it is nobody's workload).
 DRIVER_DOMAIN_COLOR = "#7f7f7f"
@@ -64,8 +74,29 @@ STAGE_COLORS = {
     "upcall": "#c994c7",
 }
 
+
+class _ModeColors(Mapping[str, str]):
+    """Mode -> colour, as each mode of ``model.modes.MODES`` says (native black, then one
+    hue each), in registration order: a mode registered later has its colour too."""
+
+    def __getitem__(self, mode: str) -> str:
+        m = MODES.get(mode)
+        if m is None:
+            raise KeyError(mode)
+        return m.color
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(MODES.names())
+
+    def __len__(self) -> int:
+        return len(MODES)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
 #: Virtualization modes: native black, then one hue each.
-MODE_COLORS = {"native": "#404040", "pv": "#1f77b4", "full": "#d62728", "hvm": "#2ca02c"}
+MODE_COLORS: Mapping[str, str] = _ModeColors()
 
 
 def guest_colors(names: Iterable[str], driver_domain: str | None = "dom0") -> dict[str, str]:
@@ -120,8 +151,7 @@ def ink(color: str) -> str:
     >>> ink("#1f77b4"), ink("#aec7e8")
     ('white', 'black')
     """
-    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-               for c in to_rgb(color))
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in to_rgb(color))
     return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.22 else "white"
 
 
@@ -136,5 +166,5 @@ def shade(color: str, k: int) -> str:
     """
     if k <= 0:
         return to_hex(color)
-    f = 1 - 0.65 ** k  # towards white, never reaching it
+    f = 1 - 0.65**k  # towards white, never reaching it
     return to_hex(tuple(c + (1 - c) * f * 0.6 for c in to_rgb(color)))

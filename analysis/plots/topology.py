@@ -4,8 +4,9 @@ Layers, top to bottom: pCPUs; vCPUs; domains (guests and the driver domain);
 the driver domain's backends (one per device and I/O path through it); devices.
 Edges carry the run's traffic as their width: a vCPU to each pCPU it ran on by CPU
 seconds, and a guest to each device by bytes moved, through the backend for the
-paths served in the driver domain (``pv``, ``emulated``, ``virtio``, ``vhost``) or
-straight to the device (``direct``, ``passthrough``).
+paths served in the driver domain (``pv``, ``emulated``, ``virtio``, ``vhost``: each
+path of ``model.io.paths.PATHS`` says) or straight to the device (``direct``,
+``passthrough``).
 
 In pvsim ``vhost`` is the in-kernel backend *of the driver domain* (it runs on the
 driver domain's vCPUs, see ``model/iopath.py``), so it is drawn through the driver
@@ -26,22 +27,35 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from model.io.paths import PATHS
+
 from ._common import device_kind, device_names, fmt, guest_order, new_figure, plain_text, title
 from .colors import DRIVER_DOMAIN_COLOR, ink, run_colors
 
 if TYPE_CHECKING:
     from analysis.results import Results
 
-__all__ = ["LAYERS", "VIA_DRIVER_DOMAIN", "topology", "topology_graph"]
+__all__ = ["LAYERS", "topology", "topology_graph", "via_driver_domain"]
 
 #: Layer name -> height in the drawing.
 LAYERS = {"pcpu": 4, "vcpu": 3, "domain": 2, "backend": 1, "device": 0}
 LAYER_TITLES = {"pcpu": "physical CPUs", "vcpu": "virtual CPUs", "domain": "domains",
                 "backend": "driver-domain\nbackends", "device": "devices"}
-#: I/O paths served by a backend in the driver domain.
-VIA_DRIVER_DOMAIN = ("pv", "emulated", "virtio", "vhost")
-_BACKEND = {"pv": "pv backend", "emulated": "device model", "virtio": "virtio backend",
-            "vhost": "vhost"}
+
+
+def via_driver_domain(path: str) -> bool:
+    """Whether I/O ``path`` is served by a backend in the driver domain (``pv``,
+    ``emulated``, ``virtio``, ``vhost``; a path unknown here is drawn direct).
+
+    Examples
+    --------
+    >>> via_driver_domain("virtio"), via_driver_domain("passthrough")
+    (True, False)
+    """
+    p = PATHS.get(path)
+    return p is not None and p.via_driver_domain
+
+
 _HYPERVISOR = "(hypervisor)"
 
 
@@ -121,8 +135,8 @@ def topology_graph(r: Results) -> nx.DiGraph:
     for guest in guest_order(r):
         for dev, path in r.summary["guests"][guest].get("devices", {}).items():
             b = traffic.get((guest, dev), 0.0)
-            if path in VIA_DRIVER_DOMAIN and dd:
-                be = f"{_BACKEND[path]}\n{dev}"
+            if via_driver_domain(path) and dd:
+                be = f"{PATHS[path].backend_label or path}\n{dev}"
                 if be not in g:
                     g.add_node(be, layer="backend", label=be, color="#f0f0f0")
                     g.add_edge(dd, be, kind="owns")

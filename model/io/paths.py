@@ -1,0 +1,366 @@
+"""I/O paths as strategy classes: how a guest's request reaches a device and comes back.
+
+Each path owns its stages and costs: what the frontend executes to submit a request
+and to finish one, what the submission does at its simulated time (a ring slot, a
+notification and its cost, or the device itself), whether it goes through the driver
+domain and what the backend executes there, the ring it uses and its size, and which
+transitions it counts. The I/O system (:mod:`model.iopath`) asks the attachment's path
+and never its name. One instance of each path is registered in :data:`PATHS`; adding a
+path is one subclass and one registration (see ``tests/test_extension_points.py``).
+
+``direct``       the guest's own driver programs the device (native).
+``passthrough``  an assigned device: as direct, but its interrupt costs an exit (none with
+                 posted interrupts).
+``pv``           the Xen split driver: a shared ring (blkif 32 slots, netif 256) and an
+                 event channel; the backend runs in the driver domain.
+``emulated``     every register access of an unmodified driver traps or exits to the
+                 device model in the driver domain, while the guest's vCPU waits.
+``virtio``       an hvm guest's virtqueue (256 slots): one exit per kick; the backend is
+                 the device model (user space) in the driver domain.
+``vhost``        virtio with the in-kernel backend of the driver domain.
+
+Examples
+--------
+>>> PATHS.names()
+('direct', 'passthrough', 'pv', 'emulated', 'virtio', 'vhost')
+>>> PATHS["virtio"].refusal("pv"), PATHS["pv"].backend_label
+('virtio is for hvm guests', 'pv backend')
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..isa import Chunk, ChunkBuilder, Op
+from ..modes import transition_of
+from ..registry import Registry
+from .inbox import Work
+
+if TYPE_CHECKING:
+    from ..iopath import Attachment, IOParams, IOSystem
+    from ..iorequest import IORequest
+    from ..modes import VirtMode
+    from ..vcpu import VCpu
+
+#: An I/O action's answer: (cycles by category charged to the vCPU or None, block).
+Outcome = tuple[np.ndarray | None, bool]
+
+
+def work(n: int, kernel: bool = True) -> Chunk:
+    """``n`` instructions of I/O software (kernel or user mode): the chunk
+    ``ChunkBuilder(kernel=kernel).alu(n).build()``, made directly (once per stage of
+    every request).
+
+    Examples
+    --------
+    >>> c, ref = work(600), ChunkBuilder(kernel=True).alu(600).build()
+    >>> [(x.dtype, x.tolist()) for x in (c.op, c.a, c.b)] == [
+    ...     (x.dtype, x.tolist()) for x in (ref.op, ref.a, ref.b)]
+    True
+    >>> c.instructions(), c.kernel
+    (600, True)
+    """
+    if n <= 0:
+        return ChunkBuilder(kernel=kernel).build()
+    return Chunk(np.array((_ALU,), np.uint8), np.array((int(n),), np.int64),
+                 np.zeros(1, np.int64), kernel)  # fmt: skip
+
+
+def io_op(action: int, arg: int) -> Chunk:
+    """One ``Op.IO`` instruction (kernel mode): I/O action ``action`` with argument
+    ``arg``, as ``ChunkBuilder(kernel=True).op(Op.IO, action, arg).build()``."""
+    return Chunk(np.array((_IO,), np.uint8), np.array((int(action),), np.int64),
+                 np.array((int(arg),), np.int64), True)  # fmt: skip
+
+
+_ALU, _IO = int(Op.ALU), int(Op.IO)
+
+
+class IOPath(ABC):
+    """An I/O path (one instance per path, shared by its attachments)."""
+
+    #: The registered name.
+    name: str = ""
+    #: Whether its requests go through the driver domain (which must then exist).
+    via_driver_domain: bool = False
+    #: What serves it in the driver domain, for the topology graph (None: nothing).
+    backend_label: str | None = None
+
+    def serves(self, mode: VirtMode) -> bool:
+        """Whether guests in ``mode`` may use it (a mode may also restrict its paths,
+        as native does: :meth:`model.modes.VirtMode.paths`)."""
+        return True
+
+    def refusal(self, mode: str) -> str:
+        """What to tell a guest in ``mode`` that asks for this path."""
+        return f"a {mode} guest cannot use the {self.name} path"
+
+    def ring_slots(self, params: IOParams, network: bool) -> int | None:
+        """The slots of its ring (None: no ring) for a NIC (``network``) or a disk."""
+        return None
+
+    def notify_transition(self, att: Attachment) -> tuple[str, str] | None:
+        """(statistic, label) a notification of the backend is counted as: a kick is
+        one trapped register write."""
+        return transition_of(att.domain.mode.rules[Op.PIO])
+
+    def interrupt_exit(self, att: Attachment) -> np.ndarray | None:
+        """Cycles by category a completion interrupt costs the guest beyond its
+        delivery (None: nothing)."""
+        return None
+
+    @abstractmethod
+    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
+        """What the guest's driver executes to submit ``req`` (after the block layer).
+
+        Here and in the backend's ``serve_*`` methods a path returns a generator where
+        it acts between chunks (at each one's simulated time), and a tuple of prepared
+        chunks where it does not (no generator per request on the hot path)."""
+
+    def finish(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
+        """What the guest executes once ``req`` completed."""
+        return (work(io.p.completion),)
+
+    @abstractmethod
+    def device_done(self, io: IOSystem, att: Attachment, req: IORequest) -> None:
+        """The device finished ``req`` (at the simulation's time)."""
+
+
+class DirectPath(IOPath):
+    """The guest's own driver programs the device; its interrupt goes to the guest."""
+
+    name = "direct"
+
+    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
+        yield work(io.p.native_driver)
+        submit = io_op(io.A_SUBMIT, req.id)
+        while req.t[1] < 0:  # until it is at the device (repeated as for a ring)
+            yield submit
+
+    def on_submit(self, io: IOSystem, att: Attachment, vcpu: VCpu, req: IORequest) -> Outcome:
+        """The ``Op.IO`` submission: the request goes to the device now."""
+        req.stamp("ring", io.env.now)
+        att.device.submit(req)
+        return None, False
+
+    def device_done(self, io: IOSystem, att: Attachment, req: IORequest) -> None:
+        req.stamp("irq", io.env.now)
+        att.answered.append(req)
+        io.hv.raise_irq(req.vcpu)
+        if att.irq_exit is not None:
+            req.vcpu.add_carry(att.irq_exit)
+            io.count(att, ("vm_exits", "EXTERNAL_INTERRUPT"))
+
+
+class PassthroughPath(DirectPath):
+    """An assigned device: the guest's driver programs it; its interrupt may exit."""
+
+    name = "passthrough"
+
+    def interrupt_exit(self, att: Attachment) -> np.ndarray | None:
+        return att.domain.mode.kind.assigned_irq_exit(att.io.host.hw)
+
+
+class BackendPath(IOPath):
+    """A path served in the driver domain: the device's completion goes to the backend,
+    which answers the guest (:meth:`respond`)."""
+
+    via_driver_domain = True
+    #: Whether its backend runs in the driver domain's kernel (else in user space).
+    backend_in_kernel: bool = True
+
+    @abstractmethod
+    def response_work(self, p: IOParams) -> int:
+        """Instructions of the backend's answer to a completed request."""
+
+    @abstractmethod
+    def respond(self, io: IOSystem, att: Attachment, req: IORequest) -> np.ndarray | None:
+        """The backend's ``Op.IO`` answer to the guest: what it costs (None: nothing)."""
+
+    def device_done(self, io: IOSystem, att: Attachment, req: IORequest) -> None:
+        io.inbox.put(Work.COMPLETE, req, att)  # a physical IRQ to the driver domain
+        io.wake_backend()
+
+    def serve_completion(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
+        """The backend's work for a completed request (it reached it now)."""
+        req.stamp("irq", io.env.now)
+        return (work(self.response_work(io.p), kernel=self.backend_in_kernel),
+                io_op(io.A_RESPOND, req.id))  # fmt: skip
+
+
+class RingPath(BackendPath):
+    """A shared ring to a backend in the driver domain, with notification suppression."""
+
+    @abstractmethod
+    def request_work(self, p: IOParams) -> int:
+        """Instructions of the backend's handling of a request taken from the ring."""
+
+    @abstractmethod
+    def notify_cost(self, io: IOSystem, att: Attachment) -> np.ndarray:
+        """Cycles by category of the frontend's notification of the backend."""
+
+    @abstractmethod
+    def upcall_cost(self, io: IOSystem, att: Attachment) -> np.ndarray:
+        """Cycles by category of the backend's notification of the frontend."""
+
+    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
+        yield work(io.p.frontend)
+        submit = io_op(io.A_SUBMIT, req.id)
+        while req.t[1] < 0:  # until it is on the ring: a full ring blocks the action
+            yield submit
+
+    def on_submit(self, io: IOSystem, att: Attachment, vcpu: VCpu, req: IORequest) -> Outcome:
+        """The ``Op.IO`` submission: publish on the ring (notifying the backend if it
+        re-armed); a full ring blocks the vCPU until a response frees a slot."""
+        ring = att.ring
+        if ring.full:
+            io.take_answered(att)  # as the frontend's interrupt handler would have
+        if ring.full:
+            att.waiting.append(vcpu)
+            return None, True  # backpressure
+        now = io.env.now
+        req.stamp("ring", now)
+        row = None
+        if ring.push_request(req):
+            req.stamp("notified", now)
+            io.count(att, att.notify_what)
+            row = self.notify_cost(io, att)
+            io.wake_backend()
+        return row, False
+
+    def serve_request(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
+        """The backend's work for a request taken from the ring: hand it to the device."""
+        p = io.p
+        n = self.request_work(p)
+        if att.network and not req.write:
+            n += p.netback_rx_copy  # received data is copied, not mapped
+        return work(n, kernel=self.backend_in_kernel), io_op(io.A_DEVICE, req.id)
+
+    def respond(self, io: IOSystem, att: Attachment, req: IORequest) -> np.ndarray | None:
+        if att.ring.push_response(req):
+            io.hv.raise_irq(req.vcpu)
+            return self.upcall_cost(io, att)
+        return None
+
+
+class SplitDriverPath(RingPath):
+    """Xen's split driver (blkfront/netfront to blkback/netback) over an event channel."""
+
+    name = "pv"
+    backend_label = "pv backend"
+
+    def serves(self, mode: VirtMode) -> bool:
+        return mode.pv_drivers
+
+    def refusal(self, mode: str) -> str:
+        return "the pv split driver needs a pv guest (a modified kernel with netfront/blkfront)"
+
+    def ring_slots(self, params: IOParams, network: bool) -> int | None:
+        return params.net_ring_slots if network else params.blk_ring_slots
+
+    def notify_transition(self, att: Attachment) -> tuple[str, str] | None:
+        return ("hypercalls", "event_channel_op")
+
+    def request_work(self, p: IOParams) -> int:
+        return p.backend_request
+
+    def response_work(self, p: IOParams) -> int:
+        return p.backend_response
+
+    def notify_cost(self, io: IOSystem, att: Attachment) -> np.ndarray:
+        return io.send_cost  # event_channel_op(EVTCHNOP_send)
+
+    def upcall_cost(self, io: IOSystem, att: Attachment) -> np.ndarray:
+        return io.send_cost
+
+
+class VirtioPath(RingPath):
+    """A virtqueue with EVENT_IDX suppression; the backend is the device model."""
+
+    name = "virtio"
+    backend_label = "virtio backend"
+    backend_in_kernel = False
+
+    def serves(self, mode: VirtMode) -> bool:
+        return mode.needs_vtx  # a kick is one VM exit (ioeventfd)
+
+    def refusal(self, mode: str) -> str:
+        return f"{self.name} is for hvm guests"
+
+    def ring_slots(self, params: IOParams, network: bool) -> int | None:
+        return params.virtqueue_slots
+
+    def request_work(self, p: IOParams) -> int:
+        return p.virtio_backend
+
+    def response_work(self, p: IOParams) -> int:
+        return p.device_model_access
+
+    def notify_cost(self, io: IOSystem, att: Attachment) -> np.ndarray:
+        return att.kick_cost  # a virtqueue kick: one exit (ioeventfd)
+
+    def upcall_cost(self, io: IOSystem, att: Attachment) -> np.ndarray:
+        return att.inject_cost
+
+
+class VhostPath(VirtioPath):
+    """virtio with the driver domain's in-kernel backend."""
+
+    name = "vhost"
+    backend_label = "vhost"
+    backend_in_kernel = True
+
+    def request_work(self, p: IOParams) -> int:
+        return p.vhost_backend
+
+
+class EmulatedPath(BackendPath):
+    """An emulated controller: each register access waits for the device model; the
+    doorbell access starts the real request."""
+
+    name = "emulated"
+    backend_label = "device model"
+    backend_in_kernel = False
+
+    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
+        return (io_op(io.A_ACCESS, req.id),) * io.p.emulated_accesses
+
+    def finish(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
+        status = io_op(io.A_STATUS, att.id)  # the interrupt handler reads and acks
+        return (status,) * io.p.status_accesses + (work(io.p.completion),)
+
+    def response_work(self, p: IOParams) -> int:
+        return p.device_model_access
+
+    def serve_access(self, io: IOSystem, att: Attachment, req: IORequest | None) -> Iterator[Chunk]:
+        """The device model emulates one register access (``req`` None: a status
+        access); the doorbell, the request's last access, starts the real I/O."""
+        p = io.p
+        yield work(p.device_model_access, kernel=False)
+        if req is not None and att.accesses_left(req) == 0:
+            req.stamp("backend", io.env.now)
+            yield work(p.device_model_request, kernel=False)
+            yield io_op(io.A_DEVICE, req.id)
+        att.release_access(io.hv)
+
+    def respond(self, io: IOSystem, att: Attachment, req: IORequest) -> np.ndarray | None:
+        att.answered.append(req)  # the device model raises the interrupt
+        io.hv.raise_irq(req.vcpu)
+        return att.inject_cost
+
+
+#: The I/O paths, by name (:class:`IOPath` instances).
+PATHS: Registry[IOPath] = Registry("I/O path")
+for _path in (
+    DirectPath(),
+    PassthroughPath(),
+    SplitDriverPath(),
+    EmulatedPath(),
+    VirtioPath(),
+    VhostPath(),
+):
+    PATHS.register(_path.name, _path)

@@ -1,0 +1,120 @@
+"""An I/O path and a virtualization mode defined outside the package: one class and one
+registration each, and a scenario file that uses it is validated, runs and is compared
+(issue 11: adding a path or a mode touches nothing else)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.compare import compare
+from analysis.plots.colors import MODE_COLORS
+from analysis.run import simulate
+from model.hardware import load_profile
+from model.io.paths import PATHS, DirectPath
+from model.modes import MODES, Paravirtual
+from model.scenario import ScenarioError, parse_scenario, scenario_schema
+
+DELAY = 30_000  # cycles: 10 us at 3 GHz
+
+
+class DelayedPath(DirectPath):
+    """The guest's driver programs the device, but every request reaches it a fixed
+    time later (an interposer in the way, say)."""
+
+    name = "delayed"
+
+    def on_submit(self, io, att, vcpu, req):
+        req.stamp("ring", io.env.now)
+        io.env.timeout(DELAY).callbacks.append(lambda _ev: att.device.submit(req))
+        return None, False
+
+
+@pytest.fixture
+def delayed():
+    PATHS.register("delayed", DelayedPath())
+    yield PATHS["delayed"]
+    if "delayed" in PATHS:
+        PATHS.unregister("delayed")
+
+
+def scenario(path: str, mode: str = "hvm") -> str:
+    return f"""
+name: ext
+seed: 3
+duration: 20ms
+hardware: skylake-3.0ghz-ept
+host:
+  pcpus: 2
+  devices:
+    ssd0: {{kind: ssd}}
+guests:
+  - name: g
+    os: unmodified
+    mode: {mode}
+    workload: {{profile: disk_io}}
+    devices: [{{device: ssd0, path: {path}}}]
+"""
+
+
+def test_a_path_registered_outside_the_package_is_used_by_a_scenario(delayed):
+    assert "delayed" in MODES["hvm"].paths() and "delayed" not in MODES["native"].paths()
+    enum = scenario_schema()["$defs"]["AttachmentSpec"]["properties"]["path"]["anyOf"][0]
+    assert enum["enum"][-1] == "delayed"  # the schema lists it
+    s = parse_scenario(scenario("delayed"), "ext.yaml")
+    assert not s.needs_driver_domain
+    r = simulate(s)
+    assert r.summary["guests"]["g"]["devices"] == {"ssd0": "delayed"}
+    req = r.requests
+    assert len(req) > 20 and set(req["path"]) == {"delayed"}
+    freq = load_profile(s.hardware).freq_hz
+    # every request waited exactly DELAY between the driver and the device's queue
+    assert (req["to_device_ms"].to_numpy() == np.int64(DELAY) / freq * 1e3).all()
+    direct = simulate(parse_scenario(scenario("direct"), "ext.yaml")).requests
+    assert (direct["to_device_ms"] == 0).all()  # the stage is the new path's own
+
+
+def test_a_path_is_refused_once_unregistered_and_by_a_mode_it_does_not_serve(delayed):
+    with pytest.raises(ScenarioError, match="a native guest drives its devices directly"):
+        parse_scenario(scenario("delayed", mode="native"), "ext.yaml")
+    PATHS.unregister("delayed")
+    with pytest.raises(
+        ScenarioError,
+        match=r"path: Input should be .*'vhost' \(got "
+        r"'delayed'\)",
+    ):
+        parse_scenario(scenario("delayed"), "ext.yaml")
+
+
+class PvhMode(Paravirtual):
+    """A toy PVH: a pv kernel (hypercalls, split drivers) in a VT-x container."""
+
+    name, summary, color = "pvh", "pv in a VT-x container", "#9467bd"
+    needs_vtx = True
+
+
+@pytest.fixture
+def pvh():
+    MODES.register("pvh", PvhMode())
+    yield MODES["pvh"]
+    MODES.unregister("pvh")
+
+
+def test_a_mode_registered_outside_the_package_is_validated_run_and_compared(pvh):
+    assert pvh.paths() == ("direct", "passthrough", "pv", "emulated", "virtio", "vhost")
+    assert pvh.reason(load_profile("netburst-2.4ghz")) == (
+        "pvh needs VT-x, which netburst-2.4ghz lacks"
+    )
+    with pytest.raises(ScenarioError, match="an unmodified OS cannot run in pvh mode"):
+        parse_scenario(scenario("pv", mode="pvh"), "ext.yaml")  # os: unmodified
+    assert "pvh" in scenario_schema()["$defs"]["GuestSpec"]["properties"]["mode"]["enum"]
+    s = parse_scenario(
+        scenario("pv", mode="pvh").replace("os: unmodified", "os: modified"), "ext.yaml"
+    )
+    assert s.needs_driver_domain  # its default and chosen path, pv, is served in dom0
+    c = compare(s, ["native", "pvh"])
+    assert set(c.table["mode"]) == {"native", "pvh"} and not c.skipped
+    g = c.runs["pvh"].summary["guests"]["g"]
+    assert g["mode"] == "pvh" and g["devices"] == {"ssd0": "pv"}
+    assert g["transitions"]["hypercalls"]["event_channel_op"] > 0  # split-driver kicks
+    assert MODE_COLORS["pvh"] == "#9467bd"
