@@ -24,7 +24,7 @@ from model.categories import NAMES
 from model.errors import PvsimError, UnsupportedModeError
 from model.hardware import DEFAULT_PROFILE, load_profile, profile_names
 from model.microbench import OPS
-from model.modes import MODES, OS_KINDS, baseline_mode
+from model.modes import MODES, OS_KINDS, baseline_mode, is_modified
 from model.scenario import load_scenario, scenario_schema
 
 from .resultsdir import default_dir, preflight, remove_stale_temps, staged, write_atomically
@@ -71,7 +71,7 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
         if m not in MODES:
             raise PvsimError(f"unknown mode {m!r}; valid choices: {', '.join(MODES)}")
     for m in modes:  # a mode that cannot run the OS at all is an error (pv: a modified one)
-        problem = MODES[m].problem(modified_os=args.os == "modified")
+        problem = MODES[m].problem(modified_os=is_modified(args.os))
         if problem is not None:
             raise UnsupportedModeError(problem)
     ops = _csv(args.ops) if args.ops else list(OPS)

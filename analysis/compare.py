@@ -32,7 +32,7 @@ import pandas as pd
 from model.build import guest_names
 from model.errors import PvsimError
 from model.hardware import load_profile
-from model.modes import MODES, baseline_mode
+from model.modes import MODES, baseline_mode, is_modified
 from model.scenario import Scenario, with_overrides
 from model.workload_registry import registry
 
@@ -51,7 +51,7 @@ METRICS: dict[str, tuple[Callable[[dict, float], float | None], bool]] = {
 def mode_problem(s: Scenario, guest: int, mode: str) -> str | None:
     """Why guest ``s.guests[guest]`` cannot run in ``mode`` on the scenario's hardware."""
     return MODES[mode].reason(
-        load_profile(s.hardware), modified_os=s.guests[guest].os == "modified"
+        load_profile(s.hardware), modified_os=is_modified(s.guests[guest].os)
     )
 
 

@@ -19,6 +19,7 @@ from .arbitration import POLICIES, TokenBucket
 from .devices import DEVICE_KINDS, Device
 from .domain import DomainConfig
 from .host import Host
+from .modes import is_modified
 from .scenario import Scenario
 from .scenario_checks import DRIVER_DOMAIN, replica_names
 from .sched import SCHEDULERS
@@ -106,7 +107,7 @@ def build_host(s: Scenario, seed: int | None = None) -> Host:
                         memory_mb=g.memory_mb,
                         weight=g.weight,
                         cap=g.cap,
-                        modified_os=g.os == "modified",
+                        modified_os=is_modified(g.os),
                         affinity=tuple(g.pinning) if g.pinning else None,
                     )
                 ),

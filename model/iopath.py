@@ -433,7 +433,7 @@ class Attachment:
         self.path = io_path.name
         hw, p = io.host.hw, io.p
         #: a NIC (e1000 MMIO registers; received data copied) rather than a disk (IDE ports)
-        self.network = device.kind == "nic"
+        self.network = device.network
         slots = io_path.ring_slots(p, self.network)
         self.ring = Ring(slots) if slots is not None else None
         self.waiting: list[VCpu] = []

@@ -519,6 +519,17 @@ for _mode in (Native(), Paravirtual(), BinaryTranslation(), HardwareAssist()):
 OS_KINDS = ("modified", "unmodified")
 
 
+def is_modified(os: str) -> bool:
+    """Whether a guest ``os`` of :data:`OS_KINDS` is a modified (paravirtualized) kernel.
+
+    Examples
+    --------
+    >>> is_modified("modified"), is_modified("unmodified")
+    (True, False)
+    """
+    return os == OS_KINDS[0]
+
+
 def baseline_mode() -> str | None:
     """The mode without a hypervisor, which ``compare`` and ``bench`` relate the others
     to (``native``); None if none is registered.

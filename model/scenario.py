@@ -44,7 +44,7 @@ from .devices import DEVICE_KINDS
 from .errors import ConfigError
 from .hardware import DEFAULT_PROFILE, profile_names
 from .io.paths import PATHS
-from .modes import MODES, OS_KINDS
+from .modes import MODES, OS_KINDS, is_modified
 from .overrides import apply_overrides
 from .registry import choice
 from .scenario_errors import NAME_PATTERN, FieldError, FieldErrors, ScenarioError, explain
@@ -298,7 +298,7 @@ class GuestSpec(_Strict):
 
     @model_validator(mode="after")
     def _pv_needs_a_modified_os(self) -> GuestSpec:
-        problem = MODES[self.mode].problem(modified_os=self.os == "modified")
+        problem = MODES[self.mode].problem(modified_os=is_modified(self.os))
         if problem is not None:
             raise FieldError(("mode",), problem)
         return self

@@ -82,14 +82,14 @@ def _record(s: Scenario) -> list[FieldError]:
 
 def _guests(s: Scenario) -> list[FieldError]:
     from .hardware import load_profile
-    from .modes import MODES
+    from .modes import MODES, is_modified
     from .paging import FRAMES_PER_MB
 
     out = []
     hw = load_profile(s.hardware)
     for i, g in enumerate(s.guests):
         mode = MODES[g.mode]
-        problem = mode.problem(hw, modified_os=g.os == "modified", detail=False)
+        problem = mode.problem(hw, modified_os=is_modified(g.os), detail=False)
         if problem is not None:
             out.append(FieldError(("guests", i, "mode"), problem))
         kinds, seen = set(), {}
