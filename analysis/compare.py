@@ -29,11 +29,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from model.build import guest_names
 from model.errors import PvsimError
 from model.hardware import load_profile
 from model.modes import MODES, baseline_mode, is_modified
-from model.scenario import Scenario, with_overrides
+from model.scenario import Scenario, guest_names, with_overrides
 from model.workload_registry import registry
 
 from .results import Results

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.errors import ConfigError, PvsimError
-from model.yamlsafe import load_yaml
+from model.scenario.yamlsafe import load_yaml
 
 Point = dict[str, str]
 

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.build import guest_names
-from model.scenario import Scenario
+from model.scenario import Scenario, guest_names
 
 from .results import Results
 

@@ -33,8 +33,8 @@ from pathlib import Path
 import pandas as pd
 
 from model.errors import ConfigError
-from model.overrides import parse_override, set_path
 from model.scenario import Scenario, ScenarioError, with_overrides
+from model.scenario.overrides import parse_override, set_path
 
 from .metrics import STALLED, metric_names
 from .stats import t_quantile

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from model.build import build_host
 from model.errors import PvsimError
 from model.record import RunRecord, record_run
-from model.scenario import Scenario, parse_scenario
+from model.scenario import Scenario, build_host, parse_scenario
 
 from .results import Results
 from .summary import scenario_hash, summarize
@@ -83,7 +82,7 @@ def results_of(s: Scenario, rec: RunRecord) -> Results:
 
     Examples
     --------
-    >>> from model.build import build_host
+    >>> from model.scenario import build_host
     >>> s = parse_scenario("name: t\\nduration: 5ms\\nguests: [{name: a, "
     ...                    "workload: {profile: spin}}]")
     >>> host = build_host(s)

@@ -36,10 +36,9 @@ from typing import Any
 import numpy as np
 
 from model import __version__
-from model.build import guest_names
 from model.categories import NAMES
 from model.record import RunRecord
-from model.scenario import Scenario
+from model.scenario import Scenario, guest_names
 
 #: What every run checks at its end (cycle and request conservation raise if broken).
 CHECKED = ("cycle conservation", "request conservation", "liveness")

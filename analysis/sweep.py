@@ -42,8 +42,8 @@ import pandas as pd
 
 from model import __version__
 from model.errors import ConfigError, PvsimError
-from model.overrides import parse_override
 from model.scenario import Scenario, with_overrides
+from model.scenario.overrides import parse_override
 
 from . import cache as run_cache
 from .design import Axis, Point, factorial, parse_vary, read_design  # noqa: F401 - API
@@ -73,7 +73,7 @@ def code_digest() -> str:
         roots[1] / f for f in ("run.py", "summary.py", "tables.py", "results.py", "metrics.py")
     ]
     for f in files:
-        h.update(f.name.encode())
+        h.update(f.relative_to(roots[0].parent).as_posix().encode())
         h.update(f.read_bytes())
     return h.hexdigest()
 

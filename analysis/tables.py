@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from model.categories import NAMES
-from model.iorequest import INTERVALS, STAGES
+from model.io.requests import INTERVALS, STAGES
 from model.record import RunRecord
 from model.scenario import Scenario
 
@@ -99,7 +99,7 @@ def _frame(rows: dict[str, object] | list, columns: tuple[str, ...]) -> pd.DataF
 
 def guest_table(rec: RunRecord, scenario: Scenario) -> pd.DataFrame:
     """One row per domain: its group (the scenario's guest entry), mode, OS and vCPUs."""
-    from model.build import guest_names
+    from model.scenario import guest_names
 
     group = {name: scenario.guests[i] for name, i in guest_names(scenario)}
     doms = rec.domains

@@ -19,8 +19,8 @@ from math import factorial
 import numpy as np
 import simpy
 
-from model.devices import Device, ServiceModel
-from model.iorequest import IORequest, RequestLog
+from model.io.devices import Device, ServiceModel
+from model.io.requests import IORequest, RequestLog
 
 FREQ = 1e9  # cycles per second of the simulated clock
 

@@ -121,7 +121,7 @@ class Host:
         sched = make_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
         self.hypervisor = Hypervisor(self.env, self.hw, pcpus, sched)
         self.domains: list[Domain] = []
-        self.io = None  # the I/O system, once devices are added (model.iopath.IOSystem)
+        self.io = None  # the I/O system, once devices are added (model.io.system.IOSystem)
         self._next_frame = 0
         self._wall = 0.0
         self._ran = False
@@ -224,7 +224,7 @@ class Host:
 
     def enable_io(self, params=None, keep_requests: bool = True):
         """Create the host's I/O system (devices, paths, the driver domain's backends)."""
-        from .iopath import IOSystem
+        from .io.system import IOSystem
 
         if self.io is None:
             self.io = IOSystem(self, params, keep_requests)

@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .categories import NAMES
-from .devices import Device, NicService, SsdService
 from .domain import DomainConfig
 from .errors import UnknownNameError
 from .guestos import DATA_VPN, GuestKernel, Process, Vma
 from .hardware import DEFAULT_PROFILE, load_profile
 from .host import Host, WorkloadContext
+from .io.devices import Device, NicService, SsdService
 from .io.paths import PATHS
 from .isa import Chunk, ChunkBuilder, Op, make_pte, pte_target
 from .modes import MODES

@@ -44,7 +44,7 @@ import numpy as np
 from .categories import IDLE
 from .cpu import STAT_NAMES
 from .errors import PvsimError
-from .iorequest import STAGES
+from .io.requests import STAGES
 from .liveness import State, VcpuState
 from .modes import TRANSITION_KINDS
 

@@ -38,8 +38,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from .devices import DEVICE_CLASSES
 from .errors import ConfigError
+from .io.devices import DEVICE_CLASSES
 from .registry import Registry
 
 
@@ -75,7 +75,7 @@ class WorkloadKind:
     params : type[WorkloadParams]
         The parameter model.
     needs : tuple of str
-        Device classes (:data:`model.devices.DEVICE_CLASSES`) of its device arguments,
+        Device classes (:data:`model.io.devices.DEVICE_CLASSES`) of its device arguments,
         in order.
     pages : callable, optional
         Guest memory pages the program keeps resident beyond its processes' own, from
@@ -218,7 +218,7 @@ def workload(
             try:
                 params = model(**given)
             except ValidationError as e:  # worded as for a scenario file
-                from .scenario_errors import explain
+                from .scenario.errors import explain
 
                 raise ConfigError(explain(e, f"workload {fn.__name__}", {}, model)) from None
             return fn(*[bound.arguments[p.name] for p in devices], **params.model_dump())
@@ -243,6 +243,7 @@ def __getattr__(name: str) -> type[WorkloadParams]:
 
 def registry() -> Registry[WorkloadKind]:
     """Every registered workload by name (the shipped ones are registered on first use)."""
-    from . import ioworkloads, workloads  # noqa: F401 - their decorators fill the registry
+    from . import workloads  # noqa: F401 - their decorators fill the registry
+    from .io import workloads as io_workloads  # noqa: F401
 
     return _REGISTRY

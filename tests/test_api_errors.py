@@ -87,7 +87,7 @@ def test_an_api_error_is_worded_once_as_the_command_line_words_it():
 
 
 def test_a_workload_called_from_python_checks_its_parameters():
-    from model.ioworkloads import web_server
+    from model.io.workloads import web_server
     from model.workloads import cpu_bound
 
     with pytest.raises(PvsimError, match=r"^workload web_server: rate_per_s: 0 is out of "

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import simpy
 
-from model.arbitration import RoundRobin, TokenBucket, WeightedFair, make_policy
-from model.devices import Device, ExponentialService, HddService, NicService, SsdService
 from model.errors import UnknownNameError
-from model.iorequest import IORequest, RequestLog
+from model.io.arbitration import RoundRobin, TokenBucket, WeightedFair, make_policy
+from model.io.devices import Device, ExponentialService, HddService, NicService, SsdService
+from model.io.requests import IORequest, RequestLog
 
 FREQ = 1e9
 

@@ -11,23 +11,11 @@ from analysis.compare import compare
 from analysis.plots.colors import MODE_COLORS
 from analysis.run import simulate
 from model.hardware import load_profile
-from model.io.paths import PATHS, DirectPath
+from model.io.paths import PATHS
 from model.modes import MODES, Paravirtual
 from model.scenario import ScenarioError, parse_scenario, scenario_schema
 
-DELAY = 30_000  # cycles: 10 us at 3 GHz
-
-
-class DelayedPath(DirectPath):
-    """The guest's driver programs the device, but every request reaches it a fixed
-    time later (an interposer in the way, say)."""
-
-    name = "delayed"
-
-    def on_submit(self, io, att, vcpu, req):
-        req.stamp("ring", io.env.now)
-        io.env.timeout(DELAY).callbacks.append(lambda _ev: att.device.submit(req))
-        return None, False
+from toys import DELAY, DelayedPath
 
 
 @pytest.fixture
@@ -118,3 +106,48 @@ def test_a_mode_registered_outside_the_package_is_validated_run_and_compared(pvh
     assert g["mode"] == "pvh" and g["devices"] == {"ssd0": "pv"}
     assert g["transitions"]["hypercalls"]["event_channel_op"] > 0  # split-driver kicks
     assert MODE_COLORS["pvh"] == "#9467bd"
+
+
+def test_a_scenario_uses_a_policy_and_a_path_both_defined_outside_the_package(delayed):
+    """The acceptance test of issue 11: an arbitration policy (tests/toys.py: Rank, with a
+    per-guest parameter) and an I/O path (DelayedPath), one class each, registered, and
+    one scenario that names both. Guest b outranks a at the shared SSD, and both reach
+    it through the delayed path."""
+    from model.io.arbitration import POLICIES
+
+    from toys import Rank
+
+    POLICIES.register("rank", Rank)
+    try:
+        text = """
+name: both
+seed: 5
+duration: 20ms
+hardware: skylake-3.0ghz-ept
+host:
+  pcpus: 2
+  devices:
+    ssd0: {kind: ssd, arbitration: rank, ranks: {b: -1}}
+guests:
+  - name: a
+    os: unmodified
+    mode: hvm
+    workload: {profile: disk_io, params: {queue_depth: 16}}
+    devices: [{device: ssd0, path: delayed}]
+  - name: b
+    os: unmodified
+    mode: hvm
+    workload: {profile: disk_io, params: {queue_depth: 16}}
+    devices: [{device: ssd0, path: delayed}]
+"""
+        freq = load_profile("skylake-3.0ghz-ept").freq_hz
+        served = {}
+        for policy in ("rank, ranks: {b: -1}", "fifo"):
+            req = simulate(parse_scenario(text.replace("rank, ranks: {b: -1}", policy))).requests
+            assert set(req["path"]) == {"delayed"}
+            assert (req["to_device_ms"].to_numpy() == np.int64(DELAY) / freq * 1e3).all()
+            served[policy.split(",")[0]] = req.groupby("guest").size()
+        assert served["rank"]["b"] > 10 * served["rank"]["a"]  # b outranks a: it is served
+        assert served["fifo"]["b"] < 2 * served["fifo"]["a"]  # fifo: about evenly
+    finally:
+        POLICIES.unregister("rank")

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-FIRST = ["model.workloads", "model.ioworkloads", "model.workload_registry", "model.host",
-         "model.scenario", "model.build", "analysis.cli", "analysis.run", "analysis.sweep"]
+FIRST = ["model", "model.io", "model.scenario", "model.workloads", "model.io.workloads",
+         "model.workload_registry", "model.host", "model.scenario.format", "model.scenario.build",
+         "analysis.cli", "analysis.run", "analysis.sweep"]
 
 
 @pytest.mark.parametrize("module", FIRST)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.devices import Device, HddService, NicService, SsdService
 from model.domain import DomainConfig
 from model.host import Host
-from model.iorequest import INTERVALS, STAGES
-from model.ioworkloads import disk_io, net_tx
+from model.io.devices import Device, HddService, NicService, SsdService
+from model.io.requests import INTERVALS, STAGES
+from model.io.workloads import disk_io, net_tx
 from model.workloads import spin
 
 HW = "skylake-3.0ghz-ept"

@@ -11,9 +11,8 @@ cut at such a moment was reported stalled).
 
 from __future__ import annotations
 
-from model.build import build_host
 from model.liveness import State, liveness
-from model.scenario import parse_scenario
+from model.scenario import build_host, parse_scenario
 
 SCENARIO = """
 name: emulated-status

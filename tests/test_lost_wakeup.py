@@ -12,12 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.build import build_host
 from model.domain import DomainConfig
 from model.host import Host
 from model.isa import ChunkBuilder, Op
 from model.liveness import State, liveness
-from model.scenario import parse_scenario
+from model.scenario import build_host, parse_scenario
 from model.workloads import enter
 
 NEHALEM = "nehalem-2.93ghz-ept"
@@ -182,7 +181,7 @@ def test_after_a_timer_wake_up_an_emulated_access_still_blocks(mode):
     """A halt's "woken since the decision" ends with the halt: the register accesses of
     a later emulated request still wait for the device model (before the fix, every block
     after the guest's first timer halt returned at once)."""
-    from model.devices import Device, SsdService
+    from model.io.devices import Device, SsdService
 
     host = Host(NEHALEM, pcpus=2, seed=1)
     io = host.enable_io()

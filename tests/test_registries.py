@@ -13,7 +13,7 @@ import pytest
 from pydantic import Field
 
 from analysis.run import simulate
-from model.devices import DEVICE_KINDS, ServiceModel
+from model.io.devices import DEVICE_KINDS, ServiceModel
 from model.isa import Chunk, ChunkBuilder
 from model.scenario import ScenarioError, parse_scenario, scenario_schema
 from model.sched import SCHEDULERS, RoundRobinScheduler, SchedulerKind

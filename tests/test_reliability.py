@@ -128,8 +128,7 @@ def test_a_terabyte_host_costs_what_its_guests_touch():
     size (before, 2 KB per MB: 2 GB more for the terabyte)."""
     import tracemalloc
 
-    from model.build import build_host
-    from model.scenario import load_scenario, with_overrides
+    from model.scenario import build_host, load_scenario, with_overrides
 
     def peak(memory_mb: int) -> int:
         s = with_overrides(load_scenario(str(DATA / "memory_host_1e6_uses_2.3GB_rss.yaml")),

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from analysis.run import simulate
-from model.build import build_host
-from model.scenario import load_scenario
+from model.scenario import build_host, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))

@@ -11,39 +11,12 @@ from typing import ClassVar
 import pytest
 
 from analysis.run import simulate
-from model.arbitration import POLICIES, PerGuest, Policy
-from model.build import build_host
 from model.errors import ConfigError, UnknownNameError
-from model.iorequest import IORequest
-from model.scenario import DeviceSpec, ScenarioError, parse_scenario, scenario_schema
+from model.io.arbitration import POLICIES, PerGuest
+from model.scenario import build_host
+from model.scenario.format import DeviceSpec, ScenarioError, parse_scenario, scenario_schema
 
-
-class Rank(Policy):
-    """Strict priority by rank: the waiting request of the guest with the lowest rank
-    goes first (unlisted guests rank 0); first come, first served within a rank."""
-
-    name = "rank"
-    params: ClassVar[dict] = {
-        "ranks": PerGuest(int, "guest name -> rank (lower goes first; unlisted guests 0)")
-    }
-
-    def __init__(self, ranks: dict[int, int] | None = None) -> None:
-        self.ranks = ranks or {}
-        self.waiting: list[IORequest] = []
-
-    def push(self, req: IORequest) -> None:
-        self.waiting.append(req)
-
-    def pop(self, now: int) -> IORequest | None:
-        if not self.waiting:
-            return None
-        best = min(
-            range(len(self.waiting)), key=lambda i: (self.ranks.get(self.waiting[i].guest, 0), i)
-        )
-        return self.waiting.pop(best)
-
-    def __len__(self) -> int:
-        return len(self.waiting)
+from toys import Rank
 
 
 @pytest.fixture

@@ -15,10 +15,9 @@ import pytest
 import yaml
 
 from analysis.cli import main
-from model import yamlsafe
 from model.errors import PvsimError
-from model.scenario import ScenarioError, load_scenario, parse_scenario, with_overrides
-from model.yamlsafe import MAX_BYTES, MAX_DEPTH, YamlError, load_yaml, read_file
+from model.scenario import ScenarioError, load_scenario, parse_scenario, with_overrides, yamlsafe
+from model.scenario.yamlsafe import MAX_BYTES, MAX_DEPTH, YamlError, load_yaml, read_file
 
 DATA = Path(__file__).parent / "data" / "reliability"
 SPIN = DATA / "cli_spin.yaml"

@@ -9,7 +9,7 @@ path of ``model.io.paths.PATHS`` says) or straight to the device (``direct``,
 ``passthrough``).
 
 In pvsim ``vhost`` is the in-kernel backend *of the driver domain* (it runs on the
-driver domain's vCPUs, see ``model/iopath.py``), so it is drawn through the driver
+driver domain's vCPUs, see ``model/io/paths.py``), so it is drawn through the driver
 domain like ``virtio``, not as a direct path.
 
 Examples

@@ -4,7 +4,7 @@ Each path owns its stages and costs: what the frontend executes to submit a requ
 and to finish one, what the submission does at its simulated time (a ring slot, a
 notification and its cost, or the device itself), whether it goes through the driver
 domain and what the backend executes there, the ring it uses and its size, and which
-transitions it counts. The I/O system (:mod:`model.iopath`) asks the attachment's path
+transitions it counts. The I/O system (:mod:`model.io.system`) asks the attachment's path
 and never its name. One instance of each path is registered in :data:`PATHS`; adding a
 path is one subclass and one registration (see ``tests/test_extension_points.py``).
 
@@ -41,10 +41,10 @@ from ..registry import Registry
 from .inbox import Work
 
 if TYPE_CHECKING:
-    from ..iopath import Attachment, IOParams, IOSystem
-    from ..iorequest import IORequest
     from ..modes import VirtMode
     from ..vcpu import VCpu
+    from .requests import IORequest
+    from .system import Attachment, IOParams, IOSystem
 
 #: An I/O action's answer: (cycles by category charged to the vCPU or None, block).
 Outcome = tuple[np.ndarray | None, bool]

@@ -40,7 +40,7 @@ class SchedulerKind:
     host_fields: dict[str, str] = field(default_factory=dict)
 
     def from_spec(self, host: Any) -> Scheduler:
-        """The scheduler of a scenario's host (a :class:`model.scenario.HostSpec`).
+        """The scheduler of a scenario's host (a :class:`model.scenario.format.HostSpec`).
 
         Examples
         --------

@@ -1,6 +1,6 @@
 """Scenario files: the host, its devices, the driver domain and the guests, validated.
 
-A scenario is YAML (loaded with :func:`model.yamlsafe.load_yaml`) checked against
+A scenario is YAML (loaded with :func:`model.scenario.yamlsafe.load_yaml`) checked against
 pydantic models before anything runs. Every field has an explicit default;
 unknown keys are errors; an error names the file, line and column, the key path
 (``guests[2].workload.params.think_us``), the bad value and the valid choices.
@@ -39,17 +39,17 @@ from pydantic import (
 )  # fmt: skip
 from pydantic.fields import FieldInfo
 
-from .arbitration import POLICIES, PerGuest, TokenBucket
-from .devices import DEVICE_KINDS
-from .errors import ConfigError
-from .hardware import DEFAULT_PROFILE, profile_names
-from .io.paths import PATHS
-from .modes import MODES, OS_KINDS, is_modified
+from ..errors import ConfigError
+from ..hardware import DEFAULT_PROFILE, profile_names
+from ..io.arbitration import POLICIES, PerGuest, TokenBucket
+from ..io.devices import DEVICE_KINDS
+from ..io.paths import PATHS
+from ..modes import MODES, OS_KINDS, is_modified
+from ..registry import choice
+from ..sched import SCHEDULERS
+from ..workload_registry import Footprint, registry
+from .errors import NAME_PATTERN, FieldError, FieldErrors, ScenarioError, explain
 from .overrides import apply_overrides
-from .registry import choice
-from .scenario_errors import NAME_PATTERN, FieldError, FieldErrors, ScenarioError, explain
-from .sched import SCHEDULERS
-from .workload_registry import Footprint, registry
 from .yamlsafe import YamlError, load_yaml, read_file
 
 _UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
@@ -375,7 +375,7 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
-        from .scenario_checks import cross_field_problems
+        from .checks import cross_field_problems
 
         problems = cross_field_problems(self)
         if problems:
@@ -417,7 +417,7 @@ def scenario_schema() -> dict:
 def parse_scenario(text: str | bytes | Mapping, source: str = "<string>",
                    overrides: Iterable[str] = ()) -> Scenario:
     """Validate scenario YAML ``text``, after applying ``overrides``
-    (``dotted.path=value``, see :mod:`model.overrides`).
+    (``dotted.path=value``, see :mod:`model.scenario.overrides`).
 
     Raises
     ------
@@ -475,7 +475,7 @@ def _validate(data: dict, source: str, where: dict) -> Scenario:
 def load_scenario(path: str, overrides: Iterable[str] = ()) -> Scenario:
     """Read and validate a scenario file, applying ``overrides``.
 
-    The file must be a regular file of at most :data:`model.yamlsafe.MAX_BYTES` (1 MiB);
+    The file must be a regular file of at most :data:`model.scenario.yamlsafe.MAX_BYTES` (1 MiB);
     anything else (``/dev/zero``, a FIFO, a directory, a larger file) is refused before
     it is read.
     """

@@ -6,7 +6,7 @@ vhost) decides every stage. Every step that other entities can observe (publishi
 a ring, a notification, a device submission, taking responses) is an ``Op.IO``
 instruction, performed by the hypervisor at its exact simulated time; the work around
 it is ordinary guest or driver-domain instructions on the CPU. Each request records
-the time of each stage (:mod:`model.iorequest`). The backends' work waits in an inbox
+the time of each stage (:mod:`model.io.requests`). The backends' work waits in an inbox
 (:class:`model.io.inbox.BackendInbox`) that the I/O system owns.
 """
 
@@ -18,17 +18,17 @@ from itertools import count
 
 import numpy as np
 
-from .categories import HYPERVISOR, N_CATEGORIES, TRANSITION
+from ..categories import HYPERVISOR, N_CATEGORIES, TRANSITION
+from ..errors import ConfigError
+from ..isa import Chunk, Op
+from ..liveness import State
+from ..modes import MODES, transition_of
+from ..vcpu import Behalf, VCpu
 from .devices import Device
-from .errors import ConfigError
-from .io.inbox import BackendInbox, Work
-from .io.paths import PATHS, IOPath, io_op, work
-from .iorequest import STAGES, IORequest, RequestLog
-from .isa import Chunk, Op
-from .liveness import State
-from .modes import MODES, transition_of
+from .inbox import BackendInbox, Work
+from .paths import PATHS, IOPath, io_op, work
+from .requests import STAGES, IORequest, RequestLog
 from .ring import Ring
-from .vcpu import Behalf, VCpu
 
 _QUEUED, _SERVICE_END = STAGES.index("queued"), STAGES.index("service_end")
 
@@ -133,7 +133,7 @@ class IOSystem:
 
     def set_driver_domain(self, domain) -> None:
         """The domain whose vCPUs run the backends and device models."""
-        from .workloads import enter
+        from ..workloads import enter
 
         self.driver_domain = domain
         self.backend_vcpus = list(domain.vcpus)
@@ -388,7 +388,7 @@ class IOSystem:
     def check(self) -> None:
         """Request conservation: issued = completed + in flight; and per device, the
         requests it served = those completed to their guests + those returning."""
-        from .errors import InvariantError
+        from ..errors import InvariantError
 
         begun = self.in_flight()
         if self.issued != self.log.completed + begun:

@@ -14,7 +14,7 @@ resolves names in one place). Adding a policy is one class and one registration 
 
 Examples
 --------
->>> from model.iorequest import IORequest
+>>> from model.io.requests import IORequest
 >>> q = WeightedFair({1: 2, 2: 1})
 >>> for i in range(6):
 ...     q.push(IORequest(i, guest=1 + i % 2, device=0, size=4096, write=False, issued=0))
@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Field, Strict
 
-from .errors import ConfigError, UnknownNameError
-from .iorequest import IORequest
-from .registry import Registry
+from ..errors import ConfigError, UnknownNameError
+from ..registry import Registry
+from .requests import IORequest
 
 if TYPE_CHECKING:
-    from .build import BuildContext
+    from ..scenario.build import BuildContext
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class Policy:
         Examples
         --------
         >>> from model.scenario import parse_scenario
-        >>> from model.build import build_host
+        >>> from model.scenario import build_host
         >>> s = parse_scenario("name: t\\nhost: {devices: {d: {kind: ssd, arbitration: priority, "
         ...                    "priorities: {b: 5}}}}\\nguests: [{name: a, workload: {profile: "
         ...                    "spin}}, {name: b, count: 2, workload: {profile: spin}}]")
@@ -281,7 +281,7 @@ class TokenBucket(Policy):
         Examples
         --------
         >>> from types import SimpleNamespace
-        >>> from model.build import BuildContext
+        >>> from model.scenario.build import BuildContext
         >>> ctx = BuildContext({"a": (1,)}, {1: 256}, 1e9)
         >>> capped = SimpleNamespace(caps={"a": (100.0, None)})
         >>> TokenBucket.wrap(Fifo(), capped, ctx).caps

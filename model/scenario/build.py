@@ -15,15 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .arbitration import POLICIES, TokenBucket
-from .devices import DEVICE_KINDS, Device
-from .domain import DomainConfig
-from .host import Host
-from .modes import is_modified
-from .scenario import Scenario
-from .scenario_checks import DRIVER_DOMAIN, replica_names
-from .sched import SCHEDULERS
-from .workload_registry import registry
+from ..domain import DomainConfig
+from ..host import Host
+from ..io.arbitration import POLICIES, TokenBucket
+from ..io.devices import DEVICE_KINDS, Device
+from ..modes import is_modified
+from ..sched import SCHEDULERS
+from ..workload_registry import registry
+from .checks import DRIVER_DOMAIN, replica_names
+from .format import Scenario
 
 V = TypeVar("V")
 

@@ -42,7 +42,7 @@ Examples
 >>> load_yaml("count: 010", "s.yaml")
 Traceback (most recent call last):
 ...
-model.yamlsafe.YamlError: s.yaml:1:8: count: 010 is ambiguous: YAML 1.1 reads it as octal \
+model.scenario.yamlsafe.YamlError: s.yaml:1:8: count: 010 is ambiguous: YAML 1.1 reads it as octal \
 (8), YAML 1.2 as 10; write 10, or 0o10 for octal
 """
 
@@ -56,7 +56,7 @@ import stat
 
 import yaml
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 MAX_BYTES = 1 << 20  #: the longest document (file size; characters of a string)
 MAX_DEPTH = 64  #: the deepest nesting of collections (a scenario needs fewer than 10)

@@ -1,7 +1,7 @@
 """Shared devices: disks and NICs with channels, a service-time model and an arbitration queue.
 
 A device serves up to ``channels`` requests at once; the others wait in its
-arbitration policy (:mod:`model.arbitration`). Service times follow from
+arbitration policy (:mod:`model.io.arbitration`). Service times follow from
 parameters in real units. A device is not a process per request: starting a
 service schedules one timeout whose callback finishes it.
 
@@ -17,7 +17,7 @@ requests suffered while each other guest's requests held the channels.
 Examples
 --------
 >>> import simpy, numpy as np
->>> from model.iorequest import IORequest
+>>> from model.io.requests import IORequest
 >>> env = simpy.Environment()
 >>> ssd = Device(env, "ssd0", SsdService(), freq_hz=1e9)
 >>> r = IORequest(0, guest=1, device=0, size=4096, write=False, issued=0)
@@ -35,10 +35,10 @@ import numpy as np
 import simpy
 from pydantic import Field
 
+from ..errors import ConfigError
+from ..registry import Registry
 from .arbitration import Fifo, Policy, SpecParam
-from .errors import ConfigError
-from .iorequest import IORequest
-from .registry import Registry
+from .requests import IORequest
 
 #: What a device is to the guests using it: a workload needs a device of a class (an
 #: attachment of a device of that class feeds it), whatever the device's kind.

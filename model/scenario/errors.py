@@ -29,8 +29,8 @@ from typing import Annotated, Union
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from .errors import ConfigError
-from .workload_registry import registry
+from ..errors import ConfigError
+from ..workload_registry import registry
 from .yamlsafe import format_path
 
 #: Guest and device names: they become file names, table values and graph labels.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .yamlsafe import YamlError, load_yaml
 
 #: Keys that name the elements of a list, tried in order.

@@ -1,7 +1,7 @@
 """The checks of a scenario that look at several fields at once: names that collide,
 devices that do not exist or are attached twice, paths a mode cannot use, memory that
 cannot hold the processes, totals beyond what a host may have, pinning to pCPUs that do
-not exist. Each problem is a :class:`~model.scenario_errors.FieldError` at the field it
+not exist. Each problem is a :class:`~model.scenario.errors.FieldError` at the field it
 is about, so the message points at that field's line; all are reported at once.
 
 Examples
@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .arbitration import POLICIES
-from .devices import DEVICE_KINDS
-from .scenario_errors import FieldError
-from .workload_registry import Footprint, registry
+from ..io.arbitration import POLICIES
+from ..io.devices import DEVICE_KINDS
+from ..workload_registry import Footprint, registry
+from .errors import FieldError
 
 if TYPE_CHECKING:
-    from .scenario import Scenario
+    from .format import Scenario
 
 #: The most a host may have: domains (guests and the driver domain), vCPUs, and
 #: page-table pages its processes hold at once (2 GiB of tables).
@@ -70,7 +70,7 @@ def _names(s: Scenario) -> list[FieldError]:
 
 
 def _record(s: Scenario) -> list[FieldError]:
-    from .scenario import MAX_INTERVALS, format_duration
+    from .format import MAX_INTERVALS, format_duration
 
     if s.duration / s.record.interval <= MAX_INTERVALS:
         return []
@@ -81,9 +81,9 @@ def _record(s: Scenario) -> list[FieldError]:
 
 
 def _guests(s: Scenario) -> list[FieldError]:
-    from .hardware import load_profile
-    from .modes import MODES, is_modified
-    from .paging import FRAMES_PER_MB
+    from ..hardware import load_profile
+    from ..modes import MODES, is_modified
+    from ..paging import FRAMES_PER_MB
 
     out = []
     hw = load_profile(s.hardware)
@@ -135,7 +135,7 @@ def _guests(s: Scenario) -> list[FieldError]:
 def _devices(s: Scenario) -> list[FieldError]:
     """Per-guest device fields name guests; a policy's own field is set only on a device
     that has the policy."""
-    from .scenario import device_field_owner, per_guest_device_fields
+    from .format import device_field_owner, per_guest_device_fields
 
     out = []
     names = [g.name for g in s.guests]

@@ -1,13 +1,13 @@
-"""Workloads that use I/O through an attachment (:class:`model.iopath.Attachment`)."""
+"""Workloads that use I/O through an attachment (:class:`model.io.system.Attachment`)."""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
 
-from .isa import Chunk, ChunkBuilder
-from .workload_registry import Param, workload
-from .workloads import enter
+from ..isa import Chunk, ChunkBuilder
+from ..workload_registry import Param, workload
+from ..workloads import enter
 
 _FRACTION = {"ge": 0, "le": 1}
 
@@ -164,7 +164,7 @@ def web_server(disk, nic, requests: int = 200, rate_per_s: float = 2000.0,
     """Requests arrive at ``rate_per_s`` (Poisson); each is parsed, reads a small file
     (from disk with probability ``miss_ratio``, else from the page cache) and sends the
     response over the NIC in MTU-sized segments. The server sleeps between arrivals."""
-    from .isa import Op
+    from ..isa import Op
 
     def program(ctx) -> Iterator[Chunk]:
         k = ctx.kernel
