@@ -32,8 +32,8 @@ from .hardware import DEFAULT_PROFILE, HardwareProfile, load_profile
 from .hypervisor import Hypervisor
 from .isa import Chunk, Op
 from .liveness import State, VcpuState, liveness
-from .modes import TRANSITION_KINDS, transition_of
 from .paging import FRAMES_PER_MB, Memory
+from .rules import TRANSITION_KINDS, transition_of
 from .sched import Scheduler, make_scheduler
 from .vcpu import Marker, VCpu
 

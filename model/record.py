@@ -46,7 +46,7 @@ from .cpu import STAT_NAMES
 from .errors import PvsimError
 from .io.requests import STAGES
 from .liveness import State, VcpuState
-from .modes import TRANSITION_KINDS
+from .rules import TRANSITION_KINDS
 
 if TYPE_CHECKING:
     from .host import Host, RunStats

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..isa import Chunk, ChunkBuilder, Op
-from ..modes import transition_of
 from ..registry import Registry
+from ..rules import transition_of
 from .inbox import Work
 
 if TYPE_CHECKING:

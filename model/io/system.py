@@ -22,7 +22,8 @@ from ..categories import HYPERVISOR, N_CATEGORIES, TRANSITION
 from ..errors import ConfigError
 from ..isa import Chunk, Op
 from ..liveness import State
-from ..modes import MODES, transition_of
+from ..modes import MODES
+from ..rules import transition_of
 from ..vcpu import Behalf, VCpu
 from .devices import Device
 from .inbox import BackendInbox, Work
