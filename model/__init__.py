@@ -36,7 +36,6 @@ _PUBLIC = {
     "workload": "model.workload_registry",
     "Param": "model.workload_registry",
     "run_bench": "model.microbench",
-    "liveness": "model.liveness",
     "RunRecord": "model.record",
     "PATHS": "model.io",
     "DEVICE_KINDS": "model.io",

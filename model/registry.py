@@ -161,10 +161,15 @@ class Registry(Generic[T]):
 def _redefinition(before: object, after: object) -> bool:
     """Whether ``after`` is a new definition of the same thing as ``before`` (the same
     qualified name in the same module: a notebook cell run again), which replaces it.
-    A component that wraps a function (a workload) is known by its ``function``."""
+    A component that wraps a function (a workload) is known by its ``function``, an
+    instance (a mode, an I/O path) by its class."""
 
     def key(c: object) -> tuple:
         c = getattr(c, "function", c)
+        if not hasattr(c, "__qualname__"):  # an instance (a mode, a path): by its class
+            c = type(c)
+            if c.__module__ == "builtins":
+                return None, None
         return getattr(c, "__module__", None), getattr(c, "__qualname__", None)
 
     return key(before)[1] is not None and key(before) == key(after) and before is not after

@@ -146,3 +146,58 @@ def test_a_workload_defined_again_replaces_itself_and_another_of_its_name_is_ref
             elsewhere()
     finally:
         registry().unregister("toy_again")
+
+
+def test_a_scenario_still_pickles_after_another_workload_is_registered():
+    """Workload models are made once per registered kind: registering another one does
+    not replace the models that earlier scenarios hold, so they still pickle for a
+    sweep's worker processes."""
+    import pickle
+
+    s = parse_scenario("name: t\nguests: [{name: a, workload: {profile: sleeper}}]")
+    try:
+
+        @workload()
+        def toy_later():
+            return lambda ctx: iter(())
+
+        assert pickle.loads(pickle.dumps(s)) == s
+    finally:
+        registry().unregister("toy_later")
+    assert pickle.loads(pickle.dumps(s)) == s
+
+
+def test_a_subclass_of_a_registered_policy_takes_its_parameters():
+    from model.io.arbitration import POLICIES, Priority
+
+    class AgedPriority(Priority):
+        """Priority, aged (a toy: the parameter is Priority's)."""
+
+    POLICIES.register("aged_priority", AgedPriority)
+    try:
+        text = ("name: t\nhost: {devices: {d: {kind: ssd, arbitration: %s, priorities: "
+                "{a: 3}}}}\nguests: [{name: a, workload: {profile: spin}}]")
+        s = parse_scenario(text % "aged_priority", "t.yaml")
+        assert s.host.devices["d"].priorities == {"a": 3}
+        with pytest.raises(ScenarioError,
+                           match="only used with arbitration priority or aged_priority"):
+            parse_scenario(text % "fifo", "t.yaml")
+    finally:
+        POLICIES.unregister("aged_priority")
+
+
+def test_an_instance_registered_again_from_the_same_class_replaces_itself():
+    from model.errors import ConfigError
+    from model.io.paths import PATHS, DirectPath
+
+    class Mine(DirectPath):
+        name = "mine"
+
+    try:
+        first = PATHS.register("mine", Mine())
+        second = PATHS.register("mine", Mine())  # the notebook cell, run again
+        assert PATHS["mine"] is second is not first
+        with pytest.raises(ConfigError, match="already registered"):
+            PATHS.register("mine", DirectPath())
+    finally:
+        PATHS.unregister("mine")

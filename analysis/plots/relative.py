@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from model.modes import baseline_mode
+
 from ._common import new_figure, plain_text
 from .colors import MODE_COLORS
 
@@ -39,7 +41,7 @@ def _mode_order(modes: list[str], baseline: str) -> list[str]:
 
 
 @plain_text
-def relative_performance(table: pd.DataFrame, baseline: str = "native",
+def relative_performance(table: pd.DataFrame, baseline: str | None = None,
                          title: str | None = None) -> Figure:
     """Grouped bars of performance relative to native, one panel per metric.
 
@@ -53,9 +55,10 @@ def relative_performance(table: pd.DataFrame, baseline: str = "native",
         (see the module docstring), as in ``analysis.compare.compare(...).table``.
         Other columns are ignored; a NaN ``relative`` (native had no figure) draws no
         bar.
-    baseline : str, default "native"
+    baseline : str, optional
         The mode the values are relative to (drawn as the line at 1.0; its own bars,
-        all 1.0, are left out).
+        all 1.0, are left out); by default the registry's mode without a hypervisor
+        (:func:`model.modes.baseline_mode`, ``native``).
     title : str, optional
         The figure's title.
 
@@ -71,6 +74,8 @@ def relative_performance(table: pd.DataFrame, baseline: str = "native",
         raise ValueError(f"relative_performance: the table lacks column(s) "
                          f"{', '.join(sorted(missing))}; it needs subject, metric, mode, "
                          "relative")
+    if baseline is None:
+        baseline = baseline_mode()
     t = table[table["mode"] != baseline]
     metrics = list(dict.fromkeys(t["metric"]))
     if not metrics:

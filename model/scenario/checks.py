@@ -146,13 +146,13 @@ def _devices(s: Scenario) -> list[FieldError]:
                 if g not in names:
                     out.append(FieldError(("host", "devices", d, key, g), (
                         f"unknown guest {g!r}; valid choices: {', '.join(names)}")))
-        mine = POLICIES[spec.arbitration]
+        mine = POLICIES[spec.arbitration].params  # its own and its bases' (a subclass's)
         for key, field in type(spec).model_fields.items():
-            owner = device_field_owner(key)
-            if owner in policies and owner is not mine and \
+            if device_field_owner(key) in policies and key not in mine and \
                     getattr(spec, key) != field.get_default(call_default_factory=True):
+                users = [name for name, cls in POLICIES.items() if key in cls.params]
                 out.append(FieldError(("host", "devices", d, key), (
-                    f"only used with arbitration {policies[owner]} (this device has "
+                    f"only used with arbitration {' or '.join(users)} (this device has "
                     f"{spec.arbitration})")))
     return out
 

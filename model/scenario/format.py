@@ -249,20 +249,32 @@ class DriverDomainSpec(_Strict):
     """its memory, taken from the host's"""
 
 
+#: workload name -> (its registered kind, its model): a model is made once per kind, so
+#: scenarios validated before another workload was registered still pickle (their
+#: classes stay the module's)
+_WORKLOAD_MODELS: dict[str, tuple[object, type[BaseModel]]] = {}
+
+
+def _workload_model(name: str, kind) -> type[BaseModel]:
+    made = _WORKLOAD_MODELS.get(name)
+    if made is not None and made[0] is kind:
+        return made[1]
+    first = kind.doc.split("\n\n")[0].replace("\n", " ")
+    model = create_model(
+        f"{name}_workload", __base__=_Strict, __doc__=f"{name}: {first}",
+        __module__=__name__,
+        profile=(Literal[name], Field(description="the program each vCPU runs")),
+        params=(kind.params, Field(default_factory=kind.params,
+                                   description=f"parameters of {name}")))
+    globals()[model.__name__] = model  # found by name: scenarios pickle (sweeps)
+    _WORKLOAD_MODELS[name] = (kind, model)
+    return model
+
+
 def _workload_spec():
     """One model per registered workload (its ``profile`` and typed ``params``), joined in
     a union told apart by ``profile``: the schema shows each workload's parameters."""
-    models = []
-    for name, kind in registry().items():
-        first = kind.doc.split("\n\n")[0].replace("\n", " ")
-        model = create_model(
-            f"{name}_workload", __base__=_Strict, __doc__=f"{name}: {first}",
-            __module__=__name__,
-            profile=(Literal[name], Field(description="the program each vCPU runs")),
-            params=(kind.params, Field(default_factory=kind.params,
-                                       description=f"parameters of {name}")))
-        globals()[model.__name__] = model  # found by name: scenarios pickle (sweeps)
-        models.append(model)
+    models = [_workload_model(name, kind) for name, kind in registry().items()]
     return Annotated[Union[tuple(models)], Field(discriminator="profile")]  # noqa: UP007
 
 
