@@ -98,6 +98,20 @@ def run_one(s: Scenario, seed: int, cache_file: str | None = None) -> dict[str, 
     return metrics
 
 
+def _check_components_travel(s: Scenario) -> None:
+    """Refuse, before any worker starts, a scenario that names a component registered
+    from outside pvsim (a notebook's, a plug-in's): worker processes start from pvsim's
+    own modules, so they would not know it, and every run would fail there."""
+    foreign = sorted({f"{r.what} {name!r} (from {r.module_of(name)})"
+                      for r, name in s.components()
+                      if not (r.module_of(name) or "").startswith(("model.", "analysis."))})
+    if foreign:
+        raise ConfigError(
+            f"scenario {s.name} uses {', '.join(foreign)}, registered in this process "
+            "only: worker processes (jobs > 1, --dask) would not know it. Run with "
+            "jobs=1, or register it in the workers as well.")
+
+
 class Runner:
     """Where runs execute: inline (``jobs=1``), a local process pool (``jobs>1``), or a
     Dask cluster (``dask``: an address, or ``"local:N"``). Start-up happens once, on
@@ -157,6 +171,8 @@ class Runner:
             for i, call in enumerate(calls):
                 yield i, run_one(*call)
             return
+        for s in {id(c[0]): c[0] for c in calls}.values():
+            _check_components_travel(s)
         if self._submit is None:
             self._start()
         futures = {self._submit(run_one, *call): i for i, call in enumerate(calls)}

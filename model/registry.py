@@ -123,6 +123,17 @@ class Registry(Generic[T]):
         except (KeyError, TypeError):
             raise UnknownNameError(self.what, name, self.names()) from None
 
+    def module_of(self, name: str) -> str | None:
+        """The module that defines the component registered as ``name``.
+
+        Examples
+        --------
+        >>> from model.modes import MODES
+        >>> MODES.module_of("hvm")
+        'model.modes'
+        """
+        return _identity(self[name])[0]
+
     def get(self, name: str, default: T | None = None) -> T | None:
         return self._items.get(name, default)
 
@@ -158,21 +169,23 @@ class Registry(Generic[T]):
         return f"Registry({self.what!r}: {', '.join(self._items)})"
 
 
+def _identity(c: object) -> tuple[str | None, str | None]:
+    """(module, qualified name) that define component ``c``: a function or class itself,
+    a component that wraps a function (a workload) by its ``function``, an instance (a
+    mode, an I/O path) by its class; (None, None) for a built-in value."""
+    c = getattr(c, "function", c)
+    if not hasattr(c, "__qualname__"):
+        c = type(c)
+        if c.__module__ == "builtins":
+            return None, None
+    return getattr(c, "__module__", None), getattr(c, "__qualname__", None)
+
+
 def _redefinition(before: object, after: object) -> bool:
     """Whether ``after`` is a new definition of the same thing as ``before`` (the same
-    qualified name in the same module: a notebook cell run again), which replaces it.
-    A component that wraps a function (a workload) is known by its ``function``, an
-    instance (a mode, an I/O path) by its class."""
-
-    def key(c: object) -> tuple:
-        c = getattr(c, "function", c)
-        if not hasattr(c, "__qualname__"):  # an instance (a mode, a path): by its class
-            c = type(c)
-            if c.__module__ == "builtins":
-                return None, None
-        return getattr(c, "__module__", None), getattr(c, "__qualname__", None)
-
-    return key(before)[1] is not None and key(before) == key(after) and before is not after
+    qualified name in the same module: a notebook cell run again), which replaces it."""
+    return _identity(before)[1] is not None and _identity(before) == _identity(after) \
+        and before is not after
 
 
 def _expected(names: tuple[str, ...]) -> str:

@@ -151,3 +151,19 @@ guests:
         assert served["fifo"]["b"] < 2 * served["fifo"]["a"]  # fifo: about evenly
     finally:
         POLICIES.unregister("rank")
+
+
+def test_a_sweep_in_worker_processes_refuses_a_component_they_would_not_know(delayed):
+    """Worker processes start from pvsim's own modules: a path registered here would be
+    unknown there, so a parallel sweep that names it is refused at once, clearly (it
+    failed in every worker before); inline (jobs=1) it runs."""
+    from analysis.sweep import Runner, sweep
+    from model.errors import ConfigError
+
+    s = parse_scenario(scenario("delayed").replace("20ms", "2ms"), "ext.yaml")
+    with Runner(jobs=2) as runner, pytest.raises(
+        ConfigError, match=r"uses I/O path 'delayed' \(from toys\), registered in this "
+        r"process only.*jobs=1"
+    ):
+        list(runner.run([(s, 1, None)]))
+    assert sweep(s, [{}], replications=1, jobs=1).ran == 1

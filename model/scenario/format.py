@@ -45,7 +45,7 @@ from ..io.arbitration import POLICIES, PerGuest, TokenBucket
 from ..io.devices import DEVICE_KINDS
 from ..io.paths import PATHS
 from ..modes import MODES, OS_KINDS, is_modified
-from ..registry import choice
+from ..registry import Registry, choice
 from ..sched import SCHEDULERS
 from ..workload_registry import Footprint, registry
 from .errors import NAME_PATTERN, FieldError, FieldErrors, ScenarioError, explain
@@ -377,6 +377,24 @@ class Scenario(_Strict):
                 g.count
         if self.needs_driver_domain:
             out += Footprint.of(self.driver_domain.vcpus)
+        return out
+
+    def components(self) -> list[tuple[Registry, str]]:
+        """Every registered component the scenario names, as ``(registry, name)``: its
+        modes, I/O paths, workloads, device kinds, arbitration policies and scheduler.
+
+        Examples
+        --------
+        >>> s = parse_scenario("name: t\\nguests: [{name: a, workload: {profile: spin}}]")
+        >>> sorted({(r.what, n) for r, n in s.components()})
+        [('scheduler', 'credit'), ('virtualization mode', 'pv'), ('workload', 'spin')]
+        """
+        out: list[tuple[Registry, str]] = [(SCHEDULERS, self.host.scheduler)]
+        for d in self.host.devices.values():
+            out += [(DEVICE_KINDS, d.kind), (POLICIES, d.arbitration)]
+        for g in self.guests:
+            out += [(MODES, g.mode), (registry(), g.workload.profile)]
+            out += [(PATHS, a.path) for a in g.devices if a.path is not None]
         return out
 
     @property
