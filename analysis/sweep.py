@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import io
 import json
 import multiprocessing
@@ -36,6 +37,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,11 +80,35 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
+def _foreign(s: Scenario) -> list[tuple[Any, str]]:
+    """The components ``s`` names that are registered from outside pvsim."""
+    return [(r, name) for r, name in s.components()
+            if not (r.module_of(name) or "").startswith(("model.", "analysis."))]
+
+
+def _foreign_digest(s: Scenario) -> list[str]:
+    """The source of each component from outside pvsim that ``s`` names (editing one
+    invalidates the cache like editing the model); where its source cannot be read
+    (defined interactively), its identity in this process, so it is never reused."""
+    out = []
+    for r, name in sorted(_foreign(s), key=lambda rn: (rn[0].what, rn[1])):
+        c = r[name]
+        c = getattr(c, "function", c)
+        target = c if hasattr(c, "__qualname__") else type(c)
+        try:
+            text = inspect.getsource(target)
+        except (OSError, TypeError):
+            text = f"unreadable: {id(c)} in process {os.getpid()}"
+        out.append(f"{r.what}:{name}:{hashlib.sha256(text.encode()).hexdigest()}")
+    return out
+
+
 def run_key(s: Scenario, seed: int) -> str:
-    """The cache key of one run: the resolved scenario, the seed and :func:`code_digest`
-    (editing a profile or the model invalidates the cache)."""
-    text = json.dumps([s.model_dump(mode="json"), seed, code_digest(), run_cache.FORMAT],
-                      sort_keys=True)
+    """The cache key of one run: the resolved scenario, the seed, :func:`code_digest`
+    (editing a profile or the model invalidates the cache), and the source of any
+    component from outside pvsim that the scenario names."""
+    text = json.dumps([s.model_dump(mode="json"), seed, code_digest(), run_cache.FORMAT,
+                       *_foreign_digest(s)], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -103,8 +129,7 @@ def _check_components_travel(s: Scenario) -> None:
     from outside pvsim (a notebook's, a plug-in's): worker processes start from pvsim's
     own modules, so they would not know it, and every run would fail there."""
     foreign = sorted({f"{r.what} {name!r} (from {r.module_of(name)})"
-                      for r, name in s.components()
-                      if not (r.module_of(name) or "").startswith(("model.", "analysis."))})
+                      for r, name in _foreign(s)})
     if foreign:
         raise ConfigError(
             f"scenario {s.name} uses {', '.join(foreign)}, registered in this process "
