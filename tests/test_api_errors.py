@@ -92,7 +92,9 @@ def test_a_workload_called_from_python_checks_its_parameters():
 
     with pytest.raises(PvsimError, match=r"^workload web_server: rate_per_s: 0 is out of "
                                          r"range; valid: more than 0 and at most 10,000,000 "
-                                         r"\(mean arrival rate, requests per second\)$"):
+                                         r"\(requests per second if serving took no "
+                                         r"time \(an exponential gap of mean 1/rate follows "
+                                         r"each request\)\)$"):
         web_server(None, None, rate_per_s=0)
     with pytest.raises(PvsimError, match="chunk_mem_ops"):
         cpu_bound(chunk_mem_ops=10**10)

@@ -154,16 +154,20 @@ def file_server(disk, files: int = 16, file_kib: int = 256, chunk_kib: int = 64)
 
 @workload(needs=("disk", "nic"),
           requests=Param("requests to serve", ge=1, le=1e12),
-          rate_per_s=Param("mean arrival rate, requests per second", gt=0, le=1e7),
+          rate_per_s=Param("requests per second if serving took no time (an exponential "
+                           "gap of mean 1/rate follows each request)", gt=0, le=1e7),
           response_bytes=Param("bytes of each response", ge=1, le=64 << 20),
           miss_ratio=Param("fraction of requests whose file is read from disk", **_FRACTION),
           cpu_instructions=Param("instructions to handle one request", ge=0, le=1e10))
 def web_server(disk, nic, requests: int = 200, rate_per_s: float = 2000.0,
                response_bytes: int = 16384, miss_ratio: float = 0.2,
                cpu_instructions: int = 100_000):
-    """Requests arrive at ``rate_per_s`` (Poisson); each is parsed, reads a small file
+    """A closed loop of ``requests`` requests, one at a time: the server sleeps an
+    exponential gap (mean ``1 / rate_per_s``), then parses the request, reads a small file
     (from disk with probability ``miss_ratio``, else from the page cache) and sends the
-    response over the NIC in MTU-sized segments. The server sleeps between arrivals."""
+    response over the NIC in MTU-sized segments. The next gap starts when the response is
+    sent, so the load offered falls as service slows: an overloaded server serves fewer
+    requests, it does not build a queue (arrivals are not Poisson at the server)."""
     from ..isa import Op
 
     def program(ctx) -> Iterator[Chunk]:
