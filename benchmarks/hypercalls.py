@@ -18,10 +18,10 @@ import time
 
 import simpy
 
-from model.cpu import COUNTS
 from model.domain import DomainConfig
 from model.host import Host
 from model.isa import FIRST_SENSITIVE, N_OPS, ChunkBuilder, Op, pte_target
+from model.vectors import COUNTS
 from model.workloads import enter
 
 

@@ -25,7 +25,6 @@ import simpy
 from simpy.events import NORMAL
 
 from .categories import NAMES
-from .cpu import COUNTS, S_INSTR, STAT_NAMES
 from .domain import Domain, DomainConfig
 from .errors import ConfigError, PvsimError
 from .hardware import DEFAULT_PROFILE, HardwareProfile, load_profile
@@ -36,6 +35,7 @@ from .paging import FRAMES_PER_MB, Memory
 from .rules import TRANSITION_KINDS, transition_of
 from .sched import Scheduler, make_scheduler
 from .vcpu import Marker, VCpu
+from .vectors import COUNTS, S_INSTR, STAT_NAMES
 
 
 class Environment(simpy.Environment):

@@ -29,7 +29,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import categories as C
-from .cpu import (
+from .errors import UnsupportedModeError
+from .hardware import HardwareProfile
+from .isa import N_OPS, STOP_OPS, Op
+from .registry import Registry
+from .rules import H, Rule, Step, T, full_rules, hvm_rules, native_rules, pv_rules
+from .vectors import (
     B_ALU,
     B_BRANCH,
     B_BT_RET,
@@ -56,12 +61,7 @@ from .cpu import (
     POL_BATCH,
     POL_MODE,
     POLICY_VECTOR,
-)  # fmt: skip
-from .errors import UnsupportedModeError
-from .hardware import HardwareProfile
-from .isa import N_OPS, STOP_OPS, Op
-from .registry import Registry
-from .rules import H, Rule, Step, T, full_rules, hvm_rules, native_rules, pv_rules
+)
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .categories import IDLE
-from .cpu import STAT_NAMES
 from .errors import PvsimError
 from .io.requests import STAGES
 from .liveness import State, VcpuState
 from .rules import TRANSITION_KINDS
+from .vectors import STAT_NAMES
 
 if TYPE_CHECKING:
     from .host import Host, RunStats
@@ -148,7 +148,7 @@ def _rows(keys: np.ndarray, wanted: np.ndarray, what: str) -> np.ndarray:
 @dataclass(frozen=True, eq=False)
 class VcpuTable:
     """vCPU uid -> (domain id, index within the domain) and name, with what each one
-    did: its counters (:data:`model.cpu.STAT_NAMES`: instructions, TLB misses, ...) and
+    did: its counters (:data:`model.vectors.STAT_NAMES`: instructions, TLB misses, ...) and
     when its workload finished (cycles; -1 if it had not when the run ended).
 
     Examples

@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .categories import N_CATEGORIES
-from .cpu import (
+from .cpu import execute, tlb_flush
+from .errors import PvsimError
+from .isa import Chunk, ChunkBuilder, Op
+from .vectors import (
     COUNTS,
     CYCLES,
     R_FAULT_KIND,
@@ -33,13 +36,9 @@ from .cpu import (
     ST_FAULT,
     ST_NO_MEMORY,
     ST_STOP,
-    execute,
     new_cpu_vector,
     new_tlb,
-    tlb_flush,
-)  # fmt: skip
-from .errors import PvsimError
-from .isa import Chunk, ChunkBuilder, Op
+)
 from .vtimer import VirtualTimer
 
 if TYPE_CHECKING:

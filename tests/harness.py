@@ -29,7 +29,7 @@ class Measurement:
         self.by_category = {NAMES[i]: int(cycles[i]) for i in range(len(NAMES)) if cycles[i]}
 
     def counter(self, name: str) -> int:
-        from model.cpu import STAT_NAMES
+        from model.vectors import STAT_NAMES
         idx = {v: k for k, v in STAT_NAMES.items()}[name]
         return int(self.vcpu.cpu[idx])
 

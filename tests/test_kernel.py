@@ -17,21 +17,21 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from model.cpu import (
-    B_TC_CAPACITY,
-    POL_BASE,
-    ST_BUDGET,
-    ST_CHUNK_END,
-    ST_NO_MEMORY,
-    execute,
-    new_cpu_vector,
-    new_tlb,
-)
+from model.cpu import execute
 from model.guestos import N_ROUTINES
 from model.hardware import load_profile
 from model.isa import KERNEL_BASE, PTE_P, PTE_U, PTE_W, Op, make_pte, pte_target
 from model.modes import compile_mode, resolve_mode
 from model.paging import Memory
+from model.vectors import (
+    B_TC_CAPACITY,
+    POL_BASE,
+    ST_BUDGET,
+    ST_CHUNK_END,
+    ST_NO_MEMORY,
+    new_cpu_vector,
+    new_tlb,
+)
 
 from harness import NEHALEM, P4
 

@@ -64,14 +64,15 @@ def test_tlb_is_lru_within_a_set():
     s = mem.new_space(1)
     for vpn in range(3):
         mem.set_pte(s, vpn, make_pte(vpn, PTE_P | PTE_W | PTE_U))
-    from model.cpu import new_cpu_vector, new_tlb
     from model.modes import compile_mode, resolve_mode
+    from model.vectors import new_cpu_vector, new_tlb
 
     hw = load_profile(P4)
     cm = compile_mode(resolve_mode("native", hw), hw)
     cpu, tlb = new_cpu_vector(1, s), new_tlb(1, 2)  # one set, two ways
     c = loads(0, 1, 0, 2, 0, 1)  # 2 evicts 1 (least recently used), so the last 1 misses
-    from model.cpu import S_TLB_HIT, S_TLB_MISS, execute
+    from model.cpu import execute
+    from model.vectors import S_TLB_HIT, S_TLB_MISS
 
     execute(c.op, c.a, c.b, 0, 0, False, 10**9, cpu, tlb, cm.policy, cm.costs, mem.pt,
             mem.pt_free, mem.spaces, mem.reservations, mem.pt_owner, mem.ctl,
@@ -192,6 +193,6 @@ def test_a_guest_cannot_touch_another_guests_address_space():
     evil = host.add_guest(DomainConfig("evil", "pv"), attacker)
     host.run()
     assert host.memory.lookup(space, DATA) == before
-    from model.cpu import S_REFUSED
+    from model.vectors import S_REFUSED
 
     assert int(evil.vcpus[0].cpu[S_REFUSED]) == 3

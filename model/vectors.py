@@ -1,0 +1,113 @@
+"""The packed vectors the CPU/MMU kernel (:mod:`model.cpu`) works on: their layouts, and
+the allocation of the per-vCPU ones. The modes (:mod:`model.modes`) fill the per-mode
+vectors, the vCPU (:mod:`model.vcpu`) owns the per-vCPU ones, and the kernel reads and
+writes them all.
+
+PTE bits, address widths and page-table geometry (``PTE_*``, ``PAGE_SHIFT``,
+``VPN_BITS``, ``FRAME_MASK``, ``PT_*``, ``KERNEL_BASE``) are defined once, in
+:mod:`model.isa`; the columns of ``spaces`` and ``ctl`` in :mod:`model.paging`; the
+layouts below, here (numba freezes module-level ints: a name costs nothing, and
+:mod:`model.cpu` imports them).
+
+- ``cpu`` (per vCPU, :data:`CPU_VECTOR`): registers ``R_*`` and counters ``S_*``,
+  then from :data:`COUNTS` a count per op, from :data:`CYCLES` cycles per category.
+- ``tlb`` (per vCPU, sets x ways x ``TLB_TAG, TLB_PTE, TLB_LRU``): a tag is
+  ``vpn << TAG_PAGE_SHIFT``, or ``page << TAG_PAGE_SHIFT | TAG_DIRECT | TAG_LARGE``
+  for a 2 MiB page of the kernel's direct map; its set ``(tag >> TAG_PAGE_SHIFT) &
+  (sets - 1)``; the stamp of the last use comes from ``cpu[R_CLOCK]``.
+- ``policy`` (per mode): mode flags ``M_*``, base costs ``B_*``, cycles by category
+  of one hypercall batch, from :data:`POL_MODE`, :data:`POL_BASE`, :data:`POL_BATCH`.
+- ``costs`` (per mode, ``N_OPS x N_CATEGORIES + 1``): an op's cycles by category,
+  then -1 (it stops the kernel), 0 (it runs inline) or 1 (batchable).
+- ``tc_all`` (per domain): a row per kernel routine (``TC_STAMP``, ``TC_SIZE``), then
+  the cache's ``TC_USED``, ``TC_CLOCK``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .categories import N_CATEGORIES
+from .isa import N_OPS, PT_LEVELS, PTE_G, PTE_P, PTE_W
+
+# --- per-vCPU vector layout -------------------------------------------------------------
+R_SPACE, R_CLOCK, R_LAZY, R_PENDING, R_DOM = 0, 1, 2, 3, 4
+R_FAULT_VA, R_FAULT_WRITE, R_FAULT_KIND = 5, 6, 7
+S_INSTR, S_TLB_HIT, S_TLB_MISS, S_WALK_REFS, S_BATCHES, S_REFUSED = 8, 9, 10, 11, 12, 13
+S_TC_MISS, S_TC_TRANSLATED, S_MEM, S_PT_ALLOC = 14, 15, 16, 17
+R_TIMER = 18  # a one-shot timer programmed in this call: cycles after the call began; -1 none
+R_TIMER_DELAY = 19  # ... and its delay
+S_PLAIN_PTE = 20  # PTE writes to tables nobody watches (plain stores, no hypercall or trap)
+COUNTS = 24
+CYCLES = COUNTS + N_OPS
+CPU_VECTOR = CYCLES + N_CATEGORIES
+STAT_NAMES = {
+    S_INSTR: "instructions", S_TLB_HIT: "tlb_hits", S_TLB_MISS: "tlb_misses",
+    S_WALK_REFS: "walk_refs", S_BATCHES: "hypercall_batches", S_REFUSED: "pv_refused",
+    S_TC_MISS: "tc_misses", S_TC_TRANSLATED: "tc_translated_insns", S_MEM: "mem_accesses",
+    S_PT_ALLOC: "pt_pages_allocated", S_PLAIN_PTE: "plain_pte_writes",
+}  # fmt: skip
+
+FAULT_NOT_PRESENT, FAULT_PROTECTION = 1, 2
+
+# --- TLB layout: (sets, ways, [tag, pte, lru stamp]) -----------------------------------
+TLB_TAG, TLB_PTE, TLB_LRU = 0, 1, 2
+TLB_EMPTY = -1  # the tag of an invalid entry
+TAG_PAGE_SHIFT = 1  # a tag is the page number shifted past the direct-map bit
+TAG_DIRECT = 1  # bit 0: an entry of the kernel's direct map
+TAG_LARGE = 1 << 62  # ... which maps a 2 MiB page
+DIRECT_MAP_PTE = PTE_G | PTE_W | PTE_P  # the flags of a direct-map translation
+NESTED_STRIDE = PT_LEVELS + 1  # a nested walk of n guest levels: (n + 1) * 5 - 1 refs
+
+# --- mode vector layout -----------------------------------------------------------------
+M_PAGING, M_BT, M_PV, M_BATCH_LIMIT = 0, 1, 2, 3
+PAGING_DIRECT, PAGING_SHADOW, PAGING_NESTED = 0, 1, 2
+MODE_VECTOR = 4
+
+# --- base cost vector layout ------------------------------------------------------------
+B_ALU, B_MEM, B_BRANCH, B_CALL, B_RET, B_WALK, B_WALK_NESTED = 0, 1, 2, 3, 4, 5, 6
+B_BT_RET, B_BT_TRANSLATE, B_PIN_TABLE, B_VALIDATE, B_TC_CAPACITY, B_PT_ZERO = 7, 8, 9, 10, 11, 12
+BASE_VECTOR = 13
+
+# --- the packed policy vector: mode flags, base costs, cost of one hypercall batch --------
+POL_MODE = 0
+POL_BASE = MODE_VECTOR
+POL_BATCH = POL_BASE + BASE_VECTOR
+POLICY_VECTOR = POL_BATCH + N_CATEGORIES
+
+# --- the translation cache: a row per routine, then the control row --------------------
+TC_STAMP, TC_SIZE = 0, 1  # per routine: its last use (0: not translated), its size
+TC_USED, TC_CLOCK = 0, 1
+
+# --- status ------------------------------------------------------------------------------
+ST_CHUNK_END, ST_BUDGET, ST_FAULT, ST_STOP, ST_NO_MEMORY = 0, 1, 2, 3, 4
+
+
+def new_cpu_vector(dom: int, space: int) -> np.ndarray:
+    """A zeroed per-vCPU vector for domain ``dom`` starting in address space ``space``.
+
+    Examples
+    --------
+    >>> cpu = new_cpu_vector(dom=1, space=0)
+    >>> cpu.shape == (CPU_VECTOR,), int(cpu[R_DOM]), int(cpu[R_TIMER])
+    (True, 1, -1)
+    """
+    cpu = np.zeros(CPU_VECTOR, np.int64)
+    cpu[R_DOM] = dom
+    cpu[R_TIMER] = -1
+    cpu[R_SPACE] = space
+    return cpu
+
+
+def new_tlb(sets: int, ways: int) -> np.ndarray:
+    """An empty TLB: (sets, ways, [tag, pte, lru stamp]).
+
+    Examples
+    --------
+    >>> tlb = new_tlb(64, 8)
+    >>> tlb.shape, bool((tlb[:, :, TLB_TAG] == TLB_EMPTY).all())
+    ((64, 8, 3), True)
+    """
+    tlb = np.zeros((sets, ways, 3), np.int64)
+    tlb[:, :, TLB_TAG] = TLB_EMPTY
+    return tlb
