@@ -10,7 +10,7 @@ import pytest
 
 FIRST = ["model", "model.io", "model.scenario", "model.workloads", "model.io.workloads",
          "model.workload_registry", "model.host", "model.scenario.format", "model.scenario.build",
-         "analysis.cli", "analysis.run", "analysis.sweep"]
+         "analysis.cli", "analysis.run", "analysis.sweep", "model.app.trace"]
 
 
 @pytest.mark.parametrize("module", FIRST)

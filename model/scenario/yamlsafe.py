@@ -329,11 +329,17 @@ def load_yaml(text: str | bytes, source: str = "<string>") -> tuple[object, dict
         raise YamlError(f"{source}: YAML error: {' '.join(str(e).split())}") from None
 
 
-def read_file(path: str | os.PathLike, what: str = "YAML file") -> bytes:
-    """The bytes of the regular file ``path``, of at most :data:`MAX_BYTES`.
+def _limit(n: int) -> str:
+    """``1,048,576 (1 MiB)``; the MiB only for a whole number of them."""
+    return f"{n:,} ({n >> 20} MiB)" if n and not n % (1 << 20) else f"{n:,}"
+
+
+def read_file(path: str | os.PathLike, what: str = "YAML file",
+              limit: int = MAX_BYTES) -> bytes:
+    """The bytes of the regular file ``path``, of at most ``limit`` (:data:`MAX_BYTES`).
 
     A device, FIFO, socket or directory, or a larger file, is refused before anything
-    is read (a FIFO is opened without blocking); at most ``MAX_BYTES + 1`` bytes are
+    is read (a FIFO is opened without blocking); at most ``limit + 1`` bytes are
     ever read, so a file that grows meanwhile is still refused.
 
     Raises
@@ -347,16 +353,16 @@ def read_file(path: str | os.PathLike, what: str = "YAML file") -> bytes:
         if not stat.S_ISREG(st.st_mode):
             kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a file")
             raise YamlError(f"{path}: not a regular file ({kind}); give a {what}")
-        if st.st_size > MAX_BYTES:
+        if st.st_size > limit:
             raise YamlError(f"{path}: the file has {st.st_size:,} bytes; a {what} may have "
-                            f"at most {MAX_BYTES:,} (1 MiB)")
+                            f"at most {_limit(limit)}")
         chunks, got = [], 0
-        while got <= MAX_BYTES and (chunk := os.read(fd, MAX_BYTES + 1 - got)):
+        while got <= limit and (chunk := os.read(fd, limit + 1 - got)):
             chunks.append(chunk)
             got += len(chunk)
     finally:
         os.close(fd)
-    if got > MAX_BYTES:
-        raise YamlError(f"{path}: the file grew past {MAX_BYTES:,} bytes while being read; "
-                        f"a {what} may have at most {MAX_BYTES:,} (1 MiB)")
+    if got > limit:
+        raise YamlError(f"{path}: the file grew past {limit:,} bytes while being read; "
+                        f"a {what} may have at most {_limit(limit)}")
     return b"".join(chunks)

@@ -1,0 +1,1 @@
+"""The application level: request arrivals, servers with worker pools, per-request records."""
