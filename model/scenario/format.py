@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from contextvars import ContextVar
 from typing import Annotated, Literal, Union
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainSerializer,
-    StringConstraints,
     ValidationError,
     WithJsonSchema,
     create_model,
@@ -48,8 +45,11 @@ from ..modes import MODES, OS_KINDS, is_modified
 from ..registry import Registry, choice
 from ..sched import SCHEDULERS
 from ..workload_registry import Footprint, registry
-from .errors import NAME_PATTERN, FieldError, FieldErrors, ScenarioError, explain
+from .errors import FieldError, FieldErrors, ScenarioError, explain
 from .overrides import apply_overrides
+from .strict import RAW as _RAW
+from .strict import Name
+from .strict import Strict as _Strict
 from .yamlsafe import YamlError, load_yaml, read_file
 
 _UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
@@ -89,46 +89,9 @@ Duration = Annotated[float, BeforeValidator(parse_duration),
                                      "description": "a time with its unit: 2s, 500ms, 20us"})]
 
 
-#: set while a validation explains its own errors (pydantic calls Scenario.__init__ in it)
-_RAW: ContextVar[bool] = ContextVar("raw_validation", default=False)
-
-
-class _Strict(BaseModel):
-    """Unknown keys are errors; numbers are numbers (``8``, not ``"8"`` or ``true``), and
-    finite. Made with ``model_validate`` or ``model_copy`` with an update, a model is
-    validated like a file and a problem raises :class:`ScenarioError`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
-                              use_attribute_docstrings=True, strict=True,
-                              allow_inf_nan=False)
-
-    @classmethod
-    def model_validate(cls, obj: object, **kwargs: object):  # type: ignore[override]
-        token = _RAW.set(True)  # Scenario.__init__, which pydantic calls, explains nothing
-        try:
-            return super().model_validate(obj, **kwargs)
-        except ValidationError as e:
-            raise ScenarioError(explain(e, f"{cls.__name__}.model_validate", {}, cls)) \
-                from None
-        finally:
-            _RAW.reset(token)
-
-    def model_copy(self, *, update: Mapping[str, object] | None = None,
-                   deep: bool = False):  # type: ignore[override]
-        """A copy; with ``update``, validated again (pydantic's own does not validate)."""
-        copy = super().model_copy(update=update, deep=deep)
-        if not update:
-            return copy
-        data = copy.model_dump(mode="json", warnings=False)
-        return type(self).model_validate(data)
-
-
 #: The most memory a host or guest may have: 16 TiB, x86-64 Xen's limit (pvsim's cost
 #: does not grow with it: only what guests touch is kept).
 MAX_MEMORY_MB = 16 << 20
-
-#: Guest and device names: they become file names, table values and graph labels.
-Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 
 #: Marks a device field keyed by guest name (its keys are checked against the guests).
 PER_GUEST = "per guest"
