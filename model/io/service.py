@@ -1,9 +1,11 @@
 """Service models: how long a device takes to serve a request, by device kind.
 
 The device kinds of scenario files (``host.devices.NAME.kind``) are service models
-registered in :data:`DEVICE_KINDS`; each declares its scenario parameters
-(:attr:`ServiceModel.params`) and its :attr:`ServiceModel.device_class`, the
-:data:`DEVICE_CLASSES` entry a workload names in its ``needs``.
+registered in :data:`DEVICE_KINDS`. Each declares its scenario parameters in
+:attr:`ServiceModel.params` as pydantic fields (type, default, range, and a description
+naming the unit) and takes them as constructor keywords of the same names and defaults:
+a scenario's device has exactly its kind's keys (and those every device has: see
+:mod:`model.scenario.device_specs`).
 
 Examples
 --------
@@ -11,6 +13,8 @@ Examples
 >>> read = IORequest(0, guest=1, device=0, size=4096, write=False, issued=0)
 >>> round(SsdService().seconds(read, None) * 1e6, 3)  # 80 us + 4096 B at 500/8 MB/s
 145.536
+>>> round(NvmeService().seconds(read, None) * 1e6, 3)  # 20 us + 4096 B at 3000/32 MB/s
+63.691
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ class ServiceModel:
     params : dict
         The scenario parameters of a registered kind: pydantic field definitions
         ``(type, FieldInfo)`` by key, passed to the constructor by :meth:`from_spec`.
+
+    Examples
+    --------
+    >>> ServiceModel.channels, ServiceModel.device_class
+    (1, 'disk')
     """
 
     channels = 1
@@ -64,7 +73,12 @@ class ServiceModel:
         return cls(**{key: getattr(spec, key) for key in cls.params})
 
     def seconds(self, req: IORequest, rng: np.random.Generator) -> float:
+        """The modeled time of ``req``; a kind may draw from ``rng`` (the device's stream)."""
         raise NotImplementedError
+
+
+def _field(default: object, description: str, **bounds: float) -> Any:
+    return Field(default, description=description, **bounds)
 
 
 class ExponentialService(ServiceModel):
@@ -83,13 +97,34 @@ class HddService(ServiceModel):
 
     Seek time grows with the square root of the distance (Ruemmler & Wilkes 1994):
     ``track_ms + (full_stroke_ms - track_ms) * sqrt(distance / capacity)``; a request
-    that starts where the previous one ended does not seek or wait for rotation.
-    Defaults: a 7200 rpm SATA disk (estimates from typical data sheets).
+    that starts where the previous one ended does not seek or wait for rotation. A
+    request without an offset lands anywhere on the disk (uniformly), and the rotational
+    latency is uniform over a turn. Defaults: a 7200 rpm SATA disk (estimates from
+    typical data sheets).
+
+    Examples
+    --------
+    >>> from model.io.requests import IORequest
+    >>> hdd = HddService()
+    >>> r = IORequest(0, guest=1, device=0, size=1 << 20, write=False, issued=0, offset=0)
+    >>> round(hdd.seconds(r, None) * 1e3, 3)  # at the head already: the transfer only
+    6.991
     """
+
+    params: ClassVar[dict[str, SpecParam]] = {
+        "rpm": (float, _field(7200.0, "spindle speed, revolutions per minute", gt=0, le=1e5)),
+        "track_ms": (float, _field(0.8, "track-to-track seek, milliseconds", ge=0, le=1000)),
+        "full_stroke_ms": (float, _field(16.0, "full-stroke seek, milliseconds; across the "
+                                         "whole disk", ge=0, le=10_000)),
+        "transfer_mb_s": (float, _field(150.0, "media transfer rate, MB/s; 10^6 bytes per "
+                                        "second", gt=0, le=1e6)),
+        "capacity_gb": (float, _field(1000.0, "capacity, GB; 10^9 bytes, over which "
+                                      "requests without an offset land", gt=0, le=1e6)),
+    }
 
     def __init__(
         self,
-        rpm: float = 7200,
+        rpm: float = 7200.0,
         track_ms: float = 0.8,
         full_stroke_ms: float = 16.0,
         transfer_mb_s: float = 150.0,
@@ -110,12 +145,34 @@ class HddService(ServiceModel):
         self.head = offset + req.size
         return t
 
+def _flash_params(channels: int, read_us: float, write_us: float,
+                  bandwidth_mb_s: float) -> dict[str, SpecParam]:
+    """The parameters of a flash device, with its kind's defaults."""
+    return {
+        "channels": (int, _field(channels, "requests served at once; each transfers at its "
+                                 "share of the bandwidth", ge=1, le=4096)),
+        "read_us": (float, _field(read_us, "read latency, microseconds; before the transfer",
+                                  ge=0, le=1e6)),
+        "write_us": (float, _field(write_us, "write latency, microseconds; before the "
+                                   "transfer", ge=0, le=1e6)),
+        "bandwidth_mb_s": (float, _field(bandwidth_mb_s, "bandwidth of all channels together, "
+                                         "MB/s; 10^6 bytes per second", gt=0, le=1e6)),
+    }
+
 
 class SsdService(ServiceModel):
     """A flash device: ``channels`` requests in parallel, each a fixed latency plus its
-    transfer at the per-channel share of the bandwidth. Defaults: a SATA SSD (estimates);
-    an NVMe drive is about ``SsdService(channels=32, read_us=20, write_us=15,
-    bandwidth_mb_s=3000)``."""
+    transfer at the per-channel share of the bandwidth. Defaults: a SATA SSD (estimates):
+    8 channels, 80 us reads, 30 us writes, 500 MB/s.
+
+    Examples
+    --------
+    >>> ssd = SsdService(channels=4, read_us=100, bandwidth_mb_s=400)
+    >>> ssd.channels, ssd.per_channel  # bytes per second per channel
+    (4, 100000000.0)
+    """
+
+    params: ClassVar[dict[str, SpecParam]] = _flash_params(8, 80.0, 30.0, 500.0)
 
     def __init__(
         self,
@@ -142,6 +199,8 @@ class NvmeService(SsdService):
     (32, 'disk')
     """
 
+    params: ClassVar[dict[str, SpecParam]] = _flash_params(32, 20.0, 15.0, 3000.0)
+
     def __init__(
         self,
         channels: int = 32,
@@ -155,23 +214,39 @@ class NvmeService(SsdService):
 class NicService(ServiceModel):
     """A NIC port: a request of ``size`` payload bytes goes out as MTU-sized frames, each
     paying a per-packet cost and its bytes (with 78 bytes of TCP/IP, Ethernet, preamble and
-    gap overhead) at line rate."""
+    gap overhead) at line rate.
+
+    Examples
+    --------
+    >>> from model.io.requests import IORequest
+    >>> nic = NicService(rate_gbit_s=10.0)
+    >>> nic.packets(65536), round(nic.seconds(IORequest(0, 1, 0, 1460, True, 0), None) * 1e6, 4)
+    (45, 2.2304)
+    """
 
     FRAME_OVERHEAD = 78
     device_class = "nic"
     params: ClassVar[dict[str, SpecParam]] = {
-        "rate_gbit_s": (float, Field(1.0, ge=0.001, le=1000, description="nic: line rate")),
-        "mtu": (int, Field(1500, ge=576, le=9000, description="nic: MTU in bytes")),
+        "rate_gbit_s": (float, _field(1.0, "line rate, Gbit/s", ge=0.001, le=1000)),
+        "per_packet_us": (float, _field(1.0, "the NIC's cost per frame, microseconds; "
+                                        "paid for every frame it sends", ge=0, le=1e4)),
+        "mtu": (int, _field(1500, "MTU, bytes; a frame carries mtu - 40 payload bytes",
+                            ge=576, le=9000)),
     }
 
     def __init__(
-        self, rate_gbit_s: float = 1.0, per_packet_us: float = 1.0, mtu: int = 1500
+        self,
+        rate_gbit_s: float = 1.0,
+        per_packet_us: float = 1.0,
+        mtu: int = 1500,
     ) -> None:
         self.rate = rate_gbit_s * 1e9
         self.per_packet = per_packet_us / 1e6
+        self.mtu = mtu
         self.payload = mtu - 40
 
     def packets(self, size: int) -> int:
+        """Frames a request of ``size`` payload bytes goes out as."""
         return max(1, -(-size // self.payload))
 
     def seconds(self, req, rng):

@@ -1,0 +1,215 @@
+"""Devices as the user's own (issue 12): a scenario describes its hardware, each device
+kind with its own keys, units and defaults.
+
+Each kind is a model of its own (``KIND_device`` in ``pvsim schema``): a key of another
+kind is refused, naming the key, the kind and the valid keys.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import ClassVar
+
+import pytest
+from pydantic import Field
+
+from model.errors import ConfigError
+from model.io.devices import DEVICE_KINDS, ServiceModel
+from model.io.requests import IORequest
+from model.scenario import ScenarioError, parse_scenario, scenario_schema, with_overrides
+from model.scenario.device_specs import kind_model
+
+GUEST = "guests: [{name: a, workload: {profile: spin}}]\n"
+
+
+def device(spec: str, source: str = "d.yaml"):
+    """The device ``d`` of a scenario whose host has just it (``spec`` is its YAML)."""
+    return parse_scenario(f"name: t\nhost:\n  devices:\n    d: {spec}\n{GUEST}",
+                          source).host.devices["d"]
+
+
+def own(d) -> dict:
+    """The parameters of a device's kind, as the scenario resolved them."""
+    return {k: getattr(d, k) for k in DEVICE_KINDS[d.kind].params}
+
+
+# --- each kind's keys and defaults --------------------------------------------------------
+def test_each_kind_has_its_own_keys_and_defaults():
+    assert own(device("{kind: ssd}")) == {
+        "channels": 8, "read_us": 80.0, "write_us": 30.0, "bandwidth_mb_s": 500.0}
+    assert own(device("{kind: nvme}")) == {
+        "channels": 32, "read_us": 20.0, "write_us": 15.0, "bandwidth_mb_s": 3000.0}
+    assert own(device("{kind: hdd}")) == {
+        "rpm": 7200.0, "track_ms": 0.8, "full_stroke_ms": 16.0, "transfer_mb_s": 150.0,
+        "capacity_gb": 1000.0}
+    assert own(device("{kind: nic}")) == {
+        "rate_gbit_s": 1.0, "per_packet_us": 1.0, "mtu": 1500}
+
+
+def test_every_device_has_arbitration_and_the_policies_fields():
+    for kind in DEVICE_KINDS:
+        fields = list(kind_model(kind).model_fields)
+        assert fields[:2] == ["kind", "arbitration"]
+        assert fields[-2:] == ["caps", "priorities"]
+    assert list(kind_model("ssd").model_fields)[2:6] == [
+        "channels", "read_us", "write_us", "bandwidth_mb_s"]
+
+
+def test_nvme_and_ssd_share_keys_not_defaults():
+    ssd, nvme = device("{kind: ssd}"), device("{kind: nvme}")
+    assert own(ssd).keys() == own(nvme).keys() and own(ssd) != own(nvme)
+    read = IORequest(0, guest=1, device=0, size=4096, write=False, issued=0)
+    built = {k: DEVICE_KINDS[k].from_spec(d) for k, d in (("ssd", ssd), ("nvme", nvme))}
+    assert built["ssd"].channels == 8 and built["nvme"].channels == 32
+    assert built["ssd"].seconds(read, None) == pytest.approx(80e-6 + 4096 / (500e6 / 8))
+    assert built["nvme"].seconds(read, None) == pytest.approx(20e-6 + 4096 / (3000e6 / 32))
+
+
+def test_a_scenario_sets_its_own_hardware():
+    d = device("{kind: ssd, channels: 4, read_us: 100, write_us: 50, bandwidth_mb_s: 400}")
+    ssd = DEVICE_KINDS["ssd"].from_spec(d)
+    write = IORequest(0, guest=1, device=0, size=1_000_000, write=True, issued=0)
+    assert ssd.channels == 4 and ssd.seconds(write, None) == pytest.approx(50e-6 + 0.01)
+    hdd = DEVICE_KINDS["hdd"].from_spec(device("{kind: hdd, rpm: 15000, capacity_gb: 300}"))
+    assert (hdd.rpm, hdd.capacity) == (15000.0, 300e9)
+
+
+def test_constructor_defaults_are_the_scenario_defaults():
+    """A service model built in Python is the one a scenario gets by default."""
+    for name, kind in DEVICE_KINDS.items():
+        signature = inspect.signature(kind.__init__).parameters
+        for key, (_, info) in kind.params.items():
+            assert signature[key].default == info.default, (name, key)
+
+
+def test_the_schema_shows_each_kind_with_its_defaults_and_units():
+    defs = scenario_schema()["$defs"]
+    assert defs["ssd_device"]["properties"]["channels"]["default"] == 8
+    assert defs["nvme_device"]["properties"]["channels"]["default"] == 32
+    assert "mtu" not in defs["ssd_device"]["properties"]
+    assert "channels" not in defs["nic_device"]["properties"]
+    assert defs["hdd_device"]["properties"]["rpm"]["description"].startswith(
+        "spindle speed, revolutions per minute")
+    assert "microseconds" in defs["nic_device"]["properties"]["per_packet_us"]["description"]
+    for name, kind in DEVICE_KINDS.items():
+        for key, (_, info) in kind.params.items():
+            assert defs[f"{name}_device"]["properties"][key]["description"] == info.description
+
+
+# --- refused, with the file position, the key, the kind and what is valid ----------------
+def test_a_key_of_another_kind_is_refused_with_the_valid_keys():
+    with pytest.raises(ScenarioError) as e:
+        device("{kind: ssd, mtu: 9000}")
+    assert str(e.value) == (
+        "d.yaml:4:25: host.devices.d.mtu: unknown key 'mtu' for kind ssd; valid keys: kind, "
+        "arbitration, channels, read_us, write_us, bandwidth_mb_s, caps, priorities ('mtu' is "
+        "a key of kind nic)")
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("{kind: floppy}", "host.devices.d.kind: unknown device kind 'floppy'; valid choices: "
+     "hdd, ssd, nvme, nic"),
+    ("{arbitration: fifo}", "host.devices.d: a device needs a kind; valid choices: hdd, "
+     "ssd, nvme, nic"),
+    ("{kind: ssd, channels: 0}", "host.devices.d.channels: 0 is out of range; valid: 1 to "
+     "4,096 (requests served at once)"),
+    ("{kind: nvme, read_us: -1}", "host.devices.d.read_us: -1 is out of range; valid: 0 to "
+     "1,000,000 (read latency, microseconds)"),
+    ("{kind: ssd, bandwidth_mb_s: 0}", "host.devices.d.bandwidth_mb_s: 0 is out of range; "
+     "valid: more than 0 and at most 1,000,000 (bandwidth of all channels together, MB/s)"),
+    ("{kind: hdd, rpm: 0}", "host.devices.d.rpm: 0 is out of range; valid: more than 0"),
+    ("{kind: nic, mtu: 100}", "host.devices.d.mtu: 100 is out of range; valid: 576 to 9,000 "
+     "(MTU, bytes)"),
+    ("{kind: hdd, channels: 2}", "unknown key 'channels' for kind hdd; valid keys: kind, "
+     "arbitration, rpm,"),
+])
+def test_a_bad_device_is_refused_at_its_line(spec, message):
+    with pytest.raises(ScenarioError) as e:
+        device(spec)
+    assert str(e.value).startswith("d.yaml:4:")
+    assert message in str(e.value)
+
+
+# --- another kind by override: its own defaults ---------------------------------------------
+def test_changing_a_devices_kind_by_override_gives_the_new_kinds_defaults():
+    text = f"name: t\nhost: {{devices: {{d: {{kind: ssd, read_us: 50}}}}}}\n{GUEST}"
+    s = parse_scenario(text, "t.yaml", ["host.devices.d.kind=nvme"])
+    assert own(s.host.devices["d"]) == {
+        "channels": 32, "read_us": 50.0, "write_us": 15.0, "bandwidth_mb_s": 3000.0}
+    # a validated scenario lists every default: the ssd's 8 channels are not kept either
+    ssd = parse_scenario(text, "t.yaml")
+    assert with_overrides(ssd, ["host.devices.d.kind=nvme"]).host.devices["d"].channels == 32
+    assert with_overrides(ssd, ["host.devices.d.kind=nvme", "host.devices.d.channels=8"]
+                          ).host.devices["d"].channels == 8
+    # a value the user gave that the new kind has no key for is refused, not dropped
+    with pytest.raises(ScenarioError, match="unknown key 'read_us' for kind hdd"):
+        with_overrides(ssd, ["host.devices.d.kind=hdd"])
+    default = parse_scenario(text.replace(", read_us: 50", ""), "t.yaml")
+    assert with_overrides(default, ["host.devices.d.kind=hdd"]).host.devices["d"].rpm == 7200
+
+
+# --- a kind registered later --------------------------------------------------------------
+class Floppy(ServiceModel):
+    """A floppy drive: a fixed time per sector."""
+
+    params: ClassVar[dict] = {
+        "sector_ms": (float, Field(20.0, gt=0, le=1e4, description="time per 512-byte "
+                                   "sector, milliseconds"))}
+
+    def __init__(self, sector_ms: float = 20.0) -> None:
+        self.sector_s = sector_ms / 1e3
+
+    def seconds(self, req, rng):
+        return self.sector_s * max(1, -(-req.size // 512))
+
+
+@pytest.fixture
+def floppy():
+    DEVICE_KINDS.register("floppy", Floppy)
+    yield Floppy
+    DEVICE_KINDS.unregister("floppy")
+
+
+def test_a_kind_registered_later_gets_its_own_model_and_schema(floppy):
+    defs = scenario_schema()["$defs"]
+    assert defs["floppy_device"]["properties"]["sector_ms"]["default"] == 20.0
+    assert "floppy" in defs["HostSpec"]["properties"]["devices"]["patternProperties"][
+        "^[A-Za-z][A-Za-z0-9_-]{0,63}$"]["discriminator"]["mapping"]
+    d = device("{kind: floppy, sector_ms: 10, arbitration: priority}")
+    assert type(d).__name__ == "floppy_device" and d.sector_ms == 10.0
+    assert list(type(d).model_fields)[-2:] == ["caps", "priorities"]
+    with pytest.raises(ScenarioError, match="unknown key 'mtu' for kind floppy"):
+        device("{kind: floppy, mtu: 1500}")
+    with pytest.raises(ScenarioError, match="unknown key 'sector_ms' for kind ssd; .* "
+                       r"\('sector_ms' is a key of kind floppy\)"):
+        device("{kind: ssd, sector_ms: 1}")
+    DEVICE_KINDS.unregister("floppy")
+    try:
+        assert "floppy_device" not in scenario_schema()["$defs"]
+        with pytest.raises(ScenarioError, match="unknown device kind 'floppy'"):
+            device("{kind: floppy}")
+    finally:
+        DEVICE_KINDS.register("floppy", Floppy)  # for the fixture to remove
+
+
+def test_a_kind_declaring_a_key_every_device_has_is_refused():
+    class Clash(Floppy):
+        params: ClassVar[dict] = {"caps": (float, Field(1.0, description="a clash"))}
+
+    with pytest.raises(ConfigError, match="declares the device field 'caps', which "
+                       "TokenBucket declares for every device"):
+        DEVICE_KINDS.register("clash", Clash)
+    assert "clash" not in DEVICE_KINDS
+    assert device("{kind: ssd, caps: {a: [10, null]}}").caps == {"a": (10.0, None)}
+
+
+def test_a_scenario_with_devices_still_pickles_after_another_kind_is_registered(floppy):
+    """The kinds' models are changed in place, never replaced: a scenario validated
+    earlier pickles (for a sweep's workers) after a kind or policy is registered."""
+    import pickle
+
+    s = parse_scenario(f"name: t\nhost: {{devices: {{d: {{kind: nvme}}}}}}\n{GUEST}")
+    DEVICE_KINDS.unregister("floppy")
+    DEVICE_KINDS.register("floppy", Floppy)
+    assert pickle.loads(pickle.dumps(s)) == s
+    assert type(pickle.loads(pickle.dumps(s)).host.devices["d"]) is kind_model("nvme")
