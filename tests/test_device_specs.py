@@ -1,5 +1,6 @@
 """Devices as the user's own (issue 12): a scenario describes its hardware, each device
-kind with its own keys, units and defaults.
+kind with its own keys, units and defaults, and any device with a service-time
+distribution.
 
 Each kind is a model of its own (``KIND_device`` in ``pvsim schema``): a key of another
 kind is refused, naming the key, the kind and the valid keys.
@@ -10,13 +11,26 @@ from __future__ import annotations
 import inspect
 from typing import ClassVar
 
+import numpy as np
 import pytest
 from pydantic import Field
 
+from analysis.run import simulate
 from model.errors import ConfigError
-from model.io.devices import DEVICE_KINDS, ServiceModel
+from model.io.devices import (
+    DEVICE_KINDS,
+    HddService,
+    ServiceDistribution,
+    ServiceModel,
+    SsdService,
+)
 from model.io.requests import IORequest
-from model.scenario import ScenarioError, parse_scenario, scenario_schema, with_overrides
+from model.scenario import (
+    ScenarioError,
+    parse_scenario,
+    scenario_schema,
+    with_overrides,
+)
 from model.scenario.device_specs import kind_model
 
 GUEST = "guests: [{name: a, workload: {profile: spin}}]\n"
@@ -46,11 +60,11 @@ def test_each_kind_has_its_own_keys_and_defaults():
         "rate_gbit_s": 1.0, "per_packet_us": 1.0, "mtu": 1500}
 
 
-def test_every_device_has_arbitration_and_the_policies_fields():
+def test_every_device_has_arbitration_distribution_and_the_policies_fields():
     for kind in DEVICE_KINDS:
         fields = list(kind_model(kind).model_fields)
         assert fields[:2] == ["kind", "arbitration"]
-        assert fields[-2:] == ["caps", "priorities"]
+        assert fields[-4:] == ["distribution", "cv", "caps", "priorities"]
     assert list(kind_model("ssd").model_fields)[2:6] == [
         "channels", "read_us", "write_us", "bandwidth_mb_s"]
 
@@ -102,8 +116,8 @@ def test_a_key_of_another_kind_is_refused_with_the_valid_keys():
         device("{kind: ssd, mtu: 9000}")
     assert str(e.value) == (
         "d.yaml:4:25: host.devices.d.mtu: unknown key 'mtu' for kind ssd; valid keys: kind, "
-        "arbitration, channels, read_us, write_us, bandwidth_mb_s, caps, priorities ('mtu' is "
-        "a key of kind nic)")
+        "arbitration, channels, read_us, write_us, bandwidth_mb_s, distribution, cv, caps, "
+        "priorities ('mtu' is a key of kind nic)")
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -122,6 +136,16 @@ def test_a_key_of_another_kind_is_refused_with_the_valid_keys():
      "(MTU, bytes)"),
     ("{kind: hdd, channels: 2}", "unknown key 'channels' for kind hdd; valid keys: kind, "
      "arbitration, rpm,"),
+    ("{kind: ssd, distribution: gamma}", "host.devices.d.distribution: Input should be "
+     "'modeled', 'deterministic', 'exponential' or 'lognormal' (got 'gamma')"),
+    ("{kind: ssd, distribution: exponential, cv: 0.5}", "host.devices.d.cv: only used with "
+     "distribution lognormal (this device has exponential)"),
+    ("{kind: ssd, cv: 0.5}", "host.devices.d.cv: only used with distribution lognormal "
+     "(this device has modeled)"),
+    ("{kind: ssd, distribution: lognormal}", "host.devices.d.cv: distribution lognormal "
+     "needs cv (the coefficient of variation, more than 0)"),
+    ("{kind: ssd, distribution: lognormal, cv: 0}", "host.devices.d.cv: 0 is out of range; "
+     "valid: more than 0 and at most 100 (coefficient of variation"),
 ])
 def test_a_bad_device_is_refused_at_its_line(spec, message):
     with pytest.raises(ScenarioError) as e:
@@ -146,6 +170,71 @@ def test_changing_a_devices_kind_by_override_gives_the_new_kinds_defaults():
         with_overrides(ssd, ["host.devices.d.kind=hdd"])
     default = parse_scenario(text.replace(", read_us: 50", ""), "t.yaml")
     assert with_overrides(default, ["host.devices.d.kind=hdd"]).host.devices["d"].rpm == 7200
+
+
+# --- service-time distributions -------------------------------------------------------------
+def draws(distribution: str, n: int, cv: float | None = None, service=None) -> np.ndarray:
+    """``n`` service times of 4 KiB reads, drawn as a device draws them."""
+    draw = ServiceDistribution(distribution, cv).sampler(service or SsdService())
+    rng = np.random.default_rng(7)
+    r = IORequest(0, guest=1, device=0, size=4096, write=False, issued=0)
+    return np.array([draw(r, rng) for _ in range(n)])
+
+
+MODELED = 80e-6 + 4096 / (500e6 / 8)  # an ssd's 4 KiB read
+
+
+def test_modeled_and_deterministic_are_the_formula_on_a_flash_device():
+    assert set(draws("modeled", 100)) == {MODELED}
+    assert set(draws("deterministic", 100)) == {MODELED}
+
+
+def test_exponential_has_the_modeled_time_as_its_mean():
+    t = draws("exponential", 200_000)
+    assert t.mean() == pytest.approx(MODELED, rel=0.01)
+    assert t.std() / t.mean() == pytest.approx(1.0, rel=0.02)  # an exponential's cv is 1
+
+
+@pytest.mark.parametrize("cv", [0.2, 1.5])
+def test_lognormal_has_the_modeled_mean_and_the_given_cv(cv):
+    t = draws("lognormal", 400_000, cv)
+    assert t.mean() == pytest.approx(MODELED, rel=0.01)
+    assert t.std() / t.mean() == pytest.approx(cv, rel=0.05)
+
+
+def test_a_deterministic_hdd_charges_the_mean_seek_and_half_a_turn():
+    """The formula with its random parts at their means: a request without an offset
+    seeks the mean time to a random place (sqrt(distance) averages 8/15 between two
+    random places) and waits half a turn, so random requests take the modeled mean
+    without its spread; a request that continues where the previous one ended neither
+    seeks nor waits."""
+    hdd = HddService()
+    unplaced = IORequest(0, 1, 0, 4096, False, 0)
+    hdd.fixed_seconds(unplaced)  # leaves the head at an unknown place
+    mean = 4096 / 150e6 + (0.8 + 15.2 * 8 / 15) / 1e3 + 0.5 * 60 / 7200
+    assert hdd.fixed_seconds(unplaced) == pytest.approx(mean)
+    hdd.fixed_seconds(IORequest(1, 1, 0, 4096, False, 0, offset=0))
+    assert hdd.fixed_seconds(IORequest(2, 1, 0, 4096, False, 0, offset=4096)) == \
+        pytest.approx(4096 / 150e6)
+    fixed = draws("deterministic", 50, service=HddService())
+    assert np.all(fixed[1:] == mean) and fixed[0] > mean  # the first seeks from 0
+    modeled = draws("modeled", 100_000, service=HddService())
+    assert len(set(modeled)) > 1000 and modeled.mean() == pytest.approx(mean, rel=0.01)
+
+
+def run_disk(distribution: str, seed: int = 0) -> np.ndarray:
+    text = (f"name: t\nseed: {seed}\nduration: 10ms\nhost: {{devices: {{d: {{kind: ssd, "
+            f"distribution: {distribution}}}}}}}\nguests: [{{name: a, mode: native, "
+            "workload: {profile: disk_io}, devices: [{device: d}]}]\n")
+    return simulate(parse_scenario(text)).requests["service_ms"].to_numpy()
+
+
+def test_a_scenarios_device_draws_from_its_own_stream_deterministic_by_seed():
+    modeled, exponential = run_disk("modeled"), run_disk("exponential")
+    assert len(set(modeled.round(9))) == 1  # the ssd's 4 KiB reads: one time
+    assert len(set(exponential.round(9))) > 10
+    assert np.array_equal(exponential, run_disk("exponential"))
+    assert not np.array_equal(exponential[:20], run_disk("exponential", seed=1)[:20])
 
 
 # --- a kind registered later --------------------------------------------------------------
@@ -175,9 +264,9 @@ def test_a_kind_registered_later_gets_its_own_model_and_schema(floppy):
     assert defs["floppy_device"]["properties"]["sector_ms"]["default"] == 20.0
     assert "floppy" in defs["HostSpec"]["properties"]["devices"]["patternProperties"][
         "^[A-Za-z][A-Za-z0-9_-]{0,63}$"]["discriminator"]["mapping"]
-    d = device("{kind: floppy, sector_ms: 10, arbitration: priority}")
+    d = device("{kind: floppy, sector_ms: 10, distribution: deterministic}")
     assert type(d).__name__ == "floppy_device" and d.sector_ms == 10.0
-    assert list(type(d).model_fields)[-2:] == ["caps", "priorities"]
+    assert list(type(d).model_fields)[-4:] == ["distribution", "cv", "caps", "priorities"]
     with pytest.raises(ScenarioError, match="unknown key 'mtu' for kind floppy"):
         device("{kind: floppy, mtu: 1500}")
     with pytest.raises(ScenarioError, match="unknown key 'sector_ms' for kind ssd; .* "

@@ -2,8 +2,9 @@
 
 A device serves up to ``channels`` requests at once; the others wait in its
 arbitration policy (:mod:`model.io.arbitration`). Service times follow from
-parameters in real units (:mod:`model.io.service`). A device is not a process per
-request: starting a service schedules one timeout whose callback finishes it.
+parameters in real units (:mod:`model.io.service`), spread by the device's service
+distribution. A device is not a process per request: starting a service schedules one
+timeout whose callback finishes it.
 
 The device kinds of scenario files (``host.devices.NAME.kind``) are service models
 registered in :data:`DEVICE_KINDS`; each declares its scenario parameters
@@ -38,10 +39,12 @@ from .requests import IORequest
 from .service import (
     DEVICE_CLASSES,
     DEVICE_KINDS,
+    DISTRIBUTIONS,
     ExponentialService,
     HddService,
     NicService,
     NvmeService,
+    ServiceDistribution,
     ServiceModel,
     SsdService,
 )
@@ -49,11 +52,13 @@ from .service import (
 __all__ = [
     "DEVICE_CLASSES",
     "DEVICE_KINDS",
+    "DISTRIBUTIONS",
     "Device",
     "ExponentialService",
     "HddService",
     "NicService",
     "NvmeService",
+    "ServiceDistribution",
     "ServiceModel",
     "SsdService",
 ]
@@ -74,7 +79,9 @@ class Device:
     freq_hz : float
         Cycles per second.
     rng : numpy.random.Generator, optional
-        The device's own random stream.
+        The device's own random stream (every draw of its service times).
+    distribution : ServiceDistribution, optional
+        How service times spread around the modeled time (default: as modeled).
     """
 
     def __init__(
@@ -86,6 +93,7 @@ class Device:
         freq_hz: float = 1e9,
         rng: np.random.Generator | None = None,
         index: int = 0,
+        distribution: ServiceDistribution | None = None,
     ) -> None:
         if service.channels < 1:
             raise ConfigError(f"device {name!r}: channels must be >= 1")
@@ -100,6 +108,8 @@ class Device:
         self.policy = policy if policy is not None else Fifo()
         self.freq = freq_hz
         self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.distribution = distribution or ServiceDistribution()
+        self._seconds = self.distribution.sampler(service)
         self.busy = 0
         self.completed = 0
         self._retry: simpy.Event | None = None
@@ -189,7 +199,7 @@ class Device:
         self._serving[s] += 1
         self.busy += 1
         req.stamp("service_start", now)
-        cycles = max(1, int(round(self.service.seconds(req, self.rng) * self.freq)))
+        cycles = max(1, int(round(self._seconds(req, self.rng) * self.freq)))
         ev = self.env.timeout(cycles)
         ev.callbacks.append(lambda _ev: self._finish(req))
 

@@ -7,6 +7,11 @@ naming the unit) and takes them as constructor keywords of the same names and de
 a scenario's device has exactly its kind's keys (and those every device has: see
 :mod:`model.scenario.device_specs`).
 
+Every device may also spread its service times around the modeled time
+(:class:`ServiceDistribution`): ``modeled`` (the kind's formula, as it is), ``deterministic``
+(the formula without its random parts), ``exponential`` or ``lognormal`` (with ``cv``)
+of mean the modeled time. The draws come from the device's own random stream.
+
 Examples
 --------
 >>> from model.io.requests import IORequest
@@ -20,11 +25,13 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
 
+from ..errors import ConfigError
 from ..registry import Registry
 from .arbitration import SpecParam
 from .requests import IORequest
@@ -75,6 +82,14 @@ class ServiceModel:
     def seconds(self, req: IORequest, rng: np.random.Generator) -> float:
         """The modeled time of ``req``; a kind may draw from ``rng`` (the device's stream)."""
         raise NotImplementedError
+
+    def fixed_seconds(self, req: IORequest) -> float:
+        """The modeled time without its random parts (``distribution: deterministic``).
+
+        The default is :meth:`seconds` without a random stream: a kind whose formula
+        draws random numbers overrides it (as :class:`HddService` does).
+        """
+        return self.seconds(req, None)
 
 
 def _field(default: object, description: str, **bounds: float) -> Any:
@@ -144,6 +159,39 @@ class HddService(ServiceModel):
             t += rng.random() * 60.0 / self.rpm  # rotational latency, uniform over a turn
         self.head = offset + req.size
         return t
+
+    def fixed_seconds(self, req):
+        """The formula with its random parts at their means: half a turn of rotational
+        latency, and for a request without an offset (or after one: the head's place is
+        then unknown) the mean seek to (or from) a uniformly random place: for a known
+        end at fraction ``x`` of the disk, ``E[sqrt|U - x|] = 2/3 (x^1.5 + (1 - x)^1.5)``,
+        and ``8/15`` when both ends are random. Random requests thus take the modeled
+        mean time, without its spread; a request that continues where the previous one
+        ended still neither seeks nor waits.
+
+        Examples
+        --------
+        >>> from model.io.requests import IORequest
+        >>> hdd = HddService()
+        >>> r = IORequest(0, guest=1, device=0, size=0, write=False, issued=0)
+        >>> round(hdd.fixed_seconds(r) * 1e3, 3)  # the mean seek from 0, half a turn
+        15.1
+        """
+        t = req.size / self.transfer
+        placed, head = req.offset >= 0, self.head >= 0
+        if not (placed and head and req.offset == self.head):
+            if placed and head:
+                root = math.sqrt(abs(req.offset - self.head) / self.capacity)
+            elif placed or head:
+                x = min(max((req.offset if placed else self.head) / self.capacity, 0.0), 1.0)
+                root = 2 / 3 * (x**1.5 + (1 - x) ** 1.5)
+            else:
+                root = 8 / 15
+            t += (self.track_ms + (self.full_ms - self.track_ms) * root) / 1e3
+            t += 30.0 / self.rpm  # half a turn
+        self.head = req.offset + req.size if placed else -1
+        return t
+
 
 def _flash_params(channels: int, read_us: float, write_us: float,
                   bandwidth_mb_s: float) -> dict[str, SpecParam]:
@@ -260,3 +308,97 @@ DEVICE_KINDS.register("hdd", HddService)
 DEVICE_KINDS.register("ssd", SsdService)
 DEVICE_KINDS.register("nvme", NvmeService)
 DEVICE_KINDS.register("nic", NicService)
+
+
+#: The service-time distributions a device may have (``host.devices.NAME.distribution``).
+DISTRIBUTIONS = ("modeled", "deterministic", "exponential", "lognormal")
+
+Sampler = Callable[[IORequest, np.random.Generator], float]
+
+
+class ServiceDistribution:
+    """How a device's service times spread around the modeled time of its kind.
+
+    ``modeled`` (the default) is the kind's formula as it is: deterministic for ssd, nvme
+    and nic, a random seek and rotation for hdd. ``deterministic`` is the formula without
+    its random parts (:meth:`ServiceModel.fixed_seconds`: an hdd's seek and rotation at
+    their means). ``exponential`` and
+    ``lognormal`` multiply the modeled time by a random factor of mean 1, exponential, or
+    lognormal with coefficient of variation ``cv`` (``sigma^2 = ln(1 + cv^2)``,
+    ``mu = -sigma^2 / 2``): the time is exponential (lognormal) with the modeled time as
+    its mean. (For an hdd the modeled time is itself random, so its times vary more than
+    ``cv`` says.) Every draw comes from the device's own random stream.
+
+    Parameters
+    ----------
+    distribution : str
+        One of :data:`DISTRIBUTIONS`.
+    cv : float, optional
+        The coefficient of variation of ``lognormal`` (and only of it).
+
+    Examples
+    --------
+    >>> from model.io.requests import IORequest
+    >>> r = IORequest(0, guest=1, device=0, size=0, write=False, issued=0)
+    >>> draw = ServiceDistribution("exponential").sampler(SsdService())
+    >>> times = [draw(r, np.random.default_rng(1)) for _ in range(3)]
+    >>> times[0] == times[1], round(times[0] * 1e6, 1)  # one seed: one draw
+    (True, 85.8)
+    >>> ServiceDistribution.problem("exponential", 0.5)  # the constructor raises it
+    ('cv', 'only used with distribution lognormal (this device has exponential)')
+    """
+
+    params: ClassVar[dict[str, SpecParam]] = {
+        "distribution": (Literal[DISTRIBUTIONS], _field(
+            "modeled", "service times around the kind's modeled time: modeled (the "
+            "formula: random seek and rotation for hdd), deterministic (its random parts "
+            "at their means), exponential or lognormal (mean the modeled time)")),
+        "cv": (float | None, _field(None, "coefficient of variation of lognormal service "
+                                    "times; standard deviation / mean", gt=0,
+                                    le=100)),
+    }
+
+    def __init__(self, distribution: str = "modeled", cv: float | None = None) -> None:
+        problem = self.problem(distribution, cv)
+        if problem is not None:
+            raise ConfigError(f"{problem[0]}: {problem[1]}")
+        self.distribution = distribution
+        self.cv = cv
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> ServiceDistribution:
+        """The distribution of a scenario's device."""
+        return cls(spec.distribution, spec.cv)
+
+    @staticmethod
+    def problem(distribution: str, cv: float | None) -> tuple[str, str] | None:
+        """``(key, message)`` of what is wrong with the pair, or None.
+
+        Examples
+        --------
+        >>> ServiceDistribution.problem("lognormal", None)
+        ('cv', 'distribution lognormal needs cv (the coefficient of variation, more than 0)')
+        """
+        if distribution not in DISTRIBUTIONS:
+            return "distribution", (f"unknown distribution {distribution!r}; valid choices: "
+                                    f"{', '.join(DISTRIBUTIONS)}")
+        if distribution == "lognormal" and cv is None:
+            return "cv", ("distribution lognormal needs cv (the coefficient of variation, "
+                          "more than 0)")
+        if distribution != "lognormal" and cv is not None:
+            return "cv", ("only used with distribution lognormal (this device has "
+                          f"{distribution})")
+        return None
+
+    def sampler(self, service: ServiceModel) -> Sampler:
+        """A function ``(request, rng) -> seconds`` drawing ``service``'s times."""
+        kind = self.distribution
+        if kind == "modeled":
+            return service.seconds
+        if kind == "deterministic":
+            return lambda req, rng: service.fixed_seconds(req)
+        if kind == "exponential":
+            return lambda req, rng: service.seconds(req, rng) * rng.standard_exponential()
+        s2 = math.log1p(self.cv * self.cv)
+        mu, sigma = -s2 / 2, math.sqrt(s2)
+        return lambda req, rng: service.seconds(req, rng) * rng.lognormal(mu, sigma)

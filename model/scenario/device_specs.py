@@ -8,10 +8,11 @@ model holds, in order:
 
 - ``kind`` and ``arbitration``;
 - the kind's own parameters (:attr:`ServiceModel.params`: ``channels``, ``read_us``...
-  for ssd and nvme, ``rpm``... for hdd, ``rate_gbit_s``, ``mtu``... for nic);
-- the fields every device has (those of :class:`DeviceSpec`): the rate ``caps``
-  (:class:`~model.io.arbitration.TokenBucket`) and the parameters of every arbitration
-  policy (``priorities``, ...).
+  for ssd and nvme, ``rpm``... for hdd, ``rate_gbit_s``, ``mtu``, ``tso``... for nic);
+- the fields every device has (those of :class:`DeviceSpec`): the service-time
+  ``distribution`` and its ``cv`` (:class:`~model.io.service.ServiceDistribution`), the
+  rate ``caps`` (:class:`~model.io.arbitration.TokenBucket`) and the parameters of every
+  arbitration policy (``priorities``, ...).
 
 A kind or a policy registered later (a notebook's, a test's) gets its fields at once:
 :func:`rebuild` runs at every registration and removal, and changes the models in place
@@ -31,13 +32,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, create_model
+from pydantic import Field, create_model, model_validator
 from pydantic.fields import FieldInfo
 
 from ..errors import ConfigError
 from ..io.arbitration import POLICIES, PerGuest, TokenBucket
-from ..io.service import DEVICE_KINDS
+from ..io.service import DEVICE_KINDS, ServiceDistribution
 from ..registry import choice
+from .errors import FieldError
 from .strict import Name, Strict
 
 #: Marks a device field keyed by guest name (its keys are checked against the guests).
@@ -56,11 +58,18 @@ class DeviceSpec(Strict):
     arbitration: choice(POLICIES) = "fifo"
     """who goes next among waiting requests (weighted_fair: DRR by the guests' weights)"""
 
+    @model_validator(mode="after")
+    def _cv_goes_with_lognormal(self) -> DeviceSpec:
+        problem = ServiceDistribution.problem(self.distribution, self.cv)
+        if problem is not None:
+            raise FieldError((problem[0],), problem[1])
+        return self
+
 
 def _common_declarers() -> list:
     """The components that declare the fields every device has, in their order: the
-    rate caps any device may have, the arbitration policies."""
-    return [TokenBucket, *POLICIES.values()]
+    service distribution, the rate caps any device may have, the arbitration policies."""
+    return [ServiceDistribution, TokenBucket, *POLICIES.values()]
 
 
 def _info(p) -> FieldInfo:
@@ -171,8 +180,8 @@ def kind_model(kind: str) -> type[DeviceSpec]:
 
 
 def device_field_owner(key: str, kind: str | None = None) -> object | None:
-    """The component that declares device field ``key``: the policy or rate cap class
-    for a field every device has, the service model for a kind's own
+    """The component that declares device field ``key``: the policy, rate cap or
+    distribution class for a field every device has, the service model for a kind's own
     (of ``kind``, or else of the first registered kind that has it), None for ``kind``
     and ``arbitration`` or a key no device has.
 
