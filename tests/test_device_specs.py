@@ -1,6 +1,6 @@
 """Devices as the user's own (issue 12): a scenario describes its hardware, each device
 kind with its own keys, units and defaults, and any device with a service-time
-distribution.
+distribution; a NIC has segmentation offload and interrupt coalescing.
 
 Each kind is a model of its own (``KIND_device`` in ``pvsim schema``): a key of another
 kind is refused, naming the key, the kind and the valid keys.
@@ -13,20 +13,25 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+import simpy
 from pydantic import Field
 
 from analysis.run import simulate
 from model.errors import ConfigError
 from model.io.devices import (
     DEVICE_KINDS,
+    TSO_MAX_BYTES,
+    Device,
     HddService,
+    NicService,
     ServiceDistribution,
     ServiceModel,
     SsdService,
 )
-from model.io.requests import IORequest
+from model.io.requests import STAGES, IORequest
 from model.scenario import (
     ScenarioError,
+    build_host,
     parse_scenario,
     scenario_schema,
     with_overrides,
@@ -57,7 +62,8 @@ def test_each_kind_has_its_own_keys_and_defaults():
         "rpm": 7200.0, "track_ms": 0.8, "full_stroke_ms": 16.0, "transfer_mb_s": 150.0,
         "capacity_gb": 1000.0}
     assert own(device("{kind: nic}")) == {
-        "rate_gbit_s": 1.0, "per_packet_us": 1.0, "mtu": 1500}
+        "rate_gbit_s": 1.0, "per_packet_us": 1.0, "mtu": 1500, "tso": True,
+        "coalesce_us": 0.0}
 
 
 def test_every_device_has_arbitration_distribution_and_the_policies_fields():
@@ -104,7 +110,7 @@ def test_the_schema_shows_each_kind_with_its_defaults_and_units():
     assert "channels" not in defs["nic_device"]["properties"]
     assert defs["hdd_device"]["properties"]["rpm"]["description"].startswith(
         "spindle speed, revolutions per minute")
-    assert "microseconds" in defs["nic_device"]["properties"]["per_packet_us"]["description"]
+    assert "microseconds" in defs["nic_device"]["properties"]["coalesce_us"]["description"]
     for name, kind in DEVICE_KINDS.items():
         for key, (_, info) in kind.params.items():
             assert defs[f"{name}_device"]["properties"][key]["description"] == info.description
@@ -134,6 +140,7 @@ def test_a_key_of_another_kind_is_refused_with_the_valid_keys():
     ("{kind: hdd, rpm: 0}", "host.devices.d.rpm: 0 is out of range; valid: more than 0"),
     ("{kind: nic, mtu: 100}", "host.devices.d.mtu: 100 is out of range; valid: 576 to 9,000 "
      "(MTU, bytes)"),
+    ("{kind: nic, tso: 1}", "host.devices.d.tso: Input should be a valid boolean (got 1)"),
     ("{kind: hdd, channels: 2}", "unknown key 'channels' for kind hdd; valid keys: kind, "
      "arbitration, rpm,"),
     ("{kind: ssd, distribution: gamma}", "host.devices.d.distribution: Input should be "
@@ -235,6 +242,76 @@ def test_a_scenarios_device_draws_from_its_own_stream_deterministic_by_seed():
     assert len(set(exponential.round(9))) > 10
     assert np.array_equal(exponential, run_disk("exponential"))
     assert not np.array_equal(exponential[:20], run_disk("exponential", seed=1)[:20])
+
+
+# --- segmentation offload and interrupt coalescing ------------------------------------------
+def test_max_request_bytes_with_and_without_tso():
+    env = simpy.Environment()
+    assert Device(env, "n", NicService()).max_request_bytes == TSO_MAX_BYTES == 65536
+    assert Device(env, "n", NicService(tso=False)).max_request_bytes == 1460
+    assert Device(env, "n", NicService(tso=False, mtu=9000)).max_request_bytes == 8960
+    assert Device(env, "d", SsdService()).max_request_bytes is None  # a disk: any size
+    s = parse_scenario(f"name: t\nhost: {{devices: {{n: {{kind: nic, tso: false}}}}}}\n{GUEST}")
+    assert build_host(s).io.devices["n"].max_request_bytes == 1460
+
+
+def test_tso_does_not_change_the_nics_service_time():
+    """Hardware segmentation still sends every frame: n frames of per-packet cost and
+    wire bytes, as without."""
+    big = IORequest(0, 1, 0, 65536, True, 0)
+    on, off = NicService(rate_gbit_s=10), NicService(rate_gbit_s=10, tso=False)
+    n = -(-65536 // 1460)
+    assert on.seconds(big, None) == off.seconds(big, None) == pytest.approx(
+        n * 1e-6 + (65536 + n * 78) * 8 / 10e9)
+
+
+def coalesced(window_us: float, submits: list[int]) -> list[tuple[int, int, int]]:
+    """(request, service end, completion callback) times in ns of 1 us requests submitted
+    at ``submits`` (ns) to a NIC with a coalescing window of ``window_us``."""
+    env = simpy.Environment()
+    # 8 Gbit/s, no per-packet cost: 922 payload + 78 overhead bytes take exactly 1 us
+    nic = Device(env, "n", NicService(rate_gbit_s=8, per_packet_us=0, coalesce_us=window_us),
+                 freq_hz=1e9)
+    out = []
+
+    def done(r):
+        out.append((r.id, r.t[STAGES.index("service_end")], env.now))
+
+    def source():
+        for i, t in enumerate(submits):
+            yield env.timeout(t - env.now)
+            r = IORequest(i, 1, 0, 922, True, env.now)
+            r.on_done = done
+            nic.submit(r)
+
+    env.process(source())
+    env.run()
+    return out
+
+
+def test_coalescing_releases_the_completions_of_a_window_at_its_end():
+    # served back to back (one channel): done at 1, 2, 3 us; the window opens at the first
+    # (1 us) and closes 2.5 us later, releasing all three in order; the fourth opens another
+    assert coalesced(2.5, [0, 0, 0, 5000]) == [
+        (0, 1000, 3500), (1, 2000, 3500), (2, 3000, 3500), (3, 6000, 8500)]
+
+
+def test_a_completion_at_a_windows_very_end_opens_the_next_window():
+    assert coalesced(2.0, [0, 0, 0]) == [(0, 1000, 3000), (1, 2000, 3000), (2, 3000, 5000)]
+
+
+def test_without_coalescing_each_completion_is_signalled_at_once():
+    assert coalesced(0.0, [0, 0, 5000]) == [(0, 1000, 1000), (1, 2000, 2000), (2, 6000, 6000)]
+
+
+def test_a_coalescing_nic_in_a_scenario_holds_completions_in_the_irq_stage():
+    text = ("name: t\nduration: 10ms\nhost: {devices: {n: {kind: nic, rate_gbit_s: 10, "
+            "coalesce_us: %s}}}\nguests: [{name: a, mode: native, workload: {profile: "
+            "net_tx}, devices: [{device: n}]}]\n")
+    plain, held = (simulate(parse_scenario(text % c)).requests for c in (0, 50))
+    assert plain["completion_irq_ms"].max() == 0.0
+    assert 0 < held["completion_irq_ms"].mean() <= 0.050 + 1e-9
+    assert held["service_ms"].round(9).eq(plain["service_ms"].iloc[0].round(9)).all()
 
 
 # --- a kind registered later --------------------------------------------------------------

@@ -40,6 +40,7 @@ from .service import (
     DEVICE_CLASSES,
     DEVICE_KINDS,
     DISTRIBUTIONS,
+    TSO_MAX_BYTES,
     ExponentialService,
     HddService,
     NicService,
@@ -53,6 +54,7 @@ __all__ = [
     "DEVICE_CLASSES",
     "DEVICE_KINDS",
     "DISTRIBUTIONS",
+    "TSO_MAX_BYTES",
     "Device",
     "ExponentialService",
     "HddService",
@@ -82,6 +84,30 @@ class Device:
         The device's own random stream (every draw of its service times).
     distribution : ServiceDistribution, optional
         How service times spread around the modeled time (default: as modeled).
+
+    Notes
+    -----
+    With interrupt coalescing (the service's ``coalesce_us`` > 0) the device holds the
+    completion callbacks (``req.on_done``) of the requests that finish within a window
+    of ``coalesce_us`` from the first one held, and releases them all, in order, at the
+    window's end (one timeout per window). A request's ``service_end`` stays the time
+    its service ended: the time held shows in the next stage.
+
+    Examples
+    --------
+    >>> import simpy
+    >>> from model.io.requests import IORequest
+    >>> env = simpy.Environment()
+    >>> nic = Device(env, "nic0", NicService(rate_gbit_s=10, coalesce_us=50), freq_hz=1e9)
+    >>> done = []
+    >>> for i in range(2):
+    ...     r = IORequest(i, guest=1, device=0, size=1460, write=True, issued=0)
+    ...     r.on_done = lambda r: done.append((r.id, r.t[6], env.now))
+    ...     nic.submit(r)
+    >>> env.run(); done  # served one after the other, both released 50 us after the first
+    [(0, 2230, 52230), (1, 4460, 52230)]
+    >>> nic.max_request_bytes
+    65536
     """
 
     def __init__(
@@ -110,6 +136,13 @@ class Device:
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.distribution = distribution or ServiceDistribution()
         self._seconds = self.distribution.sampler(service)
+        #: the coalescing window, cycles (0: none), and the completions it holds
+        self.coalesce = (
+            max(1, int(round(service.coalesce_us * 1e-6 * freq_hz)))
+            if service.coalesce_us > 0
+            else 0
+        )
+        self._held: list[IORequest] = []
         self.busy = 0
         self.completed = 0
         self._retry: simpy.Event | None = None
@@ -123,6 +156,16 @@ class Device:
         self.bytes: list[int] = []
         self.queue_samples: list[tuple[int, int]] = [(0, 0)]  # (time, waiting) at changes
         self._arrival_served: dict[int, list[float]] = {}
+
+    @property
+    def max_request_bytes(self) -> int | None:
+        """The largest request a guest may hand this device, bytes (None: any size).
+
+        A disk takes any size. A NIC: with TSO/GSO a guest hands packets of up to 64 KiB
+        to its driver and the NIC cuts them into MTU frames; without, one frame's payload
+        (``mtu - 40``). Workloads cut their sends to it.
+        """
+        return self.service.max_request_bytes
 
     # --- bookkeeping -------------------------------------------------------------------
     def slot(self, guest: int) -> int:
@@ -212,8 +255,22 @@ class Device:
         req.stamp("service_end", now)
         self._dispatch()
         self._sample(now)
-        if req.on_done is not None:
+        if self.coalesce:
+            self._hold(req)
+        elif req.on_done is not None:
             req.on_done(req)
+
+    def _hold(self, req: IORequest) -> None:
+        """Hold ``req``'s completion until the coalescing window ends (opening one)."""
+        self._held.append(req)
+        if len(self._held) == 1:
+            self.env.timeout(self.coalesce).callbacks.append(self._release)
+
+    def _release(self, _ev) -> None:
+        held, self._held = self._held, []
+        for req in held:
+            if req.on_done is not None:
+                req.on_done(req)
 
     # --- results -----------------------------------------------------------------------
     def utilization(self) -> float:

@@ -40,6 +40,9 @@ from .requests import IORequest
 #: attachment of a device of that class feeds it), whatever the device's kind.
 DEVICE_CLASSES = ("disk", "nic")
 
+#: The largest packet a guest hands its driver with segmentation offload (TSO/GSO): 64 KiB.
+TSO_MAX_BYTES = 65536
+
 
 class ServiceModel:
     """Service time of a request, in seconds.
@@ -53,16 +56,22 @@ class ServiceModel:
     params : dict
         The scenario parameters of a registered kind: pydantic field definitions
         ``(type, FieldInfo)`` by key, passed to the constructor by :meth:`from_spec`.
+    coalesce_us : float
+        Interrupt coalescing window, microseconds (0: an interrupt per completion).
+    max_request_bytes : int or None
+        The largest request a guest may hand the device (None: any size).
 
     Examples
     --------
-    >>> ServiceModel.channels, ServiceModel.device_class
-    (1, 'disk')
+    >>> ServiceModel.channels, ServiceModel.coalesce_us, ServiceModel.max_request_bytes
+    (1, 0.0, None)
     """
 
     channels = 1
     device_class = "disk"
     params: ClassVar[dict[str, SpecParam]] = {}
+    coalesce_us = 0.0
+    max_request_bytes: int | None = None
 
     @classmethod
     def from_spec(cls, spec: Any) -> ServiceModel:
@@ -264,12 +273,16 @@ class NicService(ServiceModel):
     paying a per-packet cost and its bytes (with 78 bytes of TCP/IP, Ethernet, preamble and
     gap overhead) at line rate.
 
+    With TSO/GSO a guest hands packets of up to 64 KiB to its driver; the NIC cuts them
+    into MTU frames (:attr:`max_request_bytes`). The service time is the same either way:
+    hardware segmentation still sends, and pays for, every frame.
+
     Examples
     --------
     >>> from model.io.requests import IORequest
     >>> nic = NicService(rate_gbit_s=10.0)
-    >>> nic.packets(65536), round(nic.seconds(IORequest(0, 1, 0, 1460, True, 0), None) * 1e6, 4)
-    (45, 2.2304)
+    >>> nic.packets(65536), nic.max_request_bytes, NicService(tso=False).max_request_bytes
+    (45, 65536, 1460)
     """
 
     FRAME_OVERHEAD = 78
@@ -280,6 +293,11 @@ class NicService(ServiceModel):
                                         "paid for every frame it sends", ge=0, le=1e4)),
         "mtu": (int, _field(1500, "MTU, bytes; a frame carries mtu - 40 payload bytes",
                             ge=576, le=9000)),
+        "tso": (bool, _field(True, "segmentation offload (TSO/GSO), true or false; "
+                             "guests hand packets of up to 64 KiB, the NIC cuts them into frames")),
+        "coalesce_us": (float, _field(0.0, "interrupt coalescing window, microseconds; "
+                                      "completions within it share one interrupt (0: an "
+                                      "interrupt per completion)", ge=0, le=1e6)),
     }
 
     def __init__(
@@ -287,11 +305,20 @@ class NicService(ServiceModel):
         rate_gbit_s: float = 1.0,
         per_packet_us: float = 1.0,
         mtu: int = 1500,
+        tso: bool = True,
+        coalesce_us: float = 0.0,
     ) -> None:
         self.rate = rate_gbit_s * 1e9
         self.per_packet = per_packet_us / 1e6
         self.mtu = mtu
         self.payload = mtu - 40
+        self.tso = tso
+        self.coalesce_us = coalesce_us
+
+    @property
+    def max_request_bytes(self) -> int:
+        """64 KiB with TSO (the NIC segments), else one frame's payload (``mtu - 40``)."""
+        return TSO_MAX_BYTES if self.tso else self.payload
 
     def packets(self, size: int) -> int:
         """Frames a request of ``size`` payload bytes goes out as."""
