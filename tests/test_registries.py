@@ -16,6 +16,7 @@ from analysis.run import simulate
 from model.io.devices import DEVICE_KINDS, ServiceModel
 from model.isa import Chunk, ChunkBuilder
 from model.scenario import ScenarioError, parse_scenario, scenario_schema
+from model.scenario.errors import NAME_PATTERN
 from model.sched import SCHEDULERS, RoundRobinScheduler, SchedulerKind
 from model.workload_registry import Param, registry, workload
 from model.workloads import enter
@@ -84,8 +85,12 @@ def test_a_device_kind_registered_after_import_brings_its_parameter(tape_kind):
         "guests: [{name: a, mode: native, workload: {profile: disk_io}, "
         "devices: [{device: t0}]}]"
     )
-    device = scenario_schema()["$defs"]["DeviceSpec"]["properties"]
-    assert "tape" in device["kind"]["enum"] and device["wind_ms"]["default"] == 10.0
+    defs = scenario_schema()["$defs"]
+    device = defs["tape_device"]["properties"]  # its own model, with its own key
+    assert device["kind"]["const"] == "tape" and device["wind_ms"]["default"] == 10.0
+    assert "wind_ms" not in defs["ssd_device"]["properties"]
+    assert "tape" in defs["HostSpec"]["properties"]["devices"]["patternProperties"][
+        NAME_PATTERN]["discriminator"]["mapping"]
     s = parse_scenario(text, "t.yaml")
     assert s.model_dump()["host"]["devices"]["t0"]["wind_ms"] == 4.0
     r = simulate(s)

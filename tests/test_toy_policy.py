@@ -13,7 +13,9 @@ import pytest
 from analysis.run import simulate
 from model.errors import ConfigError, UnknownNameError
 from model.io.arbitration import POLICIES, PerGuest
+from model.io.devices import DEVICE_KINDS
 from model.scenario import build_host
+from model.scenario.device_specs import kind_model
 from model.scenario.format import DeviceSpec, ScenarioError, parse_scenario, scenario_schema
 
 from toys import Rank
@@ -62,9 +64,11 @@ def test_a_registered_toy_policy_with_a_per_guest_parameter_runs_from_a_scenario
 
 
 def test_the_toy_policy_shows_in_the_schema_and_its_parameter_is_checked(rank_policy):
-    device = scenario_schema()["$defs"]["DeviceSpec"]["properties"]
-    assert "rank" in device["arbitration"]["enum"]
-    assert device["ranks"]["description"].startswith("guest name -> rank")
+    defs = scenario_schema()["$defs"]
+    for kind in DEVICE_KINDS:  # every kind of device may be arbitrated by it
+        device = defs[f"{kind}_device"]["properties"]
+        assert "rank" in device["arbitration"]["enum"]
+        assert device["ranks"]["description"].startswith("guest name -> rank")
     with pytest.raises(
         ScenarioError,
         match=r"toy.yaml:5:54: host.devices.disk0.ranks.c: "
@@ -85,9 +89,10 @@ def test_an_unregistered_policy_and_its_parameter_are_refused_again(rank_policy)
     POLICIES.unregister("rank")
     try:
         assert "ranks" not in DeviceSpec.model_fields
+        assert "ranks" not in kind_model("ssd").model_fields
         assert (
             "rank"
-            not in scenario_schema()["$defs"]["DeviceSpec"]["properties"]["arbitration"]["enum"]
+            not in scenario_schema()["$defs"]["ssd_device"]["properties"]["arbitration"]["enum"]
         )
         with pytest.raises(
             ScenarioError,

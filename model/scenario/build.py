@@ -18,7 +18,7 @@ from typing import TypeVar
 from ..domain import DomainConfig
 from ..host import Host
 from ..io.arbitration import POLICIES, TokenBucket
-from ..io.devices import DEVICE_KINDS, Device
+from ..io.devices import DEVICE_KINDS, Device, ServiceDistribution
 from ..modes import is_modified
 from ..sched import SCHEDULERS
 from ..workload_registry import registry
@@ -127,6 +127,7 @@ def build_host(s: Scenario, seed: int | None = None) -> Host:
                 DEVICE_KINDS[spec.kind].from_spec(spec),
                 policy=policy,
                 freq_hz=host.hw.freq_hz,
+                distribution=ServiceDistribution.from_spec(spec),
             )
         )
     for d, g in domains:

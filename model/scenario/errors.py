@@ -30,6 +30,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from ..errors import ConfigError
+from ..io.service import DEVICE_KINDS
 from ..workload_registry import registry
 from .yamlsafe import format_path
 
@@ -136,11 +137,27 @@ def _out_of_range(value: object, field: FieldInfo) -> str:
     return f"{value!r} is out of range; valid: {span}{about}"
 
 
-def _model_tag(m: object) -> object:
-    field = m.model_fields.get("profile") if isinstance(m, type) and issubclass(
-        m, BaseModel) else None
-    args = typing.get_args(field.annotation) if field is not None else ()
-    return args[0] if len(args) == 1 else None
+#: The keys that tell the members of a union apart: a workload's, a device's.
+_TAGS = ("profile", "kind")
+
+
+def _model_tag(m: object, keys: tuple[str, ...] = _TAGS) -> object:
+    """The tag of a member of a discriminated union (its one ``Literal`` value)."""
+    if not (isinstance(m, type) and issubclass(m, BaseModel)):
+        return None
+    for key in keys:
+        field = m.model_fields.get(key)
+        args = typing.get_args(field.annotation) if field is not None else ()
+        if len(args) == 1 and typing.get_origin(field.annotation) is typing.Literal:
+            return args[0]
+    return None
+
+
+def _unknown_device_key(key: object, kind: str, valid: str) -> str:
+    """``unknown key 'mtu' for kind ssd; valid keys: ... ('mtu' is a key of kind nic)``."""
+    others = [n for n, k in DEVICE_KINDS.items() if key in k.params and n != kind]
+    hint = f" ({key!r} is a key of kind {' and '.join(others)})" if others else ""
+    return f"unknown key {key!r} for kind {kind}; valid keys: {valid}{hint}"
 
 
 def _about(loc: tuple, root: type[BaseModel]) -> str:
@@ -163,10 +180,19 @@ def _problems(e: dict, root: type[BaseModel]) -> list[tuple[tuple, str]]:
         valid = ", ".join(parent.model_fields) if isinstance(parent, type) and issubclass(
             parent, BaseModel) else ""
         kind = next((n for n, k in registry().items() if k.params is parent), None)
+        device = _model_tag(parent, ("kind",))
         if kind is not None:
             msg = f"unknown parameter {path[-1]!r} of workload {kind!r}; valid: {valid or 'none'}"
+        elif device is not None:
+            msg = _unknown_device_key(path[-1], device, valid)
         else:
             msg = f"unknown key {path[-1]!r}" + (f"; valid keys: {valid}" if valid else "")
+    elif e["type"] == "union_tag_invalid" and e["ctx"]["discriminator"] == "'kind'":
+        path = (*path, "kind")
+        msg = (f"unknown device kind {e['input'].get('kind')!r}; valid choices: "
+               f"{', '.join(DEVICE_KINDS)}")
+    elif e["type"] == "union_tag_not_found" and e["ctx"]["discriminator"] == "'kind'":
+        msg = f"a device needs a kind; valid choices: {', '.join(DEVICE_KINDS)}"
     elif e["type"] == "union_tag_invalid":
         path = (*path, "profile")
         msg = (f"unknown workload {e['input'].get('profile')!r}; valid choices: "

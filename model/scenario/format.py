@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from contextvars import ContextVar
 from typing import Annotated, Literal, Union
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainSerializer,
-    StringConstraints,
     ValidationError,
     WithJsonSchema,
     create_model,
@@ -39,17 +36,26 @@ from pydantic import (
 )  # fmt: skip
 from pydantic.fields import FieldInfo
 
-from ..errors import ConfigError
 from ..hardware import DEFAULT_PROFILE, profile_names
-from ..io.arbitration import POLICIES, PerGuest, TokenBucket
+from ..io.arbitration import POLICIES
 from ..io.devices import DEVICE_KINDS
 from ..io.paths import PATHS
 from ..modes import MODES, OS_KINDS, is_modified
 from ..registry import Registry, choice
 from ..sched import SCHEDULERS
 from ..workload_registry import Footprint, registry
-from .errors import NAME_PATTERN, FieldError, FieldErrors, ScenarioError, explain
+from . import device_specs
+from .device_specs import (  # noqa: F401 (the device part of the format, from here too)
+    PER_GUEST,
+    DeviceSpec,
+    device_field_owner,
+    per_guest_device_fields,
+)
+from .errors import FieldError, FieldErrors, ScenarioError, explain
 from .overrides import apply_overrides
+from .strict import RAW as _RAW
+from .strict import Name
+from .strict import Strict as _Strict
 from .yamlsafe import YamlError, load_yaml, read_file
 
 _UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
@@ -89,140 +95,13 @@ Duration = Annotated[float, BeforeValidator(parse_duration),
                                      "description": "a time with its unit: 2s, 500ms, 20us"})]
 
 
-#: set while a validation explains its own errors (pydantic calls Scenario.__init__ in it)
-_RAW: ContextVar[bool] = ContextVar("raw_validation", default=False)
-
-
-class _Strict(BaseModel):
-    """Unknown keys are errors; numbers are numbers (``8``, not ``"8"`` or ``true``), and
-    finite. Made with ``model_validate`` or ``model_copy`` with an update, a model is
-    validated like a file and a problem raises :class:`ScenarioError`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
-                              use_attribute_docstrings=True, strict=True,
-                              allow_inf_nan=False)
-
-    @classmethod
-    def model_validate(cls, obj: object, **kwargs: object):  # type: ignore[override]
-        token = _RAW.set(True)  # Scenario.__init__, which pydantic calls, explains nothing
-        try:
-            return super().model_validate(obj, **kwargs)
-        except ValidationError as e:
-            raise ScenarioError(explain(e, f"{cls.__name__}.model_validate", {}, cls)) \
-                from None
-        finally:
-            _RAW.reset(token)
-
-    def model_copy(self, *, update: Mapping[str, object] | None = None,
-                   deep: bool = False):  # type: ignore[override]
-        """A copy; with ``update``, validated again (pydantic's own does not validate)."""
-        copy = super().model_copy(update=update, deep=deep)
-        if not update:
-            return copy
-        data = copy.model_dump(mode="json", warnings=False)
-        return type(self).model_validate(data)
-
-
 #: The most memory a host or guest may have: 16 TiB, x86-64 Xen's limit (pvsim's cost
 #: does not grow with it: only what guests touch is kept).
 MAX_MEMORY_MB = 16 << 20
 
-#: Guest and device names: they become file names, table values and graph labels.
-Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
-
-#: Marks a device field keyed by guest name (its keys are checked against the guests).
-PER_GUEST = "per guest"
-
-
-# Besides kind and arbitration, a device's fields are the parameters that the registered
-# device kinds, the rate caps and the arbitration policies declare (_device_fields).
-class DeviceSpec(_Strict):
-    """A shared device and its arbitration policy."""
-
-    kind: choice(DEVICE_KINDS)
-    """hdd: seek + rotation + transfer; ssd/nvme: parallel channels; nic: line rate"""
-    arbitration: choice(POLICIES) = "fifo"
-    """who goes next among waiting requests (weighted_fair: DRR by the guests' weights)"""
-
-
-def _declarers() -> list:
-    """The components that declare device fields, in the order of a device's fields:
-    the device kinds, the rate caps any device may have, the arbitration policies."""
-    return [*DEVICE_KINDS.values(), TokenBucket, *POLICIES.values()]
-
-
-def _device_fields() -> dict[str, tuple[FieldInfo, object]]:
-    """Each declared device field (with its default) and the component declaring it.
-
-    A key declared by two components must be the same declaration (a subclass inherits
-    its parent's); anything else is refused as a :class:`ConfigError`.
-    """
-    out: dict[str, tuple[FieldInfo, object]] = {}
-    seen: dict[str, tuple[object, type]] = {}
-    for component in _declarers():
-        for key, p in component.params.items():
-            if key in seen:
-                if seen[key][0] is not p:
-                    raise ConfigError(f"{component.__name__} declares the device field "
-                                      f"{key!r}, which {seen[key][1].__name__} declares "
-                                      "otherwise")
-                continue
-            if key in ("kind", "arbitration"):
-                raise ConfigError(f"{component.__name__} declares the device field "
-                                  f"{key!r}, which every device has")
-            seen[key] = (p, component)
-            if isinstance(p, PerGuest):
-                info = FieldInfo.from_annotated_attribute(
-                    Annotated[dict[Name, p.value], PER_GUEST],
-                    Field(default_factory=dict, description=p.description))
-            else:
-                info = FieldInfo.from_annotated_attribute(*p)
-            out[key] = (info, component)
-    return out
-
-
-#: Device fields declared by components (key -> the declaring component), as built.
-_DECLARED: dict[str, object] = {}
-
-
-def _rebuild_device_spec() -> None:
-    """Give :class:`DeviceSpec` the fields the registered components declare, and
-    rebuild the models that hold it: called at import and whenever a device kind or
-    an arbitration policy is registered or removed, so a component registered later
-    (a notebook's, a test's) is validated and shown by ``pvsim schema`` like a shipped
-    one. The classes stay the same objects (instances and imports keep working).
-    """
-    declared = _device_fields()
-    fields = {k: f for k, f in DeviceSpec.__pydantic_fields__.items() if k not in _DECLARED}
-    fields.update({k: info for k, (info, _) in declared.items()})
-    DeviceSpec.__pydantic_fields__ = fields
-    _DECLARED.clear()
-    _DECLARED.update({k: owner for k, (_, owner) in declared.items()})
-    for model in (DeviceSpec, HostSpec, Scenario):
-        model.model_rebuild(force=True)
-
-
-def device_field_owner(key: str) -> object | None:
-    """The component (a service model or policy class) that declares device field
-    ``key``, or None for a field every device has.
-
-    Examples
-    --------
-    >>> device_field_owner("mtu").__name__, device_field_owner("kind")
-    ('NicService', None)
-    """
-    return _DECLARED.get(key)
-
-
-def per_guest_device_fields() -> tuple[str, ...]:
-    """The device fields keyed by guest name (rate caps, priorities, ...), in order.
-
-    Examples
-    --------
-    >>> per_guest_device_fields()
-    ('caps', 'priorities')
-    """
-    return tuple(k for k, f in DeviceSpec.model_fields.items() if PER_GUEST in f.metadata)
+#: The devices of host.devices: one model per registered kind, told apart by ``kind``
+#: (:mod:`model.scenario.device_specs`).
+DeviceSpecs = device_specs.rebuild()
 
 
 class HostSpec(_Strict):
@@ -235,7 +114,8 @@ class HostSpec(_Strict):
     """the credit scheduler's slice (round robin: its quantum)"""
     ratelimit_us: float = Field(1000.0, ge=0, le=500_000)
     """credit: a vCPU runs at least this long before a wake-up may preempt it"""
-    devices: dict[Name, DeviceSpec] = Field(default_factory=dict)
+    devices: dict[Name, DeviceSpecs] = Field(default_factory=dict)
+    """the shared devices by name: each a kind (hdd, ssd, nvme, nic) and its parameters"""
 
 
 class DriverDomainSpec(_Strict):
@@ -424,6 +304,21 @@ def _rebuild_workload_spec() -> None:
         model.model_rebuild(force=True)
 
 
+def _rebuild_device_spec() -> None:
+    """Give every registered device kind its model with the fields the registered
+    components declare (:func:`model.scenario.device_specs.rebuild`), ``host.devices``
+    their union, and rebuild the models that hold it: called whenever a device kind or an
+    arbitration policy is registered or removed, so a component registered later (a
+    notebook's, a test's) is validated and shown by ``pvsim schema`` like a shipped one.
+    The classes stay the same objects (instances and imports keep working)."""
+    global DeviceSpecs
+    DeviceSpecs = device_specs.rebuild()
+    HostSpec.__pydantic_fields__["devices"] = FieldInfo.from_annotated_attribute(
+        dict[Name, DeviceSpecs], HostSpec.__pydantic_fields__["devices"])
+    for model in (HostSpec, Scenario):
+        model.model_rebuild(force=True)
+
+
 _rebuild_device_spec()
 DEVICE_KINDS.subscribe(_rebuild_device_spec)
 POLICIES.subscribe(_rebuild_device_spec)
@@ -469,7 +364,8 @@ def parse_scenario(text: str | bytes | Mapping, source: str = "<string>",
                             f"...), not a {type(data).__name__}")
     if overrides:
         applied: dict[tuple, str] = {}
-        data = apply_overrides(data, overrides, applied)
+        before, data = data, apply_overrides(data, overrides, applied)
+        device_specs.forget_former_kind(before, data, set(applied))
         for path, text in applied.items():  # errors there point at the override
             where = {k: v for k, v in where.items() if k[:len(path)] != path}
             for n in range(1, len(path) + 1):  # keys the override created, too
@@ -479,7 +375,9 @@ def parse_scenario(text: str | bytes | Mapping, source: str = "<string>",
 
 
 def with_overrides(s: Scenario, overrides: Iterable[str]) -> Scenario:
-    """Scenario ``s`` with ``overrides`` applied, validated again.
+    """Scenario ``s`` with ``overrides`` applied, validated again. An override that
+    changes a device's kind gives it the new kind's defaults (see
+    :func:`~model.scenario.device_specs.forget_former_kind`).
 
     Examples
     --------
@@ -488,7 +386,9 @@ def with_overrides(s: Scenario, overrides: Iterable[str]) -> Scenario:
     'hvm'
     """
     applied: dict[tuple, str] = {}
-    data = apply_overrides(s.model_dump(mode="json"), overrides, applied)
+    before = s.model_dump(mode="json")
+    data = apply_overrides(before, overrides, applied)
+    device_specs.forget_former_kind(before, data, set(applied))
     return _validate(data, f"scenario {s.name}", {p: f"--set {t}" for p, t in applied.items()})
 
 
