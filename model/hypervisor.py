@@ -33,6 +33,7 @@ from .accounting import Ledger, split
 from .categories import N_CATEGORIES
 from .errors import PvsimError
 from .hardware import HardwareProfile
+from .runstate import BLOCKED, OFFLINE, RUNNABLE, RUNNING
 from .sched.base import Scheduler
 from .vcpu import Stop, VCpu
 
@@ -184,13 +185,19 @@ class PCpu:
         """Phase 1: ask the scheduler; the end of the new slice, or None (idle)."""
         self._pending = None
         vcpu, slice_ = self.hv.scheduler.pick(self)
-        if vcpu is not self.current and self.current is not None:
-            self.current.pcpu = None
+        now = self.env.now
+        old = self.current
+        if vcpu is not old and old is not None:
+            old.pcpu = None
+            if old.runnable:  # preempted: it waits for a pCPU again
+                old.runstate.enter(RUNNABLE, now)
         self.current = vcpu
         if vcpu is None:
             return None
         vcpu.pcpu = self
-        return self.env.now + max(slice_, 1)
+        if vcpu is not old:
+            vcpu.runstate.enter(RUNNING, now)
+        return now + max(slice_, 1)
 
     def _start_segment(self, vcpu: VCpu, ra: RunAhead) -> tuple[np.ndarray, int]:
         """Phase 2: a new segment's cycles by category, with the world switch (and TLB
@@ -383,6 +390,7 @@ class Hypervisor:
         vcpu.runnable = True
         vcpu.started = True
         vcpu.daemon = daemon
+        vcpu.runstate.enter(RUNNABLE, self.env.now)
         self._started += 0 if daemon else 1
         self.scheduler.wake(vcpu)
 
@@ -443,6 +451,7 @@ class Hypervisor:
             return
         vcpu.runnable = False
         vcpu.blocked_at = self.env.now
+        vcpu.runstate.enter(BLOCKED, self.env.now)
         if self.log is not None:
             self.note(self.env.now, "block", vcpu)
         self.scheduler.sleep(vcpu)
@@ -469,6 +478,7 @@ class Hypervisor:
     def finished(self, vcpu: VCpu) -> None:
         vcpu.runnable = False
         self.finished_at[vcpu.name] = self.env.now
+        vcpu.runstate.enter(OFFLINE, self.env.now)
         self.scheduler.sleep(vcpu)
         done = self.on_all_finished
         if vcpu.daemon:
@@ -484,6 +494,7 @@ class Hypervisor:
         if not vcpu.runnable:
             vcpu.runnable = True
             vcpu.woken_at = self.env.now
+            vcpu.runstate.enter(RUNNING if vcpu.pcpu is not None else RUNNABLE, self.env.now)
             vcpu.wakes += 1
             if self.log is not None:
                 self.note(self.env.now, "wake", vcpu)

@@ -22,6 +22,7 @@ from .categories import N_CATEGORIES
 from .cpu import execute, tlb_flush
 from .errors import PvsimError
 from .isa import Chunk, ChunkBuilder, Op
+from .runstate import Runstate
 from .vectors import (
     COUNTS,
     CYCLES,
@@ -169,7 +170,8 @@ class VCpu:
     pending interrupts, a halt under way, a due I/O action), through its methods when
     others act on it (:meth:`post_irq`, :meth:`resolve_halt`, :meth:`take_io`); the
     hypervisor writes its scheduling state (``runnable``, ``started``, ``daemon``,
-    ``woken_at``, ``wakes``, ``blocked_at``); the pCPU running it sets ``pcpu``. What a
+    ``woken_at``, ``wakes``, ``blocked_at``, ``runstate``); the pCPU running it sets
+    ``pcpu``. What a
     pCPU still has to run for it and a scheduler's view of it are kept by them
     (:class:`model.hypervisor.RunAhead`, :meth:`model.sched.base.Scheduler.record`).
 
@@ -233,6 +235,9 @@ class VCpu:
         #: wake-to-run latencies (cycles) that a workload asked for (:meth:`measure_wake`)
         self.wake_latencies: list[int] = []
         self.blocked_at = 0  # when it last blocked (simulated time)
+        #: time running, runnable, blocked and offline (:mod:`model.runstate`), kept by
+        #: the hypervisor
+        self.runstate = Runstate()
 
     # --- program ---------------------------------------------------------------------------
     def start(self, program: Iterator[Chunk | Marker]) -> None:
