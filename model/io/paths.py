@@ -188,7 +188,10 @@ class BackendPath(IOPath):
     def serve_completion(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
         """The backend's work for a completed request (it reached it now)."""
         req.stamp("irq", io.env.now)
-        return (work(self.response_work(io.p), kernel=self.backend_in_kernel),
+        n = self.response_work(io.p)
+        if req.inbound:  # a packet from the network: copied into the guest's buffer
+            n += io.p.netback_rx_copy
+        return (work(n, kernel=self.backend_in_kernel),
                 io_op(io.A_RESPOND, req.id))  # fmt: skip
 
 
@@ -316,6 +319,9 @@ class VhostPath(VirtioPath):
 
     def request_work(self, p: IOParams) -> int:
         return p.vhost_backend
+
+    def response_work(self, p: IOParams) -> int:
+        return p.vhost_backend  # vhost-net answers in the kernel too (irqfd): no QEMU
 
 
 class EmulatedPath(BackendPath):

@@ -31,7 +31,7 @@ class IORequest:
     """One I/O request in flight."""
 
     __slots__ = ("id", "guest", "device", "size", "write", "offset", "t", "on_done", "tag",
-                 "vcpu", "done")
+                 "vcpu", "done", "inbound", "then", "answered_rs")
 
     def __init__(self, rid: int, guest: int, device: int, size: int, write: bool,
                  issued: int, offset: int = -1) -> None:
@@ -46,6 +46,12 @@ class IORequest:
         self.tag = None
         self.vcpu = None  # the vCPU that issued it (completions go to it)
         self.done = False
+        #: a packet that arrived from the network (not issued by the guest)
+        self.inbound = False
+        #: called with the request when it completes to the guest (None: nothing)
+        self.then = None
+        #: its vCPU's runstate (model.runstate) when the answer reached the guest
+        self.answered_rs: tuple[int, int, int, int] | None = None
 
     def stamp(self, stage: str, time: int) -> None:
         """Record that the request reached ``stage`` at ``time``."""

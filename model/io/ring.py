@@ -70,6 +70,12 @@ class Ring:
         self.req_event = self.req_cons + 1
         return bool(self.requests)
 
+    def post_buffer(self) -> None:
+        """A receive buffer the frontend posted in advance takes a slot until its response
+        (a packet from the network) is consumed. netfront keeps its receive ring filled,
+        so an arriving packet always finds one: rx ring exhaustion is not modeled."""
+        self.in_flight += 1
+
     def push_response(self, item) -> bool:
         """Publish a response; True if the frontend must be notified."""
         old = self.rsp_prod

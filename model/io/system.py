@@ -180,6 +180,24 @@ class IOSystem:
         self.issued += 1
         return None, False
 
+    def receive(self, att: Attachment, size: int, vcpu: VCpu, then=None) -> IORequest:
+        """A packet of ``size`` bytes arrives from the network for ``att``'s guest (now):
+        the NIC receives it and the path brings it to ``vcpu``, as it brings a completion
+        (the driver domain's backend copies it into a posted buffer and notifies, or the
+        device model raises the emulated NIC's interrupt). ``then(req)`` is called when
+        the guest has taken it (:meth:`take_answered`)."""
+        req = self.new_request(att, size, False)
+        req.t[0] = self.env.now
+        req.vcpu = vcpu
+        req.inbound = True
+        req.then = then
+        self.issued += 1
+        req.stamp("ring", self.env.now)
+        if att.ring is not None:
+            att.ring.post_buffer()
+        att.device.submit(req)
+        return req
+
     def _submit(self, vcpu, rid):
         """The driver hands the request on, as its path does it: to the ring or the
         device. Blocks the vCPU while a ring is full."""
@@ -217,6 +235,8 @@ class IOSystem:
         req.done = True
         del self.live[req.id]
         self.log.add(req)
+        if req.then is not None:
+            req.then(req)
 
     def _access(self, vcpu, rid):
         """An emulated register access while request ``rid`` is submitted: the vCPU
@@ -240,6 +260,8 @@ class IOSystem:
     def _device_done(self, req):
         att = req.tag
         att.io_path.device_done(self, att, req)
+        if not att.io_path.via_driver_domain:  # the device's interrupt is the answer
+            req.answered_rs = req.vcpu.runstate.at(self.env.now)
 
     # --- the driver domain -----------------------------------------------------------------
     def wake_backend(self) -> None:
@@ -277,6 +299,7 @@ class IOSystem:
         req = self.live[rid]
         att = req.tag
         req.stamp("response", self.env.now)
+        req.answered_rs = req.vcpu.runstate.at(self.env.now)
         return att.io_path.respond(self, att, req), False
 
     def _backend_loop(self, vcpu) -> Generator:
