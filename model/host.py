@@ -62,12 +62,14 @@ class Environment(simpy.Environment):
 
 @dataclass(frozen=True)
 class WorkloadContext:
-    """What a workload sees: its guest kernel, vCPU, random stream and hardware."""
+    """What a workload sees: its guest kernel, vCPU, random stream and hardware, and the
+    host (a server asks it for its application system, :meth:`Host.enable_app`)."""
 
     kernel: object
     vcpu: VCpu
     rng: np.random.Generator
     hw: HardwareProfile
+    host: Host | None = None
 
 
 Workload = Callable[[WorkloadContext], Iterator[Chunk | Marker]]
@@ -122,6 +124,7 @@ class Host:
         self.hypervisor = Hypervisor(self.env, self.hw, pcpus, sched)
         self.domains: list[Domain] = []
         self.io = None  # the I/O system, once devices are added (model.io.system.IOSystem)
+        self.app = None  # the servers, once a guest serves requests (model.app.system)
         self._next_frame = 0
         self._wall = 0.0
         self._ran = False
@@ -161,7 +164,7 @@ class Host:
         """Run ``workload`` on ``vcpu``. A ``daemon`` (a driver domain's backend) runs
         forever and is not waited for by :meth:`run` without a time limit."""
         ctx = WorkloadContext(
-            vcpu.domain.kernel, vcpu, self.rng(vcpu.domain.name, vcpu.index), self.hw
+            vcpu.domain.kernel, vcpu, self.rng(vcpu.domain.name, vcpu.index), self.hw, self
         )
         vcpu.start(iter(workload(ctx)))
         self.hypervisor.start(vcpu, daemon)
@@ -221,6 +224,14 @@ class Host:
         if self.io is not None:
             self.io.check()
         return RunStats(self)
+
+    def enable_app(self):
+        """Create the host's application system (servers and their request log), once."""
+        from .app.system import AppSystem
+
+        if self.app is None:
+            self.app = AppSystem(self)
+        return self.app
 
     def enable_io(self, params=None, keep_requests: bool = True):
         """Create the host's I/O system (devices, paths, the driver domain's backends)."""

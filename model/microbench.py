@@ -317,15 +317,25 @@ OPS: dict[str, OpSpec] = {
     "ptemod": OpSpec(_nb_ptemod, 500, 10, "nano", "AA06: rewrite a PTE unchanged"),
     "cpu_bound": OpSpec(lambda k, p: None, 1, 0, "macro", "2M instructions of integer compute"),
     "kernel_build": OpSpec(None, 1, 0, "io", "8 compile jobs: fork, exec, read, compute, write"),
-    "oltp_db": OpSpec(None, 1, 0, "io", "100 transactions: 8 KiB reads and writes, commit"),
-    "web_server": OpSpec(None, 1, 0, "io", "200 requests at 2000/s: file read, 16 KiB reply"),
-    "file_server": OpSpec(None, 1, 0, "io", "16 files of 256 KiB: stat, open, read, close"),
+    "oltp_db": OpSpec(None, 1, 0, "io", "100 transactions, one at a time: 8 KiB reads and "
+                      "writes, commit"),
+    "web_server": OpSpec(None, 1, 0, "io", "200 requests of one user thinking 0.5 ms: file "
+                         "read, 16 KiB reply"),
+    "file_server": OpSpec(None, 1, 0, "io", "16 files of 256 KiB, one at a time: stat, open, "
+                          "read, close"),
     "net_tx": OpSpec(None, 1, 0, "io", "send 4000 MTU-1500 segments on a 1 Gbit/s NIC"),
     "net_rx": OpSpec(None, 1, 0, "io", "receive 4000 MTU-1500 segments on a 1 Gbit/s NIC"),
 }
 #: The I/O workloads' parameters in the bench (each gets the devices it declares it needs).
-IO_WORKLOADS = {"kernel_build": {}, "oltp_db": {"transactions": 100}, "web_server": {},
-                "file_server": {}, "net_tx": {"packets": 4000}, "net_rx": {"packets": 4000}}
+IO_WORKLOADS = {
+    "kernel_build": {},
+    "oltp_db": {"requests": 100, "workers": 1, "arrivals": {"kind": "closed", "users": 1,
+                                                             "think_ms": 0.0}},
+    "web_server": {"requests": 200, "workers": 1, "arrivals": {"kind": "closed", "users": 1,
+                                                                "think_ms": 0.5}},
+    "file_server": {"requests": 16, "workers": 1, "arrivals": {"kind": "closed", "users": 1,
+                                                                "think_ms": 0.0}},
+    "net_tx": {"packets": 4000}, "net_rx": {"packets": 4000}}
 CPU_BOUND_INSTRUCTIONS = 2_000_000
 
 

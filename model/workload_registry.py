@@ -80,9 +80,10 @@ class WorkloadKind:
     pages : callable, optional
         Guest memory pages the program keeps resident beyond its processes' own, from
         its parameters (checked against the guest's memory before the run).
-    processes : int
-        Address spaces it holds at once (a forking program: the parent, the child and
-        the image an exec builds), for sizing the host's page-table pool.
+    processes : int or callable
+        Address spaces each vCPU's program holds at once (a forking program: the parent,
+        the child and the image an exec builds; a server: its workers), for sizing the
+        host's page-table pool; a callable takes the parameters.
     """
 
     name: str
@@ -90,7 +91,7 @@ class WorkloadKind:
     params: type[WorkloadParams]
     needs: tuple[str, ...] = ()
     pages: Callable[[WorkloadParams], int] | None = None
-    processes: int = 1
+    processes: int | Callable[[WorkloadParams], int] = 1
 
     def resident_pages(self, params: WorkloadParams) -> int:
         """Pages the program's data keeps resident (its processes' own aside)."""
@@ -98,7 +99,8 @@ class WorkloadKind:
 
     def footprint(self, params: WorkloadParams, vcpus: int) -> Footprint:
         """What one guest running this program on ``vcpus`` vCPUs holds at once."""
-        return Footprint.of(vcpus, self.processes, self.resident_pages(params))
+        n = self.processes(params) if callable(self.processes) else self.processes
+        return Footprint.of(vcpus, n, self.resident_pages(params))
 
     @property
     def doc(self) -> str:
@@ -106,7 +108,7 @@ class WorkloadKind:
 
     def program(self, devices: list, params: WorkloadParams):
         """The program of one vCPU: the function applied to the devices and parameters."""
-        return self.function(*devices, **params.model_dump())
+        return self.function(*devices, **_arguments(params))
 
     def bind(self, attachments: Mapping[str, Any], params: WorkloadParams | None = None):
         """The program of one vCPU fed by ``attachments`` (device class -> attachment):
@@ -159,11 +161,17 @@ class Footprint:
 _REGISTRY: Registry[WorkloadKind] = Registry("workload")
 
 
+def _arguments(params: WorkloadParams) -> dict[str, Any]:
+    """The keyword arguments of a workload: its parameters' values, a nested model (a
+    server's ``arrivals``) as the model itself."""
+    return {name: getattr(params, name) for name in type(params).model_fields}
+
+
 def workload(
     needs: tuple[str, ...] = (),
     check: Callable | None = None,
     pages: Callable | None = None,
-    processes: int = 1,
+    processes: int | Callable = 1,
     **declared: Param,
 ) -> Callable:
     """Register the decorated function as a workload (see the module docstring).
@@ -177,7 +185,7 @@ def workload(
             raise ValueError(f"unknown device class {kind!r}; valid: {', '.join(DEVICE_CLASSES)}")
 
     def register(fn: Callable) -> Callable:
-        hints = typing.get_type_hints(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)
         sig = inspect.signature(fn)
         devices = [p for p in sig.parameters.values() if p.default is inspect.Parameter.empty]
         if len(devices) != len(needs):
@@ -221,7 +229,7 @@ def workload(
                 from .scenario.errors import explain
 
                 raise ConfigError(explain(e, f"workload {fn.__name__}", {}, model)) from None
-            return fn(*[bound.arguments[p.name] for p in devices], **params.model_dump())
+            return fn(*[bound.arguments[p.name] for p in devices], **_arguments(params))
 
         _REGISTRY.register(
             fn.__name__, WorkloadKind(fn.__name__, fn, model, tuple(needs), pages, processes)
@@ -244,6 +252,7 @@ def __getattr__(name: str) -> type[WorkloadParams]:
 def registry() -> Registry[WorkloadKind]:
     """Every registered workload by name (the shipped ones are registered on first use)."""
     from . import workloads  # noqa: F401 - their decorators fill the registry
+    from .app import workloads as app_workloads  # noqa: F401
     from .io import workloads as io_workloads  # noqa: F401
 
     return _REGISTRY
