@@ -187,6 +187,7 @@ def _run(args: argparse.Namespace, out: Console) -> int:
             "" if pd.isna(row[c]) else formats[c].format(row[c]) if c in formats else row[c]
             for c in heads])
     out.print(table)
+    _print_requests(summary, out)
     for name, d in summary["devices"].items():
         out.print(f"device {name}: utilization {d['utilization']:.1%}, mean queue "
                   f"{d['mean_queue']:.2f}, {d['completed']} requests")
@@ -194,6 +195,32 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     out.print(f"wrote {dest}/ (summary.json, scenario.resolved.yaml, "
               f"{', '.join(f for f, _ in TABLES.values())}, {len(plots)} plots)")
     return 0
+
+
+def _print_requests(summary: dict, out: Console) -> None:
+    """The application requests of the guests that serve them (after the warm-up)."""
+    from rich.table import Table
+
+    rows = [(n, g["app"]) for n, g in summary["guests"].items() if "app" in g]
+    if not rows:
+        return
+    warmup = summary["app"]["warmup_s"]
+    title = "application requests" + (f" after a {warmup * 1e3:g} ms warm-up" if warmup
+                                      else "")
+    table = Table(title=title)
+    for head in ("guest", "offered/s", "served/s", "dropped", "mean ms", "p50 ms", "p99 ms",
+                 "p99.9 ms", "requests"):
+        table.add_column(head, justify="left" if head == "guest" else "right")
+
+    def ms(x: float | None) -> str:
+        return "" if x is None else f"{x:.3f}"
+
+    for name, a in rows:
+        lat = a["latency"]
+        table.add_row(name, f"{a['offered_per_s']:.0f}", f"{a['served_per_s']:.0f}",
+                      f"{a['dropped']:d}", ms(lat["mean_ms"]), ms(lat["p50_ms"]),
+                      ms(lat["p99_ms"]), ms(lat["p999_ms"]), f"{lat['n']:d}")
+    out.print(table)
 
 
 def _report_stalled_runs(table, out: Console) -> None:

@@ -4,7 +4,13 @@ Names are dotted: ``host.busy_fraction``, ``host.stalled_vcpus`` (vCPUs blocked 
 end with nothing to wake them: a sound run has none), ``guest.<name>.p99_ms``, and for each guest
 entry of the scenario (its replicas pooled) ``group.<name>.p99_ms``,
 ``group.<name>.mbit_s_per_guest``, ``group.<name>.cpu_ms_per_guest``, and per device
-``device.<name>.utilization``. A latency metric is absent when no request completed.
+``device.<name>.utilization``. The ``p50_ms``/``p99_ms`` metrics are per I/O request (a
+packet, a disk read). For a guest entry that serves requests (its application requests,
+after the warm-up): ``group.<name>.request_p50_ms``, ``request_p95_ms``,
+``request_p99_ms``, ``request_p999_ms``, ``request_mean_ms`` (response times),
+``drop_rate`` (the fraction of offered requests dropped), ``offered_per_s`` and
+``served_per_s`` (per guest), and the same per replica under ``guest.<name>.``. A latency
+metric is absent when no request completed.
 
 Examples
 --------
@@ -41,9 +47,36 @@ def metric_names(s: Scenario) -> list[str]:
         names.append(f"group.{g.name}.cpu_ms_per_guest")
         if g.devices:
             names += [f"group.{g.name}.{k}" for k in ("mbit_s_per_guest", "p50_ms", "p99_ms")]
+    for name, i in guest_names(s):
+        if _serves(s, i):
+            names += [f"guest.{name}.{k}" for k in APP_METRICS]
+    for i, g in enumerate(s.guests):
+        if _serves(s, i):
+            names += [f"group.{g.name}.{k}" for k in APP_METRICS]
     for d in s.host.devices:
         names += [f"device.{d}.utilization", f"device.{d}.mean_queue"]
     return names
+
+
+#: The metrics of a request-serving guest (or guest entry), after ``guest.NAME.``.
+APP_METRICS = ("request_mean_ms", "request_p50_ms", "request_p95_ms", "request_p99_ms",
+               "request_p999_ms", "drop_rate", "offered_per_s", "served_per_s")
+
+
+def _serves(s: Scenario, i: int) -> bool:
+    """Whether guest entry ``i`` of ``s`` serves requests (its workload has arrivals)."""
+    return hasattr(s.guests[i].workload.params, "arrivals")
+
+
+def _app_metrics(out: dict[str, float], prefix: str, a) -> None:
+    out[f"{prefix}.drop_rate"] = a.drop_rate
+    out[f"{prefix}.offered_per_s"] = a.offered_per_s
+    out[f"{prefix}.served_per_s"] = a.served_per_s
+    lat = a.latency
+    if lat.n:
+        out[f"{prefix}.request_mean_ms"] = lat.mean_ms
+        for k in ("p50_ms", "p95_ms", "p99_ms", "p999_ms"):
+            out[f"{prefix}.request_{k}"] = getattr(lat, k)
 
 
 def headline(r: Results) -> dict[str, float]:
@@ -75,6 +108,12 @@ def headline(r: Results) -> dict[str, float]:
                 p50, p99 = np.percentile(lat, [50, 99])
                 out[f"group.{spec.name}.p50_ms"] = float(p50)
                 out[f"group.{spec.name}.p99_ms"] = float(p99)
+    for name, g in s.guests.items():
+        if g.app is not None:
+            _app_metrics(out, f"guest.{name}", g.app)
+    if s.app is not None:
+        for name, a in s.app.groups.items():
+            _app_metrics(out, f"group.{name}", a)
     for name, d in s.devices.items():
         out[f"device.{name}.utilization"] = d.utilization
         out[f"device.{name}.mean_queue"] = d.mean_queue

@@ -41,6 +41,7 @@ from model.scenario import Scenario, load_scenario
 from .resultsdir import mark, read_marker, staged, write_atomically
 from .summary import Summary, scenario_hash
 from .tables import (
+    APP_REQUEST_COLUMNS,
     CPU_COLUMNS,
     GUEST_COLUMNS,
     REQUEST_COLUMNS,
@@ -59,6 +60,7 @@ TABLES = {
     "timeseries": ("timeseries.parquet", TIMESERIES_COLUMNS),
     "schedule": ("schedule.parquet", SCHEDULE_COLUMNS),
     "guests": ("guests.parquet", GUEST_COLUMNS),
+    "app_requests": ("app_requests.parquet", APP_REQUEST_COLUMNS),
 }
 
 
@@ -88,7 +90,7 @@ class Results:
         The scenario as run (every default filled in).
     summary : dict
         Headline figures, exactly as ``summary.json``.
-    requests, cpu, timeseries, schedule, guests : pandas.DataFrame
+    requests, cpu, timeseries, schedule, guests, app_requests : pandas.DataFrame
         Tidy tables (see :mod:`analysis.tables` for their columns).
     source : Path or None
         The results directory they were read from or saved to.
@@ -103,6 +105,7 @@ class Results:
     timeseries: pd.DataFrame
     schedule: pd.DataFrame
     guests: pd.DataFrame
+    app_requests: pd.DataFrame = field(default_factory=lambda: empty(APP_REQUEST_COLUMNS))
     source: Path | None = None
     typed: Summary | None = field(default=None, repr=False)
 

@@ -66,7 +66,7 @@ _STAGING = re.compile(r"^\.(?P<stem>.+)\.pvsim-(?P<what>tmp|old)-(?P<pid>\d+)-[0
 _FILE_TEMP = re.compile(r"^\..+\.tmp-(?P<pid>\d+)-[^.]+\.tmp$")
 #: Files a run wrote before directories had markers (with RUN_GRAPHS under plots/).
 _LEGACY = {"summary.json", "scenario.resolved.yaml", "requests.parquet", "cpu.parquet",
-           "timeseries.parquet", "schedule.parquet", "guests.parquet"}
+           "timeseries.parquet", "schedule.parquet", "guests.parquet", "app_requests.parquet"}
 
 
 def _short(name: str, limit: int = NAME_BYTES) -> str:

@@ -25,6 +25,7 @@ from .results import Results
 from .summary import scenario_hash, summarize
 from .tables import (
     SCHEDULE_COLUMNS,
+    app_request_table,
     cpu_table,
     empty,
     guest_table,
@@ -100,5 +101,6 @@ def results_of(s: Scenario, rec: RunRecord) -> Results:
         timeseries=timeseries_table(rec, s.record.interval),
         schedule=schedule_table(rec) if s.record.trace else empty(SCHEDULE_COLUMNS),
         guests=guests,
+        app_requests=app_request_table(rec, guests, s.record.warmup or 0.0),
         typed=summary,
     )

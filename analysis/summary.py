@@ -40,6 +40,8 @@ from model.categories import NAMES
 from model.record import RunRecord
 from model.scenario import Scenario, guest_names
 
+from .appstats import AppSummary, app_summary
+
 #: What every run checks at its end (cycle and request conservation raise if broken).
 CHECKED = ("cycle conservation", "request conservation", "liveness")
 
@@ -108,6 +110,7 @@ class GuestSummary:
     finished_s: float | None
     devices: dict[str, str]
     io: GuestIO | None = None
+    app: AppSummary | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -119,7 +122,11 @@ class GuestSummary:
             "finished_s": self.finished_s,
             "devices": self.devices,
         }
-        return out if self.io is None else out | {"io": self.io.to_dict()}
+        if self.io is not None:
+            out["io"] = self.io.to_dict()
+        if self.app is not None:
+            out["app"] = self.app.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> GuestSummary:
@@ -132,6 +139,7 @@ class GuestSummary:
             d["finished_s"],
             d["devices"],
             GuestIO.from_dict(d["io"]) if "io" in d else None,
+            AppSummary.from_dict(d["app"]) if "app" in d else None,
         )
 
 
@@ -227,6 +235,23 @@ class IOSummary:
 
 
 @dataclass
+class AppOverview:
+    """The application level of a run: the warm-up excluded from its statistics and, per
+    guest entry that serves requests, its replicas' requests pooled."""
+
+    warmup_s: float
+    groups: dict[str, AppSummary]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"warmup_s": self.warmup_s,
+                "groups": {n: g.to_dict() for n, g in self.groups.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AppOverview:
+        return cls(d["warmup_s"], {n: AppSummary.from_dict(g) for n, g in d["groups"].items()})
+
+
+@dataclass
 class Stalled:
     """A vCPU blocked at the end with nothing that will ever wake it."""
 
@@ -273,6 +298,7 @@ class Summary:
     hypervisor: HypervisorSummary
     io: IOSummary | None
     invariants: Invariants
+    app: AppOverview | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """``summary.json`` as a dict (keys in the file's order)."""
@@ -290,7 +316,7 @@ class Summary:
             "hypervisor": self.hypervisor.to_dict(),
             "io": None if self.io is None else self.io.to_dict(),
             "invariants": self.invariants.to_dict(),
-        }
+        } | ({} if self.app is None else {"app": self.app.to_dict()})
 
     @classmethod
     def from_dict(cls, d: dict) -> Summary:
@@ -309,6 +335,7 @@ class Summary:
             HypervisorSummary.from_dict(d["hypervisor"]),
             None if d["io"] is None else IOSummary(**d["io"]),
             Invariants.from_dict(d["invariants"]),
+            AppOverview.from_dict(d["app"]) if "app" in d else None,
         )
 
 
@@ -317,6 +344,13 @@ def summarize(s: Scenario, rec: RunRecord) -> Summary:
     """The summary of the run of scenario ``s`` that ``rec`` records."""
     freq = rec.freq_hz
     guests = {name: _guest(s, rec, name, i) for name, i in guest_names(s)}
+    warmup = s.record.warmup or 0.0
+    groups = {}
+    for g in s.guests:
+        a = app_summary(rec, [rec.domains.id_of(n) for n, i in guest_names(s)
+                              if s.guests[i].name == g.name], warmup)
+        if a is not None:
+            groups[g.name] = a
     dd = rec.driver_domain
     ledger = rec.cycles.sum(axis=(0, 1))
     eng = rec.engine
@@ -351,6 +385,7 @@ def summarize(s: Scenario, rec: RunRecord) -> Summary:
             [Stalled(v.vcpu, v.blocked_since / freq, v.why) for v in rec.stalled],
             {v.vcpu: f"{v.state.value}: {v.why}" for v in rec.liveness},
         ),
+        app=AppOverview(warmup, groups) if groups else None,
     )
 
 
@@ -381,6 +416,7 @@ def _guest(s: Scenario, rec: RunRecord, name: str, i: int) -> GuestSummary:
         instructions=int(vc.counters["instructions"][mine].sum()),
         finished_s=None if (done < 0).any() or not len(done) else int(done.max()) / freq,
         devices=devices,
+        app=app_summary(rec, [dom], s.record.warmup or 0.0),
     )
     if io is not None:
         t = io.totals

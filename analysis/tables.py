@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from model.app.requests import PARTS
 from model.categories import NAMES
 from model.io.requests import INTERVALS, STAGES
 from model.record import RunRecord
@@ -45,6 +46,22 @@ REQUEST_COLUMNS = (
     "completed_s",
     "latency_ms",
     *STAGE_COLUMNS,
+)
+#: The latency decomposition columns of the application requests table, in order.
+PART_COLUMNS = tuple(f"{p}_ms" for p in PARTS)
+APP_REQUEST_COLUMNS = (
+    "id",
+    "guest",
+    "group",
+    "mode",
+    "type",
+    "size",
+    "arrival_s",
+    "start_s",
+    "end_s",
+    "latency_ms",
+    "warmup",
+    *PART_COLUMNS,
 )
 CPU_COLUMNS = ("guest", "vcpu", "pcpu", "category", "cycles", "seconds")
 TIMESERIES_COLUMNS = ("time_s", "metric", "device", "guest", "value")
@@ -73,8 +90,8 @@ def bin_edges(elapsed: int, interval: int) -> np.ndarray:
 
 
 _TEXT = {"guest", "group", "mode", "os", "device", "kind", "path", "metric", "category"}
-_INT = {"id", "size", "vcpu", "pcpu", "cycles", "vcpus"}
-_BOOL = {"write", "driver_domain"}
+_INT = {"id", "size", "vcpu", "pcpu", "cycles", "vcpus", "type"}
+_BOOL = {"write", "driver_domain", "warmup"}
 
 
 def empty(columns: tuple[str, ...]) -> pd.DataFrame:
@@ -152,6 +169,37 @@ def request_table(rec: RunRecord, guests: pd.DataFrame) -> pd.DataFrame:
     for k, col in enumerate(STAGE_COLUMNS):  # column by column: no (requests, stages) copy
         out[col] = (c[STAGES[k + 1]] - c[STAGES[k]]) / freq * 1e3
     return _frame(out, REQUEST_COLUMNS)
+
+
+def app_request_table(rec: RunRecord, guests: pd.DataFrame,
+                      warmup_s: float = 0.0) -> pd.DataFrame:
+    """One row per finished application request: when it arrived, a worker started it
+    and it ended, its latency and the latency's parts (:data:`model.app.requests.PARTS`,
+    which add up to it); ``warmup`` marks those that arrived in the warm-up (left out of
+    the summary's statistics); ``type`` is the request type's id (a trace's types in
+    order of first appearance), ``size`` the size a trace gave it (-1: none)."""
+    if rec.app is None or not len(rec.app.requests["id"]):
+        return _frame([], APP_REQUEST_COLUMNS)
+    c = rec.app.requests
+    freq = rec.freq_hz
+    guest = rec.domains.names_of(c["guest"])
+    info = guests.set_index("guest")
+    out = {
+        "id": c["id"],
+        "guest": guest,
+        "group": info["group"].reindex(guest).to_numpy(),
+        "mode": info["mode"].reindex(guest).to_numpy(),
+        "type": c["type"],
+        "size": c["size"],
+        "arrival_s": c["arrival"] / freq,
+        "start_s": c["start"] / freq,
+        "end_s": c["end"] / freq,
+        "latency_ms": (c["end"] - c["arrival"]) / freq * 1e3,
+        "warmup": c["arrival"] < int(round(warmup_s * freq)),
+    }
+    for part, col in zip(PARTS, PART_COLUMNS, strict=True):
+        out[col] = c[part] / freq * 1e3
+    return _frame(out, APP_REQUEST_COLUMNS)
 
 
 def _owners(rec: RunRecord, uid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

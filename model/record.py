@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .app.requests import AppRecord, app_record
 from .categories import IDLE
 from .errors import PvsimError
 from .io.requests import STAGES
@@ -339,6 +340,8 @@ class RunRecord:
     devices : DeviceTable
     io : IORecord or None
         None if the host has no devices.
+    app : AppRecord or None
+        The application requests; None if no guest serves requests.
     liveness : tuple of model.liveness.VcpuState
         Every started vCPU's state at the end, in creation order.
     engine : Engine
@@ -362,6 +365,7 @@ class RunRecord:
     io: IORecord | None
     liveness: tuple[VcpuState, ...]
     engine: Engine
+    app: AppRecord | None = None
 
     def __post_init__(self) -> None:
         if self.cycles.ndim != 3 or self.cycles.shape[0] != self.pcpus:
@@ -467,6 +471,7 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
         devices=_devices(io),
         io=None if io is None else _io(io),
         liveness=tuple(stats.liveness),
+        app=app_record(host.app),
         engine=Engine(
             wall_s=eng["wall_s"],
             events=eng["events"],

@@ -16,7 +16,7 @@ Examples
 ... duration: 20ms
 ... host: {devices: {ssd0: {kind: ssd}}}
 ... guests:
-...   - {name: a, workload: {profile: oltp_db}, devices: [{device: ssd0}]}
+...   - {name: a, workload: {profile: disk_io}, devices: [{device: ssd0}]}
 ...   - {name: b, workload: {profile: spin}}
 ... record: {trace: true}
 ... '''))

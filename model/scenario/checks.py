@@ -72,12 +72,18 @@ def _names(s: Scenario) -> list[FieldError]:
 def _record(s: Scenario) -> list[FieldError]:
     from .format import MAX_INTERVALS, format_duration
 
-    if s.duration / s.record.interval <= MAX_INTERVALS:
-        return []
-    return [FieldError(("record", "interval"), (
-        f"{format_duration(s.record.interval)} cuts the {format_duration(s.duration)} run "
-        f"into more than {MAX_INTERVALS:,} intervals; use at least "
-        f"{format_duration(s.duration / MAX_INTERVALS)}"))]
+    out = []
+    if s.duration / s.record.interval > MAX_INTERVALS:
+        out.append(FieldError(("record", "interval"), (
+            f"{format_duration(s.record.interval)} cuts the {format_duration(s.duration)} "
+            f"run into more than {MAX_INTERVALS:,} intervals; use at least "
+            f"{format_duration(s.duration / MAX_INTERVALS)}")))
+    w = s.record.warmup
+    if w is not None and w >= s.duration:
+        out.append(FieldError(("record", "warmup"), (
+            f"a warm-up of {format_duration(w)} leaves nothing of the "
+            f"{format_duration(s.duration)} run to measure; make it shorter than the run")))
+    return out
 
 
 def _guests(s: Scenario) -> list[FieldError]:

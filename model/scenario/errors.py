@@ -119,7 +119,11 @@ def _out_of_range(value: object, field: FieldInfo) -> str:
     """``"-4096 is out of range; valid: 1 to 67,108,864 (bytes per request)"``."""
     low = high = None
     strict_low = False
-    for m in field.metadata:
+    metadata = list(field.metadata)
+    for a in typing.get_args(field.annotation):  # an optional field: X | None
+        if typing.get_origin(a) is Annotated:
+            metadata += FieldInfo.from_annotation(a).metadata
+    for m in metadata:
         if getattr(m, "ge", None) is not None or getattr(m, "gt", None) is not None:
             strict_low = getattr(m, "gt", None) is not None
             low = m.gt if strict_low else m.ge
@@ -160,6 +164,13 @@ def _unknown_device_key(key: object, kind: str, valid: str) -> str:
     return f"unknown key {key!r} for kind {kind}; valid keys: {valid}{hint}"
 
 
+def _tags_of(loc: tuple, root: type[BaseModel]) -> str:
+    """The tags of the discriminated union at ``loc``, comma separated."""
+    t = _resolve(loc, root)[1]
+    return ", ".join(str(_model_tag(m)) for m in typing.get_args(t)) if typing.get_origin(
+        t) in (Union, types.UnionType) else ""
+
+
 def _about(loc: tuple, root: type[BaseModel]) -> str:
     """``": what the field at loc is"``, from its description (empty if none)."""
     field = _resolve(loc, root)[2]
@@ -187,12 +198,21 @@ def _problems(e: dict, root: type[BaseModel]) -> list[tuple[tuple, str]]:
             msg = _unknown_device_key(path[-1], device, valid)
         else:
             msg = f"unknown key {path[-1]!r}" + (f"; valid keys: {valid}" if valid else "")
-    elif e["type"] == "union_tag_invalid" and e["ctx"]["discriminator"] == "'kind'":
+    elif e["type"] == "union_tag_invalid" and e["ctx"]["discriminator"] == "'kind'" \
+            and path[:2] == ("host", "devices"):
         path = (*path, "kind")
         msg = (f"unknown device kind {e['input'].get('kind')!r}; valid choices: "
                f"{', '.join(DEVICE_KINDS)}")
-    elif e["type"] == "union_tag_not_found" and e["ctx"]["discriminator"] == "'kind'":
+    elif e["type"] == "union_tag_not_found" and e["ctx"]["discriminator"] == "'kind'" \
+            and path[:2] == ("host", "devices"):
         msg = f"a device needs a kind; valid choices: {', '.join(DEVICE_KINDS)}"
+    elif e["type"] == "union_tag_invalid" and "kind" in e["ctx"]["discriminator"]:
+        path = (*path, "kind")
+        msg = (f"unknown kind {e['ctx']['tag']!r}; valid choices: "
+               f"{e['ctx']['expected_tags'].replace(chr(39), '')}")
+    elif e["type"] == "union_tag_not_found" and "kind" in e["ctx"]["discriminator"]:
+        msg = (f"missing required key 'kind'; valid choices: "
+               f"{_tags_of(tuple(e['loc']), root)}")
     elif e["type"] == "union_tag_invalid":
         path = (*path, "profile")
         msg = (f"unknown workload {e['input'].get('profile')!r}; valid choices: "

@@ -203,6 +203,9 @@ class RecordSpec(_Strict):
     """keep every I/O request's stage times (requests.parquet)"""
     trace: bool = False
     """keep the vCPU schedule (schedule.parquet and its graph)"""
+    warmup: Duration | None = None
+    """the start of the run left out of the application requests' statistics (their
+    rates, drops and latencies: requests that arrived in it are not counted)"""
 
 
 #: The most time-series intervals a run may have (memory: rows per metric and entity).
@@ -393,13 +396,19 @@ def with_overrides(s: Scenario, overrides: Iterable[str]) -> Scenario:
 
 
 def _validate(data: dict, source: str, where: dict) -> Scenario:
+    from pathlib import Path
+
+    from ..app.arrivals import SCENARIO_DIR
+
     token = _RAW.set(True)
+    here = SCENARIO_DIR.set(Path(source).parent if Path(source).is_file() else None)
     try:
         return Scenario.__pydantic_validator__.validate_python(data)
     except ValidationError as e:
         raise ScenarioError(explain(e, source, where, Scenario)) from None
     finally:
         _RAW.reset(token)
+        SCENARIO_DIR.reset(here)
 
 
 def load_scenario(path: str, overrides: Iterable[str] = ()) -> Scenario:
