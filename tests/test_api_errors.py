@@ -57,7 +57,8 @@ BAD_CALLS = {
                             "64"),
     "params queue_depth=0": (lambda: simulate(_bad(queue_depth=0)), "queue_depth: 0 is out"),
     "params rate_per_s=0": (lambda: simulate({**DATA, "guests": [{"name": "a", "workload": {
-        "profile": "web_server", "params": {"rate_per_s": 0}}}]}), "rate_per_s: 0 is out"),
+        "profile": "web_server", "params": {"arrivals": {"kind": "poisson", "rate_per_s": 0}}}}
+    ]}), "rate_per_s: 0 is out"),
     "params requests=1.5": (lambda: simulate(_bad(requests=1.5)), "requests: Input should be "
                                                                   "a valid integer"),
     "params think_us=1e20": (lambda: simulate(_bad(think_us=1e20)), "think_us: 1e+20 is out"),
@@ -87,14 +88,12 @@ def test_an_api_error_is_worded_once_as_the_command_line_words_it():
 
 
 def test_a_workload_called_from_python_checks_its_parameters():
-    from model.io.workloads import web_server
+    from model.app.workloads import web_server
     from model.workloads import cpu_bound
 
-    with pytest.raises(PvsimError, match=r"^workload web_server: rate_per_s: 0 is out of "
-                                         r"range; valid: more than 0 and at most 10,000,000 "
-                                         r"\(requests per second if serving took no "
-                                         r"time \(an exponential gap of mean 1/rate follows "
-                                         r"each request\)\)$"):
-        web_server(None, None, rate_per_s=0)
+    with pytest.raises(PvsimError, match=r"^workload web_server: workers: 0 is out of "
+                                         r"range; valid: 1 to 4,096 \(worker processes, "
+                                         r"shared out over the vCPUs \(default 8\)\)$"):
+        web_server(None, None, workers=0)
     with pytest.raises(PvsimError, match="chunk_mem_ops"):
         cpu_bound(chunk_mem_ops=10**10)

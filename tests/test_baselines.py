@@ -28,7 +28,7 @@ RECORD = os.environ.get("PVSIM_RECORD_BASELINES") == "1"
 def _check(path: Path, duration: str | None) -> None:
     s = load_scenario(str(path))
     if duration is not None:
-        s = with_overrides(s, [f"duration={duration}"])
+        s = with_overrides(s, [f"duration={duration}", "record.warmup=null"])  # all of it
     summary = json.loads(json.dumps(simulate(s).summary))  # as summary.json holds it
     summary.pop("engine")
     f = DATA / f"{path.stem}{'' if duration is None else '-' + duration}.json"

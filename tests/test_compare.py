@@ -15,7 +15,8 @@ duration: 30ms
 hardware: nehalem-2.93ghz-ept
 host: {pcpus: 2, devices: {ssd0: {kind: ssd}}}
 guests:
-  - {name: db, mode: pv, workload: {profile: oltp_db}, devices: [{device: ssd0}]}
+  - {name: db, mode: pv, workload: {profile: disk_io, params: {size: 8192, think_us: 70}},
+     devices: [{device: ssd0}]}
   - {name: win, os: unmodified, mode: hvm, workload: {profile: cpu_bound},
      devices: [{device: ssd0, path: virtio}]}
 """

@@ -19,13 +19,14 @@ name: emulated-status
 seed: 1
 duration: 20ms
 hardware: nehalem-2.93ghz-ept
-host: {pcpus: 2, devices: {nic0: {kind: nic, rate_gbit_s: 10}, ssd0: {kind: ssd}}}
+host: {pcpus: 2, devices: {nic0: {kind: nic, rate_gbit_s: 10, tso: false}, ssd0: {kind: ssd}}}
 guests:
   - name: w
     count: 2
     mode: hvm
     os: unmodified
-    workload: {profile: web_server, params: {requests: 100000, rate_per_s: 2000,
+    workload: {profile: web_server, params: {workers: 4, arrivals: {kind: poisson,
+                                                                     rate_per_s: 2000},
                                             response_bytes: 16384, miss_ratio: 0.2}}
     devices: [{device: ssd0, path: emulated}, {device: nic0, path: emulated}]
 """

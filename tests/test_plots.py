@@ -37,7 +37,8 @@ from analysis.results import STAGE_COLUMNS
 from analysis.run import simulate
 from model.scenario import parse_scenario
 
-WEB = "workload: {profile: web_server, params: {requests: 40, rate_per_s: 1000}}"
+WEB = ("workload: {profile: web_server, params: {requests: 40, "
+       "arrivals: {kind: poisson, rate_per_s: 1000}}}")
 TINY = f"""
 name: tiny
 seed: 3

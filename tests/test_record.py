@@ -38,7 +38,8 @@ hardware: nehalem-2.93ghz-ept
 host: {pcpus: 2, devices: {ssd0: {kind: ssd}}}
 driver_domain: {pinning: [0]}
 guests:
-  - {name: web, mode: pv, workload: {profile: oltp_db}, devices: [{device: ssd0}]}
+  - {name: web, mode: pv, workload: {profile: disk_io, params: {size: 8192}},
+     devices: [{device: ssd0}]}
   - {name: hog, mode: hvm, os: unmodified, workload: {profile: spin}}
 record: {interval: 500us, trace: true}
 """

@@ -18,8 +18,8 @@ DATA = Path(__file__).parent / "data" / "reliability"
 
 #: reproducer -> facts its refusal must state (None: a valid input, which must run)
 EXPECTED = {
-    "caps_inf_hangs.yaml": [":14:11: host.devices.disk0.caps.backup[0]", "finite"],
-    "caps_nan_hangs.yaml": [":14:11: host.devices.disk0.caps.backup[0]", "finite"],
+    "caps_inf_hangs.yaml": [":16:11: host.devices.disk0.caps.backup[0]", "finite"],
+    "caps_nan_hangs.yaml": [":16:11: host.devices.disk0.caps.backup[0]", "finite"],
     "diskio_negative_size_negative_throughput.yaml": [
         "guests[0].workload.params.size: -4096 is out of range; valid: 1 to 67,108,864 "
         "(bytes per request)"],

@@ -21,10 +21,11 @@ host:
   devices: {ssd0: {kind: ssd}, nic0: {kind: nic}}
 driver_domain: {pinning: [0]}
 guests:
-  - {name: web, mode: pv, workload: {profile: web_server, params: {rate_per_s: 2000}},
+  - {name: web, mode: pv, workload: {profile: web_server, params: {arrivals: {kind: poisson,
+                                                                               rate_per_s: 2000}}},
      devices: [{device: ssd0}, {device: nic0}]}
   - {name: db, os: unmodified, mode: hvm, workload: {profile: oltp_db},
-     devices: [{device: ssd0, path: virtio}]}
+     devices: [{device: ssd0, path: virtio}, {device: nic0, path: virtio}]}
   - {name: hog, mode: full, os: unmodified, workload: {profile: spin}}
 record: {interval: 5ms, trace: true}
 """

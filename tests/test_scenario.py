@@ -23,7 +23,7 @@ guests:
   - name: web
     count: 8
     mode: pv
-    workload: {profile: web_server, params: {rate_per_s: 500}}
+    workload: {profile: web_server, params: {arrivals: {kind: poisson, rate_per_s: 500}}}
     devices: [{device: ssd0}, {device: nic0, path: pv}]
   - name: backup
     os: unmodified

@@ -28,7 +28,7 @@ hardware: nehalem-2.93ghz-ept
 host: {pcpus: 2, devices: {ssd0: {kind: ssd}}}
 driver_domain: {pinning: [0]}
 guests:
-  - {name: db, mode: pv, workload: {profile: oltp_db, params: {transactions: 100000}},
+  - {name: db, mode: pv, workload: {profile: disk_io, params: {size: 8192, think_us: 70}},
      devices: [{device: ssd0}]}
   - {name: web, os: unmodified, mode: hvm, workload: {profile: disk_io, params: {think_us: 200}},
      devices: [{device: ssd0}]}
