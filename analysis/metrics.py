@@ -103,7 +103,8 @@ def headline(r: Results) -> dict[str, float]:
             out[f"group.{spec.name}.mbit_s_per_guest"] = float(
                 np.mean([x.throughput_mbps for x in io])
             )
-            lat = rq.loc[rq["group"] == spec.name, "latency_ms"].to_numpy()
+            after = rq["issued_s"] >= s.warmup_s  # left out: the warm-up's
+            lat = rq.loc[(rq["group"] == spec.name) & after, "latency_ms"].to_numpy()
             if len(lat):
                 p50, p99 = np.percentile(lat, [50, 99])
                 out[f"group.{spec.name}.p50_ms"] = float(p50)

@@ -62,7 +62,7 @@ def simulate(
         s = s.model_copy(update={"seed": seed})
     host = build_host(s)
     host.record_segments()  # the time series' CPU use needs them, the schedule table too
-    stats = host.run(seconds=s.duration, progress=progress)
+    stats = host.run(seconds=s.duration, progress=progress, warmup=s.record.warmup)
     return results_of(s, record_run(host, stats))
 
 

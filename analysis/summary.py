@@ -291,6 +291,7 @@ class Summary:
     seed: int
     hardware: str
     sim_time_s: float
+    warmup_s: float
     engine: EngineSummary
     host: HostSummary
     guests: dict[str, GuestSummary]
@@ -309,6 +310,7 @@ class Summary:
             "seed": self.seed,
             "hardware": self.hardware,
             "sim_time_s": self.sim_time_s,
+            "warmup_s": self.warmup_s,
             "engine": self.engine.to_dict(),
             "host": self.host.to_dict(),
             "guests": {n: g.to_dict() for n, g in self.guests.items()},
@@ -328,6 +330,7 @@ class Summary:
             d["seed"],
             d["hardware"],
             d["sim_time_s"],
+            d["warmup_s"],
             EngineSummary(**d["engine"]),
             HostSummary(**d["host"]),
             {n: GuestSummary.from_dict(g) for n, g in d["guests"].items()},
@@ -361,6 +364,7 @@ def summarize(s: Scenario, rec: RunRecord) -> Summary:
         seed=s.seed,
         hardware=s.hardware,
         sim_time_s=rec.elapsed / freq,
+        warmup_s=rec.start / freq,
         engine=EngineSummary(
             eng.wall_s, eng.events, eng.instructions, eng.instructions_per_s, eng.events_per_s
         ),
@@ -422,10 +426,10 @@ def _guest(s: Scenario, rec: RunRecord, name: str, i: int) -> GuestSummary:
         t = io.totals
         mine_t = t["guest"] == dom
         n, nbytes = int(t["requests"][mine_t].sum()), int(t["bytes"][mine_t].sum())
-        entry.io = GuestIO(n, nbytes, nbytes * 8 / s.duration / 1e6)
+        entry.io = GuestIO(n, nbytes, nbytes * 8 / (rec.measured / freq) / 1e6)
         if io.requests is not None:
             c = io.requests
-            sel = c["guest"] == dom
+            sel = (c["guest"] == dom) & (c["issued"] >= rec.start)
             entry.io.latency = Latency.of((c["completed"][sel] - c["issued"][sel]) / freq * 1e3)
     return entry
 
@@ -447,6 +451,7 @@ def _devices(rec: RunRecord) -> dict[str, DeviceSummary]:
     for k in range(len(dv)):
         dev = int(dv.id[k])
         t, q = dv.queue(dev)
+        t = np.maximum(t, rec.start)  # the queue after the warm-up
         span = np.diff(np.append(t, rec.elapsed))
         contention: dict[str, dict[str, float]] = {}
         waiting, holding, seconds = dv.contention(dev)
@@ -462,7 +467,7 @@ def _devices(rec: RunRecord) -> dict[str, DeviceSummary]:
             channels=int(dv.channels[k]),
             utilization=float(dv.utilization[k]),
             completed=int(dv.completed[k]),
-            mean_queue=float((q * span).sum() / max(rec.elapsed, 1)),
+            mean_queue=float((q * span).sum() / max(rec.measured, 1)),
             contention_s=contention,
         )
     return out

@@ -125,6 +125,8 @@ class Host:
         self.domains: list[Domain] = []
         self.io = None  # the I/O system, once devices are added (model.io.system.IOSystem)
         self.app = None  # the servers, once a guest serves requests (model.app.system)
+        #: the counters when the warm-up ended (model.warmup.Snapshot), if the run has one
+        self.warmup = None
         self._next_frame = 0
         self._wall = 0.0
         self._ran = False
@@ -191,11 +193,13 @@ class Host:
         seconds: float | None = None,
         cycles: int | None = None,
         progress: Callable[[float], None] | None = None,
+        warmup: float | None = None,
     ) -> RunStats:
         """Run until ``seconds`` (or ``cycles``) of simulated time, or until every
         vCPU has finished its workload (daemons aside); then settle the books and check
         cycle conservation. With a time limit, ``progress`` is called with the fraction of
-        simulated time done, a hundred times over the run."""
+        simulated time done, a hundred times over the run. After ``warmup`` seconds the
+        counters are taken (:attr:`warmup`, :mod:`model.warmup`), to be left out."""
         if self._ran:
             raise PvsimError("a Host runs once: build a new one for another run")
         self._ran = True
@@ -207,6 +211,11 @@ class Host:
         t = time.perf_counter()
         if limit is not None:
             self.hypervisor.horizon = limit
+        if warmup:
+            from .warmup import Snapshot
+
+            at = self.env.timeout(int(round(warmup * self.hw.freq_hz)))
+            at.callbacks.append(lambda _e: setattr(self, "warmup", Snapshot.take(self)))
         if limit is None:
             done = self.env.event()
             self.hypervisor.on_all_finished = done
@@ -245,7 +254,7 @@ class Host:
 class RunStats:
     """Figures of a finished run: cycles by category, operation counts, engine rates."""
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, with_liveness: bool = True) -> None:
         self.host = host
         self.hw = host.hw
         self.elapsed = int(host.env.now)
@@ -253,7 +262,7 @@ class RunStats:
         self.wall_s = host._wall
         self.events = host.env.scheduled  # events scheduled in the run
         #: every vCPU's state at the end of the run (model.liveness)
-        self.liveness = liveness(host.hypervisor)
+        self.liveness = liveness(host.hypervisor) if with_liveness else []
 
     @property
     def stalled(self) -> list[VcpuState]:

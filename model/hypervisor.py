@@ -30,7 +30,7 @@ import numpy as np
 import simpy
 
 from .accounting import Ledger, split
-from .categories import N_CATEGORIES
+from .categories import IDLE, N_CATEGORIES
 from .errors import PvsimError
 from .hardware import HardwareProfile
 from .runstate import BLOCKED, OFFLINE, RUNNABLE, RUNNING
@@ -308,19 +308,30 @@ class PCpu:
             return True
         return hv.perform_io(vcpu)  # Stop.IO
 
+    def in_progress(self) -> tuple[int, np.ndarray] | None:
+        """What of the segment (or idle period) under way has elapsed by now: ``(entity,
+        cycles by category)`` in the ledger's terms (entity 0: idle), or None."""
+        now = self.env.now
+        if self._seg is not None:
+            done, _ = split(self._seg, now - self._seg_t0)
+            return self.current.uid + 1, done
+        if self._idle_t0 is not None:
+            row = np.zeros(N_CATEGORIES, np.int64)
+            row[IDLE] = now - self._idle_t0
+            return 0, row
+        return None
+
     def settle(self) -> None:
         """At the end of a run, account the part of the current segment (or idle
         period) that has elapsed, so the ledger covers exactly [0, now]."""
         now = self.env.now
-        if self._seg is not None:
-            done, _ = split(self._seg, now - self._seg_t0)
-            self.hv.ledger.add(self.index, self.current.uid, done)
-            if self.hv.segments is not None and now > self._seg_t0:
-                self.hv.segments.extend((self.index, self.current.uid, self._seg_t0, now))
-            self._seg = None
-        elif self._idle_t0 is not None:
-            self.hv.ledger.add_idle(self.index, now - self._idle_t0)
-            self._idle_t0 = None
+        part = self.in_progress()
+        if part is not None:
+            self.hv.ledger.cycles[self.index, part[0]] += part[1]
+        if self._seg is not None and self.hv.segments is not None and now > self._seg_t0:
+            self.hv.segments.extend((self.index, self.current.uid, self._seg_t0, now))
+        self._seg = None
+        self._idle_t0 = None
 
 
 class Hypervisor:

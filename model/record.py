@@ -345,6 +345,11 @@ class RunRecord:
     liveness : tuple of model.liveness.VcpuState
         Every started vCPU's state at the end, in creation order.
     engine : Engine
+    start : int
+        Where the statistics start (cycles): the end of the warm-up (0 without one). The
+        cycle ledger, counters, transitions, device figures and I/O totals count from
+        there to ``elapsed`` (:mod:`model.warmup`); the request logs, the segments and the
+        queue samples cover the whole run.
     """
 
     hardware: str
@@ -366,6 +371,7 @@ class RunRecord:
     liveness: tuple[VcpuState, ...]
     engine: Engine
     app: AppRecord | None = None
+    start: int = 0
 
     def __post_init__(self) -> None:
         if self.cycles.ndim != 3 or self.cycles.shape[0] != self.pcpus:
@@ -396,10 +402,15 @@ class RunRecord:
         """Cycles by category of all domain ``dom``'s vCPUs."""
         return self.cycles[:, self.vcpus.of_domain(dom) + 1].sum(axis=(0, 1))
 
+    @property
+    def measured(self) -> int:
+        """Cycles the statistics cover: from :attr:`start` to :attr:`elapsed`."""
+        return self.elapsed - self.start
+
     def busy_fraction(self) -> float:
-        """The fraction of all pCPUs' time that was not idle."""
+        """The fraction of all pCPUs' time that was not idle (after the warm-up)."""
         idle = int(self.cycles[:, 0, IDLE].sum())
-        return 1.0 - idle / max(self.elapsed * self.cycles.shape[0], 1)
+        return 1.0 - idle / max(self.measured * self.cycles.shape[0], 1)
 
     @property
     def stalled(self) -> tuple[VcpuState, ...]:
@@ -425,25 +436,31 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
     """
     hv, freq = host.hypervisor, host.hw.freq_hz
     doms = host.domains
+    snap = host.warmup  # what the warm-up counted, left out (model.warmup)
     domains = DomainTable.of(
         [d.dom for d in doms], [d.name for d in doms], [d.mode.name for d in doms]
     )
     vcpus = sorted(hv.vcpus, key=lambda v: v.uid)
     done = hv.finished_at
+    before = snap.counters if snap is not None else None
     table = VcpuTable.of(
         [v.uid for v in vcpus],
         [v.domain.dom for v in vcpus],
         [v.index for v in vcpus],
         [v.name for v in vcpus],
         [done.get(v.name, -1) for v in vcpus],
-        {label: [int(v.cpu[i]) for v in vcpus] for i, label in STAT_NAMES.items()},
+        {label: [int(v.cpu[i]) - (0 if before is None else int(before[v.uid, i]))
+                 for v in vcpus] for i, label in STAT_NAMES.items()},
     )
     io = host.io
     dd = io.driver_domain if io is not None else None
     rows: list[tuple[int, str, str, int]] = []
     for d in doms:
+        was = snap.transitions[d.name] if snap is not None else {}
         for kind, counts in stats.transitions(d.name).items():
-            rows += [(d.dom, kind, label, n) for label, n in counts.items()]
+            old = was.get(kind, {})
+            rows += [(d.dom, kind, label, n - old.get(label, 0)) for label, n in counts.items()
+                     if n - old.get(label, 0)]
     eng = stats.engine()
     segs = hv.segments
     return RunRecord(
@@ -454,8 +471,9 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
         domains=domains,
         vcpus=table,
         driver_domain=None if dd is None else dd.dom,
-        behalf_cycles=_ints([stats.driver_domain_cycles(d.name) for d in doms]),
-        cycles=stats.ledger.cycles,
+        behalf_cycles=_ints([stats.driver_domain_cycles(d.name)
+                             - (0 if snap is None else snap.behalf[d.name]) for d in doms]),
+        cycles=stats.ledger.cycles if snap is None else stats.ledger.cycles - snap.cycles,
         transitions={
             "dom": _ints([r[0] for r in rows]),
             "kind": _names([r[1] for r in rows]),
@@ -463,15 +481,17 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
             "count": _ints([r[3] for r in rows]),
         },
         transition_kinds=tuple(TRANSITION_KINDS.values()),
-        context_switches=sum(p.switches for p in hv.pcpus),
-        timers_fired=hv.timers_fired,
+        context_switches=sum(p.switches for p in hv.pcpus) - (0 if snap is None
+                                                               else snap.switches),
+        timers_fired=hv.timers_fired - (0 if snap is None else snap.timers_fired),
         segments=None
         if segs is None
         else np.frombuffer(segs, dtype=np.int64).reshape(-1, len(SEGMENT_FIELDS)),
-        devices=_devices(io),
-        io=None if io is None else _io(io),
+        devices=_devices(io, snap),
+        io=None if io is None else _io(io, snap),
         liveness=tuple(stats.liveness),
         app=app_record(host.app),
+        start=0 if snap is None else snap.at,
         engine=Engine(
             wall_s=eng["wall_s"],
             events=eng["events"],
@@ -482,22 +502,27 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
     )
 
 
-def _devices(io) -> DeviceTable:
+def _devices(io, snap) -> DeviceTable:
     devs = list(io.devices.values()) if io is not None else []
     queues = [dev.queue_series() for dev in devs]
-    cont = [
-        (dev.index, a, b, w)
-        for dev in devs
-        for a, row in dev.contention().items()
-        for b, w in row.items()
-    ]
+    now = io.env.now if io is not None else 0
+    start = 0 if snap is None else snap.at
+    was = {} if snap is None else snap.devices
+    util, completed, cont = [], [], []
+    for dev in devs:
+        busy0, done0, cont0 = was.get(dev.index, (0.0, 0, {}))
+        busy = dev.utilization() * max(now * dev.channels, 1)
+        util.append((busy - busy0) / max((now - start) * dev.channels, 1))
+        completed.append(dev.completed - done0)
+        cont += [(dev.index, a, b, w - cont0.get(a, {}).get(b, 0.0))
+                 for a, row in dev.contention().items() for b, w in row.items()]
     return DeviceTable(
         id=_ints([d.index for d in devs]),
         name=_names([d.name for d in devs]),
         kind=_names([d.kind for d in devs]),
         channels=_ints([d.channels for d in devs]),
-        utilization=np.array([d.utilization() for d in devs], dtype=float),
-        completed=_ints([d.completed for d in devs]),
+        utilization=np.array(util, dtype=float),
+        completed=_ints(completed),
         queue_device=_ints(
             np.concatenate(
                 [np.full(len(t), d.index) for d, (t, _) in zip(devs, queues, strict=True)] or [[]]
@@ -512,8 +537,10 @@ def _devices(io) -> DeviceTable:
     )
 
 
-def _io(io) -> IORecord:
-    totals = list(io.log.totals.items())
+def _io(io, snap) -> IORecord:
+    was = {} if snap is None else snap.io_totals
+    totals = [(k, (v[0] - was.get(k, (0, 0))[0], v[1] - was.get(k, (0, 0))[1]))
+              for k, v in io.log.totals.items()]
     atts = list(io.attachments.values())
     return IORecord(
         issued=io.issued,

@@ -183,6 +183,7 @@ def test_a_hand_built_record_gives_the_summary_with_exact_figures(scenario, resu
         "seed",
         "hardware",
         "sim_time_s",
+        "warmup_s",
         "engine",
         "host",
         "guests",
@@ -191,7 +192,7 @@ def test_a_hand_built_record_gives_the_summary_with_exact_figures(scenario, resu
         "io",
         "invariants",
     ]
-    assert s["sim_time_s"] == 0.001 and s["seed"] == 5
+    assert s["sim_time_s"] == 0.001 and s["seed"] == 5 and s["warmup_s"] == 0.0
     assert s["host"] == {
         "pcpus": 2,
         "busy_fraction": 0.75,

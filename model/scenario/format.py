@@ -204,8 +204,9 @@ class RecordSpec(_Strict):
     trace: bool = False
     """keep the vCPU schedule (schedule.parquet and its graph)"""
     warmup: Duration | None = None
-    """the start of the run left out of the application requests' statistics (their
-    rates, drops and latencies: requests that arrived in it are not counted)"""
+    """the start of the run left out of every statistic (CPU, transitions, devices, I/O
+    and application requests: those issued or arrived in it are not counted); the time
+    series and the request tables still show it"""
 
 
 #: The most time-series intervals a run may have (memory: rows per metric and entity).
