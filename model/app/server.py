@@ -350,9 +350,10 @@ class Pool:
         while True:
             halt = self.vcpu.halt()  # an interrupt from now on cancels it
             yield poll
-            while self.rx_done:  # the network stack's handling of received packets
-                rx = self.rx_done.pop()
-                yield from rx.tag.io_path.finish(io, rx.tag, rx)
+            if self.rx_done:  # the network stack's handling of the packets received
+                rx, self.rx_done = self.rx_done, []
+                att = rx[0].tag
+                yield from att.io_path.finish_all(io, att, rx)
             if not self.runq:
                 if self.server.finished:
                     return
