@@ -44,6 +44,11 @@ METRICS: dict[str, tuple[Callable[[dict, float], float | None], bool]] = {
     "io_mbit_s": (lambda g, d: g["io"]["throughput_mbps"], True),  # 0 if starved
     "io_p50_ms": (lambda g, d: g.get("io", {}).get("p50_ms"), False),
     "io_p99_ms": (lambda g, d: g.get("io", {}).get("p99_ms"), False),
+    # a server's application requests (absent for a guest that serves none)
+    "served_per_s": (lambda g, d: g["app"]["served_per_s"] if "app" in g else None, True),
+    "request_mean_ms": (lambda g, d: g.get("app", {}).get("latency", {}).get("mean_ms"),
+                        False),
+    "request_p99_ms": (lambda g, d: g.get("app", {}).get("latency", {}).get("p99_ms"), False),
 }
 
 
