@@ -1,7 +1,8 @@
 """The graphs of `analysis.plots`, drawn from small real runs: what each one shows.
 
 One run (two guests sharing an SSD and a NIC behind dom0, traced) serves most tests;
-the mode comparisons add the same guests natively and under PV.
+the mode comparisons add the same guests natively and under PV; the response-time graphs
+have a run of key-value stores with a warm-up (two replicas and one emulated guest).
 """
 
 from __future__ import annotations
@@ -26,15 +27,22 @@ from analysis.plots import (
     latency_cdf,
     latency_stages,
     relative_performance,
+    response_cdf,
+    response_decomposition,
     save_all,
     schedule_timeline,
     topology,
     topology_graph,
 )
-from analysis.plots.colors import DRIVER_DOMAIN_COLOR
+from analysis.plots import response as response_module
+from analysis.plots._common import fmt
+from analysis.plots.colors import DRIVER_DOMAIN_COLOR, PART_COLORS
 from analysis.plots.latency import use_log_scale
+from analysis.plots.response import PART_WORDS, SMALL_SAMPLE
 from analysis.results import STAGE_COLUMNS
 from analysis.run import simulate
+from analysis.tables import PART_COLUMNS
+from model.app.requests import PARTS
 from model.scenario import parse_scenario
 
 WEB = ("workload: {profile: web_server, params: {requests: 40, "
@@ -70,11 +78,31 @@ guests:
 """
 GUESTS = ["alpha", "beta"]
 DEVICES = ["ssd0", "nic0"]
+# key-value stores with a warm-up: two pv replicas, and an hvm guest with an emulated NIC
+KV = "{profile: kv_store, params: {arrivals: {kind: poisson, rate_per_s: %d}}}"
+SERVED = f"""
+name: served
+seed: 5
+duration: 40ms
+hardware: nehalem-2.93ghz-ept
+host: {{pcpus: 2, devices: {{nic0: {{kind: nic}}}}}}
+record: {{warmup: 10ms}}
+guests:
+  - {{name: kv, count: 2, workload: {KV % 3000}, devices: [{{device: nic0}}]}}
+  - {{name: emu, os: unmodified, mode: hvm, workload: {KV % 2000},
+      devices: [{{device: nic0, path: emulated}}]}}
+"""
+SERVING = ["kv-0", "kv-1", "emu"]
 
 
 @pytest.fixture(scope="module")
 def r():
     return simulate(parse_scenario(TINY))
+
+
+@pytest.fixture(scope="module")
+def served():
+    return simulate(parse_scenario(SERVED))
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +214,124 @@ def test_latency_stages_bars_are_the_mean_of_each_stage_in_pipeline_order(r):
         ends = [b.get_x() + b.get_width() for b in ax.containers[-1]]
         np.testing.assert_allclose(
             ends, mine.groupby("guest")["latency_ms"].mean().reindex(GUESTS))
+
+
+# --- application response times --------------------------------------------------------
+
+
+def measured(run) -> pd.DataFrame:
+    app = run.app_requests
+    return app[~app["warmup"]]
+
+
+def named_lines(ax) -> list:
+    return [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+
+
+def test_response_graphs_only_for_runs_that_serve_requests(served, tmp_path):
+    assert list(graphs_for(served))[-2:] == ["response_cdf", "response_decomposition"]
+    bare = dataclasses.replace(served, app_requests=served.app_requests.iloc[:0])
+    assert not {"response_cdf", "response_decomposition"} & set(graphs_for(bare))
+    for draw in (response_cdf, response_decomposition):
+        assert "No application requests" in draw(bare).axes[0].texts[0].get_text()
+    names = {p.name for p in save_all(served, tmp_path, dpi=40)}
+    assert {"response_cdf.png", "response_decomposition.png"} <= names
+    save_all(bare, tmp_path, dpi=40)  # drawn again without them: the old files go
+    assert not (tmp_path / "plots" / "response_cdf.png").exists()
+    assert set(PART_WORDS) == set(PARTS)  # every part is explained in the legend
+
+
+def test_response_cdf_pools_replicas_and_leaves_the_warm_up_out(served):
+    app = served.app_requests
+    assert app["warmup"].any() and (~app["warmup"]).any()
+    fig = response_cdf(served)
+    (ax,) = fig.axes
+    assert "after a 10.0 ms warm-up" in fig.get_suptitle()
+    lines = named_lines(ax)
+    assert [ln.get_label().split()[0] for ln in lines] == ["kv", "emu"]  # one per entry
+    stats = served.summary["app"]["groups"]
+    mine = measured(served)
+    for line, group in zip(lines, ["kv", "emu"], strict=True):
+        lat = np.sort(mine.loc[mine["group"] == group, "latency_ms"].to_numpy())
+        np.testing.assert_allclose(line.get_xdata()[1:], lat)  # no warm-up request
+        assert line.get_ydata()[-1] == 1.0
+        label, n = line.get_label(), stats[group]["latency"]["n"]
+        assert n == len(lat) and f"{n:,} requests" in label
+        assert f"p99 {fmt(stats[group]['latency']['p99_ms'])} ms" in label  # the summary's
+        assert ("not reliable" in label) == (n < SMALL_SAMPLE)
+    assert "[pv, 2 guests]" in lines[0].get_label() and "[hvm]" in lines[1].get_label()
+    n_emu = stats["emu"]["latency"]["n"]  # a small sample, flagged; kv's two are not
+    assert n_emu < SMALL_SAMPLE <= stats["kv"]["latency"]["n"]
+    assert f"(p99 of {n_emu} requests is not reliable)" in lines[1].get_label()
+    marks = [c for c in ax.collections if isinstance(c, PathCollection)]
+    want = sorted(np.percentile(mine.loc[mine["group"] == g, "latency_ms"], q)
+                  for g in ("kv", "emu") for q in (50, 95, 99))
+    np.testing.assert_allclose(sorted(float(c.get_offsets()[0][0]) for c in marks), want)
+    assert legend_texts(fig.legends[0]) == [ln.get_label() for ln in lines]
+
+
+def test_response_cdf_log_axis_and_many_guest_entries(served, monkeypatch):
+    slow = served.app_requests.copy()
+    slow.loc[slow["group"] == "emu", "latency_ms"] *= 300
+    slow_run = dataclasses.replace(served, app_requests=slow)
+    ax = response_cdf(slow_run).axes[0]
+    assert ax.get_xscale() == "log" and "log scale" in ax.get_xlabel()
+    assert not any("$" in t.get_text() for t in ax.get_xticklabels())
+    monkeypatch.setattr(response_module, "MAX_CDF_GROUPS", 1)
+    fig = response_cdf(slow_run)
+    labels = legend_texts(fig.legends[0])  # the slowest named, the other grey and last
+    assert labels[0].startswith("emu") and labels[1].startswith("1 other guest entry")
+    grey = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("1 other")]
+    assert matplotlib.colors.to_hex(grey[0].get_color()) == "#bfbfbf"
+
+
+def test_response_decomposition_bars_add_up_to_each_guests_mean_response_time(served):
+    fig = response_decomposition(served)
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == SERVING
+    guests = served.summary["guests"]
+    drawn = [c for c in PART_COLUMNS if (measured(served)[c] > 0).any()]
+    parts = [c.removesuffix("_ms") for c in drawn]
+    assert [c.get_label() for c in ax.containers] == [p.replace("_", " ") for p in parts]
+    for cont, part in zip(ax.containers, parts, strict=True):
+        np.testing.assert_allclose([b.get_width() for b in cont],
+                                   [guests[g]["app"]["parts_ms"][part] for g in SERVING])
+        assert matplotlib.colors.to_hex(cont[0].get_facecolor()) == PART_COLORS[part]
+    ends = [b.get_x() + b.get_width() for b in ax.containers[-1]]
+    np.testing.assert_allclose(ends, [guests[g]["app"]["latency"]["mean_ms"] for g in SERVING])
+    legend = legend_texts(fig.legends[0])
+    assert legend == [f"{p.replace('_', ' ')}: {PART_WORDS[p]}" for p in parts]
+    assert "vcpu blocked" in [c.get_label() for c in ax.containers]  # the emulated NIC's
+
+
+def test_response_decomposition_pools_replicas_when_guests_are_many(served, monkeypatch):
+    monkeypatch.setattr(response_module, "MAX_GUEST_BARS", 2)
+    ax = response_decomposition(served).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["kv (2 guests)", "emu"]
+    groups = served.summary["app"]["groups"]
+    ends = [b.get_x() + b.get_width() for b in ax.containers[-1]]
+    np.testing.assert_allclose(ends, [groups[g]["latency"]["mean_ms"] for g in ("kv", "emu")])
+    monkeypatch.setattr(response_module, "MAX_BARS", 1)
+    ax = response_decomposition(served).axes[0]
+    slowest = max(groups, key=lambda g: groups[g]["latency"]["mean_ms"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == [slowest]
+    assert ax.get_title() == "the 1 slowest of 2 guest entries"
+
+
+def test_response_graphs_stay_readable_and_bounded_with_128_guests(served):
+    app = measured(served).reset_index(drop=True)
+    names = np.array([f"g{i:03d}" for i in range(128)], dtype=object)[app.index % 128]
+    many = dataclasses.replace(served, app_requests=app.assign(guest=names, group=names))
+    fig = response_cdf(many)
+    w, h = fig.get_size_inches()
+    assert w <= 12 and h <= 9
+    assert len(named_lines(fig.axes[0])) == response_module.MAX_CDF_GROUPS + 1  # + others
+    fig = response_decomposition(many)
+    w, h = fig.get_size_inches()
+    assert w <= 12 and h <= 16
+    ax = fig.axes[0]
+    assert len(ax.get_yticklabels()) == len(ax.containers[0]) == response_module.MAX_BARS
+    assert ax.get_title() == "the 40 slowest of 128 guest entries"
 
 
 # --- devices ---------------------------------------------------------------------------
@@ -392,7 +538,8 @@ def test_save_all_writes_every_applicable_graph_atomically(r, tmp_path):
     paths = save_all(r, tmp_path, dpi=50)
     assert [p.name for p in paths] == [
         "cpu_breakdown.png", "topology.png", "device_timeline.png", "contention_heatmap.png",
-        "latency_cdf.png", "latency_stages.png", "schedule_timeline.png"]
+        "latency_cdf.png", "latency_stages.png", "response_cdf.png",
+        "response_decomposition.png", "schedule_timeline.png"]
     for p in paths:
         assert p.parent == tmp_path / "plots"
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
