@@ -10,7 +10,7 @@ import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 if TYPE_CHECKING:
     from analysis.results import Results
@@ -128,8 +128,10 @@ def color_ticklabels(labels, colors: dict[str, str]) -> None:
 
 def log_scale(ax: Axes, axis: str = "x") -> None:
     """Make ``ax``'s ``axis`` ("x" or "y") logarithmic, its ticks labelled as plain numbers
-    (``0.1``, ``1``, ``10``): matplotlib's default log labels are mathtext, which the
-    graphs turn off (:func:`plain_text`), so they would show as ``$\\mathdefault{..}$``.
+    (``0.1``, ``1``, ``10``; and ``2``, ``5`` between them when what is drawn spans three
+    decades or less): matplotlib's default log labels are mathtext, which the graphs turn
+    off (:func:`plain_text`), so they would show as ``$\\mathdefault{..}$``. Call it after
+    drawing.
 
     Examples
     --------
@@ -142,6 +144,9 @@ def log_scale(ax: Axes, axis: str = "x") -> None:
     """
     getattr(ax, f"set_{axis}scale")("log")
     a = ax.xaxis if axis == "x" else ax.yaxis
+    lo, hi = ax.dataLim.intervalx if axis == "x" else ax.dataLim.intervaly
+    if lo > 0 and hi / lo < 1e3:  # three decades or less: 1, 2 and 5 of each labelled
+        a.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     a.set_minor_formatter(NullFormatter())
 
