@@ -2,7 +2,8 @@
 
 One run (two guests sharing an SSD and a NIC behind dom0, traced) serves most tests;
 the mode comparisons add the same guests natively and under PV; the response-time graphs
-have a run of key-value stores with a warm-up (two replicas and one emulated guest).
+have a run of key-value stores with a warm-up (two replicas and one emulated guest), and
+the hockey stick a tiny load sweep of one of them.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from analysis.plots import (
     device_timeline,
     graphs_for,
     guest_colors,
+    hockey_stick,
     latency_cdf,
     latency_stages,
     relative_performance,
     response_cdf,
     response_decomposition,
     save_all,
+    save_sweep_plots,
     schedule_timeline,
     topology,
     topology_graph,
@@ -39,8 +42,10 @@ from analysis.plots._common import fmt
 from analysis.plots.colors import DRIVER_DOMAIN_COLOR, PART_COLORS
 from analysis.plots.latency import use_log_scale
 from analysis.plots.response import PART_WORDS, SMALL_SAMPLE
+from analysis.plots.sweep import load_axis
 from analysis.results import STAGE_COLUMNS
 from analysis.run import simulate
+from analysis.sweep import Sweep, factorial, parse_vary, sweep
 from analysis.tables import PART_COLUMNS
 from model.app.requests import PARTS
 from model.scenario import parse_scenario
@@ -93,6 +98,18 @@ guests:
       devices: [{{device: nic0, path: emulated}}]}}
 """
 SERVING = ["kv-0", "kv-1", "emu"]
+# one of them, for a tiny load sweep
+LOAD = f"""
+name: load
+seed: 2
+duration: 30ms
+hardware: nehalem-2.93ghz-ept
+host: {{pcpus: 2, devices: {{nic0: {{kind: nic}}}}}}
+record: {{warmup: 5ms}}
+guests:
+  - {{name: kv, workload: {KV % 1000}, devices: [{{device: nic0}}]}}
+"""
+RATE = "guests.kv.workload.params.arrivals.rate_per_s"
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +120,12 @@ def r():
 @pytest.fixture(scope="module")
 def served():
     return simulate(parse_scenario(SERVED))
+
+
+@pytest.fixture(scope="module")
+def load_sweep():
+    return sweep(parse_scenario(LOAD), factorial([parse_vary(f"{RATE}=1000,4000")]),
+                 replications=2)
 
 
 @pytest.fixture(scope="module")
@@ -332,6 +355,58 @@ def test_response_graphs_stay_readable_and_bounded_with_128_guests(served):
     ax = fig.axes[0]
     assert len(ax.get_yticklabels()) == len(ax.containers[0]) == response_module.MAX_BARS
     assert ax.get_title() == "the 40 slowest of 128 guest entries"
+
+
+# --- the hockey stick -------------------------------------------------------------------
+
+
+def test_hockey_stick_served_and_response_time_against_the_offered_load(load_sweep):
+    assert load_axis(load_sweep) == RATE
+    fig = hockey_stick(load_sweep)
+    served_ax, lat_ax = fig.axes
+    s = load_sweep.summary().sort_values(RATE)
+    (line,) = [ln for ln in served_ax.get_lines() if ln.get_label() == "kv"]
+    np.testing.assert_allclose(line.get_xdata(), s["group.kv.offered_per_s.mean"])
+    np.testing.assert_allclose(line.get_ydata(), s["group.kv.served_per_s.mean"])
+    (diag,) = [ln for ln in served_ax.get_lines() if ln.get_label() == "served = offered"]
+    np.testing.assert_allclose(diag.get_xdata(), diag.get_ydata())
+    assert "requests/s per guest" in served_ax.get_xlabel()
+    p99, mean = lat_ax.get_lines()
+    np.testing.assert_allclose(p99.get_ydata(), s["group.kv.request_p99_ms.mean"])
+    np.testing.assert_allclose(mean.get_ydata(), s["group.kv.request_mean_ms.mean"])
+    assert p99.get_linestyle() == "-" and mean.get_linestyle() == "--"
+    # two replications: confidence bands (and the offered load's bars)
+    assert [c for c in served_ax.collections if isinstance(c, PolyCollection)]
+    assert [c for c in lat_ax.collections if isinstance(c, PolyCollection)]
+    assert "95% confidence bands" in fig.get_suptitle()
+    assert legend_texts(lat_ax.get_legend()) == ["p99", "mean"]
+
+
+def test_hockey_stick_of_a_count_axis_is_the_guest_entrys_total():
+    sw = sweep(parse_scenario(LOAD), factorial([parse_vary("guests.kv.count=1,2")]))
+    fig = hockey_stick(sw)
+    s = sw.summary().sort_values("guests.kv.count")
+    (line,) = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "kv"]
+    np.testing.assert_allclose(line.get_xdata(),
+                               s["group.kv.offered_per_s.mean"] * s["guests.kv.count"])
+    assert "all of the guest entry's guests" in fig.axes[0].get_xlabel()
+    assert "confidence" not in fig.get_suptitle()  # one replication: no bands
+
+
+def test_save_sweep_plots_adds_the_hockey_stick_only_when_requests_were_served(load_sweep,
+                                                                              tmp_path):
+    names = [p.name for p in save_sweep_plots(load_sweep, tmp_path)]
+    assert names[-1] == "sweep-hockey_stick.png"
+    assert "sweep-group.kv.request_p99_ms.png" in names
+    t = pd.DataFrame({"n": [1, 2], "point": [0, 1], "replication": 0, "seed": 5,
+                      "host.busy_fraction": [0.2, 0.4]})
+    batch = Sweep(t, ["n"])
+    assert [p.name for p in save_sweep_plots(batch, tmp_path / "b")] == [
+        "sweep-host.busy_fraction.png"]
+    with pytest.raises(ValueError, match="served_per_s"):
+        hockey_stick(batch)
+    with pytest.raises(ValueError, match="no numeric axis"):
+        hockey_stick(Sweep(load_sweep.table.assign(**{RATE: "x"}), [RATE]))
 
 
 # --- devices ---------------------------------------------------------------------------

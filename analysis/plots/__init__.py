@@ -39,7 +39,7 @@ from .relative import relative_performance
 from .response import response_cdf, response_decomposition
 from .save import graphs_for, save_all, save_figure
 from .schedule import schedule_timeline
-from .sweep import plan_figure, save_plan_plot, save_sweep_plots, sweep_metric
+from .sweep import hockey_stick, plan_figure, save_plan_plot, save_sweep_plots, sweep_metric
 from .topology import topology, topology_graph
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "device_timeline",
     "graphs_for",
     "guest_colors",
+    "hockey_stick",
     "latency_cdf",
     "latency_stages",
     "relative_performance",
