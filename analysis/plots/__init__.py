@@ -1,4 +1,5 @@
-"""Graphs of a run: latency, contention, devices, CPU time, topology and the schedule.
+"""Graphs of a run: latency, response times, contention, devices, CPU time, topology and
+the schedule.
 
 Every graph is a function of a :class:`analysis.results.Results` (or, for
 :func:`relative_performance`, of a tidy table) returning a
@@ -35,9 +36,10 @@ from .cpu import cpu_breakdown, cpu_breakdown_by_mode
 from .devices import contention_heatmap, device_timeline
 from .latency import latency_cdf, latency_stages
 from .relative import relative_performance
+from .response import response_cdf, response_decomposition
 from .save import graphs_for, save_all, save_figure
 from .schedule import schedule_timeline
-from .sweep import plan_figure, save_plan_plot, save_sweep_plots, sweep_metric
+from .sweep import hockey_stick, plan_figure, save_plan_plot, save_sweep_plots, sweep_metric
 from .topology import topology, topology_graph
 
 __all__ = [
@@ -47,9 +49,12 @@ __all__ = [
     "device_timeline",
     "graphs_for",
     "guest_colors",
+    "hockey_stick",
     "latency_cdf",
     "latency_stages",
     "relative_performance",
+    "response_cdf",
+    "response_decomposition",
     "plan_figure",
     "save_all",
     "save_plan_plot",

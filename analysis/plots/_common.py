@@ -10,6 +10,7 @@ import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 if TYPE_CHECKING:
     from analysis.results import Results
@@ -123,6 +124,31 @@ def color_ticklabels(labels, colors: dict[str, str]) -> None:
         if c is not None:
             lab.set_color(c)
             lab.set_fontweight("bold")
+
+
+def log_scale(ax: Axes, axis: str = "x") -> None:
+    """Make ``ax``'s ``axis`` ("x" or "y") logarithmic, its ticks labelled as plain numbers
+    (``0.1``, ``1``, ``10``; and ``2``, ``5`` between them when what is drawn spans three
+    decades or less): matplotlib's default log labels are mathtext, which the graphs turn
+    off (:func:`plain_text`), so they would show as ``$\\mathdefault{..}$``. Call it after
+    drawing.
+
+    Examples
+    --------
+    >>> fig, axes = new_figure()
+    >>> ax = axes[0, 0]
+    >>> _ = ax.plot([0.01, 10], [0, 1])
+    >>> log_scale(ax)
+    >>> ax.get_xscale(), ax.xaxis.get_major_formatter()(0.1, 0)
+    ('log', '0.1')
+    """
+    getattr(ax, f"set_{axis}scale")("log")
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    lo, hi = ax.dataLim.intervalx if axis == "x" else ax.dataLim.intervaly
+    if lo > 0 and hi / lo < 1e3:  # three decades or less: 1, 2 and 5 of each labelled
+        a.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    a.set_minor_formatter(NullFormatter())
 
 
 def no_data(ax: Axes, message: str) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "CATEGORY_COLORS",
     "DRIVER_DOMAIN_COLOR",
     "MODE_COLORS",
+    "PART_COLORS",
     "STAGE_COLORS",
     "guest_colors",
     "ink",
@@ -72,6 +73,25 @@ STAGE_COLORS = {
     "completion_irq": "#9e9ac8",
     "response": "#6a51a3",
     "upcall": "#c994c7",
+}
+
+
+#: Parts of an application request's response time (``model.app.requests.PARTS``), in
+#: order: the network green (in light, out dark), waits orange (for a worker light, for a
+#: pCPU dark), the worker's CPU time as in :data:`CATEGORY_COLORS` (its virtualization
+#: cost red), the halted vCPU purple as emulation, the disk brown.
+PART_COLORS = {
+    "receive": "#a1d99b",
+    "worker_wait": "#fdae6b",
+    "user": CATEGORY_COLORS["user"],
+    "kernel": CATEGORY_COLORS["kernel"],
+    "page_walk": CATEGORY_COLORS["page_walk"],
+    "virt": CATEGORY_COLORS["hypervisor"],
+    "pcpu_wait": "#e6550d",
+    "vcpu_blocked": CATEGORY_COLORS["emulation"],
+    "run_queue": "#c994c7",
+    "disk": "#8c564b",
+    "send": "#31a354",
 }
 
 

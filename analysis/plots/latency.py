@@ -30,6 +30,7 @@ from ._common import (
     grid_shape,
     guest_order,
     hide_unused,
+    log_scale,
     message_figure,
     new_figure,
     plain_text,
@@ -126,7 +127,7 @@ def latency_cdf(r: Results) -> Figure:
                            edgecolors="black", linewidths=0.6, zorder=3)
         log = use_log_scale(mine["latency_ms"].to_numpy(dtype=float))
         if log:
-            ax.set_xscale("log")
+            log_scale(ax)
         ax.set_ylim(0, 1.02)
         ax.set_title(f"{dev} ({device_kind(r, dev)}): {len(mine)} requests")
         ax.set_xlabel(f"request latency (ms{', log scale' if log else ''})")

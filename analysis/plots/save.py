@@ -20,6 +20,7 @@ from ._common import plain_text
 from .cpu import cpu_breakdown
 from .devices import contention_heatmap, device_timeline
 from .latency import latency_cdf, latency_stages
+from .response import response_cdf, response_decomposition
 from .schedule import schedule_timeline
 from .topology import topology
 
@@ -41,13 +42,15 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
 
 #: Every graph a run's results directory can have, by file stem.
 RUN_GRAPHS = ("cpu_breakdown", "topology", "device_timeline", "contention_heatmap",
-              "latency_cdf", "latency_stages", "schedule_timeline")
+              "latency_cdf", "latency_stages", "response_cdf", "response_decomposition",
+              "schedule_timeline")
 
 
 def graphs_for(r: Results) -> dict[str, Callable[[Results], Figure]]:
     """The graphs that apply to run ``r``, by file stem: CPU and topology always; the
     device graphs when the host has devices; the latency graphs when requests were
-    recorded; the schedule when the run was traced."""
+    recorded; the response-time graphs when guests served application requests; the
+    schedule when the run was traced."""
     out: dict[str, Callable[[Results], Figure]] = {"cpu_breakdown": cpu_breakdown,
                                                    "topology": topology}
     if r.summary.get("devices"):
@@ -56,6 +59,9 @@ def graphs_for(r: Results) -> dict[str, Callable[[Results], Figure]]:
         if r.requests is not None and len(r.requests):
             out["latency_cdf"] = latency_cdf
             out["latency_stages"] = latency_stages
+    if r.app_requests is not None and len(r.app_requests):
+        out["response_cdf"] = response_cdf
+        out["response_decomposition"] = response_decomposition
     if r.schedule is not None and len(r.schedule):
         out["schedule_timeline"] = schedule_timeline
     return out

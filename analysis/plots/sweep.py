@@ -1,4 +1,5 @@
-"""Graphs of sweeps and capacity plans: a metric against an axis, with confidence bands.
+"""Graphs of sweeps and capacity plans: a metric against an axis, with confidence bands,
+and the "hockey stick" of a load sweep (served load and response time against the offered).
 
 Examples
 --------
@@ -19,11 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from ..plan import Plan
 from ..sweep import Sweep
-from ._common import plain_text
+from ._common import log_scale, plain_text
+from .colors import MODE_COLORS
+from .latency import use_log_scale
 from .save import save_figure
 
 #: Metric families drawn by default (per-replica guest metrics are left to the table).
@@ -123,13 +127,216 @@ def plan_figure(p: Plan) -> Figure:
     return fig
 
 
+def served_groups(sw: Sweep) -> list[str]:
+    """The guest entries of a sweep that served requests (a ``group.NAME.served_per_s``
+    metric with a value), in the order of the sweep's metrics.
+
+    Examples
+    --------
+    >>> sw = Sweep(pd.DataFrame({"n": [1, 2], "point": [0, 1], "replication": [0, 0],
+    ...                          "seed": [5, 5], "group.web.served_per_s": [10.0, 19.0]}),
+    ...            ["n"])
+    >>> served_groups(sw)
+    ['web']
+    """
+    return [m.removeprefix("group.").removesuffix(".served_per_s") for m in sw.metrics
+            if m.startswith("group.") and m.endswith(".served_per_s")
+            and sw.table[m].notna().any()]
+
+
+def load_axis(sw: Sweep) -> str | None:
+    """The axis of a sweep that sets its load: the first numeric axis with two values or
+    more whose path ends in ``rate_per_s``, else one under an ``arrivals`` section, else
+    one ending in ``.count``, else the first numeric one (None if there is none).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"guests.web.mode": ["pv", "hvm"], "guests.web.count": [1, 2],
+    ...                   "point": [0, 1], "replication": [0, 0], "seed": [5, 5]})
+    >>> load_axis(Sweep(t, ["guests.web.mode", "guests.web.count"]))
+    'guests.web.count'
+    """
+    numeric = [a for a in sw.axes if _numeric(sw.table[a]) and sw.table[a].nunique() > 1]
+    for test in (lambda a: a.endswith("rate_per_s"), lambda a: ".arrivals." in a,
+                 lambda a: a.endswith(".count")):
+        for a in numeric:
+            if test(a):
+                return a
+    return numeric[0] if numeric else None
+
+
+def _line_colors(keys: list[tuple], others: list[str]) -> list[str | None]:
+    """A colour per line: each mode's own when the other axes are one mode axis,
+    matplotlib's cycle otherwise (None)."""
+    if len(others) == 1 and others[0].endswith(".mode") and all(
+            k[0] in MODE_COLORS for k in keys):
+        return [MODE_COLORS[k[0]] for k in keys]
+    return [f"C{i % 10}" for i in range(len(keys))]
+
+
+@plain_text
+def hockey_stick(sw: Sweep, axis: str | None = None, confidence: float = 0.95) -> Figure:
+    """Served load and response time against the offered load: a load sweep's "hockey
+    stick".
+
+    Left, the requests served per second against those offered (each point a point of
+    the sweep, the mean over its replications), with the line served = offered: a
+    healthy server stays on it, a saturated one falls below (the share of requests
+    dropped is written by the points that dropped 0.1 % or more). Right, the request p99
+    (solid) and mean (dashed) response times against the offered load: flat, then
+    rising steeply as the server saturates (a logarithmic axis when they spread over
+    more than 1.5 decades). One line per guest entry that serves requests and per
+    value of the sweep's other axes (each mode in its colour when the other axis is a
+    mode), joining the points in the order of ``axis``; with replications, the
+    ``confidence`` bands of the means (vertical) and of the offered load (horizontal
+    bars), as :func:`sweep_metric` draws them.
+
+    The load is per guest (``group.NAME.offered_per_s``, ``served_per_s``), unless
+    ``axis`` is that guest entry's count (``guests.NAME.count``): then it is the entry's
+    total, the per-guest rate times the count, since the load per guest stays the same.
+
+    Parameters
+    ----------
+    sw : Sweep
+        A sweep whose metrics include ``group.NAME.served_per_s`` (its guests serve
+        requests).
+    axis : str, optional
+        The axis that sets the load; by default :func:`load_axis`.
+    confidence : float, default 0.95
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes: served against offered (one ``Line2D`` per line, labelled, and the
+        served = offered line), and response time against offered (two ``Line2D`` per
+        line: p99 then mean).
+
+    Raises
+    ------
+    ValueError
+        The sweep has no served requests, or no numeric axis to draw along.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"rate": [100, 200, 300], "point": [0, 1, 2],
+    ...                   "replication": 0, "seed": 5,
+    ...                   "group.web.offered_per_s": [100.0, 200.0, 300.0],
+    ...                   "group.web.served_per_s": [100.0, 200.0, 240.0],
+    ...                   "group.web.drop_rate": [0.0, 0.0, 0.2],
+    ...                   "group.web.request_p99_ms": [1.0, 2.0, 90.0],
+    ...                   "group.web.request_mean_ms": [0.5, 0.8, 40.0]})
+    >>> fig = hockey_stick(Sweep(t, ["rate"]))
+    >>> served, latency = fig.axes
+    >>> served.get_lines()[0].get_ydata().tolist(), latency.get_yscale()
+    ([100.0, 200.0, 240.0], 'log')
+    """
+    groups = served_groups(sw)
+    if not groups:
+        raise ValueError("hockey_stick: the sweep has no group.NAME.served_per_s metric with "
+                         "a value (no guest served requests)")
+    axis = axis or load_axis(sw)
+    if axis is None or axis not in sw.axes or not _numeric(sw.table[axis]):
+        raise ValueError(f"hockey_stick: {'no numeric axis' if axis is None else axis!r} to "
+                         f"draw along (the sweep's axes: {', '.join(sw.axes)})")
+    summary = sw.summary(confidence)
+    others = [a for a in sw.axes if a != axis]
+    combos = (list(summary.groupby(others, sort=False)) if others else [((), summary)])
+    combos = [(k if isinstance(k, tuple) else (k,), g.sort_values(axis)) for k, g in combos]
+    colors = _line_colors([k for k, _ in combos], others)
+    fig = Figure(figsize=(12, 4.8), layout="constrained")
+    served_ax, lat_ax = fig.subplots(1, 2)
+    markers = "osD^vP*X"
+    totals, top, times = set(), 0.0, []
+    for gi, group in enumerate(groups):
+        col = lambda m, part, grp=group: f"group.{grp}.{m}.{part}"  # noqa: E731
+        total = axis == f"guests.{group}.count"  # the entry's total, not per guest
+        if total:
+            totals.add(group)
+        for (key, g), color in zip(combos, colors, strict=True):
+            scale = g[axis].to_numpy(float) if total else 1.0
+            x, xerr = (scale * g[col("offered_per_s", "mean")].to_numpy(float),
+                       scale * g[col("offered_per_s", "ci")].to_numpy(float))
+            y, yerr = (scale * g[col("served_per_s", "mean")].to_numpy(float),
+                       scale * g[col("served_per_s", "ci")].to_numpy(float))
+            label = ", ".join(str(v) for v in key)
+            label = f"{group}: {label}" if len(groups) > 1 and label else (label or group)
+            marker = markers[gi % len(markers)]
+            line, = served_ax.plot(x, y, marker=marker, color=color, label=label)
+            c = line.get_color()
+            _bands(served_ax, x, y, xerr, yerr, c)
+            drops = g.get(col("drop_rate", "mean"), pd.Series(np.nan, g.index)).to_numpy(float)
+            for xi, yi, d in zip(x, y, drops, strict=True):
+                if d >= 1e-3:
+                    served_ax.annotate(f"{d:.1%} dropped", (xi, yi), textcoords="offset points",
+                                       xytext=(4, -11), fontsize="x-small", color=c)
+            top = max(top, np.nanmax(np.concatenate([x, y]), initial=0.0))
+            for stat, style in (("request_p99_ms", "-"), ("request_mean_ms", "--")):
+                if col(stat, "mean") not in g:
+                    continue
+                v, h = g[col(stat, "mean")].to_numpy(float), g[col(stat, "ci")].to_numpy(float)
+                lat_ax.plot(x, v, marker=marker, color=c, linestyle=style,
+                            label=label if style == "-" else f"_{label} mean")
+                _bands(lat_ax, x, v, xerr, h, c)
+                times.append(v)
+    served_ax.plot([0, top * 1.05], [0, top * 1.05], color="black", linestyle=":", lw=1,
+                   label="served = offered", zorder=0)
+    every = set(groups) == totals
+    unit = ("requests/s, all of the guest entry's guests" if every
+            else "requests/s per guest" if not totals
+            else f"requests/s per guest ({', '.join(sorted(totals))}: all its guests)")
+    served_ax.set_xlabel(f"offered ({unit})")
+    served_ax.set_ylabel(f"served ({unit})")
+    served_ax.set_xlim(0, top * 1.05 or 1)
+    served_ax.set_ylim(0, top * 1.05 or 1)
+    served_ax.set_title("served against offered load", fontsize="medium")
+    served_ax.legend(fontsize="small", loc="upper left",
+                     title=", ".join(others) if others else None, title_fontsize="small")
+    t = np.concatenate(times) if times else np.array([])
+    log = use_log_scale(t[np.isfinite(t)])
+    if log:
+        log_scale(lat_ax, "y")
+    else:
+        lat_ax.set_ylim(bottom=0)
+    lat_ax.set_xlim(0, top * 1.05 or 1)
+    lat_ax.set_xlabel(f"offered ({unit})")
+    lat_ax.set_ylabel(f"response time (ms{', log scale' if log else ''})")
+    lat_ax.set_title("request response time against offered load", fontsize="medium")
+    lat_ax.legend(handles=[Line2D([], [], color="0.3", linestyle="-", label="p99"),
+                           Line2D([], [], color="0.3", linestyle="--", label="mean")],
+                  fontsize="small", loc="upper left")
+    for ax in (served_ax, lat_ax):
+        ax.grid(alpha=0.3)
+    reps = int(summary["replications"].max())
+    fig.suptitle(f"the hockey stick over {axis}: mean of {reps} replication{'s' * (reps > 1)}"
+                 + (f", {confidence:.0%} confidence bands" if reps > 1 else ""))
+    return fig
+
+
+def _bands(ax, x: np.ndarray, y: np.ndarray, xerr: np.ndarray, yerr: np.ndarray,
+           color: str) -> None:
+    """The confidence band of ``y`` and bars for that of ``x`` (nothing where NaN: a
+    single replication)."""
+    if np.isfinite(yerr).any():
+        ax.fill_between(x, y - yerr, y + yerr, color=color, alpha=0.2, linewidth=0)
+    if np.isfinite(xerr).any():
+        ax.errorbar(x, y, xerr=np.nan_to_num(xerr), fmt="none", ecolor=color, elinewidth=0.8,
+                    capsize=0)
+
+
+#: The file of the hockey stick among a sweep's graphs.
+HOCKEY_STICK = "sweep-hockey_stick.png"
+
+
 def save_sweep_plots(sw: Sweep, out: str | Path) -> list[Path]:
-    """One PNG per headline metric under ``out/plots/``."""
+    """One PNG per headline metric under ``out/plots/``, and :func:`hockey_stick` as
+    ``sweep-hockey_stick.png`` when guests served requests and an axis is numeric."""
     paths = []
     for m in sw.metrics:
         if m.startswith(HEADLINE_PREFIXES) and sw.table[m].notna().any():
             fig = sweep_metric(sw, m)
             paths.append(save_figure(fig, Path(out) / "plots" / f"sweep-{m}.png"))
+    if served_groups(sw) and load_axis(sw) is not None:
+        paths.append(save_figure(hockey_stick(sw), Path(out) / "plots" / HOCKEY_STICK))
     return paths
 
 
