@@ -207,9 +207,10 @@ def _print_requests(summary: dict, out: Console) -> None:
     warmup = summary["app"]["warmup_s"]
     title = "application requests" + (f" after a {warmup * 1e3:g} ms warm-up" if warmup
                                       else "")
-    table = Table(title=title)
-    for head in ("guest", "offered/s", "served/s", "dropped", "mean ms", "p50 ms", "p99 ms",
-                 "p99.9 ms", "requests"):
+    table = Table(title=title, caption="response times: arrival at the NIC to the last "
+                  "packet sent; an unanswered request counts with its wait so far")
+    for head in ("guest", "offered/s", "served/s", "dropped", "unanswered", "mean ms",
+                 "p50 ms", "p99 ms", "p99.9 ms", "requests"):
         table.add_column(head, justify="left" if head == "guest" else "right")
 
     def ms(x: float | None) -> str:
@@ -218,7 +219,8 @@ def _print_requests(summary: dict, out: Console) -> None:
     for name, a in rows:
         lat = a["latency"]
         table.add_row(name, f"{a['offered_per_s']:.0f}", f"{a['served_per_s']:.0f}",
-                      f"{a['dropped']:d}", ms(lat["mean_ms"]), ms(lat["p50_ms"]),
+                      f"{a['dropped']:d}", f"{a['in_flight']:d}", ms(lat["mean_ms"]),
+                      ms(lat["p50_ms"]),
                       ms(lat["p99_ms"]), ms(lat["p999_ms"]), f"{lat['n']:d}")
     out.print(table)
 

@@ -34,6 +34,7 @@ import pyarrow as pa
 import yaml
 
 from model import __version__
+from model.app.arrivals import as_recorded
 from model.categories import NAMES, VIRTUALIZATION
 from model.errors import PvsimError
 from model.scenario import Scenario, load_scenario
@@ -260,7 +261,8 @@ class Results:
         tables = {
             attr: _read_table(path / name, columns) for attr, (name, columns) in TABLES.items()
         }
-        scenario = load_scenario(str(path / "scenario.resolved.yaml"))
+        with as_recorded():  # a trace is taken as the run recorded it (it may have moved)
+            scenario = load_scenario(str(path / "scenario.resolved.yaml"))
         _check_same_run(path, scenario, summary)
         return cls(scenario, summary, source=path, **tables)
 

@@ -254,3 +254,43 @@ def test_the_warm_up_is_left_out_of_the_cpu_devices_and_io_too():
     assert b["guests"]["web"]["io"]["throughput_mbps"] == pytest.approx(
         a["guests"]["web"]["io"]["throughput_mbps"], rel=0.2)
     assert b["host"]["busy_fraction"] == pytest.approx(a["host"]["busy_fraction"], rel=0.2)
+
+
+# --- regressions found by review -------------------------------------------------------
+
+@pytest.mark.parametrize(("users", "n"), [(4, 2), (16, 20), (6, 5)])
+def test_a_closed_loop_sends_exactly_its_requests_and_the_run_ends(users, n):
+    s = server("pv", f"{{arrivals: {{kind: closed, users: {users}, think_ms: 0.1}}, "
+               f"requests: {n}, workers: 4, backlog: 2}}", vcpus=2)
+    host = build_host(s)
+    stats = host.run()  # no time limit: the server ends when every request is answered
+    offered, dropped, served = host.app.log.counts_of(host.domains[-1].dom)
+    assert offered == n and dropped + served == n and stats.stalled == []
+
+
+def test_fewer_workers_than_vcpus_is_a_server_with_idle_vcpus():
+    s = server("hvm", "{arrivals: {kind: poisson, rate_per_s: 3000}, workers: 1}", vcpus=3)
+    r = simulate(s)
+    a = r.summary["guests"]["web"]["app"]
+    assert a["served"] > 0 and r.summary["invariants"]["stalled"] == []
+
+
+def test_results_of_a_trace_run_load_after_the_trace_changed(tmp_path):
+    from analysis.results import Results
+
+    (tmp_path / "t.csv").write_text("time_s\n0.001\n0.002\n")
+    (tmp_path / "s.yaml").write_text(SERVER.format(
+        mode="pv", os="modified", vcpus=1, duration="10ms",
+        params="{arrivals: {kind: trace, file: t.csv}}"))
+    assert main(["run", str(tmp_path / "s.yaml"), "-o", str(tmp_path / "out")]) == 0
+    (tmp_path / "t.csv").write_text("time_s\n0.005\n")  # edited after the run
+    r = Results.load(tmp_path / "out")
+    assert r.summary["guests"]["web"]["app"]["offered"] == 2
+
+
+def test_no_false_stall_when_another_vcpu_of_the_server_has_the_work():
+    for seed in range(1, 5):
+        s = with_overrides(server("hvm", "{arrivals: {kind: poisson, rate_per_s: 15000}, "
+                                  "workers: 6}", "8ms", vcpus=3), [f"seed={seed}"])
+        _, rec = _record(s)
+        assert rec.stalled == (), rec.stalled

@@ -192,6 +192,9 @@ def response_cdf(r: Results) -> Figure:
             f"p{q} {fmt(v)}" for q, v in zip(PERCENTILE_MARKERS, p, strict=True)) + " ms"
         if dropped:
             label += f"  ({dropped:,} dropped)"
+        waiting = int(stats.get(g, {}).get("in_flight") or 0)
+        if waiting:  # the summary's percentiles count them at their age; not drawn here
+            label += f"  ({waiting:,} unanswered at the end, not drawn)"
         if n < SMALL_SAMPLE:
             label += f"  (p99 of {n} requests is not reliable)"
         ax.step(np.concatenate(([x[0]], x)), np.concatenate(([0.0], np.arange(1, n + 1) / n)),

@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal, Union
@@ -41,6 +42,22 @@ from ..registry import Registry
 #: The directory relative trace paths are resolved against while a scenario is validated
 #: (the scenario file's; set by :func:`model.scenario.format.parse_scenario`).
 SCENARIO_DIR: ContextVar[Path | None] = ContextVar("scenario_dir", default=None)
+
+#: Set while a results directory's resolved scenario is read (:func:`as_recorded`): a
+#: trace's recorded path and SHA-256 are taken as they are, not checked against the file
+#: (which may have changed or moved since the run).
+_AS_RECORDED: ContextVar[bool] = ContextVar("traces_as_recorded", default=False)
+
+
+@contextmanager
+def as_recorded() -> Iterator[None]:
+    """Validate scenarios as a run recorded them: traces are not read again."""
+    token = _AS_RECORDED.set(True)
+    try:
+        yield
+    finally:
+        _AS_RECORDED.reset(token)
+
 
 #: An arrival's request carries no size of its own (the workload's size applies).
 NO_SIZE = -1
@@ -154,6 +171,8 @@ class TraceArrivals(OpenArrivals):
     @classmethod
     def _read(cls, data: object) -> object:
         if not isinstance(data, dict) or not isinstance(data.get("file"), str):
+            return data
+        if _AS_RECORDED.get() and data.get("sha256"):
             return data
         from .trace import cached_trace
 

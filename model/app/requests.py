@@ -126,12 +126,16 @@ class AppRecord:
     arrivals, drops : dict of numpy.ndarray
         Per serving guest: the arrival time of every request offered, and of every
         request dropped (cycles, in order).
+    unfinished : dict of numpy.ndarray
+        Per serving guest: the arrival time of every request still in flight when the run
+        ended (its packet on the way in, in the accept queue, or being served).
     """
 
     requests: dict[str, np.ndarray]
     servers: dict[str, np.ndarray]
     arrivals: dict[int, np.ndarray]
     drops: dict[int, np.ndarray]
+    unfinished: dict[int, np.ndarray]
 
 
 def app_record(app) -> AppRecord | None:
@@ -148,4 +152,6 @@ def app_record(app) -> AppRecord | None:
                  "dropped": dropped, "served": served,
                  "in_flight": offered - dropped - served},
         arrivals={d: np.array(app.log.arrivals.get(d, ()), dtype=np.int64) for d in doms},
-        drops={d: np.array(app.log.drops.get(d, ()), dtype=np.int64) for d in doms})
+        drops={d: np.array(app.log.drops.get(d, ()), dtype=np.int64) for d in doms},
+        unfinished={d: np.sort(np.array([r.arrival for r in app.servers[d].in_flight()],
+                                        dtype=np.int64)) for d in doms})

@@ -140,6 +140,7 @@ class Server:
         self._rx: dict[int, AppRequest] = {}
         self._next_vcpu = 0
         self.arrived = 0
+        self.sent = 0  # requests the source has scheduled (the limit counts these)
         #: whether the source will send no more requests
         self.exhausted = False
         #: whether every request of a source that stopped has been served or dropped:
@@ -161,15 +162,20 @@ class Server:
         if not self.exhausted or self.finished:
             return
         c = self.app.log.counts_of(self.dom)
-        if c[0] == c[1] + c[2] and not self.queue:
+        if self.arrived == self.sent and c[0] == c[1] + c[2] and not self.queue:
             self.finished = True
             for pool in self.pools.values():  # each vCPU's program ends
                 if self.app.acting is not pool.vcpu:
                     self.app.hv.raise_irq(pool.vcpu)
 
+    def sending(self) -> bool:
+        """Whether requests will still arrive (the source goes on, or has sent some that
+        have not reached the NIC yet)."""
+        return not self.exhausted or self.arrived < self.sent
+
     def _limit_reached(self) -> bool:
         n = self.config.requests
-        return n is not None and self.arrived >= n
+        return n is not None and self.sent >= n
 
     def _schedule_next(self) -> None:
         nxt = None if self._limit_reached() else next(self._gaps, None)
@@ -178,6 +184,7 @@ class Server:
             self._check_finished()
             return
         gap, kind, size = nxt
+        self.sent += 1
         self._t += gap
         at = int(round(self._t * self._freq))
         ev = self.env.timeout(max(at - self.env.now, 0))
@@ -193,6 +200,7 @@ class Server:
             self.exhausted = True
             self._check_finished()
             return
+        self.sent += 1
         mean = self.config.arrivals.think_ms / 1e3
         gap = self.rng.exponential(mean) if mean > 0 else 0.0
         ev = self.env.timeout(int(round(gap * self._freq)))
@@ -305,6 +313,12 @@ class Server:
         if w is not None and w.waiting is req and w.state is WorkerState.BLOCKED:
             w.pool.make_runnable(w)
 
+    def in_flight(self) -> list[AppRequest]:
+        """The requests that arrived and are neither answered nor dropped: packets on the
+        way in, the accept queue, and those the workers serve."""
+        served = [w.app for p in self.pools.values() for w in p.workers if w.app is not None]
+        return [*self._rx.values(), *self.queue, *served]
+
     def pool(self, ctx, workers: int) -> Pool:
         p = self.pools[ctx.vcpu] = Pool(self, ctx, workers)
         return p
@@ -341,10 +355,12 @@ class Pool:
             w.proc = k.spawn()
             w.gen = _worker(serve, self.rng)
             next(w.gen)  # to its first accept
-        yield enter(k, self.workers[0].proc)
+        # a vCPU without workers (fewer workers than vCPUs) still takes packets
+        first = self.workers[0].proc if self.workers else k.spawn()
+        yield enter(k, first)
         for w in self.workers[1:]:
             yield k.pin(w.proc)
-        current = self.workers[0]
+        current = self.workers[0] if self.workers else None
         poll = io_op(app.A_POLL, self.id)
         self.runq.extend(self.workers)
         while True:

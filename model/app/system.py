@@ -116,7 +116,7 @@ class AppSystem:
     # --- as a wake source (model.liveness) ------------------------------------------------
     def busy(self) -> bool:
         """Whether a source will send more requests or requests wait for workers."""
-        return any(not s.exhausted or s.queue for s in self.servers.values())
+        return any(s.sending() or s.queue for s in self.servers.values())
 
     def waits(self, blocked: list[VCpu]) -> dict[VCpu, tuple[State, str]]:
         """Of the ``blocked`` vCPUs running a server's workers: waiting for the next
@@ -133,12 +133,15 @@ class AppSystem:
                 out[v] = (State.STALLED, f"{len(p.runq)} of its workers are runnable")
             elif any(w.state is WorkerState.BLOCKED for w in p.workers):
                 continue  # the I/O system answers for it
-            elif s.queue and any(w.state is WorkerState.IDLE for w in p.workers):
+            elif s.queue and any(w.state is WorkerState.IDLE for w in p.workers) and not any(
+                    q.runq or (q.vcpu.runnable and any(w.state is WorkerState.RUNNING
+                                                       for w in q.workers))
+                    for q in s.pools.values()):
                 out[v] = (State.STALLED, f"{len(s.queue)} requests wait in the accept "
-                          "queue while its workers wait in accept")
+                          "queue while the server's workers wait in accept")
             elif s.finished:
                 out[v] = (State.STALLED, "its server has finished but it was not told")
-            elif not s.exhausted:
+            elif s.sending():
                 out[v] = (State.WAITING, "the next request to arrive")
             else:
                 out[v] = (State.IDLE, "its request source has sent its last request")

@@ -395,6 +395,14 @@ class IOSystem:
                     State.WAITING,
                     f"the device model to emulate a register access of {model.device.name}",
                 )
+            elif answered is not None and any(
+                    u is not vcpu and (u.runnable or u.pending_irqs)
+                    for u in vcpu.domain.vcpus):
+                out[vcpu] = (  # a shared ring notified one of them: it takes the answer
+                    State.WAITING,
+                    f"another vCPU of its guest to take the answer to I/O request "
+                    f"{answered.id}",
+                )
             elif answered is not None:
                 out[vcpu] = (
                     State.STALLED,
