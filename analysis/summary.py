@@ -48,7 +48,7 @@ CHECKED = ("cycle conservation", "request conservation", "liveness")
 
 def scenario_hash(s: Scenario) -> str:
     """A stable hash of the resolved scenario (every default filled in)."""
-    text = json.dumps(s.model_dump(mode="json"), sort_keys=True)
+    text = json.dumps(s.identity(), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -107,7 +107,7 @@ def run_key(s: Scenario, seed: int) -> str:
     """The cache key of one run: the resolved scenario, the seed, :func:`code_digest`
     (editing a profile or the model invalidates the cache), and the source of any
     component from outside pvsim that the scenario names."""
-    text = json.dumps([s.model_dump(mode="json"), seed, code_digest(), run_cache.FORMAT,
+    text = json.dumps([s.identity(), seed, code_digest(), run_cache.FORMAT,
                        *_foreign_digest(s)], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 

@@ -294,3 +294,16 @@ def test_no_false_stall_when_another_vcpu_of_the_server_has_the_work():
                                   "workers: 6}", "8ms", vcpus=3), [f"seed={seed}"])
         _, rec = _record(s)
         assert rec.stalled == (), rec.stalled
+
+
+def test_an_override_naming_another_trace_reads_and_pins_that_one(tmp_path):
+    (tmp_path / "a.csv").write_text("time_s\n0.001\n")
+    (tmp_path / "b.csv").write_text("time_s\n0.001\n0.002\n0.003\n")
+    (tmp_path / "s.yaml").write_text(SERVER.format(
+        mode="pv", os="modified", vcpus=1, duration="10ms",
+        params="{arrivals: {kind: trace, file: a.csv}}"))
+    s = load_scenario(str(tmp_path / "s.yaml"))
+    b = with_overrides(s, [f"guests.web.workload.params.arrivals.file={tmp_path / 'b.csv'}"])
+    pinned = [x.guests[0].workload.params.arrivals.sha256 for x in (s, b)]
+    assert pinned[0] != pinned[1]
+    assert simulate(b).summary["guests"]["web"]["app"]["offered"] == 3

@@ -36,7 +36,7 @@ __all__ = ["PART_WORDS", "response_cdf", "response_decomposition"]
 
 #: What each part of a response time is, in a few words (model/app/requests.py).
 PART_WORDS = {
-    "receive": "from the NIC until the guest took the request's packet",
+    "receive": "from the NIC until the path brought the request's packet to the guest",
     "worker_wait": "in the accept queue, until a worker took it",
     "user": "its worker ran: guest user mode",
     "kernel": "its worker ran: guest kernel",
@@ -44,7 +44,7 @@ PART_WORDS = {
     "virt": "its worker ran: hypervisor, transitions, emulation",
     "pcpu_wait": "its vCPU was runnable, waiting for a pCPU (steal)",
     "vcpu_blocked": "its vCPU was halted (device model, full ring)",
-    "run_queue": "after its I/O, its vCPU ran other work first",
+    "run_queue": "after its packet or I/O arrived, its vCPU ran other work first",
     "disk": "its worker waited for its disk I/O",
     "send": "its worker waited for the response's packets to be sent",
 }

@@ -222,3 +222,51 @@ for _kind in (Poisson, Deterministic, Bursty, TraceArrivals, Closed):
 
 #: The ``arrivals:`` field of a server workload: one kind, told apart by ``kind``.
 Arrivals = Annotated[Union[tuple(ARRIVALS.values())], Field(discriminator="kind")]  # noqa: UP007
+
+
+def forget_moved_digests(before: dict, after: dict) -> None:
+    """Drop the pinned SHA-256 of every trace whose file ``after`` (a scenario's data with
+    overrides applied) names differently from ``before``: the new file is read and pinned
+    when ``after`` is validated.
+
+    Examples
+    --------
+    >>> arr = lambda f: {"guests": [{"name": "w", "workload": {"params": {"arrivals": {
+    ...     "kind": "trace", "file": f, "sha256": "0" * 64}}}}]}
+    >>> new = arr("b.csv"); forget_moved_digests(arr("a.csv"), new)
+    >>> "sha256" in new["guests"][0]["workload"]["params"]["arrivals"]
+    False
+    """
+    def arrivals(data: dict) -> dict[object, dict]:
+        out = {}
+        for g in data.get("guests") or []:
+            a = g.get("workload", {}).get("params", {}).get("arrivals") if isinstance(
+                g, dict) and isinstance(g.get("workload"), dict) and isinstance(
+                g["workload"].get("params"), dict) else None
+            if isinstance(a, dict):
+                out[g.get("name")] = a
+        return out
+
+    old = arrivals(before)
+    for name, a in arrivals(after).items():
+        if "sha256" in a and old.get(name, {}).get("file") != a.get("file"):
+            del a["sha256"]
+
+
+def without_trace_paths(data: dict) -> dict:
+    """A scenario's data with every pinned trace named by its content (its SHA-256) alone,
+    not by where its file is: the identity of what a run computes, the same on every
+    machine and checkout (``data`` is changed in place and returned).
+
+    Examples
+    --------
+    >>> d = {"guests": [{"name": "w", "workload": {"params": {"arrivals": {
+    ...     "kind": "trace", "file": "/home/me/t.csv", "sha256": "0" * 64}}}}]}
+    >>> without_trace_paths(d)["guests"][0]["workload"]["params"]["arrivals"]["file"]
+    '(sha256 pinned)'
+    """
+    for g in data.get("guests") or []:
+        a = g.get("workload", {}).get("params", {}).get("arrivals")
+        if isinstance(a, dict) and a.get("sha256"):
+            a["file"] = "(sha256 pinned)"
+    return data

@@ -3,8 +3,8 @@ and its latency decomposed into parts that add up to it exactly.
 
 The parts, in cycles (:data:`PARTS`):
 
-``receive``       from its arrival at the NIC until the guest took the packet (the NIC,
-                  the driver domain's backend or device model, the interrupt)
+``receive``       from its arrival at the NIC until the path brought the packet to the
+                  guest (the NIC, the driver domain's backend or device model)
 ``worker_wait``   in the accept queue, until a worker took it
 ``user``, ``kernel``, ``page_walk``, ``virt``
                   its worker ran on the vCPU: the vCPU's cycles by category meanwhile
@@ -12,8 +12,8 @@ The parts, in cycles (:data:`PARTS`):
 ``pcpu_wait``     its vCPU was runnable but waited for a pCPU (steal time)
 ``vcpu_blocked``  its vCPU was halted while it ran (an emulated register access waiting
                   for the device model, a full ring) or before it ran again
-``run_queue``     after its I/O completed, the vCPU ran other work first (the interrupt
-                  handler, other workers ahead of it)
+``run_queue``     after its packet reached the guest, or its I/O completed, the vCPU ran
+                  other work before taking it (the interrupt handler, other workers)
 ``disk``, ``send`` its worker waited for its disk I/O, or for its response's packets to
                   be sent, until the answer reached the guest
 

@@ -223,7 +223,15 @@ class Server:
         req = self._rx.pop(rx.id)
         now = self.env.now
         req.received = now
-        req.parts[PART["receive"]] = now - req.arrival
+        # the path brought it to the guest (answered), which took it at its next poll:
+        # the wait between goes by the runstate of the vCPU it was delivered to
+        answered = rx.times()[_RESPONSE]
+        p = req.parts
+        p[PART["receive"]] = answered - req.arrival
+        rs, rs0 = rx.vcpu.runstate.at(now), rx.answered_rs
+        p[_RUNQ] += rs[0] - rs0[0]
+        p[_PCPU] += rs[1] - rs0[1]
+        p[_BLOCKED] += rs[2] - rs0[2]
         self.pools[rx.vcpu].rx_done.append(rx)  # its vCPU finishes the packet's handling
         if len(self.queue) >= self.config.backlog:
             self.app.log.dropped(req)

@@ -70,12 +70,6 @@ class Ring:
         self.req_event = self.req_cons + 1
         return bool(self.requests)
 
-    def post_buffer(self) -> None:
-        """A receive buffer the frontend posted in advance takes a slot until its response
-        (a packet from the network) is consumed. netfront keeps its receive ring filled,
-        so an arriving packet always finds one: rx ring exhaustion is not modeled."""
-        self.in_flight += 1
-
     def push_response(self, item) -> bool:
         """Publish a response; True if the frontend must be notified."""
         old = self.rsp_prod
@@ -84,10 +78,14 @@ class Ring:
         return self._crossed(self.rsp_prod, old, self.rsp_event)
 
     def take_responses(self) -> list:
+        """The frontend takes every response; those of its requests free their slots. A
+        packet from the network (an item whose ``inbound`` is true) came in a buffer of
+        the receive ring, which the frontend keeps filled (netfront posts its rx buffers in
+        advance), so it takes no request slot: rx ring exhaustion is not modeled."""
         out = list(self.responses)
         self.responses.clear()
         self.rsp_cons = self.rsp_prod
-        self.in_flight -= len(out)
+        self.in_flight -= sum(1 for r in out if not getattr(r, "inbound", False))
         return out
 
     def final_check_responses(self) -> bool:

@@ -193,8 +193,6 @@ class IOSystem:
         req.then = then
         self.issued += 1
         req.stamp("ring", self.env.now)
-        if att.ring is not None:
-            att.ring.post_buffer()
         att.device.submit(req)
         return req
 

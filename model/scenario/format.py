@@ -36,6 +36,7 @@ from pydantic import (
 )  # fmt: skip
 from pydantic.fields import FieldInfo
 
+from ..app.arrivals import forget_moved_digests
 from ..hardware import DEFAULT_PROFILE, profile_names
 from ..io.arbitration import POLICIES
 from ..io.devices import DEVICE_KINDS
@@ -281,6 +282,21 @@ class Scenario(_Strict):
             out += [(PATHS, a.path) for a in g.devices if a.path is not None]
         return out
 
+    def identity(self) -> dict:
+        """What the scenario is, as data, for hashes and cache keys: its JSON dump, with a
+        trace named by its content rather than by the path of its file (the same run on
+        every machine).
+
+        Examples
+        --------
+        >>> s = parse_scenario("name: t\\nguests: [{name: a, workload: {profile: spin}}]")
+        >>> s.identity() == s.model_dump(mode="json")
+        True
+        """
+        from ..app.arrivals import without_trace_paths
+
+        return without_trace_paths(self.model_dump(mode="json"))
+
     @property
     def needs_driver_domain(self) -> bool:
         """Whether some attachment's I/O path runs through the driver domain."""
@@ -381,7 +397,8 @@ def parse_scenario(text: str | bytes | Mapping, source: str = "<string>",
 def with_overrides(s: Scenario, overrides: Iterable[str]) -> Scenario:
     """Scenario ``s`` with ``overrides`` applied, validated again. An override that
     changes a device's kind gives it the new kind's defaults (see
-    :func:`~model.scenario.device_specs.forget_former_kind`).
+    :func:`~model.scenario.device_specs.forget_former_kind`); one that names another trace
+    file has it read and pinned anew (:func:`~model.app.arrivals.forget_moved_digests`).
 
     Examples
     --------
@@ -393,6 +410,7 @@ def with_overrides(s: Scenario, overrides: Iterable[str]) -> Scenario:
     before = s.model_dump(mode="json")
     data = apply_overrides(before, overrides, applied)
     device_specs.forget_former_kind(before, data, set(applied))
+    forget_moved_digests(before, data)
     return _validate(data, f"scenario {s.name}", {p: f"--set {t}" for p, t in applied.items()})
 
 
