@@ -50,3 +50,8 @@ def measure(mode: str, body: Callable[[object, object], Iterable[Chunk]],
     host.add_guest(DomainConfig("t", mode=mode, memory_mb=64, **guest), program)
     host.run()
     return Measurement(host, measured(host.domains[0].vcpus[0].marks))
+
+
+def legend_texts(legend) -> list[str]:
+    """The texts of a matplotlib legend's entries, in order."""
+    return [t.get_text() for t in legend.get_texts()]
