@@ -153,6 +153,10 @@ class Chunk:
     a: np.ndarray
     b: np.ndarray
     kernel: bool = False
+    #: a chunk that is one ``Op.IO`` instruction (:func:`model.io.paths.io_op`) names its
+    #: action here (-1: any other chunk): the vCPU stops at it without calling the kernel,
+    #: which would do nothing else
+    action: int = -1
 
     def __len__(self) -> int:
         return len(self.op)

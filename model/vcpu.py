@@ -21,7 +21,7 @@ import numpy as np
 from .categories import N_CATEGORIES
 from .cpu import execute, tlb_flush
 from .errors import PvsimError
-from .isa import Chunk, ChunkBuilder, Op
+from .isa import Chunk, Op
 from .runstate import Runstate
 from .vectors import (
     COUNTS,
@@ -65,6 +65,7 @@ class Stop(Enum):
 
 BUDGET, BLOCK, YIELD, EXIT, IO = Stop.BUDGET, Stop.BLOCK, Stop.YIELD, Stop.EXIT, Stop.IO
 _HLT, _YIELD, _IO = int(Op.HLT), int(Op.YIELD), int(Op.IO)
+_HLT_OP, _ZERO = np.array((_HLT,), np.uint8), np.zeros(1, np.int64)  # shared by every halt
 _INTERRUPT = int(Op.INTERRUPT)
 
 
@@ -292,7 +293,7 @@ class VCpu:
 
     def halt(self) -> Chunk:
         """A HLT that does not halt if an interrupt arrives from now on."""
-        return ChunkBuilder(kernel=True).op(Op.HLT, self.irq_seq + 1).build()
+        return Chunk(_HLT_OP, np.array((self.irq_seq + 1,), np.int64), _ZERO, True)
 
     def measure_wake(self, wakes_before: int, now: int) -> None:
         """If the vCPU was woken since its wake count was ``wakes_before``, record how long
@@ -379,6 +380,10 @@ class VCpu:
                 chunk = item
             if used >= budget:
                 return used, BUDGET
+            if chunk.action >= 0:  # a lone Op.IO (not yet performed: pos is 0)
+                fr.pos = 1
+                self.pending_io = (chunk.action, int(chunk.b[0]))
+                return used, IO
             pos, sub, status, u = execute(
                 chunk.op, chunk.a, chunk.b, fr.pos, fr.sub, chunk.kernel, budget - used, *args
             )

@@ -52,8 +52,7 @@ Outcome = tuple[np.ndarray | None, bool]
 
 def work(n: int, kernel: bool = True) -> Chunk:
     """``n`` instructions of I/O software (kernel or user mode): the chunk
-    ``ChunkBuilder(kernel=kernel).alu(n).build()``, made directly (once per stage of
-    every request).
+    ``ChunkBuilder(kernel=kernel).alu(n).build()``, made once per length and mode.
 
     Examples
     --------
@@ -64,20 +63,32 @@ def work(n: int, kernel: bool = True) -> Chunk:
     >>> c.instructions(), c.kernel
     (600, True)
     """
-    if n <= 0:
-        return ChunkBuilder(kernel=kernel).build()
-    return Chunk(np.array((_ALU,), np.uint8), np.array((int(n),), np.int64),
-                 np.zeros(1, np.int64), kernel)  # fmt: skip
+    key = (n, kernel)
+    chunk = _WORK.get(key)
+    if chunk is None:
+        if n <= 0:
+            chunk = ChunkBuilder(kernel=kernel).build()
+        else:
+            chunk = Chunk(np.array((_ALU,), np.uint8), np.array((int(n),), np.int64),
+                          np.zeros(1, np.int64), kernel)  # fmt: skip
+        chunk = _WORK.setdefault(key, chunk)
+    return chunk
+
+
+#: the chunks of :func:`work` made so far: one per (length, mode), shared by every
+#: request (a chunk is never changed; a vCPU keeps its position in its own frame)
+_WORK: dict[tuple[int, bool], Chunk] = {}
 
 
 def io_op(action: int, arg: int) -> Chunk:
     """One ``Op.IO`` instruction (kernel mode): I/O action ``action`` with argument
     ``arg``, as ``ChunkBuilder(kernel=True).op(Op.IO, action, arg).build()``."""
-    return Chunk(np.array((_IO,), np.uint8), np.array((int(action),), np.int64),
-                 np.array((int(arg),), np.int64), True)  # fmt: skip
+    return Chunk(_IO_OP, np.array((int(action),), np.int64),
+                 np.array((int(arg),), np.int64), True, int(action))  # fmt: skip
 
 
 _ALU, _IO = int(Op.ALU), int(Op.IO)
+_IO_OP = np.array((_IO,), np.uint8)  # shared by every I/O chunk: no chunk is changed
 
 
 class IOPath(ABC):
@@ -235,7 +246,9 @@ class RingPath(BackendPath):
         now = io.env.now
         req.stamp("ring", now)
         row = None
-        if ring.push_request(req):
+        notify = ring.push_request(req)
+        io.published(att)
+        if notify:
             req.stamp("notified", now)
             io.count(att, att.notify_what)
             row = self.notify_cost(io, att)

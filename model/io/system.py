@@ -100,6 +100,11 @@ class IOSystem:
         #: paths charge without executing an instruction for them (see Attachment)
         self.transitions: dict[tuple[str, str, str], int] = {}
         self.by_id: dict[int, Attachment] = {}
+        #: attachments whose ring has published requests the backend has not taken, and
+        #: those whose request event a backend must re-arm before it sleeps: a poll visits
+        #: only these, not every ring of the host
+        self._ready: set[int] = set()
+        self._unarmed: set[int] = set()
         reg = self.hv.register_io
         self.A_BEGIN, self.A_SUBMIT, self.A_TAKE = (
             reg(self._begin),
@@ -270,21 +275,29 @@ class IOSystem:
                 return
         self.hv.raise_irq(self.backend_vcpus[0])
 
+    def published(self, att: Attachment) -> None:
+        """A request was published on ``att``'s ring: the next poll takes it."""
+        self._ready.add(att.id)
+
     def _poll(self, vcpu, _arg):
-        """The backend takes its work: requests on every ring, completions, ioreqs."""
+        """The backend takes its work: requests on every ring that has some (in attachment
+        order), completions, ioreqs. With none, it re-arms the request event of every ring
+        it took from (``RING_FINAL_CHECK_FOR_REQUESTS``; nothing can arrive in between)."""
         now = self.env.now
         inbox = self.inbox
-        for att in self.attachments.values():
-            if att.ring is not None:
+        if self._ready:
+            by_id = self.by_id
+            for aid in sorted(self._ready):
+                att = by_id[aid]
                 for req in att.ring.take_requests():
                     req.stamp("backend", now)
                     inbox.put(Work.REQUEST, req, att)
-        if not inbox:  # RING_FINAL_CHECK_FOR_REQUESTS: re-arm, look again
-            for att in self.attachments.values():
-                if att.ring is not None and att.ring.final_check_requests():
-                    for req in att.ring.take_requests():
-                        req.stamp("backend", now)
-                        inbox.put(Work.REQUEST, req, att)
+            self._unarmed |= self._ready
+            self._ready.clear()
+        if not inbox:
+            for aid in self._unarmed:
+                self.by_id[aid].ring.final_check_requests()
+            self._unarmed.clear()
         inbox.take(vcpu)
         return None, False  # with no work the backend halts until a notification
 
