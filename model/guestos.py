@@ -233,6 +233,8 @@ class GuestKernel:
         self._next_pid = 1
         self._seed = 0
         self.kernel_space = memory.new_space(dom)  # init_mm: the idle address space
+        self._work: dict[tuple[str, int, float], Chunk] = {}  # see work()
+        self._cr3: dict[int, Chunk] = {}  # switch_mm's chunk per address space
 
     # --- frames ------------------------------------------------------------------------
     def alloc_frame(self) -> int:
@@ -264,20 +266,26 @@ class GuestKernel:
 
     # --- building blocks -----------------------------------------------------------------
     def work(self, routine: str, n: int) -> Chunk:
-        """Kernel routine entry (for the translation cache) plus ``n`` instructions of work."""
-        rid, size = ROUTINES[routine]
-        body = _work_template(n, self.p.kernel_mem_fraction, rid)
-        marker = ChunkBuilder(kernel=True).code(rid, size).build()
-        return _concat(marker, body)
+        """Kernel routine entry (for the translation cache) plus ``n`` instructions of work:
+        one chunk per (routine, length), made on first use and shared (a chunk is never
+        changed; a vCPU keeps its position in its own frame)."""
+        key = (routine, n, self.p.kernel_mem_fraction)
+        chunk = self._work.get(key)
+        if chunk is None:
+            rid, size = ROUTINES[routine]
+            body = _work_template(n, key[2], rid)
+            marker = ChunkBuilder(kernel=True).code(rid, size).build()
+            chunk = self._work[key] = _concat(marker, body)
+        return chunk
 
     def syscall(self, routine: str, n: int, *extra: Chunk) -> Iterator[Chunk]:
         """A system call: user SYSCALL, entry path, ``n`` instructions of ``routine``,
         any ``extra`` kernel chunks, and SYSRET."""
-        yield ChunkBuilder().op(Op.SYSCALL).build()
+        yield _SYSCALL
         yield self.work("syscall", self.p.syscall_entry)
         yield self.work(routine, n)
         yield from extra
-        yield ChunkBuilder(kernel=True).op(Op.SYSRET).build()
+        yield _SYSRET
 
     # --- processes -----------------------------------------------------------------------
     def spawn(self, text_file: int = 1) -> Process:
@@ -316,13 +324,20 @@ class GuestKernel:
     def switch_to(self, proc: Process) -> Iterator[Chunk]:
         """Context switch: scheduler work, then switch_mm (CR3) in a lazy-CPU batch."""
         yield self.work("switch", self.p.context_switch)
-        yield (
-            ChunkBuilder(kernel=True)
-            .op(Op.LAZY_BEGIN)
-            .op(Op.CR3_LOAD, proc.space)
-            .op(Op.LAZY_END)
-            .build()
-        )
+        yield self._switch_mm(proc.space)
+
+    def _switch_mm(self, space: int) -> Chunk:
+        """The CR3 load of a switch to ``space`` in a lazy-CPU batch (one chunk per space)."""
+        chunk = self._cr3.get(space)
+        if chunk is None:
+            chunk = self._cr3[space] = (
+                ChunkBuilder(kernel=True)
+                .op(Op.LAZY_BEGIN)
+                .op(Op.CR3_LOAD, space)
+                .op(Op.LAZY_END)
+                .build()
+            )
+        return chunk
 
     def fork(self, parent: Process) -> Generator[Chunk, None, Process]:
         """fork(): copy the parent's page tables into a new address space, write-protect
@@ -339,7 +354,7 @@ class GuestKernel:
         self._next_pid += 1
         entries = self.mem.present(parent.space)
         entries[:, 1] &= ~PTE_SHADOWED  # a model bit, invisible to the guest
-        yield ChunkBuilder().op(Op.SYSCALL).build()
+        yield _SYSCALL
         yield self.work("syscall", p.syscall_entry)
         yield self.work("fork", p.fork_base + p.fork_per_vma * len(parent.vmas))
         b = ChunkBuilder(kernel=True).op(Op.LAZY_BEGIN)
@@ -357,7 +372,7 @@ class GuestKernel:
         yield _concat(*pieces) if pieces else ChunkBuilder(kernel=True).build()
         yield b.build()
         yield self.pin(child)
-        yield ChunkBuilder(kernel=True).op(Op.SYSRET).build()
+        yield _SYSRET
         self._register(child)
         return child
 
@@ -379,19 +394,19 @@ class GuestKernel:
     def exit(self, proc: Process, switch_to: Process) -> Iterator[Chunk]:
         """exit(): switch away, tear the address space down, reap the process."""
         p = self.p
-        yield ChunkBuilder().op(Op.SYSCALL).build()
+        yield _SYSCALL
         yield self.work("syscall", p.syscall_entry)
         yield self.work("exit", p.exit_base)
         yield from self.switch_to(switch_to)
         yield from self._teardown(proc.space)
         del self.procs[proc.pid], self.by_space[proc.space]
-        yield ChunkBuilder(kernel=True).op(Op.SYSRET).build()
+        yield _SYSRET
 
     def exec(self, proc: Process, text_file: int = 2) -> Iterator[Chunk]:
         """execve(): a new address space for a new program (text from the page cache,
         data and stack faulted in on demand); the old one is torn down."""
         p = self.p
-        yield ChunkBuilder().op(Op.SYSCALL).build()
+        yield _SYSCALL
         yield self.work("syscall", p.syscall_entry)
         yield self.work("exec", p.exec_base)
         old = proc.space
@@ -404,13 +419,7 @@ class GuestKernel:
             Vma(STACK_VPN, p.stack_pages, "stack", True),
         ]
         yield self.pin(proc)
-        yield (
-            ChunkBuilder(kernel=True)
-            .op(Op.LAZY_BEGIN)
-            .op(Op.CR3_LOAD, proc.space)
-            .op(Op.LAZY_END)
-            .build()
-        )
+        yield self._switch_mm(proc.space)
         yield from self._teardown(old)
         yield _IRET
 
@@ -476,7 +485,7 @@ class GuestKernel:
             b.store(frame_va + 64 * i)
         yield b.op(Op.IRET).build()
         yield ChunkBuilder().alu(20).build()  # the user's handler
-        yield ChunkBuilder().op(Op.SYSCALL).build()
+        yield _SYSCALL
         yield self.work("sigreturn", p.sigreturn)
         b = ChunkBuilder(kernel=True)
         for i in range(8):
@@ -485,11 +494,12 @@ class GuestKernel:
 
     def interrupt(self) -> Iterator[Chunk]:
         """The guest's interrupt handler (timer or event-channel upcall)."""
-        yield self.work("irq", self.p.interrupt_handler)
-        yield _IRET
+        return iter((self.work("irq", self.p.interrupt_handler), _IRET))
 
 
 _IRET = ChunkBuilder(kernel=True).op(Op.IRET).build()
+_SYSCALL = ChunkBuilder().op(Op.SYSCALL).build()
+_SYSRET = ChunkBuilder(kernel=True).op(Op.SYSRET).build()
 
 
 def _concat(*chunks: Chunk) -> Chunk:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..isa import ChunkBuilder
+from ..io.paths import work
 from ..workload_registry import Param, workload
 from .arrivals import Arrivals, Poisson
 from .server import ServerConfig, Wait
@@ -87,7 +87,7 @@ def _read_disk(disk, size: int, write: bool = False) -> Iterator:
 
 
 def _compute(n: int):
-    return ChunkBuilder().alu(n).build()
+    return work(n, kernel=False)  # user code: one chunk per length, shared
 
 
 def _server(ctx, nic, disk, p, serve) -> Iterator:
