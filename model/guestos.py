@@ -233,7 +233,7 @@ class GuestKernel:
         self._next_pid = 1
         self._seed = 0
         self.kernel_space = memory.new_space(dom)  # init_mm: the idle address space
-        self._work: dict[tuple[str, int, float], Chunk] = {}  # see work()
+        self._work: dict[tuple[str, int], Chunk] = {}  # see work()
         self._cr3: dict[int, Chunk] = {}  # switch_mm's chunk per address space
 
     # --- frames ------------------------------------------------------------------------
@@ -269,13 +269,12 @@ class GuestKernel:
         """Kernel routine entry (for the translation cache) plus ``n`` instructions of work:
         one chunk per (routine, length), made on first use and shared (a chunk is never
         changed; a vCPU keeps its position in its own frame)."""
-        key = (routine, n, self.p.kernel_mem_fraction)
-        chunk = self._work.get(key)
-        if chunk is None:
+        chunk = self._work.get((routine, n))
+        if chunk is None:  # (the params are frozen: the kernel's fraction never changes)
             rid, size = ROUTINES[routine]
-            body = _work_template(n, key[2], rid)
+            body = _work_template(n, self.p.kernel_mem_fraction, rid)
             marker = ChunkBuilder(kernel=True).code(rid, size).build()
-            chunk = self._work[key] = _concat(marker, body)
+            chunk = self._work[routine, n] = _concat(marker, body)
         return chunk
 
     def syscall(self, routine: str, n: int, *extra: Chunk) -> Iterator[Chunk]:
