@@ -61,7 +61,8 @@ def simulate(
     if seed is not None:  # the resolved scenario records the seed the run used (validated)
         s = s.model_copy(update={"seed": seed})
     host = build_host(s)
-    host.record_segments()  # the time series' CPU use needs them, the schedule table too
+    if s.record.trace:  # the schedule table and graph (the time series do not need them)
+        host.record_segments()
     stats = host.run(seconds=s.duration, progress=progress, warmup=s.record.warmup)
     return results_of(s, record_run(host, stats))
 

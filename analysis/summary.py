@@ -450,9 +450,6 @@ def _devices(rec: RunRecord) -> dict[str, DeviceSummary]:
     out = {}
     for k in range(len(dv)):
         dev = int(dv.id[k])
-        t, q = dv.queue(dev)
-        t = np.maximum(t, rec.start)  # the queue after the warm-up
-        span = np.diff(np.append(t, rec.elapsed))
         contention: dict[str, dict[str, float]] = {}
         waiting, holding, seconds = dv.contention(dev)
         for a, b, w in zip(
@@ -467,7 +464,7 @@ def _devices(rec: RunRecord) -> dict[str, DeviceSummary]:
             channels=int(dv.channels[k]),
             utilization=float(dv.utilization[k]),
             completed=int(dv.completed[k]),
-            mean_queue=float((q * span).sum() / max(rec.measured, 1)),
+            mean_queue=float(dv.queue_cycles[k] / max(rec.measured, 1)),
             contention_s=contention,
         )
     return out

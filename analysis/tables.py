@@ -6,9 +6,10 @@ DataFrame with one row per record. Times are seconds unless a column's name says
 ``_ms``; guests are named as their domains (``web-0``), looked up by id in the
 record's tables.
 
-The time series are exact, not sampled: busy time per interval comes from the run
-segments and the requests' service intervals (overlap with each interval), and the
-queue length is the time-weighted mean of the device queue's step function.
+The time series are exact, not sampled: CPU busy time per interval and the device
+queues' time integrals are accumulated per interval as the run goes (:mod:`model.series`),
+device busy time comes from the requests' service intervals (overlap with each
+interval), so the queue length is the time-weighted mean of the queue's step function.
 
 Examples
 --------
@@ -25,7 +26,7 @@ import pandas as pd
 from model.app.requests import PARTS
 from model.categories import NAMES
 from model.io.requests import INTERVALS, STAGES
-from model.record import RunRecord
+from model.record import RecordError, RunRecord
 from model.scenario import Scenario
 
 #: The latency stage columns of the requests table, in pipeline order.
@@ -258,7 +259,13 @@ def timeseries_table(rec: RunRecord, interval_s: float) -> pd.DataFrame:
     """Per interval: CPU use per guest; per device its queue length and, when requests
     are kept, per guest its utilization share, completions and throughput."""
     freq = rec.freq_hz
-    edges = bin_edges(int(rec.elapsed), int(round(interval_s * freq)))
+    interval = int(round(interval_s * freq))
+    if rec.interval and rec.interval != interval:
+        raise RecordError(
+            f"the run recorded its time series every {rec.interval} cycles, not "
+            f"{interval} ({interval_s} s)"
+        )
+    edges = bin_edges(int(rec.elapsed), interval)
     width = np.diff(edges).astype(float)
     t0 = edges[:-1] / freq
     parts = []
@@ -271,23 +278,18 @@ def timeseries_table(rec: RunRecord, interval_s: float) -> pd.DataFrame:
         )
 
     doms = list(zip(rec.domains.dom.tolist(), rec.domains.name.tolist(), strict=True))
-    a = rec.segments
-    if a is not None and len(a):
-        dom = rec.vcpus.dom[rec.vcpus.rows_of(a[:, 1])]
+    if rec.cpu_busy is not None:
         for d, name in doms:
-            mine = dom == d
-            if mine.any():
-                busy = np.diff(busy_until(a[mine, 2], a[mine, 3], edges))
-                add("cpu_util", "", name, busy / width)
+            mine = rec.vcpus.dom == d
+            if mine.any() and rec.cpu_busy[mine].any():  # a domain that ran
+                add("cpu_util", "", name, rec.cpu_busy[mine].sum(axis=0) / width)
     if rec.io is not None:
         c = rec.io.requests
         dv = rec.devices
         for k in range(len(dv)):
             dev, dev_name, channels = int(dv.id[k]), str(dv.name[k]), int(dv.channels[k])
-            t, q = dv.queue(dev)
-            area = np.concatenate(([0], np.cumsum(q[:-1] * np.diff(t))))
-            i = np.searchsorted(t, edges, side="right") - 1
-            add("queue_length", dev_name, "", np.diff(area[i] + q[i] * (edges - t[i])) / width)
+            if dv.queue_area.shape[1]:
+                add("queue_length", dev_name, "", dv.queue_area[k] / width)
             if c is None:
                 continue
             for d, name in doms:

@@ -124,6 +124,8 @@ class Host:
         self.hypervisor = Hypervisor(self.env, self.hw, pcpus, sched)
         self.domains: list[Domain] = []
         self.io = None  # the I/O system, once devices are added (model.io.system.IOSystem)
+        #: the time series' interval, cycles (0: not recorded; :meth:`record_series`)
+        self.series_width = 0
         self.app = None  # the servers, once a guest serves requests (model.app.system)
         #: the counters when the warm-up ended (model.warmup.Snapshot), if the run has one
         self.warmup = None
@@ -188,6 +190,29 @@ class Host:
             )
         return self.hypervisor.record_segments()
 
+    def record_series(self, interval_s: float) -> int:
+        """Accumulate the time series (each vCPU's busy cycles, each device's queue
+        length integrated over time) per interval of ``interval_s`` seconds as the run
+        goes, so that they cost memory per interval, not per segment; before :meth:`run`.
+        Returns the interval in cycles.
+
+        Examples
+        --------
+        >>> host = Host(pcpus=1)
+        >>> host.record_series(0.01) == round(0.01 * host.hw.freq_hz)
+        True
+        """
+        if self._ran:
+            raise PvsimError(
+                "record_series() comes before run(): the time series of a run that has "
+                "started would miss its beginning"
+            )
+        width = self.series_width = max(1, int(round(interval_s * self.hw.freq_hz)))
+        self.hypervisor.record_busy(width)
+        if self.io is not None:
+            self.io.record_queues(width)
+        return width
+
     def run(
         self,
         seconds: float | None = None,
@@ -248,6 +273,8 @@ class Host:
 
         if self.io is None:
             self.io = IOSystem(self, params, keep_requests)
+            if self.series_width:
+                self.io.record_queues(self.series_width)
         return self.io
 
 

@@ -35,6 +35,7 @@ from .errors import PvsimError
 from .hardware import HardwareProfile
 from .runstate import BLOCKED, OFFLINE, RUNNABLE, RUNNING
 from .sched.base import Scheduler
+from .series import Bins
 from .vcpu import Stop, VCpu
 
 if TYPE_CHECKING:
@@ -264,14 +265,16 @@ class PCpu:
         to reschedule."""
         now = self.env.now
         elapsed = now - t0
-        segments = self.hv.segments
+        hv = self.hv
         done, rest = split(seg, elapsed)
-        self.hv.ledger.add(self.index, vcpu.uid, done)
-        if segments is not None and elapsed:
-            segments.extend((self.index, vcpu.uid, t0, now))
+        hv.ledger.add(self.index, vcpu.uid, done)
+        if hv.busy is not None:
+            hv.busy[vcpu.uid].add(t0, now)
+        if hv.segments is not None and elapsed:
+            hv.segments.extend((self.index, vcpu.uid, t0, now))
         ra.debt = rest if ra.debt is None else ra.debt + rest
         vcpu.timer.defer(now, max(elapsed - lead, 0), paying)
-        self.hv.scheduler.ran(vcpu, self, elapsed)
+        hv.scheduler.ran(vcpu, self, elapsed)
         return why is Kick.RESCHED
 
     def _close(
@@ -288,11 +291,12 @@ class PCpu:
         take effect. Returns whether to reschedule."""
         hv, now = self.hv, self.env.now
         elapsed = now - t0
-        segments = hv.segments
         vcpu.timer.paid(paying)  # the payment did not reach a deferred programming
         hv.ledger.add(self.index, vcpu.uid, seg)
-        if segments is not None and elapsed:
-            segments.extend((self.index, vcpu.uid, t0, now))
+        if hv.busy is not None:
+            hv.busy[vcpu.uid].add(t0, now)
+        if hv.segments is not None and elapsed:
+            hv.segments.extend((self.index, vcpu.uid, t0, now))
         hv.scheduler.ran(vcpu, self, elapsed)
         why = why or self._pending
         if reason is Stop.BUDGET:
@@ -328,8 +332,12 @@ class PCpu:
         part = self.in_progress()
         if part is not None:
             self.hv.ledger.cycles[self.index, part[0]] += part[1]
-        if self._seg is not None and self.hv.segments is not None and now > self._seg_t0:
-            self.hv.segments.extend((self.index, self.current.uid, self._seg_t0, now))
+        hv = self.hv
+        if self._seg is not None and now > self._seg_t0:
+            if hv.busy is not None:
+                hv.busy[self.current.uid].add(self._seg_t0, now)
+            if hv.segments is not None:
+                hv.segments.extend((self.index, self.current.uid, self._seg_t0, now))
         self._seg = None
         self._idle_t0 = None
 
@@ -381,6 +389,9 @@ class Hypervisor:
         #: pcpu, vcpu uid, start, end of every run segment, flat, when recording (else None);
         #: an ``array("q")``: 32 bytes a segment
         self.segments: array | None = None
+        #: each vCPU's (by uid) busy cycles per time-series interval, when recording
+        self.busy: list[Bins] | None = None
+        self._busy_width = 0
         #: when the run ends (cycles); segments are cut there
         self.horizon = 1 << 62
         self._started = 0
@@ -394,6 +405,8 @@ class Hypervisor:
         self.run_ahead.append(RunAhead())
         vcpu.attach(self)
         self.ledger.grow(len(self.vcpus))
+        if self.busy is not None:
+            self.busy.append(Bins(self._busy_width))
         self.scheduler.add(vcpu)
 
     def start(self, vcpu: VCpu, daemon: bool = False) -> None:
@@ -419,6 +432,13 @@ class Hypervisor:
         if self.segments is None:
             self.segments = array("q")
         return self.segments
+
+    def record_busy(self, width: int) -> list[Bins]:
+        """Accumulate each vCPU's busy cycles per interval of ``width`` cycles from now
+        on (:attr:`busy`, those of vCPUs added later too) and return them."""
+        self._busy_width = width
+        self.busy = [Bins(width) for _ in self.vcpus]
+        return self.busy
 
     def start_log(self) -> list[tuple[int, str, str, int | None]]:
         """Record the event log from now on (:attr:`log`) and return it."""

@@ -210,11 +210,13 @@ class VcpuTable:
 @dataclass(frozen=True, eq=False)
 class DeviceTable:
     """Device id -> name and kind, with each device's figures over the run: channels,
-    mean utilization (fraction of channels busy), requests served; its queue length at
-    every change (``queue_device``, ``queue_time``, ``queue_length``, grouped by device,
-    times rising); and its contention matrix as rows (``waiting`` guest, ``holding``
-    guest, ``seconds`` the first waited while the second held the device), ordered as
-    the device first saw each guest.
+    mean utilization (fraction of channels busy), requests served; its queue length
+    integrated over time (``queue_cycles``: request-cycles of waiting, counted like the
+    other figures from the record's ``start``; ``queue_area``: per time-series interval
+    of the whole run, one row per device, no columns if the series were not recorded);
+    and its contention matrix as rows (``waiting`` guest, ``holding`` guest, ``seconds``
+    the first waited while the second held the device), ordered as the device first saw
+    each guest.
     """
 
     id: np.ndarray
@@ -223,9 +225,8 @@ class DeviceTable:
     channels: np.ndarray
     utilization: np.ndarray
     completed: np.ndarray
-    queue_device: np.ndarray
-    queue_time: np.ndarray
-    queue_length: np.ndarray
+    queue_cycles: np.ndarray
+    queue_area: np.ndarray
     contention_device: np.ndarray
     waiting: np.ndarray
     holding: np.ndarray
@@ -240,12 +241,8 @@ class DeviceTable:
             channels=self.channels,
             utilization=self.utilization,
             completed=self.completed,
-        )
-        _same_length(
-            "device queue samples",
-            queue_device=self.queue_device,
-            queue_time=self.queue_time,
-            queue_length=self.queue_length,
+            queue_cycles=self.queue_cycles,
+            queue_area=self.queue_area,
         )
         _same_length(
             "device contention",
@@ -266,10 +263,10 @@ class DeviceTable:
         """The name of device ``device``."""
         return str(self.name[self.rows_of(np.array([device]))[0]])
 
-    def queue(self, device: int) -> tuple[np.ndarray, np.ndarray]:
-        """Times and queue lengths of device ``device`` at every change, from time 0."""
-        mine = self.queue_device == device
-        return self.queue_time[mine], self.queue_length[mine]
+    def queue(self, device: int) -> np.ndarray:
+        """Device ``device``'s waiting requests integrated over each time-series
+        interval (request-cycles), from time 0."""
+        return self.queue_area[self.rows_of(np.array([device]))[0]]
 
     def contention(self, device: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Device ``device``'s contention rows: waiting guests, holding guests, seconds."""
@@ -336,7 +333,8 @@ class RunRecord:
         World switches of all pCPUs; one-shot timers that fired.
     segments : numpy.ndarray or None
         ``(n, 4)``: the run segments, rows of :data:`SEGMENT_FIELDS` in the order they
-        ended; None if they were not recorded.
+        ended; None if they were not recorded (they are only for the schedule table and
+        graph: the time series do not need them).
     devices : DeviceTable
     io : IORecord or None
         None if the host has no devices.
@@ -345,11 +343,17 @@ class RunRecord:
     liveness : tuple of model.liveness.VcpuState
         Every started vCPU's state at the end, in creation order.
     engine : Engine
+    interval : int
+        The time series' interval, cycles: intervals ``[k * interval, (k + 1) *
+        interval)`` from time 0, the last one cut at ``elapsed`` (0: no time series).
+    cpu_busy : numpy.ndarray or None
+        ``(vCPUs, intervals)``: each vCPU's busy cycles per interval, rows as ``vcpus``;
+        None without time series.
     start : int
         Where the statistics start (cycles): the end of the warm-up (0 without one). The
         cycle ledger, counters, transitions, device figures and I/O totals count from
         there to ``elapsed`` (:mod:`model.warmup`); the request logs, the segments and the
-        queue samples cover the whole run.
+        time series cover the whole run.
     """
 
     hardware: str
@@ -371,6 +375,8 @@ class RunRecord:
     liveness: tuple[VcpuState, ...]
     engine: Engine
     app: AppRecord | None = None
+    interval: int = 0
+    cpu_busy: np.ndarray | None = None
     start: int = 0
 
     def __post_init__(self) -> None:
@@ -389,10 +395,26 @@ class RunRecord:
             self.segments.ndim != 2 or self.segments.shape[1] != len(SEGMENT_FIELDS)
         ):
             raise RecordError(f"segments are {self.segments.shape}, not (n, 4)")
+        n = self.intervals
+        if self.cpu_busy is not None and self.cpu_busy.shape != (len(self.vcpus), n):
+            raise RecordError(
+                f"the CPU time series is {self.cpu_busy.shape}, not (vCPUs={len(self.vcpus)}, "
+                f"intervals={n})"
+            )
+        if self.devices.queue_area.shape[1] not in (0, n):
+            raise RecordError(
+                f"the queue time series has {self.devices.queue_area.shape[1]} intervals, "
+                f"not {n}"
+            )
         if len(self.behalf_cycles) != len(self.domains):
             raise RecordError(
                 f"{len(self.behalf_cycles)} behalf figures for {len(self.domains)} domains"
             )
+
+    @property
+    def intervals(self) -> int:
+        """How many time-series intervals the run has (0 without time series)."""
+        return -(-self.elapsed // self.interval) if self.interval else 0
 
     def vcpu_cycles(self, uid: int) -> np.ndarray:
         """Cycles by category that vCPU ``uid`` consumed, summed over pCPUs."""
@@ -463,6 +485,7 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
                      if n - old.get(label, 0)]
     eng = stats.engine()
     segs = hv.segments
+    intervals = -(-stats.elapsed // host.series_width) if host.series_width else 0
     return RunRecord(
         hardware=host.hw.name,
         freq_hz=freq,
@@ -487,7 +510,11 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
         segments=None
         if segs is None
         else np.frombuffer(segs, dtype=np.int64).reshape(-1, len(SEGMENT_FIELDS)),
-        devices=_devices(io, snap),
+        devices=_devices(io, snap, intervals),
+        interval=host.series_width,
+        cpu_busy=None if hv.busy is None else np.array(
+            [hv.busy[v.uid].values(intervals) for v in vcpus], dtype=np.int64
+        ).reshape(len(vcpus), intervals),
         io=None if io is None else _io(io, snap),
         liveness=tuple(stats.liveness),
         app=app_record(host.app),
@@ -502,15 +529,19 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
     )
 
 
-def _devices(io, snap) -> DeviceTable:
+def _devices(io, snap, intervals: int) -> DeviceTable:
     devs = list(io.devices.values()) if io is not None else []
-    queues = [dev.queue_series() for dev in devs]
     now = io.env.now if io is not None else 0
     start = 0 if snap is None else snap.at
     was = {} if snap is None else snap.devices
-    util, completed, cont = [], [], []
+    util, completed, cont, queued, area = [], [], [], [], []
     for dev in devs:
-        busy0, done0, cont0 = was.get(dev.index, (0.0, 0, {}))
+        busy0, done0, cont0, queued0 = was.get(dev.index, (0.0, 0, {}, 0))
+        q = dev.queue
+        q.advance(now)
+        queued.append(q.area_at(now) - queued0)
+        if intervals:
+            area.append(q.bins.values(intervals))
         busy = dev.utilization() * max(now * dev.channels, 1)
         util.append((busy - busy0) / max((now - start) * dev.channels, 1))
         completed.append(dev.completed - done0)
@@ -523,13 +554,8 @@ def _devices(io, snap) -> DeviceTable:
         channels=_ints([d.channels for d in devs]),
         utilization=np.array(util, dtype=float),
         completed=_ints(completed),
-        queue_device=_ints(
-            np.concatenate(
-                [np.full(len(t), d.index) for d, (t, _) in zip(devs, queues, strict=True)] or [[]]
-            )
-        ),
-        queue_time=_ints(np.concatenate([t for t, _ in queues] or [[]])),
-        queue_length=_ints(np.concatenate([q for _, q in queues] or [[]])),
+        queue_cycles=_ints(queued),
+        queue_area=np.array(area, dtype=np.int64).reshape(len(devs), intervals if area else 0),
         contention_device=_ints([c[0] for c in cont]),
         waiting=_ints([c[1] for c in cont]),
         holding=_ints([c[2] for c in cont]),

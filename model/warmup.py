@@ -53,7 +53,7 @@ class Snapshot:
         (guest, device) -> [requests, bytes] completed.
     devices : dict
         Device index -> (busy channel-cycles, completed, the contention matrix as
-        ``{waiting guest: {holding guest: seconds}}``).
+        ``{waiting guest: {holding guest: seconds}}``, waiting request-cycles).
     switches, timers_fired : int
     """
 
@@ -63,7 +63,7 @@ class Snapshot:
     behalf: dict[str, int]
     transitions: dict[str, dict[str, dict[str, int]]]
     io_totals: dict[tuple[int, int], tuple[int, int]]
-    devices: dict[int, tuple[float, int, dict[int, dict[int, float]]]]
+    devices: dict[int, tuple[float, int, dict[int, dict[int, float]], int]]
     switches: int
     timers_fired: int
 
@@ -84,7 +84,8 @@ class Snapshot:
         if io is not None:
             for dev in io.devices.values():
                 busy = dev.utilization() * max(host.env.now * dev.channels, 1)
-                devices[dev.index] = (busy, dev.completed, dev.contention())
+                q = dev.queue.area_at(host.env.now)
+                devices[dev.index] = (busy, dev.completed, dev.contention(), q)
         return cls(
             at=int(host.env.now),
             cycles=cycles,

@@ -119,6 +119,8 @@ def _record(**change) -> RunRecord:
         segments=np.array(
             [[0, 1, 0, 300], [0, 1, 300, 400], [0, 0, 400, 700], [1, 2, 0, 800]], np.int64
         ),
+        interval=500,  # record.interval: 500 us
+        cpu_busy=np.array([[500, 300], [100, 200], [400, 0]]),  # the segments, per interval
         devices=DeviceTable(
             id=np.array([SSD]),
             name=np.array(["ssd0"], dtype=object),
@@ -126,9 +128,8 @@ def _record(**change) -> RunRecord:
             channels=np.array([1]),
             utilization=np.array([0.2]),
             completed=np.array([2]),
-            queue_device=np.array([SSD] * 3),
-            queue_time=np.array([0, 160, 170]),
-            queue_length=np.array([0, 1, 0]),
+            queue_cycles=np.array([10]),  # one request waited from 160 to 170
+            queue_area=np.array([[10, 0]]),
             contention_device=np.array([SSD]),
             waiting=np.array([WEB]),
             holding=np.array([WEB]),

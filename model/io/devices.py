@@ -34,6 +34,7 @@ import numpy as np
 import simpy
 
 from ..errors import ConfigError
+from ..series import Bins, Level
 from .arbitration import Fifo, Policy
 from .requests import IORequest
 from .service import (
@@ -154,7 +155,8 @@ class Device:
         self._behind: list[list[float]] = []  # [waiting guest][holding guest] cycles
         self.requests: list[int] = []
         self.bytes: list[int] = []
-        self.queue_samples: list[tuple[int, int]] = [(0, 0)]  # (time, waiting) at changes
+        #: requests waiting, integrated over time (per interval once :meth:`record_queue`)
+        self.queue = Level()
         self._arrival_served: dict[int, list[float]] = {}
 
     @property
@@ -195,9 +197,12 @@ class Device:
             self._last = now
 
     def _sample(self, now: int) -> None:
-        n = len(self.policy)
-        if self.queue_samples[-1][1] != n:
-            self.queue_samples.append((now, n))
+        self.queue.set(now, len(self.policy))
+
+    def record_queue(self, width: int) -> None:
+        """Integrate the queue length per interval of ``width`` cycles as well, from now
+        on (before the device's first request)."""
+        self.queue.bins = Bins(width)
 
     # --- the queue -----------------------------------------------------------------------
     def submit(self, req: IORequest) -> None:
@@ -277,11 +282,6 @@ class Device:
         """Mean fraction of channels busy from time 0 to now."""
         self._advance(self.env.now)
         return sum(self._served) / max(self.env.now * self.channels, 1)
-
-    def queue_series(self) -> tuple[np.ndarray, np.ndarray]:
-        """Times (cycles) and waiting-request counts at every change of the queue."""
-        a = np.array(self.queue_samples, dtype=np.int64)
-        return a[:, 0], a[:, 1]
 
     def contention(self) -> dict[int, dict[int, float]]:
         """The contention matrix: seconds each guest's requests waited (rows) while each

@@ -138,4 +138,5 @@ def build_host(s: Scenario, seed: int | None = None) -> Host:
         kind = registry()[g.workload.profile]
         for v in d.vcpus:  # the attachments it needs are there (validated)
             host.start(v, kind.bind(atts, g.workload.params))
+    host.record_series(s.record.interval)
     return host
