@@ -280,9 +280,9 @@ def timeseries_table(rec: RunRecord, interval_s: float) -> pd.DataFrame:
     doms = list(zip(rec.domains.dom.tolist(), rec.domains.name.tolist(), strict=True))
     if rec.cpu_busy is not None:
         for d, name in doms:
-            mine = rec.vcpus.dom == d
-            if mine.any() and rec.cpu_busy[mine].any():  # a domain that ran
-                add("cpu_util", "", name, rec.cpu_busy[mine].sum(axis=0) / width)
+            busy = rec.cpu_busy[rec.vcpus.dom == d]  # the domain's vCPUs
+            if busy.any():  # a domain that ran
+                add("cpu_util", "", name, busy.sum(axis=0) / width)
     if rec.io is not None:
         c = rec.io.requests
         dv = rec.devices

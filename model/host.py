@@ -273,8 +273,6 @@ class Host:
 
         if self.io is None:
             self.io = IOSystem(self, params, keep_requests)
-            if self.series_width:
-                self.io.record_queues(self.series_width)
         return self.io
 
 

@@ -263,11 +263,6 @@ class DeviceTable:
         """The name of device ``device``."""
         return str(self.name[self.rows_of(np.array([device]))[0]])
 
-    def queue(self, device: int) -> np.ndarray:
-        """Device ``device``'s waiting requests integrated over each time-series
-        interval (request-cycles), from time 0."""
-        return self.queue_area[self.rows_of(np.array([device]))[0]]
-
     def contention(self, device: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Device ``device``'s contention rows: waiting guests, holding guests, seconds."""
         mine = self.contention_device == device
@@ -414,7 +409,7 @@ class RunRecord:
     @property
     def intervals(self) -> int:
         """How many time-series intervals the run has (0 without time series)."""
-        return -(-self.elapsed // self.interval) if self.interval else 0
+        return _intervals(self.elapsed, self.interval)
 
     def vcpu_cycles(self, uid: int) -> np.ndarray:
         """Cycles by category that vCPU ``uid`` consumed, summed over pCPUs."""
@@ -485,7 +480,7 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
                      if n - old.get(label, 0)]
     eng = stats.engine()
     segs = hv.segments
-    intervals = -(-stats.elapsed // host.series_width) if host.series_width else 0
+    intervals = _intervals(stats.elapsed, host.series_width)
     return RunRecord(
         hardware=host.hw.name,
         freq_hz=freq,
@@ -527,6 +522,12 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
             events_per_s=eng["events_per_s"],
         ),
     )
+
+
+def _intervals(elapsed: int, width: int) -> int:
+    """Intervals of ``width`` cycles in ``[0, elapsed)``, the last one cut short (0 for
+    no width)."""
+    return -(-elapsed // width) if width else 0
 
 
 def _devices(io, snap, intervals: int) -> DeviceTable:

@@ -88,7 +88,6 @@ class IOSystem:
         self.hv.add_wake_source(self)
         self.p = params or IOParams()
         self.devices: dict[str, Device] = {}
-        self._queue_width = 0  # the time-series interval (cycles), once recorded
         self.log = RequestLog(keep_requests)
         self.issued = 0
         self.live: dict[int, IORequest] = {}
@@ -136,14 +135,13 @@ class IOSystem:
         device.index = len(self.devices)
         device.rng = self.host.rng(f"device:{device.name}", 0)
         self.devices[device.name] = device
-        if self._queue_width:
-            device.record_queue(self._queue_width)
+        if self.host.series_width:
+            device.record_queue(self.host.series_width)
         return device
 
     def record_queues(self, width: int) -> None:
-        """Every device integrates its queue length per interval of ``width`` cycles
-        (those added later too)."""
-        self._queue_width = width
+        """Every device added so far integrates its queue length per interval of
+        ``width`` cycles (those added later do it at the host's series width)."""
         for dev in self.devices.values():
             dev.record_queue(width)
 
