@@ -16,6 +16,8 @@ Examples
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 
 #: Pipeline stages in order: the time each one ends.
@@ -75,11 +77,25 @@ class IORequest:
 
 
 class RequestLog:
-    """Completed requests, stored by column (bounded: only what the run keeps)."""
+    """Completed requests, stored by column (bounded: only what the run keeps).
+
+    Examples
+    --------
+    >>> log = RequestLog()
+    >>> r = IORequest(7, guest=1, device=0, size=512, write=True, issued=10)
+    >>> r.stamp("completed", 60)
+    >>> log.add(r)
+    >>> c = log.columns()
+    >>> int(c["id"][0]), int(c["write"][0]), int(c["queued"][0]), log.latencies().tolist()
+    (7, 1, 10, [50])
+    """
+
+    #: the log's columns, in the order of a row
+    NAMES = ("id", "guest", "device", "size", "write", *STAGES)
 
     def __init__(self, keep: bool = True) -> None:
         self.keep = keep
-        self._rows: list[tuple] = []
+        self._rows = array("q")  # flat: len(NAMES) int64 per request
         self.completed = 0
         #: (guest, device) -> [requests, bytes] completed, kept even without the rows
         self.totals: dict[tuple[int, int], list[int]] = {}
@@ -92,14 +108,12 @@ class RequestLog:
         t[0] += 1
         t[1] += r.size
         if self.keep:
-            self._rows.append((r.id, r.guest, r.device, r.size, r.write, *r.times()))
+            self._rows.extend((r.id, r.guest, r.device, r.size, r.write, *r.times()))
 
     def columns(self) -> dict[str, np.ndarray]:
-        """The log as arrays: id, guest, device, size, write and one per stage."""
-        names = ("id", "guest", "device", "size", "write", *STAGES)
-        if not self._rows:
-            return {n: np.zeros(0, np.int64) for n in names}
-        data = np.array(self._rows, dtype=np.int64)
+        """The log as int64 arrays: id, guest, device, size, write and one per stage."""
+        names = self.NAMES
+        data = np.frombuffer(self._rows, dtype=np.int64).reshape(-1, len(names)).copy()
         return {n: data[:, i] for i, n in enumerate(names)}
 
     def latencies(self) -> np.ndarray:
