@@ -21,10 +21,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import simpy
-from simpy.events import NORMAL
 
 from .categories import NAMES
+from .clock import Environment
 from .domain import Domain, DomainConfig
 from .errors import ConfigError, PvsimError
 from .hardware import DEFAULT_PROFILE, HardwareProfile, load_profile
@@ -36,28 +35,6 @@ from .rules import TRANSITION_KINDS, transition_of
 from .sched import Scheduler, make_scheduler
 from .vcpu import Marker, VCpu
 from .vectors import COUNTS, S_INSTR, STAT_NAMES
-
-
-class Environment(simpy.Environment):
-    """SimPy's environment, counting the events it schedules (:attr:`scheduled`, the
-    engine's ``events`` figure).
-
-    Examples
-    --------
-    >>> env = Environment()
-    >>> _ = env.timeout(5); env.run()
-    >>> env.scheduled
-    1
-    """
-
-    def __init__(self, initial_time: int = 0) -> None:
-        super().__init__(initial_time)
-        #: events scheduled so far
-        self.scheduled = 0
-
-    def schedule(self, event: simpy.Event, priority: int = NORMAL, delay: int = 0) -> None:
-        self.scheduled += 1
-        super().schedule(event, priority, delay)
 
 
 @dataclass(frozen=True)

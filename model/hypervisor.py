@@ -31,6 +31,7 @@ import simpy
 
 from .accounting import Ledger, split
 from .categories import IDLE, N_CATEGORIES
+from .clock import Environment
 from .errors import PvsimError
 from .hardware import HardwareProfile
 from .runstate import BLOCKED, OFFLINE, RUNNABLE, RUNNING
@@ -166,7 +167,7 @@ class PCpu:
             total = sum(seg.tolist())
             t0 = env.now
             why = None
-            if total > 0:
+            if total > 0 and not env.advance(t0 + total):  # else nothing is due meanwhile
                 self._waiting = True
                 self._seg, self._seg_t0 = seg, t0
                 try:
@@ -347,8 +348,8 @@ class Hypervisor:
 
     Parameters
     ----------
-    env : simpy.Environment
-        Time in cycles of the host clock.
+    env : Environment
+        Time in cycles of the host clock (:mod:`model.clock`).
     hw : HardwareProfile
     n_pcpus : int
     scheduler : Scheduler
@@ -367,7 +368,7 @@ class Hypervisor:
     """
 
     def __init__(
-        self, env: simpy.Environment, hw: HardwareProfile, n_pcpus: int, scheduler: Scheduler
+        self, env: Environment, hw: HardwareProfile, n_pcpus: int, scheduler: Scheduler
     ) -> None:
         self.env = env
         self.hw = hw
