@@ -164,3 +164,31 @@ def test_weighted_fair_serves_a_newly_busy_guest_on_its_first_turn():
     drr.push(IORequest(9, guest=2, device=0, size=8192, write=False, issued=0))
     order += [drr.pop(0).guest for _ in range(4)]
     assert order == [1, 2, 1, 1, 1]
+
+
+def test_contention_is_the_time_integral_of_waiting_times_holding():
+    """A NIC serves one 1460-byte packet in T = 2230 cycles. Guest 1 submits two packets
+    at 0, guest 2 one at T/2. Guest 1's second waits [0, T) behind guest 1's first;
+    guest 2's waits [T/2, T) behind guest 1's first and [T, 2T) behind guest 1's
+    second. A wait counts as it goes, not when it ends: at 1.5 T, half of guest 2's
+    wait so far."""
+    env = simpy.Environment()
+    dev = Device(env, "nic", NicService(rate_gbit_s=10), freq_hz=FREQ)
+    T = 2230
+
+    def submit(guest, rid):
+        dev.submit(IORequest(rid, guest, 0, 1460, True, env.now))
+
+    def matrix():
+        return {a: {b: w * FREQ for b, w in r.items()} for a, r in dev.contention().items()}
+
+    submit(1, 0)
+    submit(1, 1)
+    env.timeout(T // 2).callbacks.append(lambda _e: submit(2, 2))
+    env.run(until=3 * T // 2)
+    assert matrix() == {1: {1: T, 2: 0}, 2: {1: T, 2: 0}}
+    env.run(until=5 * T // 2)
+    assert matrix() == {1: {1: T, 2: 0}, 2: {1: T + T // 2, 2: 0}}
+    # a work-conserving device: a row sums to the guest's whole wait (T/2 to 2T)
+    assert sum(matrix()[2].values()) == 2 * T - T // 2
+    assert dev.utilization() == 1.0

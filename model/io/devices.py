@@ -14,7 +14,8 @@ registered in :data:`DEVICE_KINDS`; each declares its scenario parameters
 
 Measured per device: utilization (busy channel-time), queue length over time,
 requests and bytes per guest, and the contention matrix: the wait each guest's
-requests suffered while each other guest's requests held the channels.
+requests suffered while each other guest's requests held the channels, integrated over
+time as it goes (a wait under way counts up to now; over a window, the part in it).
 
 Examples
 --------
@@ -147,17 +148,22 @@ class Device:
         self.busy = 0
         self.completed = 0
         self._retry: simpy.Event | None = None
-        # contention bookkeeping, by guest slot (plain lists: a handful of guests)
+        # contention bookkeeping, by guest slot, integrated up to _last: each event's
+        # cost grows with the guests waiting and holding channels then, not with all
         self._slot: dict[int, int] = {}
         self._serving: list[int] = []  # channels busy per guest
-        self._served: list[float] = []  # channel-cycles per guest up to _last
+        self._waiting: list[int] = []  # requests queued per guest
+        self._holders: set[int] = set()  # slots with a channel busy
+        self._waiters: set[int] = set()  # slots with a request queued
+        self._busy_area = 0  # channel-cycles busy up to _last
         self._last = 0
-        self._behind: list[list[float]] = []  # [waiting guest][holding guest] cycles
+        #: [waiting guest][holding guest]: requests waiting x channels held, integrated
+        #: (cycles; / channels: the wait behind that guest)
+        self._behind: list[list[int]] = []
         self.requests: list[int] = []
         self.bytes: list[int] = []
         #: requests waiting, integrated over time (per interval once :meth:`record_queue`)
         self.queue = Level()
-        self._arrival_served: dict[int, list[float]] = {}
 
     @property
     def max_request_bytes(self) -> int | None:
@@ -175,10 +181,10 @@ class Device:
         if s is None:
             s = self._slot[guest] = len(self._slot)
             for row in self._behind:
-                row.append(0.0)
-            self._behind.append([0.0] * (s + 1))
+                row.append(0)
+            self._behind.append([0] * (s + 1))
             self._serving.append(0)
-            self._served.append(0.0)
+            self._waiting.append(0)
             self.requests.append(0)
             self.bytes.append(0)
         return s
@@ -190,10 +196,13 @@ class Device:
     def _advance(self, now: int) -> None:
         dt = now - self._last
         if dt > 0:
-            served, serving = self._served, self._serving
-            for i in range(len(served)):
-                if serving[i]:
-                    served[i] += serving[i] * dt
+            self._busy_area += self.busy * dt
+            if self._holders:
+                serving, waiting, behind = self._serving, self._waiting, self._behind
+                for w in self._waiters:
+                    row, n = behind[w], waiting[w] * dt
+                    for h in self._holders:
+                        row[h] += n * serving[h]
             self._last = now
 
     def _sample(self, now: int) -> None:
@@ -211,7 +220,8 @@ class Device:
         req.stamp("queued", now)
         s = self.slot(req.guest)
         self._advance(now)
-        self._arrival_served[req.id] = list(self._served)
+        self._waiting[s] += 1
+        self._waiters.add(s)
         self.requests[s] += 1
         self.bytes[s] += req.size
         self.policy.push(req)
@@ -239,12 +249,11 @@ class Device:
     def _start(self, req: IORequest, now: int) -> None:
         self._advance(now)
         s = self._slot[req.guest]
-        before = self._arrival_served.pop(req.id)
-        row, served, c = self._behind[s], self._served, self.channels
-        for i in range(len(before)):
-            if served[i] != before[i]:
-                row[i] += (served[i] - before[i]) / c
+        self._waiting[s] -= 1
+        if not self._waiting[s]:
+            self._waiters.discard(s)
         self._serving[s] += 1
+        self._holders.add(s)
         self.busy += 1
         req.stamp("service_start", now)
         cycles = max(1, int(round(self._seconds(req, self.rng) * self.freq)))
@@ -254,7 +263,10 @@ class Device:
     def _finish(self, req: IORequest) -> None:
         now = self.env.now
         self._advance(now)
-        self._serving[self._slot[req.guest]] -= 1
+        s = self._slot[req.guest]
+        self._serving[s] -= 1
+        if not self._serving[s]:
+            self._holders.discard(s)
         self.busy -= 1
         self.completed += 1
         req.stamp("service_end", now)
@@ -281,12 +293,19 @@ class Device:
     def utilization(self) -> float:
         """Mean fraction of channels busy from time 0 to now."""
         self._advance(self.env.now)
-        return sum(self._served) / max(self.env.now * self.channels, 1)
+        return self._busy_area / max(self.env.now * self.channels, 1)
 
     def contention(self) -> dict[int, dict[int, float]]:
         """The contention matrix: seconds each guest's requests waited (rows) while each
-        guest's requests held the device's channels (columns)."""
+        guest's requests held the device's channels (columns), up to now.
+
+        Cell (a, b) is the time integral of (requests of guest a waiting) x (channels
+        guest b holds) / channels. On a device that never idles with requests waiting,
+        a row sums to all of the guest's waiting; the diagonal is a guest waiting behind
+        its own requests."""
+        self._advance(self.env.now)  # the waits under way count up to now
         g = self.guests()
+        c = self.channels * self.freq
         return {
-            a: {b: self._behind[self._slot[a]][self._slot[b]] / self.freq for b in g} for a in g
+            a: {b: self._behind[self._slot[a]][self._slot[b]] / c for b in g} for a in g
         }
