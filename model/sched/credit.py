@@ -32,7 +32,7 @@ class _CVcpu:
     parked: bool = False
     processor: int = 0
     last_burn: int = 0
-    credit_frac: float = 0.0
+    burn_rest: int = 0  # cycles x 10,000 run since the last whole credit, below freq_hz
     yielded: bool = False
 
 
@@ -80,6 +80,7 @@ class CreditScheduler(Scheduler):
         self.tslice = int(self.timeslice_ms * self.ms)
         self.tick = self.tslice // 3
         self.ratelimit = int(self.ratelimit_us * self.ms / 1000.0)
+        self._freq = int(round(host.hw.freq_hz))  # 10 credits per ms: cycles x 10,000 / freq
         self.env.process(self._ticker())
 
     # --- bookkeeping -----------------------------------------------------------------------
@@ -89,13 +90,13 @@ class CreditScheduler(Scheduler):
         return _CVcpu(processor=first)
 
     def _burn(self, vcpu, now: int) -> None:
+        """Charge ``vcpu`` the credits of its running since it was last charged, in
+        integers: the whole credits of all its running so far, whatever the pieces."""
         s = self._records[vcpu]
         ran = now - s.last_burn
         if ran > 0:
-            s.credit_frac += ran * 10.0 / self.ms
-            whole = int(s.credit_frac)
+            whole, s.burn_rest = divmod(s.burn_rest + ran * 10_000, self._freq)
             s.credit -= whole
-            s.credit_frac -= whole
         s.last_burn = now
 
     def _insert(self, vcpu) -> None:
@@ -147,7 +148,8 @@ class CreditScheduler(Scheduler):
         self._records[vcpu].yielded = True
 
     def ran(self, vcpu, pcpu, cycles: int) -> None:
-        self._burn(vcpu, self.env.now)
+        """Nothing: a running vCPU is charged when its credit is next read (the tick, or
+        the pick that ends its stint), exactly as if at every segment (integers)."""
 
     def pick(self, pcpu):
         now = self.env.now
