@@ -29,6 +29,7 @@ class Ledger:
         self._buf = np.zeros((n_pcpus, n_vcpus + 1, N_CATEGORIES), np.int64)
         #: (pCPU, entity, category) -> cycles: a view of the entities in use
         self.cycles = self._buf
+        self._rows = self._views()
 
     def grow(self, n_vcpus: int) -> None:
         """Make room for ``n_vcpus`` vCPUs in all (the buffer doubles: adding vCPUs one by
@@ -41,9 +42,15 @@ class Ledger:
             self._buf = buf
         if need > self.cycles.shape[1]:
             self.cycles = self._buf[:, :need]
+            self._rows = self._views()
+
+    def _views(self) -> list[list[np.ndarray]]:
+        """A view of each (pCPU, entity) row: adding to one is twice as fast as indexing."""
+        return [list(per_cpu) for per_cpu in self.cycles]
 
     def add(self, pcpu: int, vcpu_uid: int, breakdown: np.ndarray) -> None:
-        self.cycles[pcpu, vcpu_uid + 1] += breakdown
+        row = self._rows[pcpu][vcpu_uid + 1]
+        row += breakdown
 
     def add_idle(self, pcpu: int, cycles: int) -> None:
         self.cycles[pcpu, 0, IDLE] += cycles

@@ -162,8 +162,8 @@ class PCpu:
             vcpu = self.current
             self._pending = None
             ra = self.hv.run_ahead[vcpu.uid]
-            seg, lead = self._start_segment(vcpu, ra)
-            reason, paying = self._execute(vcpu, ra, seg, lead, slice_end)
+            lead_row, lead = self._start_segment(vcpu, ra)
+            seg, reason, paying = self._execute(vcpu, ra, lead_row, lead, slice_end)
             total = sum(seg.tolist())
             t0 = env.now
             why = None
@@ -201,55 +201,55 @@ class PCpu:
             vcpu.runstate.enter(RUNNING, now)
         return now + max(slice_, 1)
 
-    def _start_segment(self, vcpu: VCpu, ra: RunAhead) -> tuple[np.ndarray, int]:
-        """Phase 2: a new segment's cycles by category, with the world switch (and TLB
-        flush) if another vCPU's state is loaded and the cycles carried from outside a
-        run; and those lead cycles' sum."""
-        loaded = False  # a world switch or carried cycles lead the segment
-        if vcpu is self.last:
-            seg = np.zeros(N_CATEGORIES, np.int64)
-        else:
-            seg = vcpu.domain.compiled.world_switch.copy()
+    def _start_segment(self, vcpu: VCpu, ra: RunAhead) -> tuple[np.ndarray | None, int]:
+        """Phase 2: the cycles by category that lead a new segment, the world switch (and
+        TLB flush) if another vCPU's state is loaded and the cycles carried from outside
+        a run (None: nothing leads it); and their sum."""
+        lead = None
+        if vcpu is not self.last:
+            lead = vcpu.domain.compiled.world_switch.copy()
             if not vcpu.domain.tlb_tagged:
                 vcpu.flush_tlb()
             self.last = vcpu
             self.switches += 1
-            loaded = True
         if ra.carry is not None:  # cycles an I/O action charged
-            seg += ra.carry
+            lead = ra.carry if lead is None else lead + ra.carry
             ra.carry = None
-            loaded = True
-        return seg, sum(seg.tolist()) if loaded else 0  # (faster than numpy's sum here)
+        return lead, 0 if lead is None else sum(lead.tolist())  # (faster than numpy's sum)
 
     def _execute(
-        self, vcpu: VCpu, ra: RunAhead, seg: np.ndarray, lead: int, slice_end: int
-    ) -> tuple[Stop, int]:
-        """Phase 3: add to ``seg`` what the vCPU executes after the ``lead`` cycles: a
+        self, vcpu: VCpu, ra: RunAhead, lead_row: np.ndarray | None, lead: int,
+        slice_end: int
+    ) -> tuple[np.ndarray, Stop, int]:
+        """Phase 3: what the vCPU executes after the ``lead`` cycles (``lead_row``): a
         pending interrupt's handler if it has debt, else a payment of its debt, else a
-        run. Returns the stop reason and the debt cycles paid."""
+        run. Returns the whole segment's cycles by category (a new array), the stop
+        reason and the debt cycles paid."""
         hv, now = self.hv, self.env.now
         # no segment runs past the end of the run: what a vCPU counts is what ran
         budget = max(min(slice_end, hv.horizon) - now - lead, 1)
+        paying = 0
         if ra.debt is None:
-            before = vcpu.breakdown()
+            vcpu.mark()
             _, reason = vcpu.run(budget, now + lead, hv)
-            seg += vcpu.breakdown() - before
+            seg = vcpu.since_mark()
             ra.reason = reason  # the reason a debt of this segment, if it is cut, keeps
-            return reason, 0
-        if vcpu.pending_irqs:
+        elif vcpu.pending_irqs:
             # deliver the interrupt now; the debt is paid after the handler
-            before = vcpu.breakdown()
+            vcpu.mark()
             vcpu.run(budget, now + lead, hv, irq_only=True)
-            seg += vcpu.breakdown() - before
-            return Stop.BUDGET, 0
-        pay, rest = split(ra.debt, budget)
-        paying = int(pay.sum())
-        seg += pay
-        ra.debt = rest if rest.any() else None
-        due = vcpu.timer.reached(now + lead, paying)
-        if due is not None:  # the payment reaches a deferred programming
-            hv.set_timer(vcpu, *due)
-        return (ra.reason if ra.debt is None else Stop.BUDGET), paying
+            seg, reason = vcpu.since_mark(), Stop.BUDGET
+        else:
+            seg, rest = split(ra.debt, budget)
+            paying = sum(seg.tolist())
+            ra.debt = rest if rest.any() else None
+            due = vcpu.timer.reached(now + lead, paying)
+            if due is not None:  # the payment reaches a deferred programming
+                hv.set_timer(vcpu, *due)
+            reason = ra.reason if ra.debt is None else Stop.BUDGET
+        if lead_row is not None:
+            seg += lead_row
+        return seg, reason, paying
 
     def _cut(
         self,

@@ -195,6 +195,8 @@ class VCpu:
         self.name = f"{domain.name}.v{index}"
         hw = domain.hw
         self.cpu = new_cpu_vector(domain.dom, domain.kernel.kernel_space)
+        self._caused = self.cpu[CYCLES : CYCLES + N_CATEGORIES]  # a view
+        self._mark = np.zeros(N_CATEGORIES, np.int64)  # see mark()
         self.tlb = new_tlb(hw.tlb_sets, hw.tlb_ways)
         cm, mem = domain.compiled, domain.memory
         self._args = (
@@ -257,7 +259,15 @@ class VCpu:
         return int(self.cpu[CYCLES : CYCLES + N_CATEGORIES].sum())
 
     def breakdown(self) -> np.ndarray:
-        return self.cpu[CYCLES : CYCLES + N_CATEGORIES].copy()
+        return self._caused.copy()
+
+    def mark(self) -> None:
+        """Remember the cycles caused so far, for :meth:`since_mark`."""
+        np.copyto(self._mark, self._caused)
+
+    def since_mark(self) -> np.ndarray:
+        """Cycles by category caused since the last :meth:`mark` (a new array)."""
+        return self._caused - self._mark
 
     def charge_row(self, row: np.ndarray) -> np.ndarray:
         """Add ``row`` (cycles by category) to what the vCPU has caused; returns it."""
