@@ -74,6 +74,7 @@ from pathlib import Path
 import numpy as np
 import simpy
 
+from model.app.workloads import _MAX_READ as MAX_READ  # a request's largest disk read
 from model.errors import PvsimError
 from model.guestos import KernelParams
 from model.hardware import load_profile
@@ -88,8 +89,6 @@ from model.scenario import Scenario, load_scenario
 
 #: The scenario the floor models (its I/O structure follows pvsim's run of it).
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "web-consolidation.yaml"
-#: The largest disk read a web request makes at once (pvsim's ``model.app.workloads``).
-MAX_READ = 128 << 10
 
 
 class FloorModelError(PvsimError):
