@@ -213,21 +213,30 @@ def test_device_timeline_has_utilization_and_queue_rows_per_device(r):
 
 
 def test_contention_heatmap_shows_the_contention_matrix(r):
+    """Interference in the heatmap (the diagonal hatched and masked), each guest's wait
+    behind its own requests in the bar beside it."""
     fig = contention_heatmap(r)
     heat = [ax for ax in fig.axes if ax.images]
-    assert len(heat) == len(DEVICES)
-    for ax, dev in zip(heat, DEVICES, strict=True):
+    own = [ax for ax in fig.axes if ax.get_title().startswith("behind its own")]
+    assert len(heat) == len(own) == len(DEVICES)
+    for ax, mine, dev in zip(heat, own, DEVICES, strict=True):
         m = r.contention(dev)
         (img,) = [i for i in ax.images if isinstance(i, AxesImage)]
-        np.testing.assert_array_equal(img.get_array(), m.to_numpy())
+        drawn = img.get_array()
+        assert drawn.mask.tolist() == np.eye(len(m), dtype=bool).tolist()  # own: apart
+        off = ~np.eye(len(m), dtype=bool)
+        scale = {"(s)": 1, "(ms)": 1e3, "(µs)": 1e6}[mine.get_xlabel().split()[-1]]
+        np.testing.assert_allclose(drawn.data[off], scale * m.to_numpy()[off])
+        np.testing.assert_allclose([b.get_width() for b in mine.patches],
+                                   scale * np.diag(m.to_numpy()))
         assert [t.get_text() for t in ax.get_yticklabels()] == list(m.index) == GUESTS
         assert [t.get_text() for t in ax.get_xticklabels()] == list(m.columns)
-        assert len(ax.texts) == m.size  # every cell annotated
+        assert len(ax.texts) == m.size - len(m)  # every cell annotated but the diagonal
         assert ax.get_ylabel().startswith("waiting") and ax.get_xlabel().startswith("holding")
     nic = heat[1]
     assert r.contention("nic0").to_numpy().sum() > 0  # the NIC is shared enough to queue
-    assert "total" in nic.get_title()
-    assert any(a.get_ylabel() == "wait (s)" for a in fig.axes)  # the colour bar
+    assert "in all" in nic.get_title(loc="left")
+    assert any(a.get_ylabel().startswith("wait behind others (") for a in fig.axes)  # bar
 
 
 # --- CPU -------------------------------------------------------------------------------

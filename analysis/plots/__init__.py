@@ -32,8 +32,9 @@ Examples
 """
 
 from .colors import guest_colors
+from .contention import contention_heatmap
 from .cpu import cpu_breakdown, cpu_breakdown_by_mode
-from .devices import contention_heatmap, device_timeline
+from .devices import device_timeline
 from .latency import latency_cdf, latency_stages
 from .relative import relative_performance
 from .response import response_cdf, response_decomposition

@@ -1,8 +1,12 @@
 """One colour per guest, per CPU category, per latency stage and per mode, for every graph.
 
-A guest keeps its colour in every graph of a run: the guests' names are sorted and
-take the colours of matplotlib's ``tab10`` palette in turn (``tab20`` past nine
-guests), leaving out the palettes' greys, which belong to the driver domain.
+A guest keeps its colour in every graph of a run: the guests' names are sorted (numbers
+in them by value: ``web-2`` before ``web-10``) and take the colours of matplotlib's
+``tab10`` palette in turn without its grey, which belongs to the driver domain; past nine
+guests, of :data:`GUEST_PALETTE`, eighteen saturated colours that all read on white
+(``tab20``'s pale half vanished there). Past eighteen guests the colours repeat, and the
+graphs that draw one mark per guest pool a guest entry's replicas instead
+(:mod:`analysis.plots.groups`).
 
 Examples
 --------
@@ -13,6 +17,8 @@ Examples
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -27,11 +33,14 @@ if TYPE_CHECKING:
 __all__ = [
     "CATEGORY_COLORS",
     "DRIVER_DOMAIN_COLOR",
+    "GUEST_PALETTE",
     "MODE_COLORS",
     "PART_COLORS",
     "STAGE_COLORS",
+    "color_distance",
     "guest_colors",
     "ink",
+    "relative_luminance",
     "run_colors",
     "shade",
 ]
@@ -46,7 +55,15 @@ def _palette(name: str) -> list[str]:
 
 
 _TAB10 = _palette("tab10")  # nine colours: tab10 without its grey
-_TAB20 = _palette("tab20")  # eighteen
+
+#: Guest colours past nine guests: tab10 without its grey, then nine darker hues chosen
+#: greedily to be as far as possible (CIELAB) from those already taken. None is pale (a
+#: relative luminance of at most 0.48: at least 2:1 contrast on white), no two are
+#: closer than 27 (CIE76 delta E; 2.3 is a just-noticeable difference), none is close
+#: to the driver domain's grey.
+GUEST_PALETTE = (*_TAB10, "#00008b", "#556b2f", "#a6761d", "#005f5f", "#ff1493", "#1b9e77",
+                 "#9932cc", "#393b79", "#800080")
+
 
 #: CPU categories (model.categories.NAMES, idle aside): guest work in blues, the
 #: virtualization overheads in warm colours, the driver domain's work in grey.
@@ -119,14 +136,20 @@ class _ModeColors(Mapping[str, str]):
 MODE_COLORS: Mapping[str, str] = _ModeColors()
 
 
+def _natural(name: str) -> tuple:
+    """Sort key: runs of digits by value (``web-2`` before ``web-10``)."""
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t)
+                 for t in re.split(r"(\d+)", name) if t)
+
+
 def guest_colors(names: Iterable[str], driver_domain: str | None = "dom0") -> dict[str, str]:
     """A stable colour for each guest.
 
     Parameters
     ----------
     names : iterable of str
-        Guest (domain) names. Order does not matter: the names are sorted first, so
-        the same set of guests always gets the same colours.
+        Guest (domain) names. Order does not matter: the names are sorted first (numbers
+        by value), so the same set of guests always gets the same colours.
     driver_domain : str or None, default "dom0"
         The driver domain's name; it is drawn grey.
 
@@ -134,16 +157,19 @@ def guest_colors(names: Iterable[str], driver_domain: str | None = "dom0") -> di
     -------
     dict of str to str
         Guest name -> hex colour. The nine colours of ``tab10`` without its grey, or
-        the eighteen of ``tab20`` for more guests (cycling past eighteen).
+        the eighteen of :data:`GUEST_PALETTE` for more guests (cycling past eighteen).
 
     Examples
     --------
     >>> guest_colors(["b", "a"])
     {'a': '#1f77b4', 'b': '#ff7f0e'}
+    >>> c = guest_colors([f"web-{i}" for i in range(12)])
+    >>> c["web-2"], c["web-10"]
+    ('#2ca02c', '#556b2f')
     """
-    names = sorted(set(names))
+    names = sorted(set(names), key=_natural)
     others = [n for n in names if n != driver_domain]
-    palette = _TAB10 if len(others) <= len(_TAB10) else _TAB20
+    palette = _TAB10 if len(others) <= len(_TAB10) else GUEST_PALETTE
     out = {n: palette[i % len(palette)] for i, n in enumerate(others)}
     if driver_domain in names:
         out[driver_domain] = DRIVER_DOMAIN_COLOR
@@ -163,6 +189,43 @@ def run_colors(r: Results) -> dict[str, str]:
     return guest_colors(names, driver_domain=dd or "dom0")
 
 
+def _linear(color: str) -> tuple[float, float, float]:
+    return tuple(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+                 for c in to_rgb(color))  # type: ignore[return-value]
+
+
+def relative_luminance(color: str) -> float:
+    """WCAG's relative luminance of ``color``: 0 for black, 1 for white.
+
+    Examples
+    --------
+    >>> round(relative_luminance("#1f77b4"), 3), round(relative_luminance("#aec7e8"), 3)
+    (0.168, 0.557)
+    """
+    r, g, b = _linear(color)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def color_distance(a: str, b: str) -> float:
+    """How different two colours look: CIE76 delta E between them in CIELAB (D65).
+    About 2.3 is just noticeable; colours of a categorical palette want 20 or more.
+
+    Examples
+    --------
+    >>> round(color_distance("#1f77b4", "#1f77b4"), 1), color_distance("red", "blue") > 100
+    (0.0, True)
+    """
+    def lab(c: str) -> tuple[float, float, float]:
+        r, g, b = _linear(c)
+        xyz = ((0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047,
+               0.2126 * r + 0.7152 * g + 0.0722 * b,
+               (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883)
+        fx, fy, fz = (t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116 for t in xyz)
+        return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+    return math.dist(lab(a), lab(b))
+
+
 def ink(color: str) -> str:
     """Black or white, whichever reads better on ``color`` (by its relative luminance).
 
@@ -171,8 +234,7 @@ def ink(color: str) -> str:
     >>> ink("#1f77b4"), ink("#aec7e8")
     ('white', 'black')
     """
-    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in to_rgb(color))
-    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.22 else "white"
+    return "black" if relative_luminance(color) > 0.22 else "white"
 
 
 def shade(color: str, k: int) -> str:

@@ -1,9 +1,9 @@
-"""Shared-device graphs: utilization and queue length over time, and who waited behind whom.
+"""Shared-device graphs: utilization and queue length over time (who waited behind whom
+is :mod:`analysis.plots.contention`).
 
 Examples
 --------
 >>> device_timeline(r).savefig("devices.png")       # doctest: +SKIP
->>> contention_heatmap(r).savefig("contention.png")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -16,13 +16,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from ._common import (
-    color_ticklabels,
     device_kind,
     device_names,
     fmt,
-    grid_shape,
     guest_order,
-    hide_unused,
     message_figure,
     new_figure,
     no_data,
@@ -35,7 +32,7 @@ from .colors import run_colors
 if TYPE_CHECKING:
     from analysis.results import Results
 
-__all__ = ["contention_heatmap", "device_timeline"]
+__all__ = ["device_timeline"]
 
 
 def _no_devices(r: Results, what: str) -> Figure:
@@ -139,55 +136,5 @@ def device_timeline(r: Results) -> Figure:
                    title_fontsize="small")
     axes[-1, 0].set_xlabel(f"simulated time ({unit})")
     axes[-1, 0].set_xlim(0, end * scale)
-    fig.suptitle(title(r, what))
-    return fig
-
-
-@plain_text
-def contention_heatmap(r: Results) -> Figure:
-    """Per device, the seconds each guest's requests waited (rows) while each guest's
-    requests held the device's channels (columns).
-
-    The diagonal is a guest waiting behind its own requests; off-diagonal cells are
-    interference between guests. Cells are annotated with their seconds.
-
-    Parameters
-    ----------
-    r : Results
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        One heatmap axes per device (each with its colour bar); the image's array is
-        ``r.contention(device)`` (rows and columns in scenario order).
-    """
-    what = "contention: time each guest waited behind each guest"
-    devices = [d for d in device_names(r) if len(r.contention(d))]
-    if not devices:
-        return message_figure(title(r, what), "No device was used by any guest."
-                              if device_names(r) else "The host has no devices.")
-    colors = run_colors(r)
-    n = max(len(r.contention(d)) for d in devices)
-    nrows, ncols = grid_shape(len(devices))
-    side = 2.2 + 0.9 * n
-    fig, axes = new_figure(nrows, ncols, width=(side + 1.6) * ncols, row_height=side + 0.6)
-    for ax, dev in zip(axes.flat, devices, strict=False):
-        m = r.contention(dev)
-        a = m.to_numpy(dtype=float)
-        vmax = a.max() if a.max() > 0 else 1.0
-        im = ax.imshow(a, cmap="Reds", vmin=0, vmax=vmax, aspect="equal")
-        for (i, j), v in np.ndenumerate(a):
-            ax.text(j, i, fmt(v), ha="center", va="center", fontsize="small",
-                    color="white" if v > 0.6 * vmax else "black")
-        ax.set_xticks(range(a.shape[1]), list(m.columns), rotation=30, ha="right")
-        ax.set_yticks(range(a.shape[0]), list(m.index))
-        color_ticklabels(ax.get_xticklabels() + ax.get_yticklabels(), colors)
-        ax.set_xlabel("holding the device (guest)")
-        ax.set_ylabel("waiting (guest)")
-        note = f"total {fmt(a.sum())} s" if a.sum() > 0 else "no waiting"
-        ax.set_title(f"{dev} ({device_kind(r, dev)}): {note}")
-        if a.max() > 0:
-            fig.colorbar(im, ax=ax, label="wait (s)", shrink=0.85)
-    hide_unused(axes, len(devices))
     fig.suptitle(title(r, what))
     return fig

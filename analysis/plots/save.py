@@ -17,8 +17,9 @@ from matplotlib.figure import Figure
 
 from ..resultsdir import record_files, remove_stale_temps, write_atomically
 from ._common import plain_text
+from .contention import contention_heatmap
 from .cpu import cpu_breakdown
-from .devices import contention_heatmap, device_timeline
+from .devices import device_timeline
 from .latency import latency_cdf, latency_stages
 from .response import response_cdf, response_decomposition
 from .schedule import schedule_timeline
