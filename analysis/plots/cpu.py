@@ -24,7 +24,8 @@ from matplotlib.transforms import blended_transform_factory
 from model.categories import NAMES, VIRTUALIZATION
 
 from ._common import color_ticklabels, fmt, message_figure, new_figure, plain_text, title
-from .colors import CATEGORY_COLORS, guest_colors, run_colors
+from .colors import CATEGORY_COLORS, guest_colors
+from .groups import POOL_PAST, rows_for
 
 if TYPE_CHECKING:
     from analysis.results import Results
@@ -52,12 +53,15 @@ def _stack(ax: Axes, x: np.ndarray, df: pd.DataFrame, cats: list[str], width: fl
     return bottom
 
 
-def _annotate(ax: Axes, x: np.ndarray, df: pd.DataFrame, totals: np.ndarray, unit: str,
-              scale: float, fontsize: str = "small") -> None:
+def _annotate(ax: Axes, x: np.ndarray, df: pd.DataFrame, at: np.ndarray, unit: str,
+              scale: float, fontsize: str = "small", totals: np.ndarray | None = None) -> None:
+    """Each bar's total (``totals``, default ``at``) and overhead share, written at
+    height ``at`` (above a whisker)."""
+    totals = at if totals is None else totals
     over = scale * df[[c for c in OVERHEAD if c in df]].sum(axis=1).to_numpy()
-    for xi, tot, o in zip(x, totals, over, strict=True):
+    for xi, y, tot, o in zip(x, at, totals, over, strict=True):
         share = f"\n{o / tot:.0%} overhead" if tot > 0 else ""
-        ax.text(xi, tot, f"{fmt(tot)} {unit}{share}", ha="center", va="bottom",
+        ax.text(xi, y, f"{fmt(tot)} {unit}{share}", ha="center", va="bottom",
                 fontsize=fontsize)
 
 
@@ -75,7 +79,7 @@ def _legend(ax: Axes) -> None:
 
 
 @plain_text
-def cpu_breakdown(r: Results) -> Figure:
+def cpu_breakdown(r: Results, max_bars: int = POOL_PAST) -> Figure:
     """CPU time per guest, stacked by category: in time, and as shares of each guest's.
 
     Above, one bar per guest (scenario order, its name in its colour), stacked bottom
@@ -86,43 +90,74 @@ def cpu_breakdown(r: Results) -> Figure:
     CPU stays readable next to one that used much. Categories that are zero for every
     guest are left out.
 
+    Past ``max_bars`` guests, one bar per guest entry (:mod:`analysis.plots.groups`):
+    the mean over its replicas of each category (so a bar still reads as one guest's
+    CPU time, comparable with a single guest's), a whisker from the replicas' least to
+    their largest total, and the entry's colour.
+
     Parameters
     ----------
     r : Results
+    max_bars : int, default :data:`analysis.plots.groups.POOL_PAST`
 
     Returns
     -------
     matplotlib.figure.Figure
         Two axes, each with one ``BarContainer`` per category drawn (labelled with the
         category, underscores as spaces). Above, bar heights are ``r.cpu_breakdown()``
-        in milliseconds unless a guest used a second or more (the y label says which);
-        below, percentages of each guest's total.
+        (pooled: its mean per entry) in milliseconds unless a guest used a second or
+        more (the y label says which); below, percentages of each bar's total.
+
+    Examples
+    --------
+    >>> fig = cpu_breakdown(r)                               # doctest: +SKIP
+    >>> [t.get_text() for t in fig.axes[1].get_xticklabels()]  # doctest: +SKIP
+    ['web (64 guests)', 'db']
     """
     what = "CPU time per guest by category"
-    df = r.cpu_breakdown()
-    if not len(df):
+    per_guest = r.cpu_breakdown()
+    if not len(per_guest):
         return message_figure(title(r, what), "The run has no guests.")
+    rows = rows_for(r, list(per_guest.index), max_rows=max_bars)
+    pooled = any(len(row.members) > 1 for row in rows)
+    df = pd.DataFrame([per_guest.loc[list(row.members)].mean() for row in rows],
+                      index=pd.Index([row.key for row in rows], name="guest"))
     cats = _used_categories([df])
     scale, unit = _unit([df])
-    fig, axes = new_figure(2, 1, width=max(7.5, 3.0 + 1.3 * len(df)), row_height=3.6,
-                           sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    n = len(df)
+    fig, axes = new_figure(2, 1, width=max(7.5, 3.0 + (1.3 if n <= 8 else 0.95) * n),
+                           row_height=3.6, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     ax, share = axes[0, 0], axes[1, 0]
-    x = np.arange(len(df))
+    x = np.arange(n)
     totals = _stack(ax, x, df, cats, 0.6, legend=True, scale=scale)
-    _annotate(ax, x, df, totals, unit, scale)
-    ax.set_ylim(0, max(totals.max(), 1e-12) * 1.25)
-    ax.set_ylabel(f"CPU time ({unit})")
-    ax.set_title("CPU time", loc="left", fontsize="medium")
+    top = totals
+    if pooled:  # the replicas' spread of totals
+        sums = [scale * per_guest.loc[list(row.members)].sum(axis=1) for row in rows]
+        lo, hi = np.array([s.min() for s in sums]), np.array([s.max() for s in sums])
+        many = np.array([len(row.members) > 1 for row in rows])
+        ax.errorbar(x[many], totals[many], yerr=[totals[many] - lo[many],
+                    hi[many] - totals[many]], fmt="none", ecolor="black", elinewidth=1,
+                    capsize=4, label="replicas' least to\nlargest total")
+        top = np.where(many, hi, totals)
+    _annotate(ax, x, df, top, unit, scale, fontsize="small" if n <= 8 else "x-small",
+              totals=totals)
+    ax.set_ylim(0, max(top.max(), 1e-12) * 1.25)
+    ax.set_ylabel(f"CPU time per guest ({unit})" if pooled else f"CPU time ({unit})")
+    ax.set_title("CPU time" + (" (a guest entry: the mean of its replicas)" if pooled else ""),
+                 loc="left", fontsize="medium")
     sums = df.sum(axis=1).replace(0.0, np.nan)
     _stack(share, x, df.div(sums, axis=0).fillna(0.0), cats, 0.6, legend=False, scale=100.0)
     share.set_ylim(0, 100)
     share.set_ylabel("share of the guest's\nCPU time (%)")
     share.set_title("make-up of each guest's CPU time", loc="left", fontsize="medium")
-    share.set_xticks(x, list(df.index), rotation=30 if len(df) > 8 else 0,
-                     ha="right" if len(df) > 8 else "center")
-    color_ticklabels(share.get_xticklabels(), run_colors(r))
-    share.set_xlim(-0.7, len(df) - 0.3)
-    share.set_xlabel("guest")
+    tilt = n > 8 or (pooled and n > 4)
+    share.set_xticks(x, [row.label for row in rows], rotation=30 if tilt else 0,
+                     ha="right" if tilt else "center", rotation_mode="anchor")
+    for lab, row in zip(share.get_xticklabels(), rows, strict=True):
+        lab.set_color(row.color)
+        lab.set_fontweight("bold")
+    share.set_xlim(-0.7, n - 0.3)
+    share.set_xlabel("guest entry, replicas pooled" if pooled else "guest")
     for a in (ax, share):
         a.grid(True, axis="y", alpha=0.3)
     _legend(ax)

@@ -30,12 +30,20 @@ from matplotlib.lines import Line2D
 from model.io.paths import PATHS
 
 from ._common import device_kind, device_names, fmt, guest_order, new_figure, plain_text, title
-from .colors import DRIVER_DOMAIN_COLOR, ink, run_colors
+from .colors import DRIVER_DOMAIN_COLOR, ink
+from .groups import Row, row_of, rows_for
 
 if TYPE_CHECKING:
     from analysis.results import Results
 
-__all__ = ["LAYERS", "topology", "topology_graph", "via_driver_domain"]
+__all__ = ["LAYERS", "MAX_GUESTS", "topology", "topology_graph", "via_driver_domain"]
+
+#: Guests drawn one node each; past it, one node per guest entry.
+MAX_GUESTS = 12
+#: Past this many edge labels, edges thinner than SMALL_EDGE of the widest of their
+#: kind go unlabelled.
+FEW_LABELS = 24
+SMALL_EDGE = 0.02
 
 #: Layer name -> height in the drawing.
 LAYERS = {"pcpu": 4, "vcpu": 3, "domain": 2, "backend": 1, "device": 0}
@@ -75,26 +83,55 @@ def _driver_domain(r: Results) -> str | None:
     return r.summary.get("host", {}).get("driver_domain")
 
 
-def topology_graph(r: Results) -> nx.DiGraph:
+def _domain_rows(r: Results, max_guests: int) -> list[Row]:
+    """The guest nodes: one per guest up to ``max_guests`` guests, else one per guest
+    entry; past ``max_guests`` entries, the first ``max_guests - 1`` and one node for
+    the rest."""
+    rows = rows_for(r, guest_order(r), max_rows=max_guests)
+    if len(rows) <= max_guests:
+        return rows
+    keep, rest = rows[:max_guests - 1], rows[max_guests - 1:]
+    members = tuple(g for row in rest for g in row.members)
+    return [*keep, Row(f"+{len(members)} more guests",
+                       f"+{len(members)} more guests\n({len(rest)} entries)", members,
+                       "#b0b0b0")]
+
+
+def topology_graph(r: Results, max_guests: int = MAX_GUESTS) -> nx.DiGraph:
     """The host's topology with the run's traffic, as drawn by :func:`topology`.
 
     Parameters
     ----------
     r : Results
+    max_guests : int, default :data:`MAX_GUESTS`
+        Guests drawn one node each; past it, one node per guest entry (its replicas
+        pooled: ``"web (64 guests)"``), and past that many entries the last ones pooled
+        in one node (``"+N more guests"``).
 
     Returns
     -------
     networkx.DiGraph
-        Nodes have ``layer`` (a key of :data:`LAYERS`), ``label`` and ``pos``; guest
-        nodes are named as the guest, vCPUs ``"guest/vK"``, pCPUs ``"pCPU K"``,
-        devices as the device, backends ``"<kind>\\n<device>"``. Edges have ``kind``
-        (``runs_on``: vCPU -> pCPU with ``seconds``; ``io``: with ``bytes``;
-        ``owns``: guest -> vCPU or driver domain -> backend, no traffic).
+        Nodes have ``layer`` (a key of :data:`LAYERS`), ``label``, ``pos`` and, for
+        domains, ``members`` (the guests the node stands for); guest nodes are named as
+        the guest (pooled: the entry), vCPUs ``"guest/vK"`` (a pooled node's vCPUs:
+        one node ``"entry/vcpus"``), pCPUs ``"pCPU K"``, devices as the device,
+        backends ``"<kind>\\n<device>"``. Edges have ``kind`` (``runs_on``: vCPU ->
+        pCPU with ``seconds``; ``io``: with ``bytes``; ``owns``: guest -> vCPU or
+        driver domain -> backend, no traffic); a pooled node's edges sum its members'.
+
+    Examples
+    --------
+    >>> g = topology_graph(r)                                # doctest: +SKIP
+    >>> g.nodes["web"]["label"], g.edges["web/vcpus", "pCPU 0"]["seconds"]  # doctest: +SKIP
+    ('web (64 guests)\\npv', 0.0021)
     """
     g = nx.DiGraph()
-    colors = run_colors(r)
     dd = _driver_domain(r)
-    domains = guest_order(r) + ([dd] if dd else [])
+    rows = _domain_rows(r, max_guests)
+    node_of = row_of(rows)
+    if dd:
+        node_of[dd] = dd
+        rows.append(Row(dd, dd, (dd,), DRIVER_DOMAIN_COLOR))
     vcpus = {}
     if len(r.guests):
         vcpus = {str(k): int(v) for k, v in r.guests.set_index("guest")["vcpus"].items()}
@@ -112,40 +149,55 @@ def topology_graph(r: Results) -> nx.DiGraph:
         idle = float(mine.loc[mine["category"] == "idle", "seconds"].sum()) if len(mine) else 0
         busy = f"\n{1 - idle / total:.0%} busy" if total > 0 else ""
         g.add_node(f"pCPU {p}", layer="pcpu", label=f"pCPU {p}{busy}", color="#d9d9d9")
-    for dom in domains:
-        mode = r.summary["guests"].get(dom, {}).get("mode", "driver domain")
-        g.add_node(dom, layer="domain", label=f"{dom}\n{mode}",
-                   color=colors.get(dom, DRIVER_DOMAIN_COLOR))
-        for v in range(vcpus.get(dom, 1)):
-            node = f"{dom}/v{v}"
-            g.add_node(node, layer="vcpu", label=f"v{v}", color=colors.get(dom))
-            g.add_edge(dom, node, kind="owns")
+    info = r.summary["guests"]
+    for row in rows:
+        modes = list(dict.fromkeys(info.get(m, {}).get("mode", "driver domain")
+                                   for m in row.members))
+        g.add_node(row.key, layer="domain", label=f"{row.label}\n{', '.join(modes)}",
+                   color=row.color, members=row.members)
+        if row.members == (row.key,):
+            for v in range(vcpus.get(row.key, 1)):
+                node = f"{row.key}/v{v}"
+                g.add_node(node, layer="vcpu", label=f"v{v}", color=row.color)
+                g.add_edge(row.key, node, kind="owns")
+        else:
+            n = sum(vcpus.get(m, 1) for m in row.members)
+            g.add_node(f"{row.key}/vcpus", layer="vcpu", label=f"{n}\nvCPUs", color=row.color)
+            g.add_edge(row.key, f"{row.key}/vcpus", kind="owns")
     if len(cpu):
         sec = cpu.groupby(["guest", "vcpu", "pcpu"])["seconds"].sum()
         for (dom, v, p), s in sec.items():
-            if s > 0 and f"{dom}/v{v}" in g:
-                g.add_edge(f"{dom}/v{v}", f"pCPU {p}", kind="runs_on", seconds=float(s))
+            key = node_of.get(dom)
+            node = f"{dom}/v{v}" if key == dom else f"{key}/vcpus"
+            if s > 0 and node in g:
+                if g.has_edge(node, f"pCPU {p}"):
+                    g.edges[node, f"pCPU {p}"]["seconds"] += float(s)
+                else:
+                    g.add_edge(node, f"pCPU {p}", kind="runs_on", seconds=float(s))
     traffic = _bytes(r)
     for dev in device_names(r):
-        info = r.summary["devices"][dev]
-        util = info.get("utilization")
+        dinfo = r.summary["devices"][dev]
+        util = dinfo.get("utilization")
         g.add_node(dev, layer="device", color="#fdd49e",
                    label=f"{dev}\n{device_kind(r, dev)}"
                    + (f", {util:.1%} busy" if util is not None else ""))
     for guest in guest_order(r):
-        for dev, path in r.summary["guests"][guest].get("devices", {}).items():
+        src = node_of[guest]
+        for dev, path in info[guest].get("devices", {}).items():
             b = traffic.get((guest, dev), 0.0)
+            dst = dev
             if via_driver_domain(path) and dd:
-                be = f"{PATHS[path].backend_label or path}\n{dev}"
-                if be not in g:
-                    g.add_node(be, layer="backend", label=be, color="#f0f0f0")
-                    g.add_edge(dd, be, kind="owns")
-                    g.add_edge(be, dev, kind="io", bytes=0.0)
-                g.add_edge(guest, be, kind="io", bytes=b, path=path)
-                g.edges[be, dev]["bytes"] += b
+                dst = f"{PATHS[path].backend_label or path}\n{dev}"
+                if dst not in g:
+                    g.add_node(dst, layer="backend", label=dst, color="#f0f0f0")
+                    g.add_edge(dd, dst, kind="owns")
+                    g.add_edge(dst, dev, kind="io", bytes=0.0)
+                g.edges[dst, dev]["bytes"] += b
+            if g.has_edge(src, dst):
+                g.edges[src, dst]["bytes"] += b
             else:
-                g.add_edge(guest, dev, kind="io", bytes=b, path=path)
-    _place(g, domains)
+                g.add_edge(src, dst, kind="io", bytes=b, path=path)
+    _place(g, [row.key for row in rows])
     return g
 
 
@@ -159,7 +211,7 @@ def _place(g: nx.DiGraph, domains: list[str]) -> None:
             return (int(n.split()[1]),)
         if layer == "vcpu":
             dom, v = n.rsplit("/v", 1)
-            return (order.get(dom, len(order)), int(v))
+            return (order.get(dom, len(order)), int(v) if v.isdigit() else 0)
         if layer == "domain":
             return (order.get(n, len(order)),)
         if layer == "backend":
@@ -223,7 +275,7 @@ def _label_positions(g: nx.DiGraph, labels: dict[tuple[str, str], str], xrange: 
 
 
 @plain_text
-def topology(r: Results) -> Figure:
+def topology(r: Results, max_guests: int = MAX_GUESTS) -> Figure:
     """Draw the host's topology with edge widths proportional to the run's traffic.
 
     vCPU -> pCPU edges are as wide as the CPU seconds the vCPU ran there, guest ->
@@ -232,9 +284,13 @@ def topology(r: Results) -> Figure:
     domain's backends. Positions are fixed by layer (see :data:`LAYERS`), so the same
     host always looks the same.
 
+    Past ``max_guests`` guests a node stands for a guest entry's replicas
+    (:func:`topology_graph`), its edges their sums.
+
     Parameters
     ----------
     r : Results
+    max_guests : int, default :data:`MAX_GUESTS`
 
     Returns
     -------
@@ -243,7 +299,7 @@ def topology(r: Results) -> Figure:
         ``runs_on``, ``io``, in that order) and a text box per node of
         :func:`topology_graph` holding its label.
     """
-    g = topology_graph(r)
+    g = topology_graph(r, max_guests)
     pos = {n: d["pos"] for n, d in g.nodes(data=True)}
     xs = [p[0] for p in pos.values()]
     widest = max(sum(1 for _, d in g.nodes(data=True) if d["layer"] == lay) for lay in LAYERS)
@@ -275,6 +331,10 @@ def topology(r: Results) -> Figure:
     labels = {e: f"{fmt(1e3 * g.edges[e]['seconds'])} ms" for e in edges["runs_on"]}
     if known:
         labels |= {e: _mb(g.edges[e]["bytes"]) for e in edges["io"]}
+    if len(labels) > FEW_LABELS:  # many edges: the thin ones' labels would only crowd
+        labels = {e: t for e, t in labels.items()
+                  if g.edges[e].get("seconds", 0) >= SMALL_EDGE * top_s
+                  or g.edges[e].get("bytes", 0) >= SMALL_EDGE * top_b}
     xlim = (min(xs) - 1.5, max(xs) + 0.8)
     if len(labels) <= 48:
         where = _label_positions(g, labels, xlim[1] - xlim[0], size)
