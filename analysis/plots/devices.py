@@ -19,7 +19,6 @@ from ._common import (
     device_kind,
     device_names,
     fmt,
-    guest_order,
     message_figure,
     new_figure,
     no_data,
@@ -27,7 +26,7 @@ from ._common import (
     time_unit,
     title,
 )
-from .colors import run_colors
+from .groups import POOL_PAST, row_of, rows_for
 
 if TYPE_CHECKING:
     from analysis.results import Results
@@ -52,23 +51,27 @@ def _steps(t: np.ndarray, end: float) -> np.ndarray:
 
 
 @plain_text
-def device_timeline(r: Results) -> Figure:
+def device_timeline(r: Results, max_bands: int = POOL_PAST) -> Figure:
     """Each device's utilization over time stacked by guest, and its queue length.
 
     Two rows per device, sharing the time axis: above, the fraction of the device's
     channels busy serving each guest per sampling interval (timeseries metric
     ``device_util``), stacked in scenario order in the guests' colours; below, the
     time-weighted mean number of requests waiting in its queue (``queue_length``).
+    Past ``max_bands`` guests at a device, one band per guest entry (its replicas'
+    utilization summed), in the entry's colour.
 
     Parameters
     ----------
     r : Results
+    max_bands : int, default :data:`analysis.plots.groups.POOL_PAST`
 
     Returns
     -------
     matplotlib.figure.Figure
         ``2 x devices`` axes; each utilization axes holds one ``PolyCollection`` per
-        guest using the device, labelled with the guest's name (its y axis is scaled to
+        guest using the device (pooled: per guest entry, ``"web (64 guests)"``),
+        labelled with the guest's name (its y axis is scaled to
         the data, as a percentage); each queue axes one line. The figure's legend names
         the guests.
     """
@@ -77,24 +80,27 @@ def device_timeline(r: Results) -> Figure:
     if not devices:
         return _no_devices(r, what)
     ts = r.timeseries
-    colors = run_colors(r)
     end = float(r.summary.get("sim_time_s", r.scenario.duration))
     scale, unit = time_unit(end)
     fig, axes = new_figure(2 * len(devices), 1, width=10, row_height=2.1, sharex=True,
                            gridspec_kw={"height_ratios": [2, 1] * len(devices)})
     drawn: dict[str, object] = {}
+    pooled = False
     for k, dev in enumerate(devices):
         ax_u, ax_q = axes[2 * k, 0], axes[2 * k + 1, 0]
         info = r.summary["devices"].get(dev, {})
         util = _series(ts, "device_util", dev)
         if len(util):
-            guests = [g for g in guest_order(r) if g in util] + sorted(
-                set(util.columns) - set(guest_order(r)))
+            rows = rows_for(r, [str(g) for g in util.columns], max_bands)
+            util = util.T.groupby(util.columns.map(row_of(rows))).sum().T  # pooled
+            keys = [row.key for row in rows]
             x = _steps(util.index.to_numpy(dtype=float), end) * scale
-            ys = [np.append(util[g].to_numpy(), util[g].iloc[-1]) for g in guests]
-            polys = ax_u.stackplot(x, ys, labels=guests, colors=[colors.get(g) for g in guests],
+            ys = [np.append(util[k].to_numpy(), util[k].iloc[-1]) for k in keys]
+            labels = [row.label for row in rows]
+            polys = ax_u.stackplot(x, ys, labels=labels, colors=[row.color for row in rows],
                                    step="post", alpha=0.85)
-            drawn.update(zip(guests, polys, strict=True))
+            drawn.update(zip(labels, polys, strict=True))
+            pooled = pooled or any(len(row.members) > 1 for row in rows)
             peak = float(np.sum(ys, axis=0).max())
             # the data's own scale (the title gives the mean): a nearly idle device
             # would be a flat line on 0..100%
@@ -132,7 +138,8 @@ def device_timeline(r: Results) -> Figure:
         ax_q.grid(True, alpha=0.3)
     if drawn:
         fig.legend(list(drawn.values()), list(drawn), loc="outside lower center",
-                   ncols=min(len(drawn), 8), fontsize="small", title="guest",
+                   ncols=min(len(drawn), 4 if pooled else 8), fontsize="small",
+                   title="guest, or guest entry (replicas pooled)" if pooled else "guest",
                    title_fontsize="small")
     axes[-1, 0].set_xlabel(f"simulated time ({unit})")
     axes[-1, 0].set_xlim(0, end * scale)

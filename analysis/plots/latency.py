@@ -19,11 +19,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.transforms import offset_copy
 
 from analysis.results import STAGE_COLUMNS
 
 from ._common import (
-    color_ticklabels,
     device_kind,
     device_names,
     fmt,
@@ -36,7 +36,8 @@ from ._common import (
     plain_text,
     title,
 )
-from .colors import STAGE_COLORS, run_colors
+from .colors import STAGE_COLORS
+from .groups import POOL_PAST, row_of, rows_for
 
 if TYPE_CHECKING:
     from analysis.results import Results
@@ -84,46 +85,57 @@ def _guests_of(r: Results, req: pd.DataFrame) -> list[str]:
 
 
 @plain_text
-def latency_cdf(r: Results) -> Figure:
+def latency_cdf(r: Results, max_lines: int = POOL_PAST) -> Figure:
     """Empirical CDF of request latency per guest, one panel per device.
 
     Each guest using a device is one step line (in its colour); its 50th, 95th and
     99th percentiles are marked on the line (o, square, triangle) and quoted in the
     legend. The latency axis is logarithmic when a panel's latencies spread over more
-    than 1.5 decades.
+    than 1.5 decades. Past ``max_lines`` guests at a device, one line per guest entry
+    (its replicas' requests pooled), in the entry's colour.
 
     Parameters
     ----------
     r : Results
         A run recorded with ``record.requests: true``.
+    max_lines : int, default :data:`analysis.plots.groups.POOL_PAST`
 
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per device that completed requests; each has one ``Line2D`` per guest,
-        labelled with the guest's name first. A figure saying so when there are no
-        requests.
+        One axes per device that completed requests; each has one ``Line2D`` per guest
+        (pooled: per guest entry), labelled with its name first (``"web (64 guests)"``).
+        A figure saying so when there are no requests.
+
+    Examples
+    --------
+    >>> latency_cdf(r).axes[0].get_lines()[0].get_label()   # doctest: +SKIP
+    'web (64 guests) [pv]  p50 0.345  p95 0.346  p99 0.351 ms'
     """
     what = "I/O request latency distribution"
     req, devices = _with_requests(r)
     if not devices:
         return _no_requests(r, what)
-    colors = run_colors(r)
+    lines = {dev: rows_for(r, _guests_of(r, req[req["device"] == dev]), max_lines)
+             for dev in devices}
     nrows, ncols = grid_shape(len(devices))
-    fig, axes = new_figure(nrows, ncols, width=6.5 * ncols, row_height=4.2)
+    most = max(len(v) for v in lines.values())
+    fig, axes = new_figure(nrows, ncols, width=6.5 * ncols, row_height=4.4 + 0.2 * most)
     for ax, dev in zip(axes.flat, devices, strict=False):
         mine = req[req["device"] == dev]
-        for g in _guests_of(r, mine):
-            lat = np.sort(mine.loc[mine["guest"] == g, "latency_ms"].to_numpy(dtype=float))
+        by_guest = mine.groupby("guest", sort=False)
+        for row in lines[dev]:
+            sel = pd.concat([by_guest.get_group(g) for g in row.members])
+            lat = np.sort(sel["latency_ms"].to_numpy(dtype=float))
             frac = np.arange(1, len(lat) + 1) / len(lat)
             p = np.percentile(lat, list(PERCENTILE_MARKERS))
-            path = mine.loc[mine["guest"] == g, "path"].iloc[0] if "path" in mine else ""
-            label = (f"{g} [{path}]  " if path else f"{g}  ") + "  ".join(
+            path = ", ".join(dict.fromkeys(sel["path"])) if "path" in sel else ""
+            label = (f"{row.label} [{path}]  " if path else f"{row.label}  ") + "  ".join(
                 f"p{q} {fmt(v)}" for q, v in zip(PERCENTILE_MARKERS, p, strict=True)) + " ms"
             ax.step(np.concatenate(([lat[0]], lat)), np.concatenate(([0.0], frac)),
-                    where="post", color=colors.get(g), lw=1.8, label=label)
+                    where="post", color=row.color, lw=1.8, label=label)
             for (q, marker), v in zip(PERCENTILE_MARKERS.items(), p, strict=True):
-                ax.scatter([v], [q / 100], marker=marker, s=42, color=colors.get(g),
+                ax.scatter([v], [q / 100], marker=marker, s=42, color=row.color,
                            edgecolors="black", linewidths=0.6, zorder=3)
         log = use_log_scale(mine["latency_ms"].to_numpy(dtype=float))
         if log:
@@ -138,9 +150,12 @@ def latency_cdf(r: Results) -> Figure:
         key = ax.legend(handles=proxies, loc="lower right", fontsize="small",
                         title="percentile", title_fontsize="small")
         ax.add_artist(key)  # a CDF leaves its lower right empty; the guests go below
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize="small",
-                  frameon=False, title="guest [I/O path]  latency percentiles",
-                  title_fontsize="small")
+        pooled = any(len(row.members) > 1 for row in lines[dev])
+        below = offset_copy(ax.transAxes, fig=fig, y=-0.5, units="inches")  # the x label's
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=below,
+                  fontsize="small", frameon=False, title_fontsize="small",
+                  title=f"guest{' entry, replicas pooled' if pooled else ''} [I/O path]  "
+                        "latency percentiles")
     hide_unused(axes, len(devices))
     fig.suptitle(title(r, what))
     return fig
@@ -151,7 +166,7 @@ def _stage_label(col: str) -> str:
 
 
 @plain_text
-def latency_stages(r: Results) -> Figure:
+def latency_stages(r: Results, max_bars: int = POOL_PAST) -> Figure:
     """Mean request latency per guest decomposed into pipeline stages, one panel per device.
 
     One horizontal bar per guest using the device, stacked from left to right in
@@ -159,45 +174,59 @@ def latency_stages(r: Results) -> Figure:
     pickup, to device, device wait, service, completion irq, response, upcall); the
     segments are the mean milliseconds of each stage, so the bar's length is the
     guest's mean latency (written at its end). Stages no request spent time in are
-    left out of the legend.
+    left out of the legend. Past ``max_bars`` guests at a device, one bar per guest
+    entry: the means over its replicas' requests.
 
     Parameters
     ----------
     r : Results
         A run recorded with ``record.requests: true``.
+    max_bars : int, default :data:`analysis.plots.groups.POOL_PAST`
 
     Returns
     -------
     matplotlib.figure.Figure
         One axes per device that completed requests; each has one ``BarContainer``
         per stage drawn, labelled with the stage's name.
+
+    Examples
+    --------
+    >>> [t.get_text() for t in latency_stages(r).axes[0].get_yticklabels()]  # doctest: +SKIP
+    ['web (64 guests)']
     """
     what = "where I/O request latency goes, by stage (mean per request)"
     req, devices = _with_requests(r)
     if not devices:
         return _no_requests(r, what)
     stages = [c for c in STAGE_COLUMNS if c in req and (req[c] > 0).any()]
-    colors = run_colors(r)
-    n_guests = req.groupby("device")["guest"].nunique()
+    bars = {dev: rows_for(r, _guests_of(r, req[req["device"] == dev]), max_bars)
+            for dev in devices}
+    most = max(max(len(v) for v in bars.values()), 2)
     fig, axes = new_figure(len(devices), 1, width=10,
-                           row_height=1.0 + 0.55 * max(n_guests.max(), 2))
+                           row_height=1.2 + (0.55 if most <= 8 else 0.36) * most)
     for ax, dev in zip(axes.flat, devices, strict=True):
         mine = req[req["device"] == dev]
-        guests = _guests_of(r, mine)
-        means = mine.groupby("guest")[stages].mean().reindex(guests)
-        _stacked_barh(ax, means, guests)
-        paths = mine.groupby("guest")["path"].first() if "path" in mine else {}
-        ax.set_yticks(range(len(guests)), guests)
-        color_ticklabels(ax.get_yticklabels(), colors)
-        for i, g in enumerate(guests):
-            total = means.loc[g].sum()
-            ax.text(total, i, f"  {fmt(total)} ms" + (f" [{paths[g]}]" if g in paths else ""),
+        rows = bars[dev]
+        key = mine["guest"].map(row_of(rows))
+        keys = [row.key for row in rows]
+        means = mine.groupby(key)[stages].mean().reindex(keys)
+        _stacked_barh(ax, means, keys)
+        paths = (mine.groupby(key)["path"].agg(lambda p: ", ".join(dict.fromkeys(p)))
+                 if "path" in mine else {})
+        ax.set_yticks(range(len(rows)), [row.label for row in rows])
+        for lab, row in zip(ax.get_yticklabels(), rows, strict=True):
+            lab.set_color(row.color)
+            lab.set_fontweight("bold")
+        for i, k in enumerate(keys):
+            total = means.loc[k].sum()
+            ax.text(total, i, f"  {fmt(total)} ms" + (f" [{paths[k]}]" if k in paths else ""),
                     va="center", fontsize="small")
         ax.invert_yaxis()
         ax.set_xlim(0, means.sum(axis=1).max() * 1.25 or 1)
         ax.set_title(f"{dev} ({device_kind(r, dev)})")
         ax.set_xlabel("mean time per request (ms)")
-        ax.set_ylabel("guest")
+        pooled = any(len(row.members) > 1 for row in rows)
+        ax.set_ylabel("guest entry, replicas pooled" if pooled else "guest")
         ax.grid(True, axis="x", alpha=0.3)
     fig.legend(handles=[Patch(color=STAGE_COLORS.get(_stage_label(c).replace(" ", "_")),
                               label=_stage_label(c)) for c in stages],

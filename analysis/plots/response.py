@@ -27,6 +27,7 @@ from analysis.tables import PART_COLUMNS
 
 from ._common import fmt, guest_order, log_scale, message_figure, new_figure, plain_text, title
 from .colors import PART_COLORS, run_colors
+from .groups import entry_colors
 from .latency import PERCENTILE_MARKERS, use_log_scale
 
 if TYPE_CHECKING:
@@ -88,21 +89,6 @@ def _groups(r: Results, app: pd.DataFrame) -> list[str]:
     return [g for g in order if g in have] + sorted(have - set(order))
 
 
-def _members(r: Results) -> dict[str, list[str]]:
-    """Guest entry -> its replicas, in scenario order."""
-    g = r.guests
-    out: dict[str, list[str]] = {}
-    for guest, group in zip(g["guest"], g["group"], strict=True):
-        out.setdefault(group, []).append(guest)
-    return out
-
-
-def _group_colors(r: Results, groups: list[str]) -> dict[str, str]:
-    """A guest entry's colour: its first replica's (a single guest's own colour)."""
-    colors, members = run_colors(r), _members(r)
-    return {g: colors.get((members.get(g) or [g])[0], "#7f7f7f") for g in groups}
-
-
 def _group_label(r: Results, group: str, app: pd.DataFrame) -> str:
     mine = app[app["group"] == group]
     mode = mine["mode"].iloc[0] if len(mine) else ""
@@ -116,7 +102,8 @@ def response_cdf(r: Results) -> Figure:
 
     The requests of a guest entry's replicas are pooled (one line for ``web``, not one
     per ``web-0`` .. ``web-7``); the requests that arrived in the warm-up are left out.
-    Each line is in the colour of the entry's first guest; its 50th, 95th and 99th
+    Each line is in the entry's colour (:func:`analysis.plots.groups.entry_colors`: its
+    first guest's, as in every graph of the run); its 50th, 95th and 99th
     percentiles are marked on it (o, square, triangle) and quoted in the legend with
     the number of requests behind them and the requests dropped (which a CDF of
     response times cannot show). An entry with fewer than :data:`SMALL_SAMPLE`
@@ -171,7 +158,7 @@ def response_cdf(r: Results) -> Figure:
         top = set(sorted(drawn, key=lambda g: -p99[g])[:MAX_CDF_GROUPS])
         named = [g for g in drawn if g in top]
     others = [g for g in drawn if g not in named]
-    colors = _group_colors(r, drawn)
+    colors = entry_colors(r, drawn)
     stats = (r.summary.get("app") or {}).get("groups", {})
     entries = len(named) + bool(others) + bool(empty)
     fig, axes = new_figure(1, 1, width=9.5, row_height=4.6 + 0.21 * entries)
@@ -286,7 +273,7 @@ def response_decomposition(r: Results) -> Figure:
     by_group = len(serving) > MAX_GUEST_BARS
     if by_group:
         keys = _groups(r, app)
-        colors = _group_colors(r, keys)
+        colors = entry_colors(r, keys)
         members = measured.groupby("group")["guest"].nunique()
         names = {g: f"{g} ({int(members[g])} guests)" if members.get(g, 0) > 1 else g
                  for g in keys}

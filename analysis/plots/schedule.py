@@ -12,11 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ._common import fmt, guest_order, message_figure, new_figure, plain_text, time_unit, title
-from .colors import run_colors, shade
+from ._common import fmt, message_figure, new_figure, plain_text, time_unit, title
+from .colors import shade
+from .groups import POOL_PAST, rows_for
 
 if TYPE_CHECKING:
     from analysis.results import Results
@@ -27,8 +29,27 @@ __all__ = ["DEFAULT_WINDOW_S", "schedule_timeline"]
 DEFAULT_WINDOW_S = 0.05
 
 
+def _marks(r: Results, s: pd.DataFrame, max_guests: int
+           ) -> list[tuple[str, str, pd.DataFrame, bool]]:
+    """What the chart draws in one colour: (label, colour, its segments, whether it pools
+    replicas), in scenario order. One per vCPU (``"guest/vK"``, a guest's later vCPUs in
+    lighter shades of its colour); past ``max_guests`` guests, a guest entry's replicas
+    as one (``"web (64 guests)"``)."""
+    out = []
+    for row in rows_for(r, list(dict.fromkeys(s["guest"])), max_guests):
+        if len(row.members) > 1:
+            out.append((row.label, row.color, s[s["guest"].isin(row.members)], True))
+            continue
+        mine = s[s["guest"] == row.key]
+        for v in sorted(mine["vcpu"].unique()):
+            out.append((f"{row.key}/v{v}", shade(row.color, int(v)),
+                        mine[mine["vcpu"] == v], False))
+    return out
+
+
 @plain_text
-def schedule_timeline(r: Results, window: tuple[float, float] | None = None) -> Figure:
+def schedule_timeline(r: Results, window: tuple[float, float] | None = None,
+                      max_guests: int = POOL_PAST) -> Figure:
     """Run segments per pCPU over time, coloured by guest.
 
     One row per pCPU; each run segment of a vCPU is a bar in its guest's colour
@@ -42,13 +63,22 @@ def schedule_timeline(r: Results, window: tuple[float, float] | None = None) -> 
         ``(start_s, end_s)`` of simulated time to show. By default the whole run, or
         its first :data:`DEFAULT_WINDOW_S` seconds when it is longer (the title says
         which part is shown).
+    max_guests : int, default :data:`analysis.plots.groups.POOL_PAST`
+        Past this many guests in the window, a guest entry's replicas are drawn in one
+        colour, its legend entry their summed share of the window (of one pCPU).
 
     Returns
     -------
     matplotlib.figure.Figure
         One axes; one ``BrokenBarHCollection`` (a ``PolyCollection``) per (pCPU, guest,
-        vCPU) that ran in the window, its label ``"guest/vK"``; the legend names the
-        guests' vCPUs.
+        vCPU) that ran in the window, its label ``"guest/vK"`` (pooled: per (pCPU,
+        guest entry), its label the entry's); the legend names the guests' vCPUs.
+
+    Examples
+    --------
+    >>> fig = schedule_timeline(r, window=(0.0, 0.01))      # doctest: +SKIP
+    >>> fig.axes[0].get_legend().get_texts()[0].get_text()  # doctest: +SKIP
+    'web-0/v0  (12%)'
     """
     what = "vCPU schedule (which vCPU ran on which pCPU)"
     sched = r.schedule
@@ -67,22 +97,15 @@ def schedule_timeline(r: Results, window: tuple[float, float] | None = None) -> 
     if not t1 > t0:
         raise ValueError(f"schedule_timeline: window end {t1} s is not after start {t0} s")
     s = sched[(sched["end_s"] > t0) & (sched["start_s"] < t1)]
-    colors = run_colors(r)
     pcpus = int(r.summary.get("host", {}).get("pcpus") or sched["pcpu"].max() + 1)
     scale, unit = time_unit(t1 - t0)
-    entries = s.groupby(["guest", "vcpu"]).ngroups
+    marks = _marks(r, s, max_guests)
+    pooled = any(m[3] for m in marks)
     fig, axes = new_figure(1, 1, width=12,
-                           row_height=max(1.2 + 0.55 * pcpus, 1.0 + 0.24 * entries))
+                           row_height=max(1.2 + 0.55 * pcpus, 1.0 + 0.24 * len(marks)))
     ax = axes[0, 0]
-    order = guest_order(r)
-    rank = {g: i for i, g in enumerate(order)}
-    keys = sorted(s.groupby(["guest", "vcpu"]).groups,
-                  key=lambda k: (rank.get(k[0], len(rank)), k[0], k[1]))
     handles = []
-    for guest, vcpu in keys:
-        mine = s[(s["guest"] == guest) & (s["vcpu"] == vcpu)]
-        color = shade(colors.get(guest, "#7f7f7f"), int(vcpu))
-        label = f"{guest}/v{vcpu}"
+    for label, color, mine, many in marks:
         busy = 0.0
         for p, rows in mine.groupby("pcpu"):
             a = np.clip(rows["start_s"].to_numpy(dtype=float), t0, t1)
@@ -92,8 +115,9 @@ def schedule_timeline(r: Results, window: tuple[float, float] | None = None) -> 
                            (int(p) - 0.38, 0.76), facecolors=color, edgecolor=color,
                            linewidth=0.3, label=label)
         frac = busy / (t1 - t0)
-        handles.append(Patch(color=color, label=f"{label}  ("
-                             + (f"{frac:.0%}" if frac >= 0.005 or not frac else "<1%") + ")"))
+        share = f"{frac:.0%}" if frac >= 0.005 or not frac else "<1%"
+        handles.append(Patch(color=color, label=f"{label}  ({share}"
+                             + (" of a pCPU)" if many else ")")))
     ax.set_yticks(range(pcpus), [f"pCPU {p}" for p in range(pcpus)])
     ax.set_ylim(pcpus - 0.5, -0.5)
     ax.set_xlim(0, (t1 - t0) * scale)
@@ -102,7 +126,8 @@ def schedule_timeline(r: Results, window: tuple[float, float] | None = None) -> 
     ax.grid(True, axis="x", alpha=0.3)
     if handles:
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1),
-                  fontsize="small", title="vCPU (share of window)")
+                  fontsize="small", title="vCPU, or guest entry with its\nvCPUs pooled "
+                  "(share of window)" if pooled else "vCPU (share of window)")
     else:
         ax.text(0.5, 0.5, "no vCPU ran in this window", transform=ax.transAxes,
                 ha="center", va="center", color="0.4")
