@@ -100,7 +100,7 @@ def test_guest_colors_are_stable_sorted_and_dom0_is_grey():
     assert a["web-0"] == b["web-0"] and a["web-1"] == b["web-1"]
     assert a["web-0"] == "#1f77b4" and a["dom0"] == DRIVER_DOMAIN_COLOR
     many = guest_colors([f"g{i:02d}" for i in range(15)])
-    assert len(set(many.values())) == 15  # tab20 past nine guests, no repeats
+    assert len(set(many.values())) == 15  # GUEST_PALETTE past nine guests, no repeats
     assert DRIVER_DOMAIN_COLOR not in many.values()
 
 
