@@ -63,7 +63,13 @@ class Row:
 
 def entry_of(r: Results) -> dict[str, str]:
     """Guest -> its guest entry (the driver domain left out; a guest the guest table does
-    not know is its own entry)."""
+    not know is its own entry).
+
+    Examples
+    --------
+    >>> entry_of(r)["web-12"]   # doctest: +SKIP
+    'web'
+    """
     out = {g: g for g in r.summary["guests"]}
     t = r.guests
     if len(t) and "group" in t:
@@ -75,7 +81,13 @@ def entry_of(r: Results) -> dict[str, str]:
 
 def entries(r: Results, guests: Iterable[str] | None = None) -> dict[str, list[str]]:
     """Guest entry -> its replicas among ``guests`` (default: every guest), both in
-    scenario order (guests the run does not name last, sorted)."""
+    scenario order (guests the run does not name last, sorted).
+
+    Examples
+    --------
+    >>> entries(r, ["web-1", "db", "web-0"])   # doctest: +SKIP
+    {'web': ['web-0', 'web-1'], 'db': ['db']}
+    """
     of = entry_of(r)
     order = list(r.summary["guests"])
     have = order if guests is None else list(dict.fromkeys(guests))
@@ -116,7 +128,13 @@ def entry_colors(r: Results, keys: Iterable[str] | None = None) -> dict[str, str
 
 
 def pooled(guests: Iterable[str], max_rows: int = POOL_PAST) -> bool:
-    """Whether a graph of ``guests`` pools them by entry (more than ``max_rows``)."""
+    """Whether a graph of ``guests`` pools them by entry (more than ``max_rows``).
+
+    Examples
+    --------
+    >>> pooled([f"web-{i}" for i in range(16)]), pooled([f"web-{i}" for i in range(17)])
+    (False, True)
+    """
     return len(set(guests)) > max_rows
 
 
