@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from model import __version__
-from model.categories import NAMES
+from model.categories import DRIVER_DOMAIN, NAMES
 from model.record import RunRecord
 from model.scenario import Scenario, guest_names
 
@@ -187,7 +187,9 @@ class EngineSummary:
 @dataclass
 class HostSummary:
     """The host: its pCPUs and how busy they were, the driver domain, and every cycle
-    by category (seconds)."""
+    by category (seconds), the driver domain's all in its category: ``cpu_s`` sums to
+    pCPUs x the run, and ``cpu_s["driver_domain"]`` is ``driver_domain_s`` (of which the
+    guests' ``cpu_s["driver_domain"]`` is the part on their behalf)."""
 
     pcpus: int
     busy_fraction: float
@@ -356,6 +358,10 @@ def summarize(s: Scenario, rec: RunRecord) -> Summary:
             groups[g.name] = a
     dd = rec.driver_domain
     ledger = rec.cycles.sum(axis=(0, 1))
+    if dd is not None:  # the driver domain's own cycles, whatever it ran, are its category
+        own = rec.domain_cycles(dd)
+        ledger = ledger - own
+        ledger[DRIVER_DOMAIN] += own.sum()
     eng = rec.engine
     return Summary(
         pvsim_version=__version__,
@@ -371,7 +377,7 @@ def summarize(s: Scenario, rec: RunRecord) -> Summary:
         host=HostSummary(
             pcpus=s.host.pcpus,
             busy_fraction=rec.busy_fraction(),
-            driver_domain_s=0.0 if dd is None else float(rec.domain_cycles(dd).sum()) / freq,
+            driver_domain_s=float(ledger[DRIVER_DOMAIN]) / freq,
             driver_domain=None if dd is None else rec.domains.name_of(dd),
             driver_domain_pinning=s.driver_domain.pinning if dd is not None else None,
             cpu_s={NAMES[i]: float(ledger[i]) / freq for i in range(len(NAMES))},

@@ -200,17 +200,19 @@ def test_a_hand_built_record_gives_the_summary_with_exact_figures(scenario, resu
         "driver_domain_s": 0.0003,
         "driver_domain": "dom0",
         "driver_domain_pinning": [0],
-        "cpu_s": {
+        "cpu_s": {  # dom0's kernel cycles count as the driver domain's: all 300 of its
             "user": 0.0009,
-            "kernel": 0.0002,
+            "kernel": 0.0001,
             "hypervisor": 0.00005,
             "transition": 0.0001,
             "page_walk": 0.00005,
             "emulation": 0.0,
-            "driver_domain": 0.0002,
+            "driver_domain": 0.0003,
             "idle": 0.0005,
         },
     }
+    assert s["host"]["cpu_s"]["driver_domain"] == s["host"]["driver_domain_s"]
+    assert sum(s["host"]["cpu_s"].values()) == pytest.approx(2 * s["sim_time_s"])
     web, hog = s["guests"]["web"], s["guests"]["hog"]
     # the driver domain's work for web replaces web's own (nil) driver-domain cycles
     assert web["cpu_s"] == {"user": 0.0003, "kernel": 0.0001, "driver_domain": 0.00015}
