@@ -163,6 +163,7 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     from .plots import save_all
     from .results import TABLES
     from .run import simulate
+    from .shares import SHARES
     dest = _output(args, scenario.name)
     with _progress(f"simulating {scenario.name}", scenario.duration, "s simulated") as update:
         results = simulate(scenario, args.seed,
@@ -174,18 +175,23 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     dest = results.source = st.dest
     table = Table(title=f"pvsim run {scenario.name}: {summary['sim_time_s']:.3f} s simulated "
                   f"on {summary['hardware']}")
-    heads = {"mode": "mode", "cpu_ms": "cpu ms", "virt_overhead": "virtualization share",
-             "driver_domain_ms": "driver domain ms", "io_requests": "I/O req",
-             "mbit_s": "Mbit/s", "p50_ms": "p50 ms", "p99_ms": "p99 ms"}
+    heads = {"mode": "mode", "cpu_ms": "cpu ms", "virt_share": "virt share",
+             "virt_share_own": "own virt share", "driver_domain_ms": "driver domain ms",
+             "io_requests": "I/O req", "mbit_s": "Mbit/s", "p50_ms": "p50 ms",
+             "p99_ms": "p99 ms"}
     table.add_column("guest")
     for col, head in heads.items():
         table.add_column(head, justify="left" if col == "mode" else "right")
-    formats = {"cpu_ms": "{:.2f}", "virt_overhead": "{:.0%}", "driver_domain_ms": "{:.2f}",
+    formats = {"cpu_ms": "{:.2f}", "virt_share": "{:.0%}", "virt_share_own": "{:.0%}",
+               "driver_domain_ms": "{:.2f}",
                "io_requests": "{:d}", "mbit_s": "{:.1f}", "p50_ms": "{:.3f}", "p99_ms": "{:.3f}"}
     for name, row in results.overview().iterrows():
         table.add_row(name, *[
             "" if pd.isna(row[c]) else formats[c].format(row[c]) if c in formats else row[c]
             for c in heads])
+    table.caption = ("cpu ms: the guest's vCPUs and the driver domain's work on its behalf; "
+                     + "; ".join(SHARES.values()) + "; Mbit/s: bytes over the measured time; "
+                     "p50/p99: per I/O request (a packet, a disk read)")
     out.print(table)
     _print_requests(summary, out)
     for name, d in summary["devices"].items():

@@ -35,11 +35,12 @@ import yaml
 
 from model import __version__
 from model.app.arrivals import as_recorded
-from model.categories import NAMES, VIRTUALIZATION
+from model.categories import NAMES
 from model.errors import PvsimError
 from model.scenario import Scenario, load_scenario
 
 from .resultsdir import mark, read_marker, staged, write_atomically
+from .shares import own_virtualization_share, virtualization_share
 from .summary import Summary, scenario_hash
 from .tables import (
     APP_REQUEST_COLUMNS,
@@ -268,8 +269,10 @@ class Results:
 
     # --- display -----------------------------------------------------------------------
     def overview(self) -> pd.DataFrame:
-        """One row per guest: mode, CPU ms, the share of it that is virtualization
-        (:data:`model.categories.VIRTUALIZATION`), driver-domain ms, I/O figures."""
+        """One row per guest: mode, CPU ms (its vCPUs' and the driver domain's work on
+        its behalf), the virtualization shares (``virt_share``, ``virt_share_own``:
+        :mod:`analysis.shares`), driver-domain ms, I/O figures (``mbit_s``: bytes over
+        the measured time of the run)."""
         rows = {}
         for g, v in self.summary["guests"].items():
             cpu = v["cpu_s"]
@@ -278,9 +281,8 @@ class Results:
             rows[g] = {
                 "mode": v["mode"],
                 "cpu_ms": 1e3 * total,
-                "virt_overhead": sum(cpu.get(c, 0.0) for c in VIRTUALIZATION) / total
-                if total
-                else 0.0,
+                "virt_share": virtualization_share(cpu),
+                "virt_share_own": own_virtualization_share(cpu),
                 "driver_domain_ms": 1e3 * cpu.get("driver_domain", 0.0),
                 "io_requests": io_.get("requests", 0),
                 "mbit_s": io_.get("throughput_mbps", float("nan")),

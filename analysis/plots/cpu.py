@@ -21,8 +21,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
-from model.categories import NAMES, VIRTUALIZATION
+from model.categories import NAMES
 
+from ..shares import SHARES, virtualization_share
 from ._common import color_ticklabels, fmt, message_figure, new_figure, plain_text, title
 from .colors import CATEGORY_COLORS, guest_colors
 from .groups import POOL_PAST, rows_for
@@ -34,8 +35,6 @@ __all__ = ["CATEGORIES", "cpu_breakdown", "cpu_breakdown_by_mode"]
 
 #: Stacking order, bottom to top.
 CATEGORIES = tuple(c for c in NAMES if c != "idle")
-#: Categories that are the cost of virtualization (quoted above each bar).
-OVERHEAD = VIRTUALIZATION
 
 
 def _used_categories(frames: list[pd.DataFrame]) -> list[str]:
@@ -55,12 +54,13 @@ def _stack(ax: Axes, x: np.ndarray, df: pd.DataFrame, cats: list[str], width: fl
 
 def _annotate(ax: Axes, x: np.ndarray, df: pd.DataFrame, at: np.ndarray, unit: str,
               scale: float, fontsize: str = "small", totals: np.ndarray | None = None) -> None:
-    """Each bar's total (``totals``, default ``at``) and overhead share, written at
-    height ``at`` (above a whisker)."""
+    """Each bar's total (``totals``, default ``at``) and virtualization share
+    (:func:`analysis.shares.virtualization_share`), written at height ``at`` (above a
+    whisker)."""
     totals = at if totals is None else totals
-    over = scale * df[[c for c in OVERHEAD if c in df]].sum(axis=1).to_numpy()
-    for xi, y, tot, o in zip(x, at, totals, over, strict=True):
-        share = f"\n{o / tot:.0%} overhead" if tot > 0 else ""
+    shares = [virtualization_share(row) for row in df.to_dict("records")]
+    for xi, y, tot, v in zip(x, at, totals, shares, strict=True):
+        share = f"\n{v:.0%} virt share" if tot > 0 else ""
         ax.text(xi, y, f"{fmt(tot)} {unit}{share}", ha="center", va="bottom",
                 fontsize=fontsize)
 
@@ -83,9 +83,10 @@ def cpu_breakdown(r: Results, max_bars: int = POOL_PAST) -> Figure:
     """CPU time per guest, stacked by category: in time, and as shares of each guest's.
 
     Above, one bar per guest (scenario order, its name in its colour), stacked bottom
-    to top in the order of :data:`CATEGORIES`, with its total and the share that is
-    virtualization overhead (hypervisor, transitions, emulation, and the
-    driver domain's work for the guest) written over it. Below, the same bars scaled
+    to top in the order of :data:`CATEGORIES`, with its total and its virtualization
+    share (:mod:`analysis.shares`: hypervisor, transitions, emulation, and the driver
+    domain's work for the guest, over all of it) written over it, the definition under
+    the graph. Below, the same bars scaled
     to 100 % of each guest's CPU time, so that the make-up of a guest that used little
     CPU stays readable next to one that used much. Categories that are zero for every
     guest are left out.
@@ -162,6 +163,7 @@ def cpu_breakdown(r: Results, max_bars: int = POOL_PAST) -> Figure:
         a.grid(True, axis="y", alpha=0.3)
     _legend(ax)
     fig.suptitle(title(r, what))
+    fig.supxlabel(SHARES["virt_share"], fontsize="x-small", color="0.35")
     return fig
 
 
