@@ -134,14 +134,16 @@ class Results:
         return self.typed
 
     def equals(self, other: Results, engine: bool = True) -> bool:
-        """Same scenario, summary and tables (``engine=False`` ignores the wall-clock
-        engine block, which differs between two runs of the same scenario and seed)."""
+        """Same scenario (resolved: an I/O path left to its mode's default and the same
+        path named are the same), summary and tables (``engine=False`` ignores the
+        wall-clock engine block, which differs between two runs of the same scenario
+        and seed)."""
 
         def summary(r: Results) -> dict:
             return r.summary if engine else {k: v for k, v in r.summary.items() if k != "engine"}
 
         return (
-            self.scenario == other.scenario
+            self.scenario.resolved() == other.scenario.resolved()
             and summary(self) == summary(other)
             and all(getattr(self, t).equals(getattr(other, t)) for t in TABLES)
         )
@@ -221,7 +223,7 @@ class Results:
         out = Path(directory)
         write_atomically(
             out / "scenario.resolved.yaml",
-            yaml.safe_dump(self.scenario.model_dump(mode="json"), sort_keys=False),
+            yaml.safe_dump(self.scenario.resolved(), sort_keys=False),
         )
         for attr, (name, _) in TABLES.items():
             buf = io.BytesIO()

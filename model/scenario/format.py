@@ -282,10 +282,31 @@ class Scenario(_Strict):
             out += [(PATHS, a.path) for a in g.devices if a.path is not None]
         return out
 
+    def resolved(self) -> dict:
+        """The scenario as data (JSON types) with every default filled in, the I/O path
+        of each attachment included: its mode's default where none is given (what
+        ``scenario.resolved.yaml`` holds; the scenario itself keeps ``path: null`` so
+        that changing a guest's mode alone stays valid).
+
+        Examples
+        --------
+        >>> s = parse_scenario("name: t\\nhost: {devices: {d: {kind: ssd}}}\\n"
+        ...                    "guests: [{name: a, mode: hvm, workload: {profile: spin},"
+        ...                    " devices: [{device: d}]}]")
+        >>> s.guests[0].devices[0].path, s.resolved()["guests"][0]["devices"][0]["path"]
+        (None, 'emulated')
+        """
+        out = self.model_dump(mode="json")
+        for g, dumped in zip(self.guests, out["guests"], strict=True):
+            for a, att in zip(g.devices, dumped["devices"], strict=True):
+                att["path"] = a.path or MODES[g.mode].default_path
+        return out
+
     def identity(self) -> dict:
-        """What the scenario is, as data, for hashes and cache keys: its JSON dump, with a
-        trace named by its content rather than by the path of its file (the same run on
-        every machine).
+        """What the scenario is, as data, for hashes and cache keys: :meth:`resolved`,
+        with a trace named by its content rather than by the path of its file (the same
+        run on every machine). An attachment without a path and one naming its mode's
+        default are the same run, and have the same identity.
 
         Examples
         --------
@@ -295,7 +316,7 @@ class Scenario(_Strict):
         """
         from ..app.arrivals import without_trace_paths
 
-        return without_trace_paths(self.model_dump(mode="json"))
+        return without_trace_paths(self.resolved())
 
     @property
     def needs_driver_domain(self) -> bool:
