@@ -28,6 +28,7 @@ from model.modes import MODES, OS_KINDS, baseline_mode, is_modified
 from model.scenario import load_scenario, scenario_schema
 
 from .resultsdir import default_dir, preflight, remove_stale_temps, staged, write_atomically
+from .stats import TAIL_SAMPLES, thin_tail
 
 
 class _Parser(argparse.ArgumentParser):
@@ -183,15 +184,16 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     for col, head in heads.items():
         table.add_column(head, justify="left" if col == "mode" else "right")
     formats = {"cpu_ms": "{:.2f}", "virt_share": "{:.0%}", "virt_share_own": "{:.0%}",
-               "driver_domain_ms": "{:.2f}",
-               "io_requests": "{:d}", "mbit_s": "{:.1f}", "p50_ms": "{:.3f}", "p99_ms": "{:.3f}"}
+               "driver_domain_ms": "{:.2f}", "io_requests": "{:d}", "mbit_s": "{:.1f}"}
+    quantiles = {"p50_ms": 0.5, "p99_ms": 0.99}
     for name, row in results.overview().iterrows():
         table.add_row(name, *[
-            "" if pd.isna(row[c]) else formats[c].format(row[c]) if c in formats else row[c]
-            for c in heads])
+            _ms(row[c], row["io_requests"], quantiles[c]) if c in quantiles
+            else "" if pd.isna(row[c]) else formats[c].format(row[c]) if c in formats
+            else row[c] for c in heads])
     table.caption = ("cpu ms: the guest's vCPUs and the driver domain's work on its behalf; "
                      + "; ".join(SHARES.values()) + "; Mbit/s: bytes over the measured time; "
-                     "p50/p99: per I/O request (a packet, a disk read)")
+                     "p50/p99: per I/O request (a packet, a disk read); " + THIN_NOTE)
     out.print(table)
     _print_requests(summary, out)
     for name, d in summary["devices"].items():
@@ -214,21 +216,31 @@ def _print_requests(summary: dict, out: Console) -> None:
     title = "application requests" + (f" after a {warmup * 1e3:g} ms warm-up" if warmup
                                       else "")
     table = Table(title=title, caption="response times: arrival at the NIC to the last "
-                  "packet sent; an unanswered request counts with its wait so far")
+                  "packet sent; an unanswered request counts with its wait so far; "
+                  + THIN_NOTE)
     for head in ("guest", "offered/s", "served/s", "dropped", "unanswered", "mean ms",
                  "p50 ms", "p99 ms", "p99.9 ms", "requests"):
         table.add_column(head, justify="left" if head == "guest" else "right")
 
-    def ms(x: float | None) -> str:
-        return "" if x is None else f"{x:.3f}"
-
     for name, a in rows:
-        lat = a["latency"]
+        lat, n = a["latency"], a["latency"]["n"]
         table.add_row(name, f"{a['offered_per_s']:.0f}", f"{a['served_per_s']:.0f}",
-                      f"{a['dropped']:d}", f"{a['in_flight']:d}", ms(lat["mean_ms"]),
-                      ms(lat["p50_ms"]),
-                      ms(lat["p99_ms"]), ms(lat["p999_ms"]), f"{lat['n']:d}")
+                      f"{a['dropped']:d}", f"{a['in_flight']:d}", _ms(lat["mean_ms"]),
+                      _ms(lat["p50_ms"], n, 0.5), _ms(lat["p99_ms"], n, 0.99),
+                      _ms(lat["p999_ms"], n, 0.999), f"{n:d}")
     out.print(table)
+
+
+#: The footnote of a table whose percentiles :func:`_ms` may mark.
+THIN_NOTE = (f"*: fewer than {TAIL_SAMPLES} samples above that percentile (a p99 needs "
+             f"{TAIL_SAMPLES * 100:,}): the value of a few requests, not a tail")
+
+
+def _ms(x: float | None, n: int = 0, q: float | None = None) -> str:
+    """``x`` ms as a cell; the ``q`` quantile of ``n`` samples marked * if thin."""
+    if x is None or x != x:  # None or NaN
+        return ""
+    return f"{x:.3f}" + ("*" if q is not None and thin_tail(n, q) else "")
 
 
 def _report_stalled_runs(table, out: Console) -> None:

@@ -83,3 +83,20 @@ def mean_ci(x: Sequence[float], confidence: float = 0.95) -> tuple[float, float]
         return mean, float("nan")
     var = math.fsum((v - mean) ** 2 for v in x) / (n - 1)
     return mean, t_quantile(0.5 + confidence / 2.0, n - 1) * math.sqrt(var / n)
+
+
+#: Samples above a percentile for it to describe a tail: fewer, and it is the value of a
+#: handful of requests (the CLI marks such a percentile).
+TAIL_SAMPLES = 10
+
+
+def thin_tail(n: int, q: float) -> bool:
+    """Whether the ``q`` quantile (0.99 for p99) of ``n`` samples rests on fewer than
+    :data:`TAIL_SAMPLES` samples above it: a p99 needs 1,000 samples, a p99.9 10,000.
+
+    Examples
+    --------
+    >>> thin_tail(100, 0.99), thin_tail(1000, 0.99), thin_tail(20, 0.5)
+    (True, False, False)
+    """
+    return n * (1.0 - q) < TAIL_SAMPLES - 1e-9

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import venv
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from analysis.cli import main
+from analysis.shares import SHARES
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -88,3 +90,17 @@ def test_non_editable_install_runs_bench_from_another_directory(tmp_path):
     assert (work / "qs" / "summary.json").is_file() and (work / "qs" / "requests.parquet").is_file()
     assert {p.name for p in (work / "qs" / "plots").glob("*.png")} >= {
         "latency_cdf.png", "cpu_breakdown.png", "topology.png", "schedule_timeline.png"}
+
+
+def test_the_run_table_defines_its_figures_and_marks_thin_percentiles(tmp_path, capsys):
+    """The run's tables say what each share and rate is divided by, and a p99 of a few
+    hundred requests (fewer than 10 above it) carries a *, explained in the caption."""
+    root = Path(__file__).resolve().parents[1]
+    assert main(["run", str(root / "scenarios" / "quickstart.yaml"), "--set", "duration=30ms",
+                 "-o", str(tmp_path / "r")]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the caption wraps at any width
+    for definition in SHARES.values():
+        assert " ".join(definition.split()) in out
+    assert "Mbit/s: bytes over the measured time" in out
+    assert "*: fewer than 10 samples above that percentile" in out
+    assert re.search(r"\d\.\d{3}\* ", out)  # a marked p99

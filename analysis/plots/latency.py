@@ -23,6 +23,7 @@ from matplotlib.transforms import offset_copy
 
 from analysis.results import STAGE_COLUMNS
 
+from ..stats import TAIL_SAMPLES, thin_tail
 from ._common import (
     device_kind,
     device_names,
@@ -131,7 +132,8 @@ def latency_cdf(r: Results, max_lines: int = POOL_PAST) -> Figure:
             p = np.percentile(lat, list(PERCENTILE_MARKERS))
             path = ", ".join(dict.fromkeys(sel["path"])) if "path" in sel else ""
             label = (f"{row.label} [{path}]  " if path else f"{row.label}  ") + "  ".join(
-                f"p{q} {fmt(v)}" for q, v in zip(PERCENTILE_MARKERS, p, strict=True)) + " ms"
+                f"p{q} {fmt(v)}{'*' if thin_tail(len(lat), q / 100) else ''}"
+                for q, v in zip(PERCENTILE_MARKERS, p, strict=True)) + " ms"
             ax.step(np.concatenate(([lat[0]], lat)), np.concatenate(([0.0], frac)),
                     where="post", color=row.color, lw=1.8, label=label)
             for (q, marker), v in zip(PERCENTILE_MARKERS.items(), p, strict=True):
@@ -148,7 +150,8 @@ def latency_cdf(r: Results, max_lines: int = POOL_PAST) -> Figure:
         proxies = [Line2D([], [], ls="", marker=m, color="0.6", markeredgecolor="black",
                           label=f"p{q}") for q, m in PERCENTILE_MARKERS.items()]
         key = ax.legend(handles=proxies, loc="lower right", fontsize="small",
-                        title="percentile", title_fontsize="small")
+                        title=f"percentile\n(*: under {TAIL_SAMPLES} requests above it)",
+                        title_fontsize="small")
         ax.add_artist(key)  # a CDF leaves its lower right empty; the guests go below
         pooled = any(len(row.members) > 1 for row in lines[dev])
         below = offset_copy(ax.transAxes, fig=fig, y=-0.5, units="inches")  # the x label's

@@ -25,6 +25,7 @@ from matplotlib.patches import Patch
 
 from analysis.tables import PART_COLUMNS
 
+from ..stats import TAIL_SAMPLES, thin_tail
 from ._common import fmt, guest_order, log_scale, message_figure, new_figure, plain_text, title
 from .colors import PART_COLORS, run_colors
 from .groups import entry_colors
@@ -50,8 +51,6 @@ PART_WORDS = {
     "send": "its worker waited for the response's packets to be sent",
 }
 
-#: Below this many requests a guest entry's p99 is flagged as not reliable.
-SMALL_SAMPLE = 100
 #: Guest entries drawn one line each in the CDF (past it, the ones with the highest p99;
 #: the others are thin grey lines).
 MAX_CDF_GROUPS = 12
@@ -106,8 +105,9 @@ def response_cdf(r: Results) -> Figure:
     first guest's, as in every graph of the run); its 50th, 95th and 99th
     percentiles are marked on it (o, square, triangle) and quoted in the legend with
     the number of requests behind them and the requests dropped (which a CDF of
-    response times cannot show). An entry with fewer than :data:`SMALL_SAMPLE`
-    requests says that its p99 is not reliable, and its p99 marker is hollow. The
+    response times cannot show). An entry whose p99 rests on fewer than
+    :data:`analysis.stats.TAIL_SAMPLES` requests above it (:func:`analysis.stats.thin_tail`:
+    under 1,000 requests) says so, and its p99 marker is hollow. The
     time axis is logarithmic when the response times spread over more than 1.5
     decades. Past :data:`MAX_CDF_GROUPS` entries, the ones with the highest p99 are
     drawn and named, the others are thin grey lines.
@@ -182,12 +182,12 @@ def response_cdf(r: Results) -> Figure:
         waiting = int(stats.get(g, {}).get("in_flight") or 0)
         if waiting:  # the summary's percentiles count them at their age; not drawn here
             label += f"  ({waiting:,} unanswered at the end, not drawn)"
-        if n < SMALL_SAMPLE:
-            label += f"  (p99 of {n} requests is not reliable)"
+        if thin_tail(n, 0.99):
+            label += f"  (p99 of {n} requests: under {TAIL_SAMPLES} above it)"
         ax.step(np.concatenate(([x[0]], x)), np.concatenate(([0.0], np.arange(1, n + 1) / n)),
                 where="post", color=colors[g], lw=1.8, label=label, zorder=2)
         for (q, marker), v in zip(PERCENTILE_MARKERS.items(), p, strict=True):
-            hollow = q == 99 and n < SMALL_SAMPLE
+            hollow = q == 99 and thin_tail(n, 0.99)
             ax.scatter([v], [q / 100], marker=marker, s=42, zorder=3, linewidths=0.8,
                        color="none" if hollow else colors[g],
                        edgecolors=colors[g] if hollow else "black")
