@@ -21,7 +21,7 @@ from rich.table import Table
 
 from model import __version__
 from model.categories import NAMES
-from model.errors import PvsimError, UnsupportedModeError
+from model.errors import PvsimError, UnsupportedModeError, valid_choices
 from model.hardware import DEFAULT_PROFILE, load_profile, profile_names
 from model.microbench import OPS
 from model.modes import MODES, OS_KINDS, baseline_mode, is_modified
@@ -70,7 +70,7 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
     modes = _csv(args.modes) if args.modes else list(MODES)
     for m in modes:
         if m not in MODES:
-            raise PvsimError(f"unknown mode {m!r}; valid choices: {', '.join(MODES)}")
+            raise PvsimError(f"unknown mode {m!r}; {valid_choices(m, MODES)}")
     for m in modes:  # a mode that cannot run the OS at all is an error (pv: a modified one)
         problem = MODES[m].problem(modified_os=is_modified(args.os))
         if problem is not None:
@@ -78,7 +78,7 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
     ops = _csv(args.ops) if args.ops else list(OPS)
     for op in ops:
         if op not in OPS:
-            raise PvsimError(f"unknown op {op!r}; valid choices: {', '.join(OPS)}")
+            raise PvsimError(f"unknown op {op!r}; {valid_choices(op, OPS)}")
     skipped = []
     for m in modes:
         problem = MODES[m].problem(hw)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from model.errors import PvsimError
+from model.errors import PvsimError, valid_choices
 from model.hardware import load_profile
 from model.modes import MODES, baseline_mode, is_modified
 from model.scenario import Scenario, guest_names, with_overrides
@@ -111,7 +111,7 @@ def compare(
         )
     for m in modes:
         if m not in MODES:
-            raise PvsimError(f"unknown mode {m!r}; valid choices: {', '.join(MODES)}")
+            raise PvsimError(f"unknown mode {m!r}; {valid_choices(m, MODES)}")
     baseline = baseline_mode()
     runs, skipped, rows = {}, [], []
     names = guest_names(s)

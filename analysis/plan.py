@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from model.errors import ConfigError
+from model.errors import ConfigError, valid_choices
 from model.scenario import Scenario, ScenarioError, with_overrides
 from model.scenario.overrides import parse_override, set_path
 
@@ -176,8 +176,8 @@ def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = Non
     known = metric_names(with_overrides(base, [f"{path}={start}"]))
     for slo in slos:
         if slo.metric not in known:
-            raise ConfigError(f"--slo {slo}: unknown metric {slo.metric!r}; valid choices: "
-                              f"{', '.join(known)}")
+            raise ConfigError(f"--slo {slo}: unknown metric {slo.metric!r}; "
+                              f"{valid_choices(slo.metric, known)}")
     tables: list[pd.DataFrame] = []
     verdicts: dict[int, Verdict] = {}
     counts = [0, 0]  # runs computed, read from the cache

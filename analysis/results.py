@@ -36,7 +36,7 @@ import yaml
 from model import __version__
 from model.app.arrivals import as_recorded
 from model.categories import NAMES
-from model.errors import PvsimError
+from model.errors import PvsimError, valid_choices
 from model.scenario import Scenario, load_scenario
 
 from .resultsdir import mark, read_marker, staged, write_atomically
@@ -172,7 +172,8 @@ class Results:
         devices = self.summary["devices"]
         if device not in devices:
             raise PvsimError(
-                f"no device {device!r}; valid choices: {', '.join(devices) or '(none)'}"
+                f"no device {device!r}; "
+                + (valid_choices(device, devices) if devices else "the run has no devices")
             )
         m = pd.DataFrame(devices[device]["contention_s"]).T.fillna(0.0)
         order = [g for g in self.guest_names if g in m.index]

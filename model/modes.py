@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import categories as C
-from .errors import UnsupportedModeError
+from .errors import UnsupportedModeError, valid_choices
 from .hardware import HardwareProfile
 from .isa import N_OPS, STOP_OPS, Op
 from .registry import Registry
@@ -204,7 +204,7 @@ class VirtMode(ABC):
         from .io.paths import PATHS
 
         if path not in PATHS:
-            return f"unknown I/O path {path!r}; valid choices: {', '.join(PATHS)}"
+            return f"unknown I/O path {path!r}; {valid_choices(path, PATHS)}"
         if path in self.paths():
             return None
         return self.only_paths_reason or PATHS[path].refusal(self.name)

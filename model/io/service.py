@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from ..errors import ConfigError
+from ..errors import ConfigError, valid_choices
 from ..registry import Registry
 from .arbitration import SpecParam
 from .requests import IORequest
@@ -407,8 +407,8 @@ class ServiceDistribution:
         ('cv', 'distribution lognormal needs cv (the coefficient of variation, more than 0)')
         """
         if distribution not in DISTRIBUTIONS:
-            return "distribution", (f"unknown distribution {distribution!r}; valid choices: "
-                                    f"{', '.join(DISTRIBUTIONS)}")
+            return "distribution", (f"unknown distribution {distribution!r}; "
+                                    f"{valid_choices(distribution, DISTRIBUTIONS)}")
         if distribution == "lognormal" and cv is None:
             return "cv", ("distribution lognormal needs cv (the coefficient of variation, "
                           "more than 0)")

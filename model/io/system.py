@@ -19,7 +19,7 @@ from itertools import count
 import numpy as np
 
 from ..categories import HYPERVISOR, N_CATEGORIES, TRANSITION
-from ..errors import ConfigError
+from ..errors import ConfigError, valid_choices
 from ..isa import Chunk, Op
 from ..liveness import State
 from ..modes import MODES
@@ -163,7 +163,7 @@ class IOSystem:
         """Give ``domain`` access to ``device`` through ``path`` (default by its mode)."""
         if device not in self.devices:
             raise ConfigError(
-                f"unknown device {device!r}; valid choices: {', '.join(self.devices)}"
+                f"unknown device {device!r}; {valid_choices(device, self.devices)}"
             )
         mode = domain.mode.kind
         path = path or mode.default_path

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..errors import valid_choices
 from ..io.arbitration import POLICIES
 from ..io.devices import DEVICE_KINDS
 from ..workload_registry import Footprint, registry
@@ -102,8 +103,9 @@ def _guests(s: Scenario) -> list[FieldError]:
         for j, a in enumerate(g.devices):
             if a.device not in s.host.devices:
                 out.append(FieldError(("guests", i, "devices", j, "device"), (
-                    f"unknown device {a.device!r}; valid choices: "
-                    f"{', '.join(s.host.devices) or '(no devices)'}")))
+                    f"unknown device {a.device!r}; " + (valid_choices(
+                        a.device, s.host.devices) if s.host.devices else "the host has no "
+                        "devices"))))
                 continue
             if a.device in seen:
                 out.append(FieldError(("guests", i, "devices", j, "device"), (
@@ -151,7 +153,7 @@ def _devices(s: Scenario) -> list[FieldError]:
             for g in getattr(spec, key):
                 if g not in names:
                     out.append(FieldError(("host", "devices", d, key, g), (
-                        f"unknown guest {g!r}; valid choices: {', '.join(names)}")))
+                        f"unknown guest {g!r}; {valid_choices(g, names)}")))
         mine = POLICIES[spec.arbitration].params  # its own and its bases' (a subclass's)
         for key, field in type(spec).model_fields.items():
             if device_field_owner(key) in policies and key not in mine and \

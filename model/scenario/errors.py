@@ -29,7 +29,7 @@ from typing import Annotated, Union
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from ..errors import ConfigError
+from ..errors import ConfigError, valid_choices
 from ..io.service import DEVICE_KINDS
 from ..workload_registry import registry
 from .yamlsafe import format_path
@@ -161,7 +161,7 @@ def _unknown_device_key(key: object, kind: str, valid: str) -> str:
     """``unknown key 'mtu' for kind ssd; valid keys: ... ('mtu' is a key of kind nic)``."""
     others = [n for n, k in DEVICE_KINDS.items() if key in k.params and n != kind]
     hint = f" ({key!r} is a key of kind {' and '.join(others)})" if others else ""
-    return f"unknown key {key!r} for kind {kind}; valid keys: {valid}{hint}"
+    return f"unknown key {key!r} for kind {kind}; {valid_choices(key, valid, 'valid keys')}{hint}"
 
 
 def _tags_of(loc: tuple, root: type[BaseModel]) -> str:
@@ -188,35 +188,37 @@ def _problems(e: dict, root: type[BaseModel]) -> list[tuple[tuple, str]]:
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
         _, parent, _ = _resolve(tuple(e["loc"])[:-1], root)
-        valid = ", ".join(parent.model_fields) if isinstance(parent, type) and issubclass(
-            parent, BaseModel) else ""
+        valid = list(parent.model_fields) if isinstance(parent, type) and issubclass(
+            parent, BaseModel) else []
         kind = next((n for n, k in registry().items() if k.params is parent), None)
         device = _model_tag(parent, ("kind",))
         if kind is not None:
-            msg = f"unknown parameter {path[-1]!r} of workload {kind!r}; valid: {valid or 'none'}"
+            msg = (f"unknown parameter {path[-1]!r} of workload {kind!r}; "
+                   + (valid_choices(path[-1], valid, "valid") if valid else "valid: none"))
         elif device is not None:
             msg = _unknown_device_key(path[-1], device, valid)
         else:
-            msg = f"unknown key {path[-1]!r}" + (f"; valid keys: {valid}" if valid else "")
+            msg = f"unknown key {path[-1]!r}" + (
+                f"; {valid_choices(path[-1], valid, 'valid keys')}" if valid else "")
     elif e["type"] == "union_tag_invalid" and e["ctx"]["discriminator"] == "'kind'" \
             and path[:2] == ("host", "devices"):
         path = (*path, "kind")
-        msg = (f"unknown device kind {e['input'].get('kind')!r}; valid choices: "
-               f"{', '.join(DEVICE_KINDS)}")
+        kind = e['input'].get('kind')
+        msg = f"unknown device kind {kind!r}; {valid_choices(kind, DEVICE_KINDS)}"
     elif e["type"] == "union_tag_not_found" and e["ctx"]["discriminator"] == "'kind'" \
             and path[:2] == ("host", "devices"):
         msg = f"a device needs a kind; valid choices: {', '.join(DEVICE_KINDS)}"
     elif e["type"] == "union_tag_invalid" and "kind" in e["ctx"]["discriminator"]:
         path = (*path, "kind")
-        msg = (f"unknown kind {e['ctx']['tag']!r}; valid choices: "
-               f"{e['ctx']['expected_tags'].replace(chr(39), '')}")
+        tags = e['ctx']['expected_tags'].replace(chr(39), '').split(", ")
+        msg = f"unknown kind {e['ctx']['tag']!r}; {valid_choices(e['ctx']['tag'], tags)}"
     elif e["type"] == "union_tag_not_found" and "kind" in e["ctx"]["discriminator"]:
         msg = (f"missing required key 'kind'; valid choices: "
                f"{_tags_of(tuple(e['loc']), root)}")
     elif e["type"] == "union_tag_invalid":
         path = (*path, "profile")
-        msg = (f"unknown workload {e['input'].get('profile')!r}; valid choices: "
-               f"{', '.join(registry())}")
+        profile = e['input'].get('profile')
+        msg = f"unknown workload {profile!r}; {valid_choices(profile, registry())}"
     elif e["type"] == "union_tag_not_found":
         msg = f"a workload needs a profile; valid choices: {', '.join(registry())}"
     elif e["type"] == "missing" and path and isinstance(path[-1], int):  # a short tuple

@@ -37,6 +37,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from ..app.arrivals import forget_moved_digests
+from ..errors import valid_choices
 from ..hardware import DEFAULT_PROFILE, profile_names
 from ..io.arbitration import POLICIES
 from ..io.devices import DEVICE_KINDS
@@ -242,8 +243,8 @@ class Scenario(_Strict):
     @classmethod
     def _known_hardware(cls, v: str) -> str:
         if v not in profile_names():
-            raise ValueError(f"unknown hardware profile {v!r}; valid choices: "
-                             f"{', '.join(profile_names())}")
+            raise ValueError(f"unknown hardware profile {v!r}; "
+                             f"{valid_choices(v, profile_names())}")
         return v
 
     @property

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 
-from ..errors import ConfigError
+from ..errors import ConfigError, valid_choices
 from .yamlsafe import YamlError, load_yaml
 
 #: Keys that name the elements of a list, tried in order.
@@ -52,8 +52,8 @@ def _element(items: list, key: str, where: str) -> int:
         return int(key) % len(items)
     names = [str(next((it[n] for n in NAME_KEYS if n in it), i)) if isinstance(it, dict)
              else str(i) for i, it in enumerate(items)]
-    raise OverrideError(f"--set {where}: no element {key!r} in the list; valid choices: "
-                        f"{', '.join(names) or '(the list is empty)'}")
+    raise OverrideError(f"--set {where}: no element {key!r} in the list; "
+                        + (valid_choices(key, names) if names else "the list is empty"))
 
 
 def set_path(data: dict, keys: list[str], value: object) -> tuple[str | int, ...]:
