@@ -305,6 +305,20 @@ def test_another_trace_value_is_refused_naming_the_choices(value):
         and "perfetto" in str(e.value)
 
 
+def test_tracing_does_not_change_the_run(run):
+    """The event log only records: the same run with record.trace: true has the same
+    summary (but for the scenario's hash and the engine's wall time) and tables."""
+    plain = simulate(load_scenario(QUICK, ["duration=20ms", "record.trace=true"]))
+    assert plain.event_log is None
+
+    def figures(r):
+        return {k: v for k, v in r.summary.items() if k not in ("engine", "scenario_hash")}
+
+    assert figures(plain) == figures(run)
+    for table in ("requests", "cpu", "timeseries", "schedule", "app_requests"):
+        assert getattr(plain, table).equals(getattr(run, table)), table
+
+
 def test_a_run_without_perfetto_writes_no_trace(tmp_path):
     r = simulate(load_scenario(QUICK, ["duration=5ms"]))  # the file says trace: true
     r.save(tmp_path / "r")
