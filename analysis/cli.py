@@ -200,8 +200,9 @@ def _run(args: argparse.Namespace, out: Console) -> int:
         out.print(f"device {name}: utilization {d['utilization']:.1%}, mean queue "
                   f"{d['mean_queue']:.2f}, {d['completed']} requests")
     _report_stalls(summary, out)
+    trace = ", trace.json.gz" if scenario.record.trace == "perfetto" else ""
     out.print(f"wrote {dest}/ (summary.json, scenario.resolved.yaml, "
-              f"{', '.join(f for f, _ in TABLES.values())}, {len(plots)} plots)")
+              f"{', '.join(f for f, _ in TABLES.values())}{trace}, {len(plots)} plots)")
     return 0
 
 
@@ -271,6 +272,20 @@ def _plot(args: argparse.Namespace, out: Console) -> int:
     plots = save_all(results, args.directory)
     out.print(f"wrote {len(plots)} plots to {Path(args.directory) / 'plots'}/: "
               f"{', '.join(p.name for p in plots)}")
+    return 0
+
+
+def _trace(args: argparse.Namespace, out: Console) -> int:
+    from .perfetto import TraceLimits, trace_directory
+
+    if args.max_requests is not None and args.max_requests < 0:
+        raise PvsimError(f"--max-requests: {args.max_requests} is not a count (0 or more)")
+    limits = TraceLimits(**({} if args.max_requests is None else
+                            {"requests": args.max_requests}))
+    with _one_file(args.output or Path(args.directory) / "trace.json.gz") as f:
+        path = trace_directory(args.directory, f, limits, force=args.force)
+    out.print(f"wrote {path} (open it in ui.perfetto.dev or chrome://tracing; no vCPU "
+              "events: a results directory does not keep the event log)")
     return 0
 
 
@@ -466,6 +481,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="override a scenario field (repeatable)")
     g = sub.add_parser("plot", help="draw (again) the graphs of a results directory")
     g.add_argument("directory", help="a results directory written by pvsim run")
+    t = sub.add_parser("trace", help="write the Perfetto / chrome://tracing timeline of a "
+                       "results directory (trace.json.gz)")
+    t.add_argument("directory", help="a results directory of a run with record.trace: true "
+                   "or perfetto")
+    t.add_argument("-o", "--output", help="the trace file (default DIR/trace.json.gz; "
+                   "plain JSON unless it ends in .gz)")
+    t.add_argument("--force", action="store_true", help="replace the trace file if it "
+                   "exists")
+    t.add_argument("--max-requests", type=int, metavar="N", help="I/O requests shown in "
+                   "full, the first after the warm-up (default 10000; 1000 more are sampled)")
     sub.add_parser("schema", help="print the scenario file's JSON Schema")
     args = parser.parse_args(argv)
     if getattr(args, "seed", None) is not None and not 0 <= args.seed < 2**64:
@@ -473,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
         command = {"bench": _bench, "validate": _validate, "run": _run, "compare": _compare,
-                   "sweep": _sweep, "plan": _plan, "plot": _plot,
+                   "sweep": _sweep, "plan": _plan, "plot": _plot, "trace": _trace,
                    "schema": _schema}[args.command]
         return command(args, out)
     except PvsimError as e:

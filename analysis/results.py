@@ -98,6 +98,9 @@ class Results:
         The results directory they were read from or saved to.
     typed : Summary or None
         ``summary`` typed, if the caller has it (see :attr:`typed_summary`).
+    event_log : analysis.perfetto.EventLog or None
+        The hypervisor's event log, bounded, of a fresh run with ``record.trace:
+        perfetto`` (for its trace; not saved as a table, so None when read back).
     """
 
     scenario: Scenario
@@ -110,6 +113,7 @@ class Results:
     app_requests: pd.DataFrame = field(default_factory=lambda: empty(APP_REQUEST_COLUMNS))
     source: Path | None = None
     typed: Summary | None = field(default=None, repr=False)
+    event_log: list | None = field(default=None, repr=False)
 
     @property
     def typed_summary(self) -> Summary:
@@ -220,7 +224,8 @@ class Results:
 
     def write_files(self, directory: str | Path, run_id: str | None = None) -> Path:
         """Write the files of a results directory into ``directory`` (a directory being
-        built: :meth:`save` is the safe way to write one), its marker last."""
+        built: :meth:`save` is the safe way to write one), its marker last; with
+        ``record.trace: perfetto``, the trace too (:mod:`analysis.perfetto`)."""
         out = Path(directory)
         write_atomically(
             out / "scenario.resolved.yaml",
@@ -231,6 +236,10 @@ class Results:
             getattr(self, attr).to_parquet(buf, index=False)
             write_atomically(out / name, buf.getvalue())
         write_atomically(out / "summary.json", json.dumps(self.summary, indent=1) + "\n")
+        if self.scenario.record.trace == "perfetto":
+            from .perfetto import TRACE_FILE, write_trace
+
+            write_trace(self, out / TRACE_FILE)
         mark(out, "run", run_id)
         self.source = out
         return out

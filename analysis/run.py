@@ -63,8 +63,18 @@ def simulate(
     host = build_host(s)
     if s.record.trace:  # the schedule table and graph (the time series do not need them)
         host.record_segments()
+    log = None
+    if s.record.trace == "perfetto":  # the trace's instant events, bounded
+        from .perfetto import EventLog, TraceLimits
+
+        limits = TraceLimits()
+        log = host.hypervisor.start_log(EventLog(
+            host.hw.freq_hz, host.series_width, s.duration, keep=limits.instants,
+            points=limits.counter_points))
     stats = host.run(seconds=s.duration, progress=progress, warmup=s.record.warmup)
-    return results_of(s, record_run(host, stats))
+    r = results_of(s, record_run(host, stats))
+    r.event_log = log
+    return r
 
 
 def results_of(s: Scenario, rec: RunRecord) -> Results:

@@ -441,9 +441,11 @@ class Hypervisor:
         self.busy = [Bins(width) for _ in self.vcpus]
         return self.busy
 
-    def start_log(self) -> list[tuple[int, str, str, int | None]]:
-        """Record the event log from now on (:attr:`log`) and return it."""
-        self.log = []
+    def start_log(self, into: list | None = None) -> list[tuple[int, str, str, int | None]]:
+        """Record the event log from now on (:attr:`log`) and return it: into ``into``
+        if given (a list, or anything with a list's ``append``, such as a bounded log),
+        else a new list."""
+        self.log = [] if into is None else into
         return self.log
 
     def note(self, time: int, event: str, vcpu: VCpu, detail: int | None = None) -> None:

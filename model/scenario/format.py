@@ -28,6 +28,7 @@ from pydantic import (
     BeforeValidator,
     Field,
     PlainSerializer,
+    PlainValidator,
     ValidationError,
     WithJsonSchema,
     create_model,
@@ -198,13 +199,35 @@ class GuestSpec(_Strict):
         return self
 
 
+#: What ``record.trace`` may be: ``false``; ``true`` (the vCPU schedule); ``perfetto``
+#: (the schedule and a timeline trace for Perfetto, :mod:`analysis.perfetto`).
+TRACE_CHOICES = (False, True, "perfetto")
+
+
+def _trace_choice(value: object) -> bool | str:
+    if isinstance(value, bool) or value == "perfetto":
+        return value
+    raise ValueError(f"{value!r} is not a trace choice; valid choices: true (the vCPU "
+                     "schedule), false (none), perfetto (the schedule and trace.json.gz, a "
+                     "timeline for ui.perfetto.dev or chrome://tracing)")
+
+
+TraceChoice = Annotated[Union[bool, Literal["perfetto"]],  # noqa: UP007
+                        PlainValidator(_trace_choice),
+                        WithJsonSchema({"anyOf": [{"type": "boolean"},
+                                                  {"const": "perfetto"}]})]
+
+
 class RecordSpec(_Strict):
     interval: Duration = "10ms"
     """time-series interval (timeseries.parquet)"""
     requests: bool = True
     """keep every I/O request's stage times (requests.parquet)"""
-    trace: bool = False
-    """keep the vCPU schedule (schedule.parquet and its graph)"""
+    trace: TraceChoice = False
+    """true: keep the vCPU schedule (schedule.parquet and its graph); perfetto: that and
+    trace.json.gz, a timeline of the run (pCPUs, devices, I/O requests and their stages,
+    the vCPUs' events, queue and CPU counters) for ui.perfetto.dev or chrome://tracing
+    (pvsim trace DIR writes one for an earlier run); false: neither"""
     warmup: Duration | None = None
     """the start of the run left out of every statistic (CPU, transitions, devices, I/O
     and application requests: those issued or arrived in it are not counted); the time
