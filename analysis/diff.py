@@ -1,0 +1,668 @@
+"""``pvsim diff A B``: two results directories side by side, metric by metric.
+
+Three kinds of directory can be compared, each with its own kind only:
+
+- two **runs** (``pvsim run``): every figure of ``summary.json`` (per guest CPU by
+  category, instructions, transitions, I/O throughput and latencies, application requests
+  and their parts; per device utilization, queue, completions and the time each guest
+  waited there; host, hypervisor and I/O totals; each guest entry's pooled requests
+  under ``app.groups``), named by its dotted path in ``summary.json``
+  (``guests.web-pv.cpu_s.user``; a device's ``contention_s.GUEST`` is that guest's wait
+  summed over the guests it waited behind). The engine block (wall time, events) and
+  anything that is not a figure (versions, names, modes) are left out; the inputs that
+  differ (the fields of ``scenario.resolved.yaml``) are listed apart;
+- two **compares** (``pvsim compare``): the runs of the modes both have, mode by mode;
+- two **sweeps** or plans (``pvsim sweep``, ``pvsim plan``): point by point, matched by
+  the values of their varied parameters, each headline metric (:mod:`analysis.metrics`)
+  as the mean of the point's replications.
+
+Each metric gets A's value, B's, the change ``B - A`` and the relative change
+``(B - A) / |A|`` (infinite from zero). Identical metrics are marked (and hidden by
+the CLI unless ``--all``); the others are sorted so the largest relative changes come
+first (significant ones first in a sweep).
+
+Significance, where both sides have at least two replications, is Welch's two-sided
+t-test on the replications (:func:`welch`): it tests the difference of the means
+itself, and does not assume the two configurations have the same spread (a change of
+configuration often changes the variance too). Non-overlapping confidence intervals
+would be a cruder test: two 95% intervals can overlap while the difference is
+significant at 5%. Two sweeps of one scenario seed share their replications' seeds
+(common random numbers), which correlates the pairs positively; Welch's test ignores
+that and is then conservative (it may miss a small change; what it calls significant
+is). Each metric is tested on its own: among many unchanged metrics, about one in
+``1 / (1 - confidence)`` passes by chance.
+
+A directory's *shape* is its guest entries and devices: directories of different
+shapes are refused (:class:`ShapeMismatchError`, naming what differs), as are
+directories of different kinds (:class:`KindMismatchError`). A guest entry of another
+``count`` is the same shape: the replicas only one side has are listed as such.
+
+Examples
+--------
+>>> import tempfile
+>>> from model.scenario import parse_scenario
+>>> from analysis.run import simulate
+>>> text = "name: d\\nduration: 5ms\\nguests: [{name: a, mode: MODE, workload: {profile: spin}}]"
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     pv = simulate(parse_scenario(text.replace("MODE", "pv"))).save(f"{tmp}/pv")
+...     hvm = simulate(parse_scenario(text.replace("MODE", "hvm"))).save(f"{tmp}/hvm")
+...     d = diff(pv, hvm)
+...     same = diff(pv, pv)
+>>> d.kind, d.points[0].inputs
+('run', [('guests.a.mode', 'pv', 'hvm')])
+>>> len(same.points[0].changed)
+0
+>>> t, df, p = welch([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+>>> round(t, 3), df, round(p, 4)
+(-3.674, 4.0, 0.0213)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from model.errors import PvsimError
+
+from .resultsdir import read_marker
+from .stats import mean_ci, t_cdf
+
+__all__ = ["Change", "Diff", "DiffError", "KindMismatchError", "NotResultsError",
+           "PointDiff", "ShapeMismatchError", "diff", "kind_of", "run_metrics", "welch"]
+
+#: The sections of ``summary.json`` whose figures a run's diff compares.
+SECTIONS = ("host", "guests", "devices", "hypervisor", "io", "app")
+
+
+class DiffError(PvsimError):
+    """Two results directories that cannot be compared."""
+
+
+class NotResultsError(DiffError):
+    """A path that is not a results directory (missing, a file, or without a run's,
+    a compare's or a sweep's files)."""
+
+
+class KindMismatchError(DiffError):
+    """Directories of different kinds, such as a run and a sweep."""
+
+
+class ShapeMismatchError(DiffError):
+    """Directories of scenarios with different guest entries or devices, or sweeps of
+    different varied parameters."""
+
+
+# --- the figures -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Change:
+    """One metric of one point in A and in B.
+
+    Attributes
+    ----------
+    name : str
+        The metric: a dotted path in ``summary.json`` (runs) or a headline metric
+        (sweeps).
+    a, b : float or None
+        The value (a sweep's: the mean of the replications); None where that side has
+        none.
+    n_a, n_b : int
+        Replications behind each value (1 for a run).
+    ci_a, ci_b : float or None
+        Half-widths of the confidence intervals of the means (two or more replications).
+    p_value : float or None
+        Welch's two-sided p-value (two or more replications on both sides).
+    significant : bool or None
+        ``p_value < 1 - confidence``; None without a test.
+    identical : bool
+        The same values on both sides (every replication).
+    """
+
+    name: str
+    a: float | None
+    b: float | None
+    n_a: int = 1
+    n_b: int = 1
+    ci_a: float | None = None
+    ci_b: float | None = None
+    p_value: float | None = None
+    significant: bool | None = None
+    identical: bool = False
+
+    @property
+    def change(self) -> float | None:
+        """``b - a`` (None if a side has no value)."""
+        return None if self.a is None or self.b is None else self.b - self.a
+
+    @property
+    def relative(self) -> float | None:
+        """``(b - a) / |a|``: infinite from zero, 0 from zero to zero, None if a side
+        has no value."""
+        d = self.change
+        if d is None:
+            return None
+        if self.a == 0:
+            return 0.0 if d == 0 else math.copysign(math.inf, d)
+        return d / abs(self.a)
+
+    @property
+    def subject(self) -> str:
+        """What the metric is of: ``host``, ``guest NAME``, ``entry NAME``,
+        ``device NAME``, ``hypervisor``, ``io`` or ``invariants``."""
+        parts = self.name.split(".")
+        kind = {"guests": "guest", "guest": "guest", "devices": "device", "device": "device",
+                "group": "entry"}.get(parts[0])
+        if kind is not None and len(parts) > 2:
+            return f"{kind} {parts[1]}"
+        if parts[:2] == ["app", "groups"] and len(parts) > 3:
+            return f"entry {parts[2]}"
+        return parts[0]
+
+    @property
+    def metric(self) -> str:
+        """The name without its subject (``cpu_s.user``)."""
+        parts = self.name.split(".")
+        skip = 3 if parts[:2] == ["app", "groups"] else 2 if self.subject != parts[0] else 1
+        return ".".join(parts[skip:]) or self.name
+
+    def as_dict(self) -> dict[str, Any]:
+        """The change as JSON-ready values (an infinite relative change as None)."""
+        rel = self.relative
+        return {"name": self.name, "subject": self.subject, "metric": self.metric,
+                "a": self.a, "b": self.b, "change": self.change,
+                "relative": None if rel is None or math.isinf(rel) else rel,
+                "n_a": self.n_a, "n_b": self.n_b, "ci_a": _finite(self.ci_a),
+                "ci_b": _finite(self.ci_b), "p_value": self.p_value,
+                "significant": self.significant, "identical": self.identical}
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else x
+
+
+def _order(c: Change) -> tuple:
+    """Changed before identical, significant before untested before not significant,
+    then the largest relative change (a value only one side has counts as infinite)."""
+    rel = c.relative
+    size = math.inf if rel is None else abs(rel)
+    rank = {True: 0, None: 1, False: 2}[c.significant]
+    return (c.identical, rank, -size, c.name)
+
+
+@dataclass
+class PointDiff:
+    """The metrics of one point (a run's only point, a compare's mode, a sweep's point).
+
+    Attributes
+    ----------
+    point : dict
+        ``{}`` for runs, ``{"mode": M}`` for compares, the varied values for sweeps.
+    changes : list of Change
+        Every metric either side has, changed first, the largest change first.
+    inputs : list of (str, object, object)
+        The fields of the resolved scenarios that differ: (path, A's value, B's);
+        empty for sweeps (their points say what differs).
+    """
+
+    point: dict[str, Any]
+    changes: list[Change]
+    inputs: list[tuple[str, Any, Any]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> list[Change]:
+        """The metrics that are not identical."""
+        return [c for c in self.changes if not c.identical]
+
+    @property
+    def label(self) -> str:
+        """The point as ``path=value, ...`` (empty for a run)."""
+        return ", ".join(f"{k}={v}" for k, v in self.point.items())
+
+
+@dataclass
+class Diff:
+    """Two results directories side by side.
+
+    Attributes
+    ----------
+    kind : str
+        ``run``, ``compare`` or ``sweep``.
+    a, b : Path
+        The directories.
+    points : list of PointDiff
+        The points both have (a run has one), in A's order.
+    only_a, only_b : list of dict
+        The points only A or only B has.
+    confidence : float
+        The significance threshold is ``p < 1 - confidence``.
+    """
+
+    kind: str
+    a: Path
+    b: Path
+    points: list[PointDiff]
+    only_a: list[dict[str, Any]] = field(default_factory=list)
+    only_b: list[dict[str, Any]] = field(default_factory=list)
+    confidence: float = 0.95
+
+    @property
+    def identical(self) -> bool:
+        """No metric of any common point differs and both have the same points."""
+        return not (self.only_a or self.only_b or any(p.changed for p in self.points))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The diff as JSON-ready data (every metric, identical ones included)."""
+        return {"pvsim": "diff", "kind": self.kind, "a": str(self.a), "b": str(self.b),
+                "confidence": self.confidence,
+                "test": "Welch's two-sided t-test on the replications, significant when "
+                        f"p < {1 - self.confidence:.3g}",
+                "points": [{"point": p.point,
+                            "inputs": [{"path": k, "a": x, "b": y} for k, x, y in p.inputs],
+                            "changes": [c.as_dict() for c in p.changes]}
+                           for p in self.points],
+                "only_in_a": self.only_a, "only_in_b": self.only_b}
+
+
+# --- statistics --------------------------------------------------------------------------
+def welch(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, float]:
+    """Welch's two-sided t-test of ``mean(x) == mean(y)``.
+
+    Parameters
+    ----------
+    x, y : sequence of float
+        At least two values each.
+
+    Returns
+    -------
+    (t, df, p) : tuple of float
+        The statistic ``(mean(x) - mean(y)) / sqrt(s_x^2/n_x + s_y^2/n_y)``, the
+        Welch-Satterthwaite degrees of freedom and the two-sided p-value. With no spread
+        on either side, ``t`` is infinite and ``p`` 0 if the means differ (``t`` 0 and
+        ``p`` 1 if not), and ``df`` is ``n_x + n_y - 2``.
+
+    Examples
+    --------
+    >>> t, df, p = welch([10.0, 11.0, 12.0, 13.0], [12.0, 14.0, 16.0])
+    >>> round(t, 4), round(df, 3), round(p, 4)  # B's spread is larger: df < 5
+    (-1.8898, 3.235, 0.1485)
+    """
+    nx, ny = len(x), len(y)
+    if nx < 2 or ny < 2:
+        raise ValueError(f"Welch's test needs two values or more on each side ({nx}, {ny})")
+    mx, my = math.fsum(x) / nx, math.fsum(y) / ny
+    vx, vy = (0.0 if min(v) == max(v) else  # exactly: not the rounding of the mean
+              math.fsum((u - m) ** 2 for u in v) / (n - 1) / n
+              for v, m, n in ((x, mx, nx), (y, my, ny)))
+    se2 = vx + vy
+    if se2 == 0.0:
+        if mx == my:
+            return 0.0, float(nx + ny - 2), 1.0
+        return math.copysign(math.inf, mx - my), float(nx + ny - 2), 0.0
+    t = (mx - my) / math.sqrt(se2)
+    df = se2 ** 2 / (vx ** 2 / (nx - 1) + vy ** 2 / (ny - 1))
+    return t, df, min(1.0, 2.0 * t_cdf(-abs(t), df))
+
+
+def _change(name: str, x: Sequence[float], y: Sequence[float], confidence: float) -> Change:
+    """The change of one metric given its values (replications) in A and B."""
+    nx, ny = len(x), len(y)
+    mx, hx = mean_ci(x, confidence) if nx else (None, None)
+    my, hy = mean_ci(y, confidence) if ny else (None, None)
+    p = sig = None
+    if nx >= 2 and ny >= 2:
+        p = welch(x, y)[2]
+        sig = p < 1.0 - confidence
+    return Change(name, mx, my, nx, ny, None if nx < 2 else hx, None if ny < 2 else hy, p,
+                  sig, identical=sorted(x) == sorted(y))
+
+
+def _compare(a: Mapping[str, Sequence[float]], b: Mapping[str, Sequence[float]],
+             confidence: float) -> list[Change]:
+    names = list(dict.fromkeys([*a, *b]))
+    return sorted((_change(n, a.get(n, ()), b.get(n, ()), confidence) for n in names),
+                  key=_order)
+
+
+# --- reading directories -----------------------------------------------------------------
+def kind_of(path: str | Path) -> str:
+    """The kind of results directory ``path`` is: ``run``, ``compare`` or ``sweep`` (a
+    plan's directory is a sweep's).
+
+    Raises
+    ------
+    NotResultsError
+        ``path`` is missing, not a directory, or not a pvsim results directory.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise NotResultsError(f"{p}: no such directory; give a results directory written "
+                              "by pvsim run, compare, sweep or plan")
+    if not p.is_dir():
+        raise NotResultsError(f"{p}: not a directory; give a results directory written by "
+                              "pvsim run, compare, sweep or plan")
+    if (p / "sweep.parquet").is_file():
+        return "sweep"
+    if (p / "summary.json").is_file():
+        return "run"
+    if (read_marker(p) or {}).get("kind") == "compare":
+        return "compare"
+    raise NotResultsError(f"{p}: not a pvsim results directory (no summary.json, no "
+                          "sweep.parquet, not a compare's; an interrupted run leaves none)")
+
+
+def _leaves(prefix: str, obj: Any, out: dict[str, list[float]]) -> None:
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            _leaves(f"{prefix}.{k}", v, out)
+    elif isinstance(obj, int | float) and not isinstance(obj, bool) and obj == obj:
+        out[prefix] = [float(obj)]  # (not NaN: a figure a run did not have)
+
+
+def run_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
+    """The figures of one run's ``summary.json`` that a diff compares, by dotted path.
+
+    Every number under :data:`SECTIONS`, but a device's contention matrix, which is
+    summed per waiting guest (``devices.D.contention_s.G``: G's wait at D behind any
+    guest); and ``invariants.stalled``, the number of stalled vCPUs.
+
+    Examples
+    --------
+    >>> s = {"host": {"busy_fraction": 0.5, "driver_domain": "dom0"},
+    ...      "devices": {"d": {"utilization": 0.1,
+    ...                        "contention_s": {"x": {"x": 0.25, "y": 0.5}}}},
+    ...      "invariants": {"stalled": []}, "engine": {"wall_s": 3.0}}
+    >>> run_metrics(s)  # doctest: +NORMALIZE_WHITESPACE
+    {'host.busy_fraction': 0.5, 'devices.d.utilization': 0.1,
+     'devices.d.contention_s.x': 0.75, 'invariants.stalled': 0.0}
+    """
+    out: dict[str, list[float]] = {}
+    for section in SECTIONS:
+        if section != "devices":
+            _leaves(section, summary.get(section, {}), out)
+            continue
+        for name, d in summary.get("devices", {}).items():
+            for k, v in d.items():
+                if k == "contention_s" and isinstance(v, Mapping):
+                    for g, behind in v.items():
+                        total = math.fsum(x for x in behind.values()
+                                          if isinstance(x, int | float))
+                        out[f"devices.{name}.contention_s.{g}"] = [total]
+                else:
+                    _leaves(f"devices.{name}.{k}", v, out)
+    out["invariants.stalled"] = [float(len(summary.get("invariants", {}).get("stalled", [])))]
+    return {k: v[0] for k, v in out.items()}
+
+
+def _flat_inputs(prefix: str, obj: Any, out: dict[str, Any]) -> None:
+    """A resolved scenario as dotted paths; a list of named entries by name."""
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            _flat_inputs(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(obj, list) and obj and all(isinstance(v, Mapping) for v in obj):
+        named = all("name" in v for v in obj)
+        for i, v in enumerate(obj):
+            _flat_inputs(f"{prefix}.{v['name'] if named else i}", v, out)
+    else:
+        out[prefix] = obj
+
+
+def _inputs(a: Path, b: Path) -> list[tuple[str, Any, Any]]:
+    """The fields of the two resolved scenarios that differ (none if either is
+    unreadable)."""
+    import yaml
+
+    flat = []
+    for p in (a, b):
+        try:
+            doc = yaml.safe_load((p / "scenario.resolved.yaml").read_text())
+        except (OSError, ValueError, yaml.YAMLError):
+            return []
+        out: dict[str, Any] = {}
+        _flat_inputs("", doc, out)
+        flat.append(out)
+    fa, fb = flat
+    return [(k, fa.get(k), fb.get(k)) for k in dict.fromkeys([*fa, *fb])
+            if fa.get(k) != fb.get(k)]
+
+
+def _read_run(p: Path) -> dict:
+    from .results import _read_summary  # checks the file as Results.load does
+
+    return _read_summary(p / "summary.json")
+
+
+def _shape_error(a: Path, b: Path, what: Iterable[tuple[str, set, set]]) -> None:
+    parts = []
+    for label, x, y in what:
+        if x != y:
+            bits = [f"only in A: {', '.join(sorted(x - y))}" if x - y else "",
+                    f"only in B: {', '.join(sorted(y - x))}" if y - x else ""]
+            parts.append(f"{label} differ ({'; '.join(b for b in bits if b)})")
+    if parts:
+        raise ShapeMismatchError(f"{a} and {b} are results of scenarios of different shapes: "
+                                 + "; ".join(parts))
+
+
+def _counter(name: str) -> bool:
+    """Whether ``name`` is a count or wait of a dict that lists only what happened (a
+    guest's transitions, the hypervisor's, a device's waiting guests): 0 if absent."""
+    parts = name.split(".")
+    return parts[0] == "hypervisor" or parts[2:3] == [
+        {"guests": "transitions", "devices": "contention_s"}.get(parts[0])]
+
+
+def _run_point(a: Path, b: Path, confidence: float,
+               point: dict[str, Any] | None = None) -> PointDiff:
+    sa, sb = _read_run(a), _read_run(b)
+    _shape_error(a, b, [
+        ("guest entries", {g.get("spec", n) for n, g in sa["guests"].items()},
+         {g.get("spec", n) for n, g in sb["guests"].items()}),
+        ("devices", set(sa["devices"]), set(sb["devices"]))])
+    ma, mb = run_metrics(sa), run_metrics(sb)
+    for name in [*ma, *mb]:  # a count one side does not list is 0 there
+        if _counter(name):
+            ma.setdefault(name, 0.0)
+            mb.setdefault(name, 0.0)
+    ma, mb = {k: [v] for k, v in ma.items()}, {k: [v] for k, v in mb.items()}
+    return PointDiff(point or {}, _compare(ma, mb, confidence), _inputs(a, b))
+
+
+def _compare_runs(p: Path) -> dict[str, Path]:
+    return {d.name: d for d in sorted(p.iterdir()) if (d / "summary.json").is_file()}
+
+
+def _read_sweep(p: Path):
+    import pandas as pd
+    import pyarrow as pa
+
+    f = p / "sweep.parquet"
+    try:
+        table = pd.read_parquet(f)
+    except (pa.ArrowException, OSError, ValueError, TypeError, EOFError) as e:
+        why = (str(e).splitlines() or [type(e).__name__])[0][:100]
+        raise NotResultsError(f"{f}: not a readable Parquet file ({why}); run the sweep "
+                              "again") from None
+    cols = list(table.columns)
+    if not {"point", "replication", "seed"} <= set(cols) or cols.index("point") > \
+            cols.index("replication"):
+        raise NotResultsError(f"{f}: not a pvsim sweep table (no point, replication and "
+                              "seed columns)")
+    axes = cols[:cols.index("point")]
+    metrics = [c for c in cols if c not in (*axes, "point", "replication", "seed")]
+    return table, axes, metrics
+
+
+def _py(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+def _sweep_diff(a: Path, b: Path, confidence: float) -> Diff:
+    (ta, axa, mta), (tb, axb, mtb) = _read_sweep(a), _read_sweep(b)
+    if set(axa) != set(axb):
+        raise ShapeMismatchError(
+            f"{a} and {b} are sweeps of different parameters: A varies "
+            f"{', '.join(axa) or 'nothing'}; B varies {', '.join(axb) or 'nothing'}")
+
+    def owners(metrics: list[str], kind: str) -> set[str]:
+        return {m.split(".")[1] for m in metrics if m.startswith(f"{kind}.")}
+    _shape_error(a, b, [("guest entries", owners(mta, "group"), owners(mtb, "group")),
+                        ("devices", owners(mta, "device"), owners(mtb, "device"))])
+
+    def points(t) -> dict[tuple, dict[str, list[float]]]:
+        out = {}
+        for _, g in t.groupby("point", sort=True):
+            key = tuple(_py(g[x].iloc[0]) for x in axa)
+            out[key] = {m: [float(v) for v in g[m].dropna()] for m in g.columns
+                        if m not in (*axa, "point", "replication", "seed")}
+            out[key] = {m: v for m, v in out[key].items() if v}
+        return out
+    pa_, pb = points(ta), points(tb)
+    common = [k for k in pa_ if k in pb]
+    if not common:
+        raise ShapeMismatchError(f"{a} and {b} have no point in common (A: "
+                                 f"{_few(pa_, axa)}; B: {_few(pb, axa)})")
+    return Diff("sweep", a, b,
+                [PointDiff(dict(zip(axa, k, strict=True)),
+                           _compare(pa_[k], pb[k], confidence)) for k in common],
+                [dict(zip(axa, k, strict=True)) for k in pa_ if k not in pb],
+                [dict(zip(axa, k, strict=True)) for k in pb if k not in pa_], confidence)
+
+
+def _few(points: Mapping[tuple, Any], axes: list[str], n: int = 3) -> str:
+    keys = list(points)
+    shown = "; ".join(", ".join(f"{x}={v}" for x, v in zip(axes, k, strict=True))
+                      for k in keys[:n])
+    return shown + (f" and {len(keys) - n} more" if len(keys) > n else "")
+
+
+def diff(a: str | Path, b: str | Path, confidence: float = 0.95) -> Diff:
+    """Compare results directory ``a`` with ``b`` metric by metric.
+
+    Parameters
+    ----------
+    a, b : str or Path
+        Two results directories of one kind: runs, compares, or sweeps (or plans).
+    confidence : float, default 0.95
+        A change is significant when Welch's p-value is below ``1 - confidence``
+        (sweeps with two or more replications on both sides).
+
+    Returns
+    -------
+    Diff
+
+    Raises
+    ------
+    NotResultsError, KindMismatchError, ShapeMismatchError
+        Saying which directory, and what differs.
+
+    Examples
+    --------
+    >>> diff("/nonexistent/a", "/nonexistent/b")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    analysis.diff.NotResultsError: /nonexistent/a: no such directory; ...
+    """
+    if not 0.0 < confidence < 1.0:
+        raise DiffError(f"confidence must be between 0 and 1 (exclusive), got {confidence}")
+    a, b = Path(a), Path(b)
+    ka, kb = kind_of(a), kind_of(b)
+    if ka != kb:
+        raise KindMismatchError(f"{a} is a {ka} directory and {b} a {kb} directory; "
+                                "compare two of one kind")
+    if ka == "sweep":
+        return _sweep_diff(a, b, confidence)
+    if ka == "run":
+        return Diff("run", a, b, [_run_point(a, b, confidence)], confidence=confidence)
+    ra, rb = _compare_runs(a), _compare_runs(b)
+    common = [m for m in ra if m in rb]
+    if not common:
+        raise ShapeMismatchError(f"{a} and {b} have no mode in common (A: "
+                                 f"{', '.join(ra) or 'none'}; B: {', '.join(rb) or 'none'})")
+    return Diff("compare", a, b,
+                [_run_point(ra[m], rb[m], confidence, {"mode": m}) for m in common],
+                [{"mode": m} for m in ra if m not in rb],
+                [{"mode": m} for m in rb if m not in ra], confidence)
+
+
+# --- display -----------------------------------------------------------------------------
+def _num(x: float | None, sign: str = "") -> str:
+    if x is None or math.isnan(x):
+        return "—"
+    if float(x).is_integer() and abs(x) < 1e15:
+        return f"{int(x):{sign},}"
+    return f"{x:{sign}.4g}"
+
+
+def _rel(c: Change) -> str:
+    r = c.relative
+    if r is None:
+        return "only in A" if c.b is None else "only in B"
+    if math.isinf(r):
+        return "from 0"
+    return f"{r:+.1%}"
+
+
+def _value(x: float | None, ci: float | None, n: int) -> str:
+    if ci is None or math.isnan(ci):
+        return _num(x)
+    return f"{_num(x)} ± {ci:.2g} (n={n})"
+
+
+def render(d: Diff, console: Any, show_all: bool = False, top: int | None = 40) -> None:
+    """Print ``d`` to a :class:`rich.console.Console`: per point, the inputs that
+    differ and a table of the changed metrics (every metric with ``show_all``), at most
+    ``top`` rows of them (None: all)."""
+    from rich.table import Table
+
+    tested = d.kind == "sweep" and any(c.p_value is not None for p in d.points
+                                       for c in p.changes)
+    console.print(f"[bold]pvsim diff[/] ({d.kind}s) A = {d.a}, B = {d.b}")
+    for which, pts in (("A", d.only_a), ("B", d.only_b)):
+        if pts:
+            shown = "; ".join(", ".join(f"{k}={v}" for k, v in p.items()) for p in pts)
+            console.print(f"[yellow]only in {which}:[/] {shown}")
+    for p in d.points:
+        where = f" at {p.label}" if p.label else ""
+        for k, x, y in p.inputs[:12]:
+            console.print(f"input{where}: {k}: {x!r} -> {y!r}")
+        if len(p.inputs) > 12:
+            console.print(f"input{where}: and {len(p.inputs) - 12} more fields differ")
+        rows = p.changes if show_all else p.changed
+        if not rows:
+            console.print(f"no metric differs{where} ({len(p.changes)} compared)")
+            continue
+        cut = rows if show_all or top is None or top <= 0 else rows[:top]
+        table = Table(title=f"{len(p.changed)} of {len(p.changes)} metrics differ{where}",
+                      title_justify="left")
+        for col in ("subject", "metric", "A", "B", "B - A", "relative",
+                    *(("p", "significant") if tested else ())):
+            table.add_column(col, justify="left" if col in ("subject", "metric") else "right")
+        for c in cut:
+            sig = {True: "[bold]yes[/]", False: "no", None: ""}[c.significant]
+            table.add_row(c.subject, c.metric, _value(c.a, c.ci_a, c.n_a),
+                          _value(c.b, c.ci_b, c.n_b),
+                          _num(c.change, "+"), _rel(c),
+                          *((("" if c.p_value is None else f"{c.p_value:.3g}"), sig)
+                            if tested else ()))
+        console.print(table)
+        if len(cut) < len(rows):
+            console.print(f"... and {len(rows) - len(cut)} more (--top 0 shows them all; "
+                          "--json writes every metric)")
+    if tested:
+        console.print(f"significant: Welch's two-sided t-test on the replications, p < "
+                      f"{1 - d.confidence:.3g} (each metric on its own); ± is the "
+                      f"{d.confidence:.0%} confidence interval of the mean")
+    elif d.kind == "sweep":
+        console.print("one replication per point: no significance test (sweep with "
+                      "--replications 2 or more)")
+    else:
+        console.print("single runs: no replications, so no significance test (two sweeps "
+                      "with --replications give one)")
+
+
+def to_json(d: Diff) -> str:
+    """``d`` as JSON text (:meth:`Diff.as_dict`)."""
+    return json.dumps(d.as_dict(), indent=1, default=_py) + "\n"
