@@ -1,41 +1,37 @@
 """``pvsim diff A B``: two results directories side by side, metric by metric.
 
-Three kinds of directory can be compared, each with its own kind only:
+Two directories of one kind are compared:
 
-- two **runs** (``pvsim run``): every figure of ``summary.json`` (per guest CPU by
-  category, instructions, transitions, I/O throughput and latencies, application requests
-  and their parts; per device utilization, queue, completions and the time each guest
-  waited there; host, hypervisor and I/O totals; each guest entry's pooled requests
-  under ``app.groups``), named by its dotted path in ``summary.json``
-  (``guests.web-pv.cpu_s.user``; a device's ``contention_s.GUEST`` is that guest's wait
-  summed over the guests it waited behind). The engine block (wall time, events) and
-  anything that is not a figure (versions, names, modes) are left out; the inputs that
-  differ (the fields of ``scenario.resolved.yaml``) are listed apart;
-- two **compares** (``pvsim compare``): the runs of the modes both have, mode by mode;
-- two **sweeps** or plans (``pvsim sweep``, ``pvsim plan``): point by point, matched by
-  the values of their varied parameters, each headline metric (:mod:`analysis.metrics`)
-  as the mean of the point's replications.
+- **runs** (``pvsim run``): every figure of ``summary.json`` (:func:`run_metrics`: per
+  guest CPU by category, transitions, I/O and request throughput, latencies and their
+  parts; per device utilization, queue and waits; host, hypervisor and I/O totals; the
+  guest entries' pooled requests under ``app.groups``) by its dotted path
+  (``guests.web-pv.cpu_s.user``). The engine block (wall time, events) and what is not
+  a figure are left out; the fields of ``scenario.resolved.yaml`` that differ are
+  listed apart, as the inputs;
+- **compares** (``pvsim compare``): the runs of the modes both have, mode by mode;
+- **sweeps** or plans: point by point, matched by the values of their varied
+  parameters, each headline metric (:mod:`analysis.metrics`) as the mean of the
+  point's replications.
 
-Each metric gets A's value, B's, the change ``B - A`` and the relative change
-``(B - A) / |A|`` (infinite from zero). Identical metrics are marked (and hidden by
-the CLI unless ``--all``); the others are sorted so the largest relative changes come
-first (significant ones first in a sweep).
+Each metric gets A's value, B's, ``B - A`` and ``(B - A) / |A|`` (infinite from zero).
+Identical ones are marked (the CLI hides them unless ``--all``); the others come
+largest relative change first (significant ones first in a sweep).
 
-Significance, where both sides have at least two replications, is Welch's two-sided
-t-test on the replications (:func:`welch`): it tests the difference of the means
-itself, and does not assume the two configurations have the same spread (a change of
-configuration often changes the variance too). Non-overlapping confidence intervals
-would be a cruder test: two 95% intervals can overlap while the difference is
-significant at 5%. Two sweeps of one scenario seed share their replications' seeds
-(common random numbers), which correlates the pairs positively; Welch's test ignores
-that and is then conservative (it may miss a small change; what it calls significant
-is). Each metric is tested on its own: among many unchanged metrics, about one in
-``1 / (1 - confidence)`` passes by chance.
+Significance, where both sides have two replications or more, is Welch's two-sided
+t-test (:func:`analysis.stats.welch`): it tests the difference of the means itself and does not
+assume both configurations have the same spread (a change of configuration often
+changes the variance too). Non-overlapping confidence intervals would be a cruder
+test: two 95% intervals can overlap while the difference is significant at 5%. Two
+sweeps of one scenario seed share their replications' seeds (common random numbers),
+which correlates the pairs positively; Welch's test ignores that and is then
+conservative. Each metric is tested on its own: among many unchanged metrics, about
+one in ``1 / (1 - confidence)`` passes by chance.
 
-A directory's *shape* is its guest entries and devices: directories of different
-shapes are refused (:class:`ShapeMismatchError`, naming what differs), as are
-directories of different kinds (:class:`KindMismatchError`). A guest entry of another
-``count`` is the same shape: the replicas only one side has are listed as such.
+A directory's *shape* is its guest entries and devices: other shapes are refused
+(:class:`ShapeMismatchError`, naming what differs), as are other kinds
+(:class:`KindMismatchError`). Another ``count`` of a guest entry is the same shape:
+the replicas only one side has show as such.
 
 Examples
 --------
@@ -52,9 +48,6 @@ Examples
 ('run', [('guests.a.mode', 'pv', 'hvm')])
 >>> len(same.points[0].changed)
 0
->>> t, df, p = welch([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
->>> round(t, 3), df, round(p, 4)
-(-3.674, 4.0, 0.0213)
 """
 
 from __future__ import annotations
@@ -62,17 +55,17 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from model.errors import PvsimError
 
 from .resultsdir import read_marker
-from .stats import mean_ci, t_cdf
+from .stats import mean_ci, welch
 
 __all__ = ["Change", "Diff", "DiffError", "KindMismatchError", "NotResultsError",
-           "PointDiff", "ShapeMismatchError", "diff", "kind_of", "run_metrics", "welch"]
+           "PointDiff", "ShapeMismatchError", "diff", "kind_of", "run_metrics"]
 
 #: The sections of ``summary.json`` whose figures a run's diff compares.
 SECTIONS = ("host", "guests", "devices", "hypervisor", "io", "app")
@@ -83,8 +76,7 @@ class DiffError(PvsimError):
 
 
 class NotResultsError(DiffError):
-    """A path that is not a results directory (missing, a file, or without a run's,
-    a compare's or a sweep's files)."""
+    """A path that is not a results directory of pvsim's (missing, a file, damaged)."""
 
 
 class KindMismatchError(DiffError):
@@ -92,8 +84,7 @@ class KindMismatchError(DiffError):
 
 
 class ShapeMismatchError(DiffError):
-    """Directories of scenarios with different guest entries or devices, or sweeps of
-    different varied parameters."""
+    """Different guest entries or devices, varied parameters, or no point in common."""
 
 
 # --- the figures -----------------------------------------------------------------------
@@ -112,11 +103,10 @@ class Change:
     n_a, n_b : int
         Replications behind each value (1 for a run).
     ci_a, ci_b : float or None
-        Half-widths of the confidence intervals of the means (two or more replications).
-    p_value : float or None
-        Welch's two-sided p-value (two or more replications on both sides).
-    significant : bool or None
-        ``p_value < 1 - confidence``; None without a test.
+        Half-widths of the means' confidence intervals (from two replications).
+    p_value, significant : float or None, bool or None
+        Welch's two-sided p-value and whether it is below ``1 - confidence`` (None
+        without two replications on both sides).
     identical : bool
         The same values on both sides (every replication).
     """
@@ -150,37 +140,34 @@ class Change:
 
     @property
     def subject(self) -> str:
-        """What the metric is of: ``host``, ``guest NAME``, ``entry NAME``,
-        ``device NAME``, ``hypervisor``, ``io`` or ``invariants``."""
-        parts = self.name.split(".")
-        kind = {"guests": "guest", "guest": "guest", "devices": "device", "device": "device",
-                "group": "entry"}.get(parts[0])
-        if kind is not None and len(parts) > 2:
-            return f"{kind} {parts[1]}"
-        if parts[:2] == ["app", "groups"] and len(parts) > 3:
-            return f"entry {parts[2]}"
-        return parts[0]
+        """What the metric is of: ``guest NAME``, ``entry NAME`` (a guest entry),
+        ``device NAME``, or a section: ``host``, ``hypervisor``, ``io``..."""
+        return _split(self.name)[0]
 
     @property
     def metric(self) -> str:
         """The name without its subject (``cpu_s.user``)."""
-        parts = self.name.split(".")
-        skip = 3 if parts[:2] == ["app", "groups"] else 2 if self.subject != parts[0] else 1
-        return ".".join(parts[skip:]) or self.name
+        return _split(self.name)[1]
 
     def as_dict(self) -> dict[str, Any]:
         """The change as JSON-ready values (an infinite relative change as None)."""
         rel = self.relative
-        return {"name": self.name, "subject": self.subject, "metric": self.metric,
-                "a": self.a, "b": self.b, "change": self.change,
-                "relative": None if rel is None or math.isinf(rel) else rel,
-                "n_a": self.n_a, "n_b": self.n_b, "ci_a": _finite(self.ci_a),
-                "ci_b": _finite(self.ci_b), "p_value": self.p_value,
-                "significant": self.significant, "identical": self.identical}
+        return {**asdict(self), "subject": self.subject, "metric": self.metric,
+                "change": self.change,
+                "relative": None if rel is None or math.isinf(rel) else rel}
 
 
-def _finite(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else x
+_OWNERS = {"guests": "guest", "guest": "guest", "devices": "device", "device": "device",
+           "group": "entry", "app.groups": "entry"}
+
+
+def _split(name: str) -> tuple[str, str]:
+    parts = name.split(".")
+    if parts[:2] == ["app", "groups"]:
+        parts = ["app.groups", *parts[2:]]
+    if parts[0] in _OWNERS and len(parts) > 2:
+        return f"{_OWNERS[parts[0]]} {parts[1]}", ".".join(parts[2:])
+    return parts[0], ".".join(parts[1:]) or name
 
 
 def _order(c: Change) -> tuple:
@@ -267,45 +254,6 @@ class Diff:
 
 
 # --- statistics --------------------------------------------------------------------------
-def welch(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, float]:
-    """Welch's two-sided t-test of ``mean(x) == mean(y)``.
-
-    Parameters
-    ----------
-    x, y : sequence of float
-        At least two values each.
-
-    Returns
-    -------
-    (t, df, p) : tuple of float
-        The statistic ``(mean(x) - mean(y)) / sqrt(s_x^2/n_x + s_y^2/n_y)``, the
-        Welch-Satterthwaite degrees of freedom and the two-sided p-value. With no spread
-        on either side, ``t`` is infinite and ``p`` 0 if the means differ (``t`` 0 and
-        ``p`` 1 if not), and ``df`` is ``n_x + n_y - 2``.
-
-    Examples
-    --------
-    >>> t, df, p = welch([10.0, 11.0, 12.0, 13.0], [12.0, 14.0, 16.0])
-    >>> round(t, 4), round(df, 3), round(p, 4)  # B's spread is larger: df < 5
-    (-1.8898, 3.235, 0.1485)
-    """
-    nx, ny = len(x), len(y)
-    if nx < 2 or ny < 2:
-        raise ValueError(f"Welch's test needs two values or more on each side ({nx}, {ny})")
-    mx, my = math.fsum(x) / nx, math.fsum(y) / ny
-    vx, vy = (0.0 if min(v) == max(v) else  # exactly: not the rounding of the mean
-              math.fsum((u - m) ** 2 for u in v) / (n - 1) / n
-              for v, m, n in ((x, mx, nx), (y, my, ny)))
-    se2 = vx + vy
-    if se2 == 0.0:
-        if mx == my:
-            return 0.0, float(nx + ny - 2), 1.0
-        return math.copysign(math.inf, mx - my), float(nx + ny - 2), 0.0
-    t = (mx - my) / math.sqrt(se2)
-    df = se2 ** 2 / (vx ** 2 / (nx - 1) + vy ** 2 / (ny - 1))
-    return t, df, min(1.0, 2.0 * t_cdf(-abs(t), df))
-
-
 def _change(name: str, x: Sequence[float], y: Sequence[float], confidence: float) -> Change:
     """The change of one metric given its values (replications) in A and B."""
     nx, ny = len(x), len(y)
@@ -337,12 +285,9 @@ def kind_of(path: str | Path) -> str:
         ``path`` is missing, not a directory, or not a pvsim results directory.
     """
     p = Path(path)
-    if not p.exists():
-        raise NotResultsError(f"{p}: no such directory; give a results directory written "
-                              "by pvsim run, compare, sweep or plan")
     if not p.is_dir():
-        raise NotResultsError(f"{p}: not a directory; give a results directory written by "
-                              "pvsim run, compare, sweep or plan")
+        raise NotResultsError(f"{p}: {'not a' if p.exists() else 'no such'} directory; give "
+                              "a results directory of pvsim run, compare, sweep or plan")
     if (p / "sweep.parquet").is_file():
         return "sweep"
     if (p / "summary.json").is_file():
@@ -353,12 +298,12 @@ def kind_of(path: str | Path) -> str:
                           "sweep.parquet, not a compare's; an interrupted run leaves none)")
 
 
-def _leaves(prefix: str, obj: Any, out: dict[str, list[float]]) -> None:
+def _leaves(prefix: str, obj: Any, out: dict[str, float]) -> None:
     if isinstance(obj, Mapping):
         for k, v in obj.items():
             _leaves(f"{prefix}.{k}", v, out)
     elif isinstance(obj, int | float) and not isinstance(obj, bool) and obj == obj:
-        out[prefix] = [float(obj)]  # (not NaN: a figure a run did not have)
+        out[prefix] = float(obj)  # (not NaN: a figure a run did not have)
 
 
 def run_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
@@ -378,7 +323,7 @@ def run_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
     {'host.busy_fraction': 0.5, 'devices.d.utilization': 0.1,
      'devices.d.contention_s.x': 0.75, 'invariants.stalled': 0.0}
     """
-    out: dict[str, list[float]] = {}
+    out: dict[str, float] = {}
     for section in SECTIONS:
         if section != "devices":
             _leaves(section, summary.get(section, {}), out)
@@ -387,13 +332,12 @@ def run_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
             for k, v in d.items():
                 if k == "contention_s" and isinstance(v, Mapping):
                     for g, behind in v.items():
-                        total = math.fsum(x for x in behind.values()
-                                          if isinstance(x, int | float))
-                        out[f"devices.{name}.contention_s.{g}"] = [total]
+                        out[f"devices.{name}.contention_s.{g}"] = math.fsum(
+                            x for x in behind.values() if isinstance(x, int | float))
                 else:
                     _leaves(f"devices.{name}.{k}", v, out)
-    out["invariants.stalled"] = [float(len(summary.get("invariants", {}).get("stalled", [])))]
-    return {k: v[0] for k, v in out.items()}
+    out["invariants.stalled"] = float(len(summary.get("invariants", {}).get("stalled", [])))
+    return out
 
 
 def _flat_inputs(prefix: str, obj: Any, out: dict[str, Any]) -> None:
@@ -470,11 +414,12 @@ def _run_point(a: Path, b: Path, confidence: float,
     return PointDiff(point or {}, _compare(ma, mb, confidence), _inputs(a, b))
 
 
-def _compare_runs(p: Path) -> dict[str, Path]:
-    return {d.name: d for d in sorted(p.iterdir()) if (d / "summary.json").is_file()}
+#: The columns of a sweep's table that are neither varied values nor metrics.
+_RUN_COLUMNS = ("point", "replication", "seed")
 
 
-def _read_sweep(p: Path):
+def _read_sweep(p: Path) -> tuple[list[str], Any]:
+    """A sweep's varied parameters (the columns before ``point``) and its table."""
     import pandas as pd
     import pyarrow as pa
 
@@ -486,56 +431,51 @@ def _read_sweep(p: Path):
         raise NotResultsError(f"{f}: not a readable Parquet file ({why}); run the sweep "
                               "again") from None
     cols = list(table.columns)
-    if not {"point", "replication", "seed"} <= set(cols) or cols.index("point") > \
-            cols.index("replication"):
+    if not set(_RUN_COLUMNS) <= set(cols):
         raise NotResultsError(f"{f}: not a pvsim sweep table (no point, replication and "
                               "seed columns)")
-    axes = cols[:cols.index("point")]
-    metrics = [c for c in cols if c not in (*axes, "point", "replication", "seed")]
-    return table, axes, metrics
+    return cols[:cols.index("point")], table
 
 
 def _py(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
 
 
+def _points(table: Any, axes: list[str]) -> dict[tuple, dict[str, list[float]]]:
+    """Per point (its varied values): each metric's replications, NaN left out."""
+    metrics = [m for m in table.columns if m not in (*axes, *_RUN_COLUMNS)]
+    out = {}
+    for _, g in table.groupby("point", sort=True):
+        values = {m: [float(v) for v in g[m].dropna()] for m in metrics}
+        out[tuple(_py(g[x].iloc[0]) for x in axes)] = {m: v for m, v in values.items() if v}
+    return out
+
+
 def _sweep_diff(a: Path, b: Path, confidence: float) -> Diff:
-    (ta, axa, mta), (tb, axb, mtb) = _read_sweep(a), _read_sweep(b)
+    (axa, ta), (axb, tb) = _read_sweep(a), _read_sweep(b)
     if set(axa) != set(axb):
         raise ShapeMismatchError(
             f"{a} and {b} are sweeps of different parameters: A varies "
             f"{', '.join(axa) or 'nothing'}; B varies {', '.join(axb) or 'nothing'}")
 
-    def owners(metrics: list[str], kind: str) -> set[str]:
-        return {m.split(".")[1] for m in metrics if m.startswith(f"{kind}.")}
-    _shape_error(a, b, [("guest entries", owners(mta, "group"), owners(mtb, "group")),
-                        ("devices", owners(mta, "device"), owners(mtb, "device"))])
-
-    def points(t) -> dict[tuple, dict[str, list[float]]]:
-        out = {}
-        for _, g in t.groupby("point", sort=True):
-            key = tuple(_py(g[x].iloc[0]) for x in axa)
-            out[key] = {m: [float(v) for v in g[m].dropna()] for m in g.columns
-                        if m not in (*axa, "point", "replication", "seed")}
-            out[key] = {m: v for m, v in out[key].items() if v}
-        return out
-    pa_, pb = points(ta), points(tb)
+    def owners(t: Any, kind: str) -> set[str]:
+        return {m.split(".")[1] for m in t.columns if m.startswith(f"{kind}.")}
+    _shape_error(a, b, [("guest entries", owners(ta, "group"), owners(tb, "group")),
+                        ("devices", owners(ta, "device"), owners(tb, "device"))])
+    pa_, pb = _points(ta, axa), _points(tb, axa)
     common = [k for k in pa_ if k in pb]
     if not common:
-        raise ShapeMismatchError(f"{a} and {b} have no point in common (A: "
-                                 f"{_few(pa_, axa)}; B: {_few(pb, axa)})")
+        few = [", ".join(f"{x}={v}" for x, v in zip(axa, next(iter(p)), strict=True))
+               for p in (pa_, pb)]
+        raise ShapeMismatchError(f"{a} and {b} have no point in common (A has {len(pa_)}, "
+                                 f"such as {few[0]}; B has {len(pb)}, such as {few[1]})")
+
+    def point(k: tuple) -> dict[str, Any]:
+        return dict(zip(axa, k, strict=True))
     return Diff("sweep", a, b,
-                [PointDiff(dict(zip(axa, k, strict=True)),
-                           _compare(pa_[k], pb[k], confidence)) for k in common],
-                [dict(zip(axa, k, strict=True)) for k in pa_ if k not in pb],
-                [dict(zip(axa, k, strict=True)) for k in pb if k not in pa_], confidence)
-
-
-def _few(points: Mapping[tuple, Any], axes: list[str], n: int = 3) -> str:
-    keys = list(points)
-    shown = "; ".join(", ".join(f"{x}={v}" for x, v in zip(axes, k, strict=True))
-                      for k in keys[:n])
-    return shown + (f" and {len(keys) - n} more" if len(keys) > n else "")
+                [PointDiff(point(k), _compare(pa_[k], pb[k], confidence)) for k in common],
+                [point(k) for k in pa_ if k not in pb], [point(k) for k in pb if k not in pa_],
+                confidence)
 
 
 def diff(a: str | Path, b: str | Path, confidence: float = 0.95) -> Diff:
@@ -576,7 +516,8 @@ def diff(a: str | Path, b: str | Path, confidence: float = 0.95) -> Diff:
         return _sweep_diff(a, b, confidence)
     if ka == "run":
         return Diff("run", a, b, [_run_point(a, b, confidence)], confidence=confidence)
-    ra, rb = _compare_runs(a), _compare_runs(b)
+    ra, rb = ({d.name: d for d in sorted(p.iterdir()) if (d / "summary.json").is_file()}
+              for p in (a, b))
     common = [m for m in ra if m in rb]
     if not common:
         raise ShapeMismatchError(f"{a} and {b} have no mode in common (A: "
@@ -605,10 +546,11 @@ def _rel(c: Change) -> str:
     return f"{r:+.1%}"
 
 
-def _value(x: float | None, ci: float | None, n: int) -> str:
+def _value(x: float | None, ci: float | None, n: int | None) -> str:
     if ci is None or math.isnan(ci):
         return _num(x)
-    return f"{_num(x)} ± {ci:.2g} (n={n})"
+    half = f"{ci:.2g}" if abs(ci) < 100 else f"{ci:,.0f}"
+    return f"{_num(x)} ± {half}" + ("" if n is None else f" (n={n})")
 
 
 def render(d: Diff, console: Any, show_all: bool = False, top: int | None = 40) -> None:
@@ -635,16 +577,19 @@ def render(d: Diff, console: Any, show_all: bool = False, top: int | None = 40) 
             console.print(f"no metric differs{where} ({len(p.changes)} compared)")
             continue
         cut = rows if show_all or top is None or top <= 0 else rows[:top]
-        table = Table(title=f"{len(p.changed)} of {len(p.changes)} metrics differ{where}",
+        ns = {n for c in p.changes for n in (c.n_a, c.n_b)}
+        each = ns.pop() if len(ns) == 1 else None  # one count: said once, in the title
+        table = Table(title=f"{len(p.changed)} of {len(p.changes)} metrics differ{where}"
+                      + (f" (means of {each} replications)" if tested and each else ""),
                       title_justify="left")
         for col in ("subject", "metric", "A", "B", "B - A", "relative",
                     *(("p", "significant") if tested else ())):
             table.add_column(col, justify="left" if col in ("subject", "metric") else "right")
         for c in cut:
             sig = {True: "[bold]yes[/]", False: "no", None: ""}[c.significant]
-            table.add_row(c.subject, c.metric, _value(c.a, c.ci_a, c.n_a),
-                          _value(c.b, c.ci_b, c.n_b),
-                          _num(c.change, "+"), _rel(c),
+            table.add_row(c.subject, c.metric, _value(c.a, c.ci_a, None if each else c.n_a),
+                          _value(c.b, c.ci_b, None if each else c.n_b), _num(c.change, "+"),
+                          _rel(c),
                           *((("" if c.p_value is None else f"{c.p_value:.3g}"), sig)
                             if tested else ()))
         console.print(table)

@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 
 from analysis.cli import main
-from analysis.diff import diff, welch
+from analysis.diff import diff
 from analysis.results import Results
 from analysis.resultsdir import staged
 from analysis.run import simulate
+from analysis.stats import welch
 from analysis.sweep import factorial, parse_vary, sweep
 from model.scenario import parse_scenario, with_overrides
 
