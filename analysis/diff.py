@@ -601,8 +601,8 @@ def render(d: Diff, console: Any, show_all: bool = False, top: int | None = 40) 
                       f"{1 - d.confidence:.3g} (each metric on its own); ± is the "
                       f"{d.confidence:.0%} confidence interval of the mean")
     elif d.kind == "sweep":
-        console.print("one replication per point: no significance test (sweep with "
-                      "--replications 2 or more)")
+        console.print("fewer than two replications on a side: no significance test (sweep "
+                      "with --replications 2 or more)")
     else:
         console.print("single runs: no replications, so no significance test (two sweeps "
                       "with --replications give one)")

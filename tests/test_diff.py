@@ -191,6 +191,19 @@ def test_the_command_on_sweeps_shows_the_test(sweeps, tmp_path, capsys):
     assert all(c["p_value"] is not None for p in doc["points"] for c in p["changes"])
 
 
+def test_sweeps_are_matched_by_their_varied_values(sweeps, base, tmp_path, capsys):
+    """A point only one sweep has is named; one replication gives no verdict."""
+    one = sweep(base, factorial([parse_vary("guests.db.mode=hvm")])).save(tmp_path / "one")
+    d = diff(sweeps[0], one)
+    assert [p.point for p in d.points] == [{"guests.db.mode": "hvm"}]
+    assert d.only_a == [{"guests.db.mode": "pv"}] and d.only_b == []
+    assert all(c.p_value is None and c.significant is None and (c.n_a, c.n_b) == (4, 1)
+               for c in d.points[0].changes)
+    assert main(["diff", str(sweeps[0]), str(one)]) == 1
+    out = capsys.readouterr().out
+    assert "only in A: guests.db.mode=pv" in out and "no significance test" in out
+
+
 def test_compares_are_matched_mode_by_mode(runs, tmp_path):
     a, b = runs
     dirs = []
