@@ -172,11 +172,11 @@ def _split(name: str) -> tuple[str, str]:
 
 def _order(c: Change) -> tuple:
     """Changed before identical, significant before untested before not significant,
-    then the largest relative change (a value only one side has counts as infinite)."""
+    then the largest relative change (from zero: infinite), then what one side only has
+    (a guest replica of another count, a latency where no request completed)."""
     rel = c.relative
-    size = math.inf if rel is None else abs(rel)
     rank = {True: 0, None: 1, False: 2}[c.significant]
-    return (c.identical, rank, -size, c.name)
+    return (c.identical, rank, rel is None, -abs(rel or 0.0), c.name)
 
 
 @dataclass
@@ -390,12 +390,16 @@ def _shape_error(a: Path, b: Path, what: Iterable[tuple[str, set, set]]) -> None
                                  + "; ".join(parts))
 
 
-def _counter(name: str) -> bool:
-    """Whether ``name`` is a count or wait of a dict that lists only what happened (a
-    guest's transitions, the hypervisor's, a device's waiting guests): 0 if absent."""
+def _counter(name: str, guests: set[str]) -> bool:
+    """Whether ``name`` is a count or wait of a dict that lists only what happened (the
+    hypervisor's transitions; those of a guest in ``guests``, or its waits at a
+    device): 0 if absent."""
     parts = name.split(".")
-    return parts[0] == "hypervisor" or parts[2:3] == [
-        {"guests": "transitions", "devices": "contention_s"}.get(parts[0])]
+    if parts[0] == "hypervisor":
+        return True
+    if parts[0] == "guests":
+        return parts[2:3] == ["transitions"] and parts[1] in guests
+    return parts[0] == "devices" and parts[2:3] == ["contention_s"] and parts[3] in guests
 
 
 def _run_point(a: Path, b: Path, confidence: float,
@@ -406,8 +410,9 @@ def _run_point(a: Path, b: Path, confidence: float,
          {g.get("spec", n) for n, g in sb["guests"].items()}),
         ("devices", set(sa["devices"]), set(sb["devices"]))])
     ma, mb = run_metrics(sa), run_metrics(sb)
+    both = set(sa["guests"]) & set(sb["guests"])
     for name in [*ma, *mb]:  # a count one side does not list is 0 there
-        if _counter(name):
+        if _counter(name, both):
             ma.setdefault(name, 0.0)
             mb.setdefault(name, 0.0)
     ma, mb = {k: [v] for k, v in ma.items()}, {k: [v] for k, v in mb.items()}

@@ -204,6 +204,19 @@ def test_sweeps_are_matched_by_their_varied_values(sweeps, base, tmp_path, capsy
     assert "only in A: guests.db.mode=pv" in out and "no significance test" in out
 
 
+def test_another_count_of_a_guest_entry_is_the_same_shape(runs, base, tmp_path):
+    """Its replicas show as only in one side, after the metrics both sides have."""
+    two = simulate(with_overrides(base, ["guests.db.count=2"])).save(tmp_path / "two")
+    p = diff(runs[0], two).points[0]
+    assert p.inputs == [("guests.db.count", 1, 2)]
+    one_sided = [c for c in p.changed if c.relative is None]
+    assert {c.subject for c in one_sided} >= {"guest db", "guest db-0", "guest db-1"}
+    new = [c for c in p.changes if c.name.startswith(("guests.db-",
+                                                      "devices.ssd0.contention_s.db-"))]
+    assert new and all(c.a is None for c in new)  # no count of 0 made up for A
+    assert p.changed[-len(one_sided):] == one_sided
+
+
 def test_compares_are_matched_mode_by_mode(runs, tmp_path):
     a, b = runs
     dirs = []
