@@ -78,7 +78,9 @@ def test_two_runs_show_each_changed_figure_read_from_both_summaries(runs):
     d = diff(a, b)
     assert d.kind == "run" and len(d.points) == 1
     p = d.points[0]
-    assert p.inputs == [("guests.web.mode", "pv", "hvm")]  # what differs in the input
+    assert p.inputs == [("guests.web.mode", "pv", "hvm"),  # what differs in the input:
+                        ("guests.web.devices.0.path", "pv", "emulated"),  # and the paths
+                        ("guests.web.devices.1.path", "pv", "emulated")]  # it implies
     by_name = {c.name: c for c in p.changes}
     for c in p.changes:
         if ".contention_s." in c.name or c.name.startswith("invariants."):
