@@ -414,6 +414,18 @@ def _plan(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
+def _diff(args: argparse.Namespace, out: Console) -> int:
+    from .diff import diff, render, to_json
+
+    d = diff(args.a, args.b, args.confidence)
+    render(d, out, show_all=args.all, top=args.top)
+    if args.json:
+        with _one_file(args.json) as f:
+            write_atomically(f, to_json(d))
+        out.print(f"wrote {args.json}")
+    return 0 if d.identical else 1
+
+
 def _schema(args: argparse.Namespace, out: Console) -> int:
     print(json.dumps(scenario_schema(), indent=2))
     return 0
@@ -492,6 +504,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     t.add_argument("--max-requests", type=int, metavar="N", help="I/O requests shown in "
                    "full, the first after the warm-up (default 10000; 1000 more are sampled)")
     sub.add_parser("schema", help="print the scenario file's JSON Schema")
+    d = sub.add_parser("diff", help="two results directories (runs, compares or sweeps) side "
+                       "by side, metric by metric; exit status 0 if no metric differs, 1 if "
+                       "some do, 2 on an error")
+    d.add_argument("a", help="results directory A (the reference)")
+    d.add_argument("b", help="results directory B, of the same kind")
+    d.add_argument("--all", action="store_true", help="show the identical metrics too")
+    d.add_argument("--top", type=int, default=40,
+                   help="most changed metrics shown per point (default 40; 0: all)")
+    d.add_argument("--confidence", type=float, default=0.95,
+                   help="a change is significant when Welch's p < 1 - this (default 0.95)")
+    d.add_argument("--json", metavar="FILE", help="also write every metric as JSON")
     args = parser.parse_args(argv)
     if getattr(args, "seed", None) is not None and not 0 <= args.seed < 2**64:
         parser.error(f"argument --seed: must be 0 to {2**64 - 1:,} (got {args.seed})")
@@ -499,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         command = {"bench": _bench, "validate": _validate, "run": _run, "compare": _compare,
                    "sweep": _sweep, "plan": _plan, "plot": _plot, "trace": _trace,
-                   "schema": _schema}[args.command]
+                   "schema": _schema, "diff": _diff}[args.command]
         return command(args, out)
     except PvsimError as e:
         print(f"pvsim: error: {e}", file=sys.stderr)
