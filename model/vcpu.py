@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .accounting import split
 from .categories import N_CATEGORIES
 from .cpu import execute, tlb_flush
 from .errors import PvsimError
@@ -25,10 +26,15 @@ from .isa import Chunk, Op
 from .runstate import Runstate
 from .vectors import (
     COUNTS,
+    CPU_VECTOR,
     CYCLES,
+    R_CLOCK,
+    R_DOM,
     R_FAULT_KIND,
     R_FAULT_VA,
     R_FAULT_WRITE,
+    R_LAZY,
+    R_PENDING,
     R_SPACE,
     R_TIMER,
     R_TIMER_DELAY,
@@ -116,6 +122,58 @@ class Behalf:
     guest: int | None
 
 
+class Burst:
+    """Yielded by a program: CPU work given by its cost instead of its instructions (a
+    cost measured once on the exact engine, replayed), consumed like the instructions
+    it stands for: preemptible, its cycles split exactly over the segments that run it
+    (:func:`model.accounting.split`), on the domain's behalf like a chunk's.
+
+    Parameters
+    ----------
+    delta : numpy.ndarray
+        What the work adds to the vCPU's vector (:mod:`model.vectors`, length
+        ``CPU_VECTOR``): cycles by category from ``CYCLES``, consumed as the burst runs;
+        counters (instructions, TLB statistics, counts per op from ``COUNTS``), added
+        when it starts. Its registers must be zero: a burst cannot fault, program a
+        timer or switch address spaces (those stay instructions).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from model.host import Host
+    >>> from model.domain import DomainConfig
+    >>> from model.categories import KERNEL, USER
+    >>> from model.vectors import CPU_VECTOR, CYCLES, S_INSTR
+    >>> d = np.zeros(CPU_VECTOR, np.int64)
+    >>> d[CYCLES + USER], d[CYCLES + KERNEL], d[S_INSTR] = 3000, 1000, 3500
+    >>> def program(ctx):
+    ...     yield Burst(d)
+    >>> host = Host(pcpus=1)
+    >>> v = host.add_guest(DomainConfig("g", "pv"), program).vcpus[0]
+    >>> _ = host.run()
+    >>> int(v.breakdown()[USER]), int(v.breakdown()[KERNEL]), int(v.cpu[S_INSTR])
+    (3000, 1000, 3500)
+    """
+
+    __slots__ = ("cycles", "counters", "total")
+
+    def __init__(self, delta: np.ndarray) -> None:
+        delta = np.asarray(delta, np.int64)
+        if delta.shape != (CPU_VECTOR,):
+            raise PvsimError(f"a burst's delta has {CPU_VECTOR} entries, not {delta.shape}")
+        if (delta[_REGISTERS] != 0).any() or (delta < 0).any():
+            raise PvsimError("a burst's delta is non-negative and leaves the registers alone")
+        self.cycles = delta[CYCLES : CYCLES + N_CATEGORIES].copy()
+        self.counters = delta.copy()
+        self.counters[CYCLES : CYCLES + N_CATEGORIES] = 0
+        self.total = int(self.cycles.sum())
+
+
+#: The registers of the vCPU's vector (a burst leaves them alone).
+_REGISTERS = np.array([R_SPACE, R_CLOCK, R_LAZY, R_PENDING, R_DOM, R_FAULT_VA, R_FAULT_WRITE,
+                       R_FAULT_KIND, R_TIMER, R_TIMER_DELAY])
+
+
 class Frame:
     """One instruction source on a vCPU's stack: the workload at the bottom, above it
     what the guest kernel pushed (a fault or interrupt handler).
@@ -128,6 +186,8 @@ class Frame:
         The chunk being executed (None before the first).
     pos, sub : int
         Where in it: the instruction, and the progress within a run-length encoded one.
+    rest : numpy.ndarray or None
+        A :class:`Burst` under way: its cycles by category still to run.
     skip_on_return : bool
         When the source ends, the instruction that faulted below it is skipped (an
         exception-table fixup, a signal) rather than executed again.
@@ -141,7 +201,7 @@ class Frame:
     (True, 0, True)
     """
 
-    __slots__ = ("source", "chunk", "pos", "sub", "skip_on_return", "interrupt")
+    __slots__ = ("source", "chunk", "pos", "sub", "skip_on_return", "interrupt", "rest")
 
     def __init__(
         self, source: Iterator, skip_on_return: bool = False, interrupt: bool = False
@@ -152,6 +212,7 @@ class Frame:
         self.sub = 0
         self.skip_on_return = skip_on_return
         self.interrupt = interrupt
+        self.rest: np.ndarray | None = None
 
 
 class VCpu:
@@ -369,6 +430,11 @@ class VCpu:
                 self.done = True
                 return used, EXIT
             fr = stack[-1]
+            if fr.rest is not None:  # a burst under way
+                if used >= budget:
+                    return used, BUDGET
+                used += self._consume(fr, budget - used)
+                continue
             chunk = fr.chunk
             if chunk is None or fr.pos >= len(chunk.op):
                 item = next(fr.source, None)
@@ -385,6 +451,10 @@ class VCpu:
                     continue
                 if isinstance(item, Behalf):
                     self.on_behalf = item.guest
+                    continue
+                if isinstance(item, Burst):
+                    cpu += item.counters
+                    fr.chunk, fr.rest = None, item.cycles
                     continue
                 fr.chunk, fr.pos, fr.sub = item, 0, 0
                 chunk = item
@@ -442,6 +512,21 @@ class VCpu:
                 continue
             if status == ST_NO_MEMORY:
                 raise PvsimError("the host's page-table pool is exhausted (raise max_pt_pages)")
+
+    def _consume(self, fr: Frame, room: int) -> int:
+        """Run up to ``room`` cycles of the burst under way in ``fr``; the cycles run."""
+        rest = fr.rest
+        total = sum(rest.tolist())
+        if total <= room:
+            row, fr.rest = rest, None
+        else:
+            row, rest = split(rest, room)
+            fr.rest = rest
+            total = room
+        self._caused += row
+        if self.on_behalf is not None and not fr.interrupt:
+            self._credit_behalf(total)
+        return total
 
     def _fault(self, kernel_mode: bool) -> None:
         cpu = self.cpu
