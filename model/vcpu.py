@@ -28,13 +28,9 @@ from .vectors import (
     COUNTS,
     CPU_VECTOR,
     CYCLES,
-    R_CLOCK,
-    R_DOM,
     R_FAULT_KIND,
     R_FAULT_VA,
     R_FAULT_WRITE,
-    R_LAZY,
-    R_PENDING,
     R_SPACE,
     R_TIMER,
     R_TIMER_DELAY,
@@ -43,6 +39,7 @@ from .vectors import (
     ST_FAULT,
     ST_NO_MEMORY,
     ST_STOP,
+    STAT_NAMES,
     new_cpu_vector,
     new_tlb,
 )
@@ -169,9 +166,9 @@ class Burst:
         self.total = int(self.cycles.sum())
 
 
-#: The registers of the vCPU's vector (a burst leaves them alone).
-_REGISTERS = np.array([R_SPACE, R_CLOCK, R_LAZY, R_PENDING, R_DOM, R_FAULT_VA, R_FAULT_WRITE,
-                       R_FAULT_KIND, R_TIMER, R_TIMER_DELAY])
+#: The registers of the vCPU's vector, everything before the counts that is not a
+#: counter (a burst leaves them alone).
+_REGISTERS = np.array([i for i in range(COUNTS) if i not in STAT_NAMES])
 
 
 class Frame:
