@@ -56,3 +56,19 @@ def test_a_bad_override_is_named_in_the_error(sets, message, tmp_path, capsys):
     f.write_text(BASE)
     assert main(["run", str(f), "--set", sets[0], "-o", str(tmp_path / "r")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_python_api_takes_a_dict_of_paths_and_keywords_validated():
+    """with_overrides(s, {"guests.web.count": 8}, duration="50ms"): Python values, the
+    same paths as --set, validated like a file (an error names the override)."""
+    from model.scenario import ScenarioError, parse_scenario, with_overrides
+
+    s = parse_scenario("name: t\nguests: [{name: web, workload: {profile: spin}}]")
+    t = with_overrides(s, {"guests.web.count": 8, "guests.web.mode": "hvm"}, seed=4,
+                       duration="50ms")
+    assert (t.guests[0].count, t.guests[0].mode, t.seed, t.duration) == (8, "hvm", 4, 0.05)
+    assert s.guests[0].count == 1  # the original is unchanged
+    assert with_overrides(s, {"guests.web.count": 8}) == with_overrides(
+        s, ["guests.web.count=8"])
+    with pytest.raises(ScenarioError, match=r"guests.web.count=0: guests\[0\].count"):
+        with_overrides(s, {"guests.web.count": 0})

@@ -439,21 +439,30 @@ def parse_scenario(text: str | bytes | Mapping, source: str = "<string>",
     return _validate(data, source, where)
 
 
-def with_overrides(s: Scenario, overrides: Iterable[str]) -> Scenario:
-    """Scenario ``s`` with ``overrides`` applied, validated again. An override that
-    changes a device's kind gives it the new kind's defaults (see
-    :func:`~model.scenario.device_specs.forget_former_kind`); one that names another trace
-    file has it read and pinned anew (:func:`~model.app.arrivals.forget_moved_digests`).
+def with_overrides(s: Scenario, overrides: Iterable[str] | Mapping[str, object] = (),
+                   **fields: object) -> Scenario:
+    """Scenario ``s`` with ``overrides`` applied, validated again: texts
+    ``dotted.path=value`` as ``--set`` takes them, or a mapping of dotted paths to values;
+    and top-level ``fields`` as keywords. An override that changes a device's kind gives
+    it the new kind's defaults (see :func:`~model.scenario.device_specs.forget_former_kind`);
+    one that names another trace file has it read and pinned anew
+    (:func:`~model.app.arrivals.forget_moved_digests`). The result is a new, valid scenario
+    or a :class:`ScenarioError` naming the override.
 
     Examples
     --------
     >>> s = parse_scenario("name: t\\nguests: [{name: web, workload: {profile: spin}}]")
     >>> with_overrides(s, ["guests.web.mode=hvm"]).guests[0].mode
     'hvm'
+    >>> t = with_overrides(s, {"guests.web.count": 8}, duration="50ms")
+    >>> t.guests[0].count, t.duration
+    (8, 0.05)
     """
     applied: dict[tuple, str] = {}
     before = s.model_dump(mode="json")
     data = apply_overrides(before, overrides, applied)
+    if fields:
+        data = apply_overrides(data, fields, applied)
     device_specs.forget_former_kind(before, data, set(applied))
     forget_moved_digests(before, data)
     return _validate(data, f"scenario {s.name}", {p: f"--set {t}" for p, t in applied.items()})

@@ -16,7 +16,8 @@ Examples
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 
 from ..errors import ConfigError, valid_choices
 from .yamlsafe import YamlError, load_yaml
@@ -82,13 +83,32 @@ def set_path(data: dict, keys: list[str], value: object) -> tuple[str | int, ...
     return tuple(resolved)
 
 
-def apply_overrides(data: dict, overrides: Iterable[str],
+def apply_overrides(data: dict, overrides: Iterable[str] | Mapping[str, object],
                     applied: dict[tuple, str] | None = None) -> dict:
-    """A copy of scenario ``data`` with every ``dotted.path=value`` applied in order.
-    ``applied``, if given, receives each override's resolved path -> its text."""
+    """A copy of scenario ``data`` with every override applied in order: texts
+    ``dotted.path=value`` (the value YAML), or a mapping of dotted paths to values (Python
+    values, as the scenario's data holds them: ``{"guests.web.count": 8}``). ``applied``,
+    if given, receives each override's resolved path -> how to show it in a message.
+
+    Examples
+    --------
+    >>> d = {"duration": "1s", "guests": [{"name": "web", "count": 1}]}
+    >>> apply_overrides(d, ["duration=2s"])["duration"]
+    '2s'
+    >>> apply_overrides(d, {"guests.web.count": 8, "seed": 3})["guests"][0]["count"]
+    8
+    """
     out = copy.deepcopy(data)
-    for text in overrides:
-        keys, value = parse_override(text)
+    if isinstance(overrides, Mapping):
+        items = [(f"{p}={json.dumps(v, default=str)}", p, v) for p, v in overrides.items()]
+    else:
+        items = [(text, None, None) for text in overrides]
+    for text, dotted, value in items:
+        if dotted is None:
+            keys, value = parse_override(text)
+        else:
+            keys = parse_override(f"{dotted}=null")[0]
+            value = copy.deepcopy(value)
         path = set_path(out, keys, value)
         if applied is not None:
             applied[path] = text
