@@ -147,3 +147,22 @@ def test_durations_need_units():
     assert parse_duration("2s") == 2.0 and parse_duration("20us") == pytest.approx(2e-5)
     with pytest.raises(ValueError, match="unit"):
         parse_duration(3)
+
+
+def test_every_field_of_the_schema_is_described():
+    """pvsim schema (and an editor using it) says what each key is."""
+    from model.scenario import scenario_schema
+
+    schema = scenario_schema()
+    missing = []
+
+    def walk(node: dict, path: str) -> None:
+        for key, sub in node.get("properties", {}).items():
+            if "description" not in sub:
+                missing.append(f"{path}.{key}")
+            walk(sub, f"{path}.{key}")
+
+    walk(schema, "Scenario")
+    for name, d in schema.get("$defs", {}).items():
+        walk(d, name)
+    assert missing == []

@@ -89,6 +89,7 @@ class Poisson(OpenArrivals):
     """Poisson arrivals: independent exponential gaps of mean ``1 / rate_per_s``."""
 
     kind: Literal["poisson"] = "poisson"
+    """random arrivals at a mean rate (open loop)"""
     rate_per_s: float = Field(gt=0, le=1e7)
     """mean arrival rate, requests per second"""
 
@@ -106,6 +107,7 @@ class Deterministic(OpenArrivals):
     """Evenly spaced arrivals, one every ``1 / rate_per_s`` (the first at that time)."""
 
     kind: Literal["deterministic"] = "deterministic"
+    """arrivals at a fixed interval (open loop)"""
     rate_per_s: float = Field(gt=0, le=1e7)
     """arrival rate, requests per second"""
 
@@ -123,6 +125,7 @@ class Bursty(OpenArrivals):
     exponential. The run starts in an on period."""
 
     kind: Literal["bursty"] = "bursty"
+    """on/off bursts of Poisson arrivals (open loop)"""
     rate_per_s: float = Field(gt=0, le=1e7)
     """arrival rate during an on period, requests per second"""
     off_rate_per_s: float = Field(0.0, ge=0, le=1e7)
@@ -162,6 +165,7 @@ class TraceArrivals(OpenArrivals):
     left out, and a file changed since is refused."""
 
     kind: Literal["trace"] = "trace"
+    """arrivals replayed from a trace file (open loop)"""
     file: str = Field(min_length=1, max_length=4096)
     """the trace file (CSV; relative to the scenario file's directory)"""
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
@@ -209,6 +213,7 @@ class Closed(ArrivalSpec):
 
     open: ClassVar[bool] = False
     kind: Literal["closed"] = "closed"
+    """users who send a request, wait for the answer and think (closed loop)"""
     users: int = Field(gt=0, le=100_000)
     """concurrent users"""
     think_ms: float = Field(ge=0, le=1e7)

@@ -113,6 +113,7 @@ class HostSpec(_Strict):
     memory_mb: int = Field(4096, ge=64, le=MAX_MEMORY_MB)
     """machine memory for the guests"""
     scheduler: choice(SCHEDULERS) = "credit"
+    """the hypervisor's vCPU scheduler"""
     timeslice_ms: float = Field(30.0, ge=0.01, le=1000)
     """the credit scheduler's slice (round robin: its quantum)"""
     ratelimit_us: float = Field(1000.0, ge=0, le=500_000)
@@ -172,24 +173,33 @@ class AttachmentSpec(_Strict):
     device: str
     """a device of host.devices"""
     path: PathName | None = None
+    """the I/O path to the device; null: the guest's mode's default (pv: the split
+    driver; hvm: an emulated device; native: direct)"""
 
 
 class GuestSpec(_Strict):
     name: Name
+    """the guest entry's name (its replicas are NAME-0, NAME-1, ...)"""
     count: int = Field(1, ge=1, le=1024)
     """identical replicas, named NAME-0, NAME-1, ... when more than one"""
     os: Literal[OS_KINDS] = "modified"
+    """the guest's kernel: modified (may be paravirtualized) or unmodified"""
     mode: ModeName = "pv"
     """pv: hypercalls (modified OS); full: binary translation; hvm: VT-x (+EPT)"""
     vcpus: int = Field(1, ge=1, le=64)
+    """virtual CPUs of each replica"""
     memory_mb: int = Field(256, ge=16, le=MAX_MEMORY_MB)
+    """memory of each replica"""
     weight: int = Field(256, ge=1, le=65535)
+    """credit scheduler weight (its share of contended CPU, relative to the others')"""
     cap: int = Field(0, ge=0, le=6400)
     """most CPU it may use, percent of one pCPU (0: no cap)"""
     pinning: list[int] | None = Field(None, min_length=1, description="pCPUs its vCPUs may run on "
                                       "(hard affinity); default all")
     workload: WorkloadSpec
+    """what the guest runs: a workload profile and its params"""
     devices: list[AttachmentSpec] = Field(default_factory=list)
+    """the host devices the guest reaches, each through an I/O path"""
 
     @model_validator(mode="after")
     def _pv_needs_a_modified_os(self) -> GuestSpec:
@@ -252,15 +262,21 @@ class Scenario(_Strict):
             raise ScenarioError(explain(e, "Scenario(...)", {}, Scenario)) from None
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """the scenario's name (results directories and titles carry it)"""
     seed: int = Field(0, ge=0, le=2**64 - 1)
     """the run's seed; every entity derives its own random stream from it"""
     duration: Duration = "1s"
+    """simulated time to run"""
     hardware: str = DEFAULT_PROFILE
     """a hardware profile (pvsim bench --help lists them)"""
     host: HostSpec = HostSpec()
+    """the physical machine: pCPUs, memory, scheduler, shared devices"""
     driver_domain: DriverDomainSpec = DriverDomainSpec()
+    """the privileged domain (dom0) that runs the backends and device models"""
     guests: list[GuestSpec] = Field(min_length=1)
+    """the guest entries, each with count replicas"""
     record: RecordSpec = RecordSpec()
+    """what the run keeps besides the summary: time series, requests, trace, warm-up"""
 
     @field_validator("hardware")
     @classmethod
