@@ -131,15 +131,21 @@ def _validate(args: argparse.Namespace, out: Console) -> int:
 
     checks = validate()
     table = Table(title="pvsim validate: simulated versus published (cycles)")
-    for col in ("op", "mode", "hardware", "published", "simulated", "error", "ok"):
-        table.add_column(col, justify="right" if col not in ("op", "mode", "hardware") else "left")
+    for col in ("op", "mode", "hardware", "published", "simulated", "error", "ok", "row"):
+        table.add_column(col, justify="left" if col in ("op", "mode", "hardware", "row")
+                         else "right")
     for c in checks:
         table.add_row(c.op, c.mode, c.hardware, f"{c.published:,.0f}", f"{c.simulated:,.0f}",
-                      f"{c.rel_error:+.1%}", "yes" if c.ok else "[red]NO[/]")
+                      f"{c.rel_error:+.1%}", "yes" if c.ok else "[red]NO[/]",
+                      f"fitted ({c.fitted})" if c.fitted else "predicted")
     out.print(table)
     bad = [c for c in checks if not c.ok]
-    out.print(f"source: {checks[0].source}; tolerance {checks[0].tolerance:.0%}; "
-              f"{len(checks) - len(bad)}/{len(checks)} within")
+    fitted = sum(1 for c in checks if c.fitted)
+    out.print(f"source: {checks[0].source}. Tolerance {checks[0].tolerance:.0%}; "
+              f"{len(checks) - len(bad)}/{len(checks)} within. {fitted} rows are fitted: a "
+              "profile constant (named; its source in model/profiles/) was taken from or "
+              "fitted to the row, so they check the model's arithmetic; the "
+              f"{len(checks) - fitted} predicted rows test the model")
     return 1 if bad else 0
 
 

@@ -3,8 +3,9 @@
 Examples
 --------
 >>> rows = validate(ops=["call_ret"])
->>> [(r.op, r.mode, r.published) for r in rows]
-[('call_ret', 'native', 11.0), ('call_ret', 'full', 51.0), ('call_ret', 'hvm', 11.0)]
+>>> [(r.op, r.mode, r.published, r.fitted) for r in rows]  # doctest: +NORMALIZE_WHITESPACE
+[('call_ret', 'native', 11.0, 'call'), ('call_ret', 'full', 51.0, 'bt_ret_lookup'),
+ ('call_ret', 'hvm', 11.0, None)]
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class Check:
     simulated: float
     tolerance: float
     source: str
+    #: the profile constant taken from or fitted to this figure (None: a prediction)
+    fitted: str | None = None
 
     @property
     def rel_error(self) -> float:
@@ -53,5 +56,6 @@ def validate(ops: list[str] | None = None) -> list[Check]:
         for mode, value in modes.items():
             r = run_op(op, mode, data["hardware"])
             out.append(Check(op, mode, data["hardware"], float(value), r.cycles,
-                             float(data["tolerance"]), data["source"]))
+                             float(data["tolerance"]), " ".join(data["source"].split()),
+                             data.get("fitted", {}).get(op, {}).get(mode)))
     return out

@@ -104,3 +104,23 @@ def test_the_run_table_defines_its_figures_and_marks_thin_percentiles(tmp_path, 
     assert "Mbit/s: bytes over the measured time" in out
     assert "*: fewer than 10 samples above that percentile" in out
     assert re.search(r"\d\.\d{3}\* ", out)  # a marked p99
+
+
+def test_validate_says_which_rows_were_fitted_and_names_the_constant():
+    """Every fitted mark names a constant of the testbed's profile (or of the software
+    path lengths) whose source cites the paper: fitted rows are consistency checks."""
+    from analysis.validate import published, validate
+    from model.hardware import load_profile
+
+    data = published()
+    root = Path(__file__).resolve().parents[1] / "model" / "profiles"
+    texts = (root / f"{data['hardware']}.yaml").read_text() + (root / "software.yaml").read_text()
+    for op, modes in data["fitted"].items():
+        for mode, key in modes.items():
+            assert mode in data["cycles"][op]
+            line = next(ln for ln in texts.splitlines() if ln.strip().startswith(f"{key}:"))
+            assert "AA06" in line, line
+    checks = validate(ops=["divzero"])
+    assert [c.fitted for c in checks] == ["exception", "bt_reflect", None]
+    assert "ASPLOS 2006" in checks[0].source and "calibration.md" not in checks[0].source
+    load_profile(data["hardware"])  # the testbed profile exists
