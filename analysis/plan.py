@@ -77,6 +77,8 @@ class Verdict:
     #: per SLO: (the confidence bound of the mean, or NaN; slack to the bound, > 0 = inside);
     #: empty for a value that is not a valid scenario
     margins: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: per SLO: whether it held (a point holds if all do and no vCPU stalled)
+    held: dict[str, bool] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
     #: False: the value is not a valid scenario (nothing ran; ``reasons`` says why)
     valid: bool = True
@@ -98,6 +100,7 @@ def judge(table: pd.DataFrame, value: int, slos: Sequence[Slo],
         if x.empty or x.isna().any():  # a replication without the figure fails the SLO
             v.holds = False
             v.margins[str(slo)] = (math.nan, -math.inf)
+            v.held[str(slo)] = False
             v.reasons.append(f"{slo.metric}: not measured in "
                              f"{int(x.isna().sum()) if len(x) else 'any'} replication(s) "
                              "(no request completed?)")
@@ -110,6 +113,7 @@ def judge(table: pd.DataFrame, value: int, slos: Sequence[Slo],
         slack = slo.bound - edge if upper else edge - slo.bound
         ok = slack > 0 or (slack == 0 and slo.op in ("<=", ">="))
         v.margins[str(slo)] = (edge, slack)
+        v.held[str(slo)] = ok
         if not ok:
             v.holds = False
             v.reasons.append(f"{slo}: bound of the mean {edge:.4g} at {confidence:.0%}")

@@ -382,3 +382,26 @@ def test_pool_workers_die_when_the_sweep_is_killed(tmp_path):
         for p in seen:  # only the processes this test started
             if _running(p):
                 os.kill(p, signal.SIGKILL)
+
+
+def test_each_plan_panel_marks_its_own_slo(spin, tmp_path):
+    """Two SLOs: busy_fraction < 1e999 always holds, stalled_vcpus < 0.5 too, but
+    busy_fraction <= 0.5 fails once the spinning guests outnumber half the pCPUs. In the
+    always-held SLO's panel those points are hollow (held here; the point failed the other
+    SLO), never a red cross; in the failing SLO's panel they are crosses."""
+    slos = [parse_slo("host.busy_fraction < 1e999"), parse_slo("host.busy_fraction <= 0.5")]
+    p = plan(spin, "guests.a.count", slos, start=1, limit=4, replications=1, cache_dir=tmp_path)
+    failed = sorted(v for v, x in p.verdicts.items() if x.valid and not x.holds)
+    assert failed  # the second SLO failed somewhere
+    fig = plan_figure(p)
+    first, second = fig.axes[0], fig.axes[1]
+
+    def points(ax, label):
+        handles, labels = ax.get_legend_handles_labels()
+        h = dict(zip(labels, handles, strict=True)).get(label)
+        return [] if h is None else sorted(h.get_offsets()[:, 0].tolist())
+
+    assert points(first, "fails") == []
+    assert points(first, "holds; the point fails another\nSLO (or stalled)") == failed
+    assert points(second, "fails") == failed
+    assert all(float(t).is_integer() for t in first.get_xticks())  # an integer axis

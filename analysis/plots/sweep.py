@@ -84,23 +84,30 @@ def sweep_metric(sw: Sweep, metric: str, confidence: float = 0.95) -> Figure:
 
 @plain_text
 def plan_figure(p: Plan) -> Figure:
-    """Each SLO's metric against the searched axis: the evaluated points (held or failed),
-    the values that are not valid scenarios (ticks along the bottom), the SLO bound, and
-    the answer."""
+    """Each SLO's metric against the searched axis: the evaluated points (in each panel,
+    whether that panel's SLO held, and hollow where it held but the point failed another
+    SLO or stalled), the values that are not valid scenarios (ticks along the bottom), the
+    SLO bound, and the answer. The axis is an integer one: its ticks are whole values."""
     table = p.sweep.table
     fig = Figure(figsize=(6 * len(p.slos), 4), layout="constrained")
     axes = fig.subplots(1, len(p.slos), squeeze=False)
     values = sorted(p.verdicts)
     valid = np.array([p.verdicts[v].valid for v in values], bool)
-    ok = np.array([p.verdicts[v].holds for v in values], bool)
+    point_ok = np.array([p.verdicts[v].holds for v in values], bool)
     for ax, slo in zip(axes[0], p.slos, strict=True):
         # a value that is not a valid scenario ran nothing: it has no margin and no rows
         edge = [p.verdicts[v].margins.get(str(slo), (np.nan,))[0] for v in values]
+        ok = np.array([p.verdicts[v].held.get(str(slo), False) for v in values], bool)
         mean = [table.loc[table[p.path] == v, slo.metric].mean()
                 if slo.metric in table else np.nan for v in values]
         vals, means, edges = np.array(values), np.array(mean, float), np.array(edge, float)
         ax.plot(vals[valid], means[valid], color="0.5", linewidth=1, zorder=1)
-        ax.scatter(vals[ok], means[ok], color="tab:green", label="holds", zorder=2)
+        both = ok & point_ok
+        ax.scatter(vals[both], means[both], color="tab:green", label="holds", zorder=2)
+        if (ok & ~point_ok).any():
+            ax.scatter(vals[ok & ~point_ok], means[ok & ~point_ok], facecolors="none",
+                       edgecolors="tab:green", label="holds; the point fails another\n"
+                       "SLO (or stalled)", zorder=2)
         ax.scatter(vals[~ok & valid], means[~ok & valid], color="tab:red", marker="x",
                    label="fails", zorder=2)
         if (~valid).any():
@@ -117,6 +124,7 @@ def plan_figure(p: Plan) -> Figure:
             ax.axvline(p.answer, color="tab:blue", linestyle=":",
                        label=f"capacity {p.path} = {p.answer}")
         ax.set_xlabel(p.path)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(slo.metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
