@@ -361,22 +361,45 @@ def _sweep(args: argparse.Namespace, out: Console) -> int:
     sw.save(dest)
     plots = save_sweep_plots(sw, dest)
     summary = sw.summary()
-    table = Table(title=f"pvsim sweep {scenario.name}: {len(points)} points x "
-                  f"{args.replications} replications (mean ± 95% CI half-width)")
+    title = (f"pvsim sweep {scenario.name}: {len(points)} points x {args.replications} "
+             "replications (mean ± 95% CI half-width)")
     shown = [m for m in sw.metrics if m.startswith(("group.", "host."))][:6]
-    for col in (*sw.axes, *shown):
-        table.add_column(col, justify="right")
-    for row in summary.to_dict("records"):  # iterrows would show an int axis as floats
-        table.add_row(*[str(row[a]) for a in sw.axes],
-                      *[f"{row[m + '.mean']:.4g}" + ("" if pd.isna(row[m + ".ci"])
-                                                     else f" ± {row[m + '.ci']:.2g}")
-                        for m in shown])
+    rows = summary.to_dict("records")  # iterrows would show an int axis as floats
+    cells = [[f"{row[m + '.mean']:.4g}" + ("" if pd.isna(row[m + ".ci"])
+                                           else f" ± {row[m + '.ci']:.2g}") for m in shown]
+             for row in rows]
+    table = _points_table(out, title, sw.axes, shown,
+                          [[str(row[a]) for a in sw.axes] for row in rows], cells)
     out.print(table)
     _report_damaged(sw, dest / "cache", out)
     _report_stalled_runs(sw.table, out)
     out.print(f"{sw.ran} runs computed, {sw.cached} read from the cache; wrote {dest}/ "
               f"(sweep.parquet, sweep_summary.csv, {len(plots)} plots)")
     return 0
+
+
+def _points_table(out: Console, title: str, axes: list[str], metrics: list[str],
+                  points: list[list[str]], cells: list[list[str]]) -> Table:
+    """A point per row (its axis values, then a cell per metric); if that is wider than
+    ``out`` and a metric per row (a column per point) is not, the latter."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in (*axes, *metrics):
+        table.add_column(col, justify="right")
+    for point, cell in zip(points, cells, strict=True):
+        table.add_row(*point, *cell)
+    wide = out.options.update_width(1 << 16)  # a table's natural width, not capped
+    if out.measure(table, options=wide).maximum <= out.width:
+        return table
+    turned = Table(title=title)
+    turned.add_column("metric")
+    for point in points:
+        turned.add_column("\n".join(f"{a}={v}" for a, v in zip(axes, point, strict=True)),
+                          justify="right")
+    for i, m in enumerate(metrics):
+        turned.add_row(m, *[cell[i] for cell in cells])
+    return turned if out.measure(turned, options=wide).maximum <= out.width else table
 
 
 def _report_damaged(sw, cache: Path, out: Console) -> None:

@@ -124,3 +124,23 @@ def test_validate_says_which_rows_were_fitted_and_names_the_constant():
     assert [c.fitted for c in checks] == ["exception", "bt_reflect", None]
     assert "ASPLOS 2006" in checks[0].source and "calibration.md" not in checks[0].source
     load_profile(data["hardware"])  # the testbed profile exists
+
+
+def test_a_sweep_table_too_wide_for_the_terminal_turns_a_metric_per_row():
+    """On an 80-column terminal the sweep's seven long headers would be cut: the table
+    turns (a metric per row, a point per column) when that fits, and stays as it is on
+    a wide terminal."""
+    from rich.console import Console
+
+    from analysis.cli import _points_table
+
+    metrics = ["host.busy_fraction", "host.stalled_vcpus", "group.web.cpu_ms_per_guest",
+               "group.web.mbit_s_per_guest", "group.web.p50_ms", "group.web.p99_ms"]
+    cells = [["0.005244 ± 0.0044"] * 6, ["0.01375 ± 0.013"] * 6]
+    narrow, wide = Console(width=80), Console(width=200)
+    t = _points_table(narrow, "sweep", ["guests.web.count"], metrics, [["1"], ["2"]], cells)
+    assert [c.header for c in t.columns] == ["metric", "guests.web.count=1",
+                                             "guests.web.count=2"]
+    assert list(t.columns[0].cells) == metrics
+    t = _points_table(wide, "sweep", ["guests.web.count"], metrics, [["1"], ["2"]], cells)
+    assert [c.header for c in t.columns] == ["guests.web.count", *metrics]
