@@ -27,6 +27,7 @@ from model.microbench import OPS
 from model.modes import MODES, OS_KINDS, baseline_mode, is_modified
 from model.scenario import load_scenario, scenario_schema
 
+from .reproducibility import invoked_as, reproducibility
 from .resultsdir import default_dir, preflight, remove_stale_temps, staged, write_atomically
 
 
@@ -118,7 +119,8 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
         doc = {"hardware": hw.name, "pvsim_version": __version__,
                "results": [r.as_dict() for r in results],
                "skipped": [{"mode": m, "reason": why} for m, why in skipped],
-               "engine": {"wall_s": wall, "runs": len(results)}}
+               "engine": {"wall_s": wall, "runs": len(results)},
+               "reproducibility": reproducibility().to_dict()}
         with _one_file(args.json) as f:
             write_atomically(f, json.dumps(doc, indent=1) + "\n")
         out.print(f"wrote {args.json}")
@@ -449,6 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     g = sub.add_parser("plot", help="draw (again) the graphs of a results directory")
     g.add_argument("directory", help="a results directory written by pvsim run")
     sub.add_parser("schema", help="print the scenario file's JSON Schema")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if getattr(args, "seed", None) is not None and not 0 <= args.seed < 2**64:
         parser.error(f"argument --seed: must be 0 to {2**64 - 1:,} (got {args.seed})")
@@ -457,7 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = {"bench": _bench, "validate": _validate, "run": _run, "compare": _compare,
                    "sweep": _sweep, "plan": _plan, "plot": _plot,
                    "schema": _schema}[args.command]
-        return command(args, out)
+        with invoked_as(["pvsim", *argv]):  # recorded in each run's reproducibility block
+            return command(args, out)
     except PvsimError as e:
         print(f"pvsim: error: {e}", file=sys.stderr)
         return 2

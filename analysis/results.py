@@ -39,6 +39,7 @@ from model.categories import NAMES, VIRTUALIZATION
 from model.errors import PvsimError
 from model.scenario import Scenario, load_scenario
 
+from .reproducibility import MACHINE_BLOCKS
 from .resultsdir import mark, read_marker, staged, write_atomically
 from .summary import Summary, scenario_hash
 from .tables import (
@@ -133,11 +134,14 @@ class Results:
         return self.typed
 
     def equals(self, other: Results, engine: bool = True) -> bool:
-        """Same scenario, summary and tables (``engine=False`` ignores the wall-clock
-        engine block, which differs between two runs of the same scenario and seed)."""
+        """Same scenario, summary and tables (``engine=False`` ignores the blocks that
+        describe the machine, :data:`~analysis.reproducibility.MACHINE_BLOCKS`: the
+        wall-clock engine block differs between two runs of the same scenario and seed, the
+        reproducibility block between machines and installations)."""
 
         def summary(r: Results) -> dict:
-            return r.summary if engine else {k: v for k, v in r.summary.items() if k != "engine"}
+            return r.summary if engine else {k: v for k, v in r.summary.items()
+                                             if k not in MACHINE_BLOCKS}
 
         return (
             self.scenario == other.scenario
