@@ -1,8 +1,12 @@
 """The ``pvsim`` command line.
 
 Every command's errors are one line on stderr and exit status 2; no traceback. Each
-command imports what it needs (the simulation engine, pandas, the plotting stack) when
-it runs, so a bad argument or scenario is refused without loading them.
+command imports what it needs (the simulation engine, pandas, the plotting stack, rich)
+when it runs, so ``--version``, ``--help`` and a bad argument are answered without loading
+them (``benchmarks/cli_startup.py`` measures it). The names of the engine's components
+that a command's help lists (modes, ops, hardware profiles) are looked up when the help
+is printed (:class:`_Formatter`), and its choices when a value is checked
+(:class:`_Later`).
 """
 
 from __future__ import annotations
@@ -14,24 +18,86 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from model import __version__
-from model.categories import NAMES
-from model.errors import PvsimError, UnsupportedModeError
-from model.hardware import DEFAULT_PROFILE, load_profile, profile_names
-from model.microbench import OPS
-from model.modes import MODES, OS_KINDS, baseline_mode, is_modified
-from model.scenario import load_scenario, scenario_schema
+from model.errors import PvsimError
 
-from .reproducibility import invoked_as, reproducibility
-from .resultsdir import default_dir, preflight, remove_stale_temps, staged, write_atomically
+from .reproducibility import invoked_as
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _modes() -> list[str]:
+    from model.modes import MODES
+
+    return list(MODES)
+
+
+def _ops() -> list[str]:
+    from model.microbench import OPS
+
+    return list(OPS)
+
+
+def _profiles() -> list[str]:
+    from model.hardware import profile_names
+
+    return profile_names()
+
+
+def _os_kinds() -> tuple[str, ...]:
+    from model.modes import OS_KINDS
+
+    return OS_KINDS
+
+
+#: ``{name}`` in a help text -> the text it stands for, computed when the help is printed.
+_HELP_NAMES: dict[str, Callable[[], str]] = {
+    "modes": lambda: ",".join(_modes()),
+    "ops": lambda: ",".join(_ops()),
+    "profiles": lambda: ", ".join(_profiles()),
+    "os_kinds": lambda: " or ".join(_os_kinds()),
+}
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Help texts with the ``{name}`` of :data:`_HELP_NAMES` filled in: only ``--help``
+    needs the engine's registries, not parsing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        for name, names in _HELP_NAMES.items():
+            if text and "{" + name + "}" in text:
+                text = text.replace("{" + name + "}", names())
+        return text
+
+
+class _Later(Sequence[str]):
+    """Choices looked up when first needed (a value to check, a help to print)."""
+
+    def __init__(self, names: Callable[[], Sequence[str]]) -> None:
+        self._names = names
+        self._known: tuple[str, ...] | None = None
+
+    def _all(self) -> tuple[str, ...]:
+        if self._known is None:
+            self._known = tuple(self._names())
+        return self._known
+
+    def __getitem__(self, i: int | slice) -> str | tuple[str, ...]:
+        return self._all()[i]
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # one line, status 2
         print(f"pvsim: error: {message}", file=sys.stderr)
         raise SystemExit(2)
@@ -44,6 +110,8 @@ def _csv(value: str) -> list[str]:
 def _output(args: argparse.Namespace, name: str, suffix: str = "") -> Path:
     """Where a run's results directory goes: ``-o`` (checked now, before the run, so a
     refusal is immediate) or a new ``results/NAME-TIME[SUFFIX]``."""
+    from .resultsdir import default_dir, preflight
+
     if args.output is None:
         return preflight(default_dir("results", name, suffix), unique=True)
     return preflight(Path(args.output), args.force)
@@ -53,6 +121,8 @@ def _output(args: argparse.Namespace, name: str, suffix: str = "") -> Path:
 def _one_file(path: str | Path) -> Iterator[Path]:
     """Write one output file (atomically, in the block): an ``OSError`` becomes one line
     saying whether the previous file is unchanged."""
+    from .resultsdir import remove_stale_temps
+
     p = Path(path)
     existed = p.exists()
     remove_stale_temps(p.parent, p.name)
@@ -65,8 +135,18 @@ def _one_file(path: str | Path) -> Iterator[Path]:
 
 
 def _bench(args: argparse.Namespace, out: Console) -> int:
-    from model.microbench import run_bench
-    hw = load_profile(args.hardware)
+    from rich.table import Table
+
+    from model.categories import NAMES
+    from model.errors import UnsupportedModeError
+    from model.hardware import DEFAULT_PROFILE, load_profile
+    from model.microbench import OPS, run_bench
+    from model.modes import MODES, baseline_mode, is_modified
+
+    from .reproducibility import reproducibility
+    from .resultsdir import write_atomically
+
+    hw = load_profile(DEFAULT_PROFILE if args.hardware is None else args.hardware)
     modes = _csv(args.modes) if args.modes else list(MODES)
     for m in modes:
         if m not in MODES:
@@ -128,6 +208,8 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
 
 
 def _validate(args: argparse.Namespace, out: Console) -> int:
+    from rich.table import Table
+
     from .validate import validate
 
     checks = validate()
@@ -151,6 +233,9 @@ def _progress(label: str, total: float, unit: str = "s") -> Iterator[Callable[[f
     if not sys.stderr.isatty():
         yield lambda done: None
         return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.completed:.3g}/{task.total:.3g} " + unit), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
@@ -159,11 +244,15 @@ def _progress(label: str, total: float, unit: str = "s") -> Iterator[Callable[[f
 
 
 def _run(args: argparse.Namespace, out: Console) -> int:
+    from model.scenario import load_scenario
+
     scenario = load_scenario(args.scenario, args.set)
     import pandas as pd
+    from rich.table import Table
 
     from .plots import save_all
     from .results import TABLES
+    from .resultsdir import staged
     from .run import simulate
     dest = _output(args, scenario.name)
     with _progress(f"simulating {scenario.name}", scenario.duration, "s simulated") as update:
@@ -259,10 +348,17 @@ def _plot(args: argparse.Namespace, out: Console) -> int:
 
 
 def _compare(args: argparse.Namespace, out: Console) -> int:
+    from model.scenario import load_scenario
+
     scenario = load_scenario(args.scenario, args.set)
+    from rich.table import Table
+
+    from model.modes import MODES, baseline_mode
+
     from .compare import compare
     from .plots import cpu_breakdown_by_mode, relative_performance, save_figure
-    modes = _csv(args.modes)
+    from .resultsdir import staged, write_atomically
+    modes = _csv(args.modes) if args.modes is not None else list(MODES)
     dest = _output(args, scenario.name, "-compare")
     with _progress(f"comparing {scenario.name}", len(modes), "runs") as update:
         c = compare(scenario, modes, args.seed,
@@ -304,6 +400,8 @@ def _compare(args: argparse.Namespace, out: Console) -> int:
 
 
 def _sweep(args: argparse.Namespace, out: Console) -> int:
+    from model.scenario import load_scenario
+
     from .design import factorial, parse_vary, read_design
 
     scenario = load_scenario(args.scenario, args.set)
@@ -313,6 +411,7 @@ def _sweep(args: argparse.Namespace, out: Console) -> int:
     points = factorial([parse_vary(v) for v in args.vary]) if args.vary else read_design(
         args.design)
     import pandas as pd  # the design is good: now the engine
+    from rich.table import Table
 
     from .plots.sweep import save_sweep_plots
     from .sweep import sweep
@@ -352,6 +451,8 @@ def _report_damaged(sw, cache: Path, out: Console) -> None:
 
 
 def _plan(args: argparse.Namespace, out: Console) -> int:
+    from model.scenario import load_scenario
+
     scenario = load_scenario(args.scenario, args.set)
     from .plan import parse_slo, plan
     from .plots.sweep import save_plan_plot
@@ -384,6 +485,8 @@ def _plan(args: argparse.Namespace, out: Console) -> int:
 
 
 def _schema(args: argparse.Namespace, out: Console) -> int:
+    from model.scenario import scenario_schema
+
     print(json.dumps(scenario_schema(), indent=2))
     return 0
 
@@ -394,14 +497,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"pvsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     b = sub.add_parser("bench", help="OS microbenchmarks in each virtualization mode")
-    b.add_argument("--hardware", default=DEFAULT_PROFILE,
-                   help=f"hardware profile ({', '.join(profile_names())})")
-    b.add_argument("--modes", help=f"comma-separated modes (default {','.join(MODES)})")
-    b.add_argument("--ops", help="comma-separated ops (default all: " + ",".join(OPS) + ")")
+    b.add_argument("--hardware", help="hardware profile ({profiles})")
+    b.add_argument("--modes", help="comma-separated modes (default {modes})")
+    b.add_argument("--ops", help="comma-separated ops (default all: {ops})")
     b.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     b.add_argument("--plot", metavar="PNG", help="also draw performance relative to native")
-    b.add_argument("--os", choices=OS_KINDS, default="modified",
-                   help="whether the guest kernel is paravirtualized (pv needs modified)")
+    b.add_argument("--os", choices=_Later(_os_kinds), default="modified", metavar="OS",
+                   help="whether the guest kernel is paravirtualized: {os_kinds} "
+                   "(default modified; pv needs modified)")
     sub.add_parser("validate", help="simulated versus published nanobenchmark figures")
     r = sub.add_parser("run", help="run a scenario file and write its results directory")
     r.add_argument("scenario", help="the scenario YAML file")
@@ -415,8 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     c = sub.add_parser("compare", help="run a scenario with every guest in each mode and "
                        "compare to native")
     c.add_argument("scenario", help="the scenario YAML file")
-    c.add_argument("--modes", default=",".join(MODES),
-                   help=f"comma-separated modes (default {','.join(MODES)})")
+    c.add_argument("--modes", help="comma-separated modes (default {modes})")
     c.add_argument("-o", "--output", help="output directory (default results/NAME-compare-TIME)")
     c.add_argument("--force", action="store_true", help="replace the -o directory (and all "
                    "in it) even if it is not a pvsim results directory")
@@ -455,6 +557,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "seed", None) is not None and not 0 <= args.seed < 2**64:
         parser.error(f"argument --seed: must be 0 to {2**64 - 1:,} (got {args.seed})")
+    from rich.console import Console
+
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
         command = {"bench": _bench, "validate": _validate, "run": _run, "compare": _compare,
