@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from model import __version__
 from model.errors import PvsimError
 
+from .metric_catalog import describe as describe_metrics
 from .reproducibility import invoked_as
 
 if TYPE_CHECKING:
@@ -72,6 +73,10 @@ class _Formatter(argparse.HelpFormatter):
             if text and "{" + name + "}" in text:
                 text = text.replace("{" + name + "}", names())
         return text
+
+
+class _RawEpilog(_Formatter, argparse.RawDescriptionHelpFormatter):
+    """An epilog printed as written (a table)."""
 
 
 class _Later(Sequence[str]):
@@ -530,14 +535,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     w.add_argument("--vary", action="append", default=[], metavar="PATH=V1,V2,...",
                    help="an axis of a full factorial design (repeatable)")
     w.add_argument("--design", metavar="FILE", help="explicit points: CSV or YAML")
-    for q in (w, sub.add_parser("plan", help="the largest value of an axis at which every "
-                                "SLO holds")):
+    plan_parser = sub.add_parser("plan", help="the largest value of an axis at which every "
+                                 "SLO holds", epilog=describe_metrics(),
+                                 formatter_class=_RawEpilog)
+    for q in (w, plan_parser):
         if q is not w:
             q.add_argument("scenario", help="the scenario YAML file")
             q.add_argument("--vary", required=True, metavar="PATH",
                            help="the integer axis, such as guests.web.count")
             q.add_argument("--slo", action="append", required=True, metavar="'METRIC < BOUND'",
-                           help="a service-level objective on a headline metric (repeatable)")
+                           help="a service-level objective on a headline metric, such as "
+                           "'group.web.request_p99_ms < 50' (repeatable; the metrics are "
+                           "listed below)")
             q.add_argument("--start", type=int, help="first value (default: the scenario's)")
             q.add_argument("--limit", type=int, default=1024, help="largest value to try")
             q.add_argument("--confidence", type=float, default=0.95,
