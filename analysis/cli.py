@@ -3,10 +3,8 @@
 Every command's errors are one line on stderr and exit status 2; no traceback. Each
 command imports what it needs (the simulation engine, pandas, the plotting stack, rich)
 when it runs, so ``--version``, ``--help`` and a bad argument are answered without loading
-them (``benchmarks/cli_startup.py`` measures it). The names of the engine's components
-that a command's help lists (modes, ops, hardware profiles) are looked up when the help
-is printed (:class:`_Formatter`), and its choices when a value is checked
-(:class:`_Later`).
+them (``benchmarks/cli_startup.py`` measures it): the names of the engine's components
+that a help lists are looked up only when it is printed (:mod:`analysis.cliparse`).
 """
 
 from __future__ import annotations
@@ -23,89 +21,12 @@ from typing import TYPE_CHECKING
 from model import __version__
 from model.errors import PvsimError
 
+from .cliparse import Later, Parser, RawEpilog, os_kinds
 from .metric_catalog import describe as describe_metrics
 from .reproducibility import invoked_as
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-
-def _modes() -> list[str]:
-    from model.modes import MODES
-
-    return list(MODES)
-
-
-def _ops() -> list[str]:
-    from model.microbench import OPS
-
-    return list(OPS)
-
-
-def _profiles() -> list[str]:
-    from model.hardware import profile_names
-
-    return profile_names()
-
-
-def _os_kinds() -> tuple[str, ...]:
-    from model.modes import OS_KINDS
-
-    return OS_KINDS
-
-
-#: ``{name}`` in a help text -> the text it stands for, computed when the help is printed.
-_HELP_NAMES: dict[str, Callable[[], str]] = {
-    "modes": lambda: ",".join(_modes()),
-    "ops": lambda: ",".join(_ops()),
-    "profiles": lambda: ", ".join(_profiles()),
-    "os_kinds": lambda: " or ".join(_os_kinds()),
-}
-
-
-class _Formatter(argparse.HelpFormatter):
-    """Help texts with the ``{name}`` of :data:`_HELP_NAMES` filled in: only ``--help``
-    needs the engine's registries, not parsing."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help
-        for name, names in _HELP_NAMES.items():
-            if text and "{" + name + "}" in text:
-                text = text.replace("{" + name + "}", names())
-        return text
-
-
-class _RawEpilog(_Formatter, argparse.RawDescriptionHelpFormatter):
-    """An epilog printed as written (a table)."""
-
-
-class _Later(Sequence[str]):
-    """Choices looked up when first needed (a value to check, a help to print)."""
-
-    def __init__(self, names: Callable[[], Sequence[str]]) -> None:
-        self._names = names
-        self._known: tuple[str, ...] | None = None
-
-    def _all(self) -> tuple[str, ...]:
-        if self._known is None:
-            self._known = tuple(self._names())
-        return self._known
-
-    def __getitem__(self, i: int | slice) -> str | tuple[str, ...]:
-        return self._all()[i]
-
-    def __len__(self) -> int:
-        return len(self._all())
-
-
-class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> None:  # one line, status 2
-        print(f"pvsim: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
 
 
 def _csv(value: str) -> list[str]:
@@ -497,17 +418,17 @@ def _schema(args: argparse.Namespace, out: Console) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _Parser(prog="pvsim", description="Simulate a virtualized server: PV, binary "
+    parser = Parser(prog="pvsim", description="Simulate a virtualized server: PV, binary "
                      "translation and hardware-assisted guests on an emulated CPU/MMU.")
     parser.add_argument("--version", action="version", version=f"pvsim {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     b = sub.add_parser("bench", help="OS microbenchmarks in each virtualization mode")
     b.add_argument("--hardware", help="hardware profile ({profiles})")
     b.add_argument("--modes", help="comma-separated modes (default {modes})")
     b.add_argument("--ops", help="comma-separated ops (default all: {ops})")
     b.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     b.add_argument("--plot", metavar="PNG", help="also draw performance relative to native")
-    b.add_argument("--os", choices=_Later(_os_kinds), default="modified", metavar="OS",
+    b.add_argument("--os", choices=Later(os_kinds), default="modified", metavar="OS",
                    help="whether the guest kernel is paravirtualized: {os_kinds} "
                    "(default modified; pv needs modified)")
     sub.add_parser("validate", help="simulated versus published nanobenchmark figures")
@@ -537,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     w.add_argument("--design", metavar="FILE", help="explicit points: CSV or YAML")
     plan_parser = sub.add_parser("plan", help="the largest value of an axis at which every "
                                  "SLO holds", epilog=describe_metrics(),
-                                 formatter_class=_RawEpilog)
+                                 formatter_class=RawEpilog)
     for q in (w, plan_parser):
         if q is not w:
             q.add_argument("scenario", help="the scenario YAML file")
