@@ -411,6 +411,11 @@ def _plan(args: argparse.Namespace, out: Console) -> int:
 
 
 def _schema(args: argparse.Namespace, out: Console) -> int:
+    if args.summary:
+        from .summary_schema import describe
+
+        print(describe())
+        return 0
     from model.scenario import scenario_schema
 
     print(json.dumps(scenario_schema(), indent=2))
@@ -482,7 +487,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="override a scenario field (repeatable)")
     g = sub.add_parser("plot", help="draw (again) the graphs of a results directory")
     g.add_argument("directory", help="a results directory written by pvsim run")
-    sub.add_parser("schema", help="print the scenario file's JSON Schema")
+    h = sub.add_parser("schema", help="print the scenario file's JSON Schema (or, with "
+                       "--summary, the keys of summary.json)")
+    h.add_argument("--summary", action="store_true", help="instead, every key of a run's "
+                   "summary.json with its unit and meaning")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if getattr(args, "seed", None) is not None and not 0 <= args.seed < 2**64:
