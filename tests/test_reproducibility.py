@@ -86,6 +86,15 @@ def test_a_sweep_writes_its_block_beside_its_table(tmp_path):
     sw.save(tmp_path)
     doc = json.loads((tmp_path / "reproducibility.json").read_text())
     assert list(doc) == KEYS and doc["command"] is None and doc["numba"]
+    f = tmp_path / "t.yaml"
+    f.write_text(TINY)
+    for args in (["sweep", str(f), "--vary", "guests.a.count=1,2"],
+                 ["plan", str(f), "--vary", "guests.a.count", "--slo", "host.busy_fraction < 2",
+                  "--limit", "2", "--replications", "1"]):
+        out = tmp_path / args[0]
+        assert main([*args, "-o", str(out)]) == 0
+        doc = json.loads((out / "reproducibility.json").read_text())
+        assert doc["command"] == ["pvsim", *args, "-o", str(out)]
 
 
 # --- the git commit, read from .git's files ----------------------------------------------
