@@ -72,7 +72,8 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
     from .reproducibility import reproducibility
     from .resultsdir import write_atomically
 
-    hw = load_profile(DEFAULT_PROFILE if args.hardware is None else args.hardware)
+    hardware = DEFAULT_PROFILE if args.hardware is None else args.hardware
+    hw = load_profile(hardware)
     modes = _csv(args.modes) if args.modes else list(MODES)
     for m in modes:
         if m not in MODES:
@@ -93,7 +94,7 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
                 raise UnsupportedModeError(problem)
             skipped.append((m, problem))
     t = time.perf_counter()
-    results = run_bench(args.hardware, [m for m in modes if m not in dict(skipped)], ops)
+    results = run_bench(hardware, [m for m in modes if m not in dict(skipped)], ops)
     wall = time.perf_counter() - t
     table = Table(title=f"pvsim bench on {hw.name} ({hw.description})")
     for col in ("op", "mode", "latency us", "cycles", "vs native"):

@@ -77,3 +77,21 @@ def test_a_command_s_help_still_names_the_engine_s_components():
     assert f"comma-separated modes (default {','.join(MODES)})" in text
     assert "modified or unmodified" in text and profile_names()[0] in text
     assert all(op in r.stdout.replace("\n", "").replace(" ", "") for op in OPS)
+
+
+def test_the_defaults_looked_up_late_mean_what_they_meant(tmp_path, capsys):
+    """bench without --hardware runs the default profile, compare without --modes every
+    mode (both defaults are None in the parser, so that it needs no engine)."""
+    import pandas as pd
+
+    from analysis.cli import main
+    from model.hardware import DEFAULT_PROFILE
+    from model.modes import MODES
+
+    assert main(["bench", "--modes", "native", "--ops", "null_syscall", "--json",
+                 str(tmp_path / "b.json")]) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["hardware"] == DEFAULT_PROFILE
+    f = tmp_path / "t.yaml"
+    f.write_text("name: t\nduration: 5ms\nguests: [{name: a, workload: {profile: spin}}]\n")
+    assert main(["compare", str(f), "-o", str(tmp_path / "c")]) == 0
+    assert set(pd.read_csv(tmp_path / "c" / "compare.csv")["mode"]) == set(MODES)
