@@ -6,14 +6,14 @@ seconds: ``version`` (``pvsim --version``), ``help`` (``pvsim --help``), ``run_h
 (``pvsim run --help``), ``bad_argument`` (``pvsim run --seed x s.yaml``, refused with
 status 2), and ``python`` (``python -c pass``, the floor). Issue 15's target: under 0.5 s.
 
-Measured on the 2-core development machine shared with other work (load average about
-3.4), 9 repeats each, medians in seconds, before and after alternately, twice:
-before (the CLI importing rich, the engine and pydantic's scenario model at start-up):
-version 1.45 / 1.24, help 1.57 / 1.09, run_help 1.55 / 1.21, bad_argument 1.76 / 1.31,
-python 0.038 / 0.050; after (each command importing what it needs when it runs): version
-0.076 / 0.095, help 0.074 / 0.103, run_help 0.082 / 0.120, bad_argument 0.076 / 0.120,
-python 0.021 / 0.031. On the quieter machine earlier, /usr/bin/time gave 0.65-0.75 s for
-each of the four before.
+Measured on the 2-core development machine shared with other work, 9 repeats each,
+medians in seconds, before (the CLI importing rich, the engine and pydantic's scenario
+model at start-up) and after (each command importing what it needs when it runs),
+alternately. At a load average of about 1 to 2.4, two pairs: before version 0.70 / 1.15,
+help 0.68 / 1.20, run_help 0.71 / 1.12, bad_argument 0.72 / 1.22, python 0.023 / 0.039;
+after version 0.072 / 0.075, help 0.073 / 0.077, run_help 0.072 / 0.074, bad_argument
+0.072 / 0.073, python 0.021 / 0.024. At a load average of about 3.4: before 1.24-1.76,
+after 0.074-0.120.
 
 Usage: python benchmarks/cli_startup.py [--repeat N]
 """
