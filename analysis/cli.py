@@ -1,8 +1,10 @@
 """The ``pvsim`` command line.
 
 Every command's errors are one line on stderr and exit status 2; no traceback. Each
-command imports what it needs (the simulation engine, pandas, the plotting stack) when
-it runs, so a bad argument or scenario is refused without loading them.
+command imports what it needs (the simulation engine, pandas, the plotting stack, rich)
+when it runs, so ``--version``, ``--help`` and a bad argument are answered without loading
+them (``benchmarks/cli_startup.py`` measures it): the names of the engine's components
+that a help lists are looked up only when it is printed (:mod:`analysis.cliparse`).
 """
 
 from __future__ import annotations
@@ -14,27 +16,19 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from model import __version__
-from model.categories import NAMES
-from model.errors import PvsimError, UnsupportedModeError, valid_choices
-from model.hardware import DEFAULT_PROFILE, load_profile, profile_names
-from model.microbench import OPS
-from model.modes import MODES, OS_KINDS, baseline_mode, is_modified
-from model.scenario import load_scenario, scenario_schema
+from model.errors import PvsimError, valid_choices
 
-from .resultsdir import default_dir, preflight, remove_stale_temps, staged, write_atomically
+from .cliparse import Later, Parser, RawEpilog, os_kinds
+from .metric_catalog import describe as describe_metrics
+from .reproducibility import invoked_as
 from .stats import TAIL_SAMPLES, thin_tail
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, status 2
-        print(f"pvsim: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 
 def _csv(value: str) -> list[str]:
@@ -44,6 +38,8 @@ def _csv(value: str) -> list[str]:
 def _output(args: argparse.Namespace, name: str, suffix: str = "") -> Path:
     """Where a run's results directory goes: ``-o`` (checked now, before the run, so a
     refusal is immediate) or a new ``results/NAME-TIME[SUFFIX]``."""
+    from .resultsdir import default_dir, preflight
+
     if args.output is None:
         return preflight(default_dir("results", name, suffix), unique=True)
     return preflight(Path(args.output), args.force)
@@ -53,6 +49,8 @@ def _output(args: argparse.Namespace, name: str, suffix: str = "") -> Path:
 def _one_file(path: str | Path) -> Iterator[Path]:
     """Write one output file (atomically, in the block): an ``OSError`` becomes one line
     saying whether the previous file is unchanged."""
+    from .resultsdir import remove_stale_temps
+
     p = Path(path)
     existed = p.exists()
     remove_stale_temps(p.parent, p.name)
@@ -65,8 +63,19 @@ def _one_file(path: str | Path) -> Iterator[Path]:
 
 
 def _bench(args: argparse.Namespace, out: Console) -> int:
-    from model.microbench import run_bench
-    hw = load_profile(args.hardware)
+    from rich.table import Table
+
+    from model.categories import NAMES
+    from model.errors import UnsupportedModeError
+    from model.hardware import DEFAULT_PROFILE, load_profile
+    from model.microbench import OPS, run_bench
+    from model.modes import MODES, baseline_mode, is_modified
+
+    from .reproducibility import reproducibility
+    from .resultsdir import write_atomically
+
+    hardware = DEFAULT_PROFILE if args.hardware is None else args.hardware
+    hw = load_profile(hardware)
     modes = _csv(args.modes) if args.modes else list(MODES)
     for m in modes:
         if m not in MODES:
@@ -87,7 +96,7 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
                 raise UnsupportedModeError(problem)
             skipped.append((m, problem))
     t = time.perf_counter()
-    results = run_bench(args.hardware, [m for m in modes if m not in dict(skipped)], ops)
+    results = run_bench(hardware, [m for m in modes if m not in dict(skipped)], ops)
     wall = time.perf_counter() - t
     table = Table(title=f"pvsim bench on {hw.name} ({hw.description})")
     for col in ("op", "mode", "latency us", "cycles", "vs native"):
@@ -119,7 +128,8 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
         doc = {"hardware": hw.name, "pvsim_version": __version__,
                "results": [r.as_dict() for r in results],
                "skipped": [{"mode": m, "reason": why} for m, why in skipped],
-               "engine": {"wall_s": wall, "runs": len(results)}}
+               "engine": {"wall_s": wall, "runs": len(results)},
+               "reproducibility": reproducibility().to_dict()}
         with _one_file(args.json) as f:
             write_atomically(f, json.dumps(doc, indent=1) + "\n")
         out.print(f"wrote {args.json}")
@@ -127,6 +137,8 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
 
 
 def _validate(args: argparse.Namespace, out: Console) -> int:
+    from rich.table import Table
+
     from .validate import validate
 
     checks = validate()
@@ -156,6 +168,9 @@ def _progress(label: str, total: float, unit: str = "s") -> Iterator[Callable[[f
     if not sys.stderr.isatty():
         yield lambda done: None
         return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.completed:.3g}/{task.total:.3g} " + unit), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
@@ -164,11 +179,15 @@ def _progress(label: str, total: float, unit: str = "s") -> Iterator[Callable[[f
 
 
 def _run(args: argparse.Namespace, out: Console) -> int:
+    from model.scenario import load_scenario
+
     scenario = load_scenario(args.scenario, args.set)
     import pandas as pd
+    from rich.table import Table
 
     from .plots import save_all
     from .results import TABLES
+    from .resultsdir import staged
     from .run import simulate
     from .shares import SHARES
     dest = _output(args, scenario.name)
@@ -296,10 +315,17 @@ def _trace(args: argparse.Namespace, out: Console) -> int:
 
 
 def _compare(args: argparse.Namespace, out: Console) -> int:
+    from model.scenario import load_scenario
+
     scenario = load_scenario(args.scenario, args.set)
+    from rich.table import Table
+
+    from model.modes import MODES, baseline_mode
+
     from .compare import compare
     from .plots import cpu_breakdown_by_mode, relative_performance, save_figure
-    modes = _csv(args.modes)
+    from .resultsdir import staged, write_atomically
+    modes = _csv(args.modes) if args.modes is not None else list(MODES)
     dest = _output(args, scenario.name, "-compare")
     with _progress(f"comparing {scenario.name}", len(modes), "runs") as update:
         c = compare(scenario, modes, args.seed,
@@ -341,6 +367,8 @@ def _compare(args: argparse.Namespace, out: Console) -> int:
 
 
 def _sweep(args: argparse.Namespace, out: Console) -> int:
+    from model.scenario import load_scenario
+
     from .design import factorial, parse_vary, read_design
 
     scenario = load_scenario(args.scenario, args.set)
@@ -412,6 +440,8 @@ def _report_damaged(sw, cache: Path, out: Console) -> None:
 
 
 def _plan(args: argparse.Namespace, out: Console) -> int:
+    from model.scenario import load_scenario
+
     scenario = load_scenario(args.scenario, args.set)
     from .plan import parse_slo, plan
     from .plots.sweep import save_plan_plot
@@ -445,6 +475,7 @@ def _plan(args: argparse.Namespace, out: Console) -> int:
 
 def _diff(args: argparse.Namespace, out: Console) -> int:
     from .diff import diff, render, to_json
+    from .resultsdir import write_atomically
 
     d = diff(args.a, args.b, args.confidence)
     render(d, out, show_all=args.all, top=args.top)
@@ -456,24 +487,31 @@ def _diff(args: argparse.Namespace, out: Console) -> int:
 
 
 def _schema(args: argparse.Namespace, out: Console) -> int:
+    if args.summary:
+        from .summary_schema import describe
+
+        print(describe())
+        return 0
+    from model.scenario import scenario_schema
+
     print(json.dumps(scenario_schema(), indent=2))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _Parser(prog="pvsim", description="Simulate a virtualized server: PV, binary "
+    parser = Parser(prog="pvsim", description="Simulate a virtualized server: PV, binary "
                      "translation and hardware-assisted guests on an emulated CPU/MMU.")
     parser.add_argument("--version", action="version", version=f"pvsim {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     b = sub.add_parser("bench", help="OS microbenchmarks in each virtualization mode")
-    b.add_argument("--hardware", default=DEFAULT_PROFILE,
-                   help=f"hardware profile ({', '.join(profile_names())})")
-    b.add_argument("--modes", help=f"comma-separated modes (default {','.join(MODES)})")
-    b.add_argument("--ops", help="comma-separated ops (default all: " + ",".join(OPS) + ")")
+    b.add_argument("--hardware", help="hardware profile ({profiles})")
+    b.add_argument("--modes", help="comma-separated modes (default {modes})")
+    b.add_argument("--ops", help="comma-separated ops (default all: {ops})")
     b.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     b.add_argument("--plot", metavar="PNG", help="also draw performance relative to native")
-    b.add_argument("--os", choices=OS_KINDS, default="modified",
-                   help="whether the guest kernel is paravirtualized (pv needs modified)")
+    b.add_argument("--os", choices=Later(os_kinds), default="modified", metavar="OS",
+                   help="whether the guest kernel is paravirtualized: {os_kinds} "
+                   "(default modified; pv needs modified)")
     sub.add_parser("validate", help="simulated versus published nanobenchmark figures")
     r = sub.add_parser("run", help="run a scenario file and write its results directory")
     r.add_argument("scenario", help="the scenario YAML file")
@@ -487,8 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     c = sub.add_parser("compare", help="run a scenario with every guest in each mode and "
                        "compare to native")
     c.add_argument("scenario", help="the scenario YAML file")
-    c.add_argument("--modes", default=",".join(MODES),
-                   help=f"comma-separated modes (default {','.join(MODES)})")
+    c.add_argument("--modes", help="comma-separated modes (default {modes})")
     c.add_argument("-o", "--output", help="output directory (default results/NAME-compare-TIME)")
     c.add_argument("--force", action="store_true", help="replace the -o directory (and all "
                    "in it) even if it is not a pvsim results directory")
@@ -500,14 +537,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     w.add_argument("--vary", action="append", default=[], metavar="PATH=V1,V2,...",
                    help="an axis of a full factorial design (repeatable)")
     w.add_argument("--design", metavar="FILE", help="explicit points: CSV or YAML")
-    for q in (w, sub.add_parser("plan", help="the largest value of an axis at which every "
-                                "SLO holds")):
+    plan_parser = sub.add_parser("plan", help="the largest value of an axis at which every "
+                                 "SLO holds", epilog=describe_metrics(),
+                                 formatter_class=RawEpilog)
+    for q in (w, plan_parser):
         if q is not w:
             q.add_argument("scenario", help="the scenario YAML file")
             q.add_argument("--vary", required=True, metavar="PATH",
                            help="the integer axis, such as guests.web.count")
             q.add_argument("--slo", action="append", required=True, metavar="'METRIC < BOUND'",
-                           help="a service-level objective on a headline metric (repeatable)")
+                           help="a service-level objective on a headline metric, such as "
+                           "'group.web.request_p99_ms < 50' (repeatable; the metrics are "
+                           "listed below)")
             q.add_argument("--start", type=int, help="first value (default: the scenario's)")
             q.add_argument("--limit", type=int, default=1024, help="largest value to try")
             q.add_argument("--confidence", type=float, default=0.95,
@@ -532,7 +573,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "exists")
     t.add_argument("--max-requests", type=int, metavar="N", help="I/O requests shown in "
                    "full, the first after the warm-up (default 10000; 1000 more are sampled)")
-    sub.add_parser("schema", help="print the scenario file's JSON Schema")
+    h = sub.add_parser("schema", help="print the scenario file's JSON Schema (or, with "
+                       "--summary, the keys of summary.json)")
+    h.add_argument("--summary", action="store_true", help="instead, every key of a run's "
+                   "summary.json with its unit and meaning")
     d = sub.add_parser("diff", help="two results directories (runs, compares or sweeps) side "
                        "by side, metric by metric; exit status 0 if no metric differs, 1 if "
                        "some do, 2 on an error")
@@ -544,15 +588,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     d.add_argument("--confidence", type=float, default=0.95,
                    help="a change is significant when Welch's p < 1 - this (default 0.95)")
     d.add_argument("--json", metavar="FILE", help="also write every metric as JSON")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if getattr(args, "seed", None) is not None and not 0 <= args.seed < 2**64:
         parser.error(f"argument --seed: must be 0 to {2**64 - 1:,} (got {args.seed})")
+    from rich.console import Console
+
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     try:
         command = {"bench": _bench, "validate": _validate, "run": _run, "compare": _compare,
                    "sweep": _sweep, "plan": _plan, "plot": _plot, "trace": _trace,
                    "schema": _schema, "diff": _diff}[args.command]
-        return command(args, out)
+        with invoked_as(["pvsim", *argv]):  # recorded in each run's reproducibility block
+            return command(args, out)
     except PvsimError as e:
         print(f"pvsim: error: {e}", file=sys.stderr)
         return 2

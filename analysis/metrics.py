@@ -1,6 +1,7 @@
 """Headline metrics of a run: the flat figures sweeps tabulate and SLOs are written on.
 
-Names are dotted: ``host.busy_fraction``, ``host.stalled_vcpus`` (vCPUs blocked at the
+Their names, units and meanings are catalogued in :mod:`analysis.metric_catalog`. Names
+are dotted: ``host.busy_fraction``, ``host.stalled_vcpus`` (vCPUs blocked at the
 end with nothing to wake them: a sound run has none), ``guest.<name>.p99_ms``, and for each guest
 entry of the scenario (its replicas pooled) ``group.<name>.p99_ms``,
 ``group.<name>.mbit_s_per_guest``, ``group.<name>.cpu_ms_per_guest``, and per device
@@ -29,38 +30,35 @@ import numpy as np
 
 from model.scenario import Scenario, guest_names
 
+from .metric_catalog import METRICS, STALLED, MetricKind
 from .results import Results
 
-#: vCPUs blocked at the end with nothing to wake them (model.liveness): 0 in a sound run
-STALLED = "host.stalled_vcpus"
+__all__ = ["APP_METRICS", "STALLED", "headline", "metric_names"]
 
 
 def metric_names(s: Scenario) -> list[str]:
     """Every headline metric a run of ``s`` can have (latencies only if requests
-    complete), known before running it."""
-    names = ["host.busy_fraction", STALLED]
-    for name, i in guest_names(s):
-        names.append(f"guest.{name}.cpu_ms")
-        if s.guests[i].devices:
-            names += [f"guest.{name}.p50_ms", f"guest.{name}.p99_ms"]
-    for g in s.guests:
-        names.append(f"group.{g.name}.cpu_ms_per_guest")
-        if g.devices:
-            names += [f"group.{g.name}.{k}" for k in ("mbit_s_per_guest", "p50_ms", "p99_ms")]
-    for name, i in guest_names(s):
-        if _serves(s, i):
-            names += [f"guest.{name}.{k}" for k in APP_METRICS]
-    for i, g in enumerate(s.guests):
-        if _serves(s, i):
-            names += [f"group.{g.name}.{k}" for k in APP_METRICS]
-    for d in s.host.devices:
-        names += [f"device.{d}.utilization", f"device.{d}.mean_queue"]
-    return names
+    complete), known before running it: the kinds of :data:`METRICS` that apply to its
+    guests, guest entries and devices (host first, then the replicas' and the entries'
+    CPU and I/O metrics, their request metrics, the devices')."""
+    names = [k.named() for k in METRICS if k.scope == "host"]
+    replicas = guest_names(s)
+    entries = [(g.name, i) for i, g in enumerate(s.guests)]
+    for phase in (("always", "devices"), ("serves",)):
+        for scope, members in (("guest", replicas), ("group", entries)):
+            names += [k.named(name) for name, i in members for k in METRICS
+                      if k.scope == scope and k.when in phase and _applies(k, s, i)]
+    return names + [k.named(d) for d in s.host.devices for k in METRICS if k.scope == "device"]
+
+
+def _applies(k: MetricKind, s: Scenario, i: int) -> bool:
+    """Whether metric kind ``k`` exists for guest entry ``i`` of ``s`` (and its replicas)."""
+    return {"always": True, "devices": bool(s.guests[i].devices),
+            "serves": _serves(s, i)}[k.when]
 
 
 #: The metrics of a request-serving guest (or guest entry), after ``guest.NAME.``.
-APP_METRICS = ("request_mean_ms", "request_p50_ms", "request_p95_ms", "request_p99_ms",
-               "request_p999_ms", "drop_rate", "offered_per_s", "served_per_s")
+APP_METRICS = tuple(k.name for k in METRICS if k.scope == "guest" and k.when == "serves")
 
 
 def _serves(s: Scenario, i: int) -> bool:

@@ -37,6 +37,7 @@ from model.scenario import Scenario, ScenarioError, with_overrides
 from model.scenario.overrides import parse_override, set_path
 
 from .metrics import STALLED, metric_names
+from .reproducibility import reproducibility
 from .stats import t_quantile
 from .sweep import Runner, Sweep, sweep
 
@@ -226,7 +227,8 @@ def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = Non
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
         columns=[path, "point", "replication", "seed"])
     return Plan(path, list(slos), answer, dict(sorted(verdicts.items())),
-                Sweep(table, [path], ran=counts[0], cached=counts[1], damaged=damaged), limit)
+                Sweep(table, [path], ran=counts[0], cached=counts[1], damaged=damaged,
+                      reproducibility=reproducibility()), limit)
 
 
 def _current(s: Scenario, path: str) -> int:

@@ -39,6 +39,7 @@ from model.categories import NAMES
 from model.errors import PvsimError, valid_choices
 from model.scenario import Scenario, load_scenario
 
+from .reproducibility import MACHINE_BLOCKS
 from .resultsdir import mark, read_marker, staged, write_atomically
 from .shares import own_virtualization_share, virtualization_share
 from .summary import Summary, scenario_hash
@@ -139,12 +140,14 @@ class Results:
 
     def equals(self, other: Results, engine: bool = True) -> bool:
         """Same scenario (resolved: an I/O path left to its mode's default and the same
-        path named are the same), summary and tables (``engine=False`` ignores the
-        wall-clock engine block, which differs between two runs of the same scenario
-        and seed)."""
+        path named are the same), summary and tables (``engine=False`` ignores the blocks
+        that describe the machine, :data:`~analysis.reproducibility.MACHINE_BLOCKS`: the
+        wall-clock engine block differs between two runs of the same scenario and seed,
+        the reproducibility block between machines and installations)."""
 
         def summary(r: Results) -> dict:
-            return r.summary if engine else {k: v for k, v in r.summary.items() if k != "engine"}
+            return r.summary if engine else {k: v for k, v in r.summary.items()
+                                             if k not in MACHINE_BLOCKS}
 
         return (
             self.scenario.resolved() == other.scenario.resolved()

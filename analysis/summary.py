@@ -41,6 +41,7 @@ from model.record import RunRecord
 from model.scenario import Scenario, guest_names
 
 from .appstats import AppSummary, app_summary
+from .reproducibility import Reproducibility, reproducibility
 
 #: What every run checks at its end (cycle and request conservation raise if broken).
 CHECKED = ("cycle conservation", "request conservation", "liveness")
@@ -285,7 +286,12 @@ class Invariants:
 
 @dataclass
 class Summary:
-    """The headline figures of a run (``summary.json``): see the module docstring."""
+    """The headline figures of a run (``summary.json``): see the module docstring.
+
+    ``engine`` and ``reproducibility`` describe the machine and installation that made the
+    run (:data:`analysis.reproducibility.MACHINE_BLOCKS`); ``reproducibility`` is None in a
+    ``summary.json`` written before pvsim recorded it.
+    """
 
     pvsim_version: str
     scenario: str
@@ -295,6 +301,7 @@ class Summary:
     sim_time_s: float
     warmup_s: float
     engine: EngineSummary
+    reproducibility: Reproducibility | None
     host: HostSummary
     guests: dict[str, GuestSummary]
     devices: dict[str, DeviceSummary]
@@ -314,6 +321,8 @@ class Summary:
             "sim_time_s": self.sim_time_s,
             "warmup_s": self.warmup_s,
             "engine": self.engine.to_dict(),
+            **({} if self.reproducibility is None
+               else {"reproducibility": self.reproducibility.to_dict()}),
             "host": self.host.to_dict(),
             "guests": {n: g.to_dict() for n, g in self.guests.items()},
             "devices": {n: d.to_dict() for n, d in self.devices.items()},
@@ -334,6 +343,7 @@ class Summary:
             d["sim_time_s"],
             d["warmup_s"],
             EngineSummary(**d["engine"]),
+            Reproducibility.from_dict(d["reproducibility"]) if "reproducibility" in d else None,
             HostSummary(**d["host"]),
             {n: GuestSummary.from_dict(g) for n, g in d["guests"].items()},
             {n: DeviceSummary.from_dict(v) for n, v in d["devices"].items()},
@@ -374,6 +384,7 @@ def summarize(s: Scenario, rec: RunRecord) -> Summary:
         engine=EngineSummary(
             eng.wall_s, eng.events, eng.instructions, eng.instructions_per_s, eng.events_per_s
         ),
+        reproducibility=reproducibility(),
         host=HostSummary(
             pcpus=s.host.pcpus,
             busy_fraction=rec.busy_fraction(),

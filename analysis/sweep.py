@@ -51,6 +51,7 @@ from . import cache as run_cache
 from .design import Axis, Point, factorial, parse_vary, read_design  # noqa: F401 - API
 from .metrics import headline
 from .processes import die_with_parent
+from .reproducibility import Reproducibility, reproducibility
 from .results import write_atomically
 from .stats import mean_ci
 
@@ -231,6 +232,10 @@ class Sweep:
         Runs computed now (damaged entries included), and runs read from the cache.
     damaged : dict
         Cache entries that were damaged and recomputed: file name -> what was wrong.
+    reproducibility : Reproducibility or None
+        What ran the sweep (:mod:`analysis.reproducibility`): the process that called
+        :func:`sweep`. Runs read from the cache were made by the same pvsim code (the
+        cache key covers it), not necessarily with the same library versions.
     """
 
     table: pd.DataFrame
@@ -238,6 +243,7 @@ class Sweep:
     ran: int = 0
     cached: int = 0
     damaged: dict[str, str] = field(default_factory=dict)
+    reproducibility: Reproducibility | None = None
 
     @property
     def recomputed(self) -> int:
@@ -263,13 +269,17 @@ class Sweep:
         return pd.DataFrame(rows)
 
     def save(self, out: str | Path) -> Path:
-        """``sweep.parquet`` and ``sweep_summary.csv`` in ``out``, atomically."""
+        """``sweep.parquet``, ``sweep_summary.csv`` and (when known)
+        ``reproducibility.json`` in ``out``, each atomically."""
 
         out = Path(out)
         buf = io.BytesIO()
         self.table.to_parquet(buf, index=False)
         write_atomically(out / "sweep.parquet", buf.getvalue())
         write_atomically(out / "sweep_summary.csv", self.summary().to_csv(index=False))
+        if self.reproducibility is not None:
+            write_atomically(out / "reproducibility.json",
+                             json.dumps(self.reproducibility.to_dict(), indent=1) + "\n")
         return out
 
 
@@ -363,4 +373,5 @@ def sweep(base: Scenario, points: Sequence[Point], replications: int = 1, jobs: 
         for k, seed in enumerate(seeds):
             rows.append({**{a: columns[a][i] for a in axes}, "point": i,
                          "replication": k, "seed": seed, **results[i, k]})
-    return Sweep(pd.DataFrame(rows), axes, ran=len(todo), cached=cached, damaged=damaged)
+    return Sweep(pd.DataFrame(rows), axes, ran=len(todo), cached=cached, damaged=damaged,
+                 reproducibility=reproducibility())

@@ -1,6 +1,7 @@
 """Summaries of the shipped scenarios, recorded before the architecture refactor (issue
 11) and compared exactly since: a refactor changes how the model is written, not what it
-computes. The engine block (wall-clock figures) aside, every figure must be identical.
+computes. The engine block (wall-clock figures) and the reproducibility block (versions,
+platform, command line) aside, every figure must be identical.
 
 The default suite runs each scenario for 30 ms; the slow suite for its whole duration.
 After a change that is meant to change the model's figures, record them again with
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from analysis.reproducibility import MACHINE_BLOCKS
 from analysis.run import simulate
 from model.scenario import load_scenario, with_overrides
 
@@ -30,7 +32,8 @@ def _check(path: Path, duration: str | None) -> None:
     if duration is not None:
         s = with_overrides(s, [f"duration={duration}", "record.warmup=null"])  # all of it
     summary = json.loads(json.dumps(simulate(s).summary))  # as summary.json holds it
-    summary.pop("engine")
+    for block in MACHINE_BLOCKS:  # the machine's and installation's, not the run's
+        summary.pop(block)
     f = DATA / f"{path.stem}{'' if duration is None else '-' + duration}.json"
     if RECORD:
         f.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")

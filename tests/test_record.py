@@ -186,6 +186,7 @@ def test_a_hand_built_record_gives_the_summary_with_exact_figures(scenario, resu
         "sim_time_s",
         "warmup_s",
         "engine",
+        "reproducibility",
         "host",
         "guests",
         "devices",

@@ -284,7 +284,7 @@ def test_a_swap_killed_between_its_renames_is_undone(spin_run, tmp_path, monkeyp
 # --- M5: default output directories --------------------------------------------------------
 def test_default_directories_in_the_same_second_are_distinct(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(analysis.cli, "default_dir",
+    monkeypatch.setattr(analysis.resultsdir, "default_dir",  # which pvsim run looks up
                         lambda parent, name, suffix="": Path(parent) / f"{name}-19700101-000000")
     for seed in (1, 2):
         assert main(["run", SPIN, "--seed", str(seed)]) == 0

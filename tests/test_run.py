@@ -40,7 +40,8 @@ def test_same_scenario_and_seed_give_the_same_summary(tmp_path):
     for k in range(2):
         assert main(["run", QUICK, "-o", str(tmp_path / str(k))]) == 0
         s = json.loads((tmp_path / str(k) / "summary.json").read_text())
-        s.pop("engine")
+        assert s.pop("engine")["wall_s"] > 0  # the machine's blocks differ between runs:
+        assert s.pop("reproducibility")["command"][-1] == str(tmp_path / str(k))  # -o DIR
         runs.append(s)
     assert runs[0] == runs[1]
 
