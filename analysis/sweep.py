@@ -51,7 +51,7 @@ from . import cache as run_cache
 from .design import Axis, Point, factorial, parse_vary, read_design  # noqa: F401 - API
 from .metrics import headline
 from .processes import die_with_parent
-from .results import write_atomically
+from .results import resolved_yaml, write_atomically
 from .stats import mean_ci
 
 
@@ -231,6 +231,8 @@ class Sweep:
         Runs computed now (damaged entries included), and runs read from the cache.
     damaged : dict
         Cache entries that were damaged and recomputed: file name -> what was wrong.
+    base : Scenario or None
+        The scenario the points vary (written by :meth:`save` when known).
     """
 
     table: pd.DataFrame
@@ -238,6 +240,7 @@ class Sweep:
     ran: int = 0
     cached: int = 0
     damaged: dict[str, str] = field(default_factory=dict)
+    base: Scenario | None = field(default=None, repr=False)
 
     @property
     def recomputed(self) -> int:
@@ -263,9 +266,13 @@ class Sweep:
         return pd.DataFrame(rows)
 
     def save(self, out: str | Path) -> Path:
-        """``sweep.parquet`` and ``sweep_summary.csv`` in ``out``, atomically."""
+        """``sweep.parquet`` and ``sweep_summary.csv`` in ``out``, atomically, and the
+        base scenario as ``scenario.resolved.yaml`` (its comment header first) when the
+        sweep knows it."""
 
         out = Path(out)
+        if self.base is not None:
+            write_atomically(out / "scenario.resolved.yaml", resolved_yaml(self.base))
         buf = io.BytesIO()
         self.table.to_parquet(buf, index=False)
         write_atomically(out / "sweep.parquet", buf.getvalue())
@@ -363,4 +370,5 @@ def sweep(base: Scenario, points: Sequence[Point], replications: int = 1, jobs: 
         for k, seed in enumerate(seeds):
             rows.append({**{a: columns[a][i] for a in axes}, "point": i,
                          "replication": k, "seed": seed, **results[i, k]})
-    return Sweep(pd.DataFrame(rows), axes, ran=len(todo), cached=cached, damaged=damaged)
+    return Sweep(pd.DataFrame(rows), axes, ran=len(todo), cached=cached, damaged=damaged,
+                 base=base)
