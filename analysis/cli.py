@@ -394,7 +394,7 @@ def _plan(args: argparse.Namespace, out: Console) -> int:
                   + ("" if v.holds else f" ({'; '.join(v.reasons)})"))
     p = plan(scenario, args.vary, slos, args.start, args.limit, args.replications,
              args.confidence, args.jobs, args.dask, cache_dir=dest / "cache", progress=report)
-    p.sweep.save(dest)
+    p.save(dest)
     plots = save_plan_plot(p, dest)
     _report_damaged(p.sweep, dest / "cache", out)
     _report_stalled_runs(p.sweep.table, out)
