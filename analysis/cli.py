@@ -426,6 +426,15 @@ def _diff(args: argparse.Namespace, out: Console) -> int:
     return 0 if d.identical else 1
 
 
+def _report(args: argparse.Namespace, out: Console) -> int:
+    from .report import REPORT_FILE, write_report
+
+    with _one_file(args.output or Path(args.directory) / REPORT_FILE) as f:
+        written = write_report(args.directory, f)
+    out.print(f"wrote {written}")
+    return 0
+
+
 def _schema(args: argparse.Namespace, out: Console) -> int:
     print(json.dumps(scenario_schema(), indent=2))
     return 0
@@ -503,6 +512,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "exists")
     t.add_argument("--max-requests", type=int, metavar="N", help="I/O requests shown in "
                    "full, the first after the warm-up (default 10000; 1000 more are sampled)")
+    rp = sub.add_parser("report", help="one self-contained HTML file for a results directory "
+                        "(a run, a compare, a sweep or a plan)")
+    rp.add_argument("directory", help="a results directory written by pvsim run, compare, "
+                    "sweep or plan")
+    rp.add_argument("-o", "--output", metavar="FILE",
+                    help="the HTML file to write (default DIR/report.html)")
     sub.add_parser("schema", help="print the scenario file's JSON Schema")
     d = sub.add_parser("diff", help="two results directories (runs, compares or sweeps) side "
                        "by side, metric by metric; exit status 0 if no metric differs, 1 if "
@@ -522,7 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         command = {"bench": _bench, "validate": _validate, "run": _run, "compare": _compare,
                    "sweep": _sweep, "plan": _plan, "plot": _plot, "trace": _trace,
-                   "schema": _schema, "diff": _diff}[args.command]
+                   "report": _report, "schema": _schema, "diff": _diff}[args.command]
         return command(args, out)
     except PvsimError as e:
         print(f"pvsim: error: {e}", file=sys.stderr)
