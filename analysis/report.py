@@ -24,6 +24,7 @@ PosixPath('results/quickstart-1/report.html')
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 
@@ -51,10 +52,13 @@ __all__ = ["REPORT_FILE", "ReportError", "build_report", "kind_of", "write_repor
 #: The report's file name in the directory, by default.
 REPORT_FILE = "report.html"
 RESOLVED = "scenario.resolved.yaml"
-#: The graphs of a run in the order its results directory draws them (then any other).
-_RUN_ORDER = ("cpu_breakdown", "topology", "device_timeline", "contention_heatmap",
-              "latency_cdf", "latency_stages", "response_cdf", "response_decomposition",
-              "schedule_timeline")
+#: The graphs in the order they are shown (by file stem, or a sweep's by the start of
+#: the stem): a run's in the order its results directory draws them; a sweep's hockey
+#: stick, then its metrics by family; anything else after, by name.
+_ORDER = ("cpu_breakdown", "topology", "device_timeline", "contention_heatmap",
+          "latency_cdf", "latency_stages", "response_cdf", "response_decomposition",
+          "schedule_timeline", "relative_performance", "cpu_breakdown_by_mode", "plan",
+          "sweep-hockey_stick", "sweep-host.", "sweep-group.", "sweep-device.")
 
 
 class ReportError(PvsimError):
@@ -173,10 +177,12 @@ def _question(d: Path, f: Path) -> list[str]:
 
 
 def _pngs(d: Path) -> list[Path]:
-    """Every PNG file under ``d`` (not hidden ones), a run's in drawing order."""
+    """Every PNG file under ``d`` (not hidden ones): the top directory's first, each
+    directory's in the order of :data:`_ORDER`."""
     def key(p: Path) -> tuple:
         rel = p.relative_to(d)
-        order = _RUN_ORDER.index(p.stem) if p.stem in _RUN_ORDER else len(_RUN_ORDER)
+        order = next((i for i, o in enumerate(_ORDER) if p.stem == o
+                      or (o.endswith(".") and p.stem.startswith(o))), len(_ORDER))
         return (len(rel.parts), rel.parent.as_posix(), order, p.name)
 
     return sorted((p for p in d.rglob("*.png") if p.is_file()
@@ -300,15 +306,31 @@ def _compare(d: Path) -> tuple[str, list[str]]:
                     if first else None, "pvsim": marker.get("pvsim_version"),
                     "run id": marker.get("run_id"), "directory": d}),
              *_question(d, d / modes[0] / RESOLVED if modes else d / RESOLVED),
-             *[h.details(f"The resolved scenario of the {m} run ({m}/{RESOLVED})",
-                         h.pre(got[1])) for m in modes[1:]
-               if (got := _scenario_file(d / m / RESOLVED)) is not None],
+             *_mode_differences(d, modes),
              h.section("Performance relative to native",
                        h.table(compare_table(table, name, modes)), h.lines(notes)),
              h.section("Each mode's run", *per_mode),
              _graphs(d, _pngs(d), "This directory has no graphs (plots/ is empty or "
                      "missing).")]
     return f"pvsim compare {name}", parts
+
+
+def _mode_differences(d: Path, modes: list[str]) -> list[str]:
+    """Each mode's resolved scenario after the first as its differences from the first's
+    (a unified diff: the modes, and the I/O paths a mode falls back to)."""
+    first = _scenario_file(d / modes[0] / RESOLVED) if modes else None
+    out = []
+    for m in modes[1:]:
+        got = _scenario_file(d / m / RESOLVED)
+        if first is None or got is None:
+            continue
+        diff = "".join(difflib.unified_diff(
+            first[1].splitlines(keepends=True), got[1].splitlines(keepends=True),
+            f"{modes[0]}/{RESOLVED}", f"{m}/{RESOLVED}", n=2))
+        out.append(h.details(f"The resolved scenario of the {m} run ({m}/{RESOLVED}): how it "
+                             f"differs from the {modes[0]} run's",
+                             h.pre(diff) if diff else h.note("No difference.")))
+    return out
 
 
 # --- a sweep and a plan ----------------------------------------------------------------------
@@ -327,7 +349,7 @@ def _every_metric(sw) -> str:
     """Every headline metric of the sweep: one row per metric, one column per point
     (mean ± the 95% confidence half-width)."""
     summary = sw.summary()
-    points = [", ".join(f"{a}={row[a]}" for a in sw.axes) for row in summary.to_dict("records")]
+    points = [", ".join(str(row[a]) for a in sw.axes) for row in summary.to_dict("records")]
     rows = []
     for m in sw.metrics:
         mean, ci = summary[f"{m}.mean"], summary[f"{m}.ci"]
@@ -336,7 +358,8 @@ def _every_metric(sw) -> str:
         rows.append([m, *["" if pd.isna(x) else f"{x:.4g}" + ("" if pd.isna(c) else
                                                                 f" ± {c:.2g}")
                           for x, c in zip(mean, ci, strict=True)]])
-    return h.table(TextTable("every headline metric, per point (mean ± 95% CI half-width)",
+    return h.table(TextTable(f"every headline metric, per point ({', '.join(sw.axes)}): the "
+                             "mean ± 95% CI half-width",
                              ["metric", *points], rows, right=set(points)))
 
 
