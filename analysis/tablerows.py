@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+# the command's own cell of a time in ms (a thin percentile marked *) and its footnote
+from .cli import THIN_NOTE, _ms
+
 if TYPE_CHECKING:
     from .results import Results
     from .sweep import Sweep
@@ -50,8 +53,9 @@ RUN_HEADS = {"mode": "mode", "cpu_ms": "cpu ms", "virt_share": "virt share",
              "io_requests": "I/O req", "mbit_s": "Mbit/s", "p50_ms": "p50 ms",
              "p99_ms": "p99 ms"}
 RUN_FORMATS = {"cpu_ms": "{:.2f}", "virt_share": "{:.0%}", "virt_share_own": "{:.0%}",
-               "driver_domain_ms": "{:.2f}", "io_requests": "{:d}", "mbit_s": "{:.1f}",
-               "p50_ms": "{:.3f}", "p99_ms": "{:.3f}"}
+               "driver_domain_ms": "{:.2f}", "io_requests": "{:d}", "mbit_s": "{:.1f}"}
+#: The percentile columns: marked * when thin (the command's own cell, :func:`_ms`).
+RUN_QUANTILES = {"p50_ms": 0.5, "p99_ms": 0.99}
 
 
 def run_table(r: Results) -> TextTable:
@@ -64,12 +68,13 @@ def run_table(r: Results) -> TextTable:
     rows = []
     for name, row in r.overview().iterrows():
         rows.append([str(name), *[
-            "" if pd.isna(row[c]) else RUN_FORMATS[c].format(row[c]) if c in RUN_FORMATS
+            _ms(row[c], row["io_requests"], RUN_QUANTILES[c]) if c in RUN_QUANTILES
+            else "" if pd.isna(row[c]) else RUN_FORMATS[c].format(row[c]) if c in RUN_FORMATS
             else str(row[c]) for c in RUN_HEADS]])
     heads = ["guest", *RUN_HEADS.values()]
     caption = ("cpu ms: the guest's vCPUs and the driver domain's work on its behalf; "
                + "; ".join(SHARES.values()) + "; Mbit/s: bytes over the measured time; "
-               "p50/p99: per I/O request (a packet, a disk read)")
+               "p50/p99: per I/O request (a packet, a disk read); " + THIN_NOTE)
     return TextTable(f"pvsim run {s['scenario']}: {s['sim_time_s']:.3f} s simulated on "
                      f"{s['hardware']}", heads, rows, caption,
                      right={h for h in heads if h not in ("guest", "mode")})
@@ -85,20 +90,17 @@ def request_table(summary: dict) -> TextTable | None:
     heads = ["guest", "offered/s", "served/s", "dropped", "unanswered", "mean ms", "p50 ms",
              "p99 ms", "p99.9 ms", "requests"]
 
-    def ms(x: float | None) -> str:
-        return "" if x is None else f"{x:.3f}"
-
     rows = []
     for name, a in served:
-        lat = a["latency"]
+        lat, n = a["latency"], a["latency"]["n"]
         rows.append([name, f"{a['offered_per_s']:.0f}", f"{a['served_per_s']:.0f}",
-                     f"{a['dropped']:d}", f"{a['in_flight']:d}", ms(lat["mean_ms"]),
-                     ms(lat["p50_ms"]), ms(lat["p99_ms"]), ms(lat["p999_ms"]),
-                     f"{lat['n']:d}"])
+                     f"{a['dropped']:d}", f"{a['in_flight']:d}", _ms(lat["mean_ms"]),
+                     _ms(lat["p50_ms"], n, 0.5), _ms(lat["p99_ms"], n, 0.99),
+                     _ms(lat["p999_ms"], n, 0.999), f"{n:d}"])
     return TextTable("application requests" + (f" after a {warmup * 1e3:g} ms warm-up"
                                                if warmup else ""), heads, rows,
                      caption="response times: arrival at the NIC to the last packet sent; "
-                             "an unanswered request counts with its wait so far",
+                             "an unanswered request counts with its wait so far; " + THIN_NOTE,
                      right=set(heads[1:]))
 
 

@@ -276,4 +276,4 @@ def test_the_question_travels_with_the_scenario_and_is_not_part_of_it(dirs):
     assert with_overrides(s, ["seed=2"]).header == s.header  # a variant asks it too
     assert s == parse_scenario(RUN.split("\n", 3)[3], "tiny.yaml")  # comments aside, equal
     loaded = Results.load(dirs["run"][0]).scenario
-    assert loaded.header == s.header and loaded == s
+    assert loaded.header == s.header and loaded.resolved() == s.resolved()
