@@ -453,7 +453,7 @@ def _plan(args: argparse.Namespace, out: Console) -> int:
                   + ("" if v.holds else f" ({'; '.join(v.reasons)})"))
     p = plan(scenario, args.vary, slos, args.start, args.limit, args.replications,
              args.confidence, args.jobs, args.dask, cache_dir=dest / "cache", progress=report)
-    p.sweep.save(dest)
+    p.save(dest)
     plots = save_plan_plot(p, dest)
     _report_damaged(p.sweep, dest / "cache", out)
     _report_stalled_runs(p.sweep.table, out)
@@ -484,6 +484,15 @@ def _diff(args: argparse.Namespace, out: Console) -> int:
             write_atomically(f, to_json(d))
         out.print(f"wrote {args.json}")
     return 0 if d.identical else 1
+
+
+def _report(args: argparse.Namespace, out: Console) -> int:
+    from .report import REPORT_FILE, write_report
+
+    with _one_file(args.output or Path(args.directory) / REPORT_FILE) as f:
+        written = write_report(args.directory, f)
+    out.print(f"wrote {written}")
+    return 0
 
 
 def _schema(args: argparse.Namespace, out: Console) -> int:
@@ -573,6 +582,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "exists")
     t.add_argument("--max-requests", type=int, metavar="N", help="I/O requests shown in "
                    "full, the first after the warm-up (default 10000; 1000 more are sampled)")
+    rp = sub.add_parser("report", help="one self-contained HTML file for a results directory "
+                        "(a run, a compare, a sweep or a plan)")
+    rp.add_argument("directory", help="a results directory written by pvsim run, compare, "
+                    "sweep or plan")
+    rp.add_argument("-o", "--output", metavar="FILE",
+                    help="the HTML file to write (default DIR/report.html)")
     h = sub.add_parser("schema", help="print the scenario file's JSON Schema (or, with "
                        "--summary, the keys of summary.json)")
     h.add_argument("--summary", action="store_true", help="instead, every key of a run's "
@@ -598,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         command = {"bench": _bench, "validate": _validate, "run": _run, "compare": _compare,
                    "sweep": _sweep, "plan": _plan, "plot": _plot, "trace": _trace,
-                   "schema": _schema, "diff": _diff}[args.command]
+                   "report": _report, "schema": _schema, "diff": _diff}[args.command]
         with invoked_as(["pvsim", *argv]):  # recorded in each run's reproducibility block
             return command(args, out)
     except PvsimError as e:

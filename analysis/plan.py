@@ -24,6 +24,7 @@ Slo(metric='group.web.p99_ms', op='<', bound=10.0)
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -38,8 +39,12 @@ from model.scenario.overrides import parse_override, set_path
 
 from .metrics import STALLED, metric_names
 from .reproducibility import reproducibility
+from .resultsdir import write_atomically
 from .stats import t_quantile
 from .sweep import Runner, Sweep, sweep
+
+#: The file of a plan's results directory that holds its decisions (:meth:`Plan.to_dict`).
+PLAN_FILE = "plan.json"
 
 _SLO = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
 
@@ -133,6 +138,8 @@ class Plan:
         Every value evaluated -> its :class:`Verdict`.
     sweep : Sweep
         All runs made (one row per value and replication).
+    confidence : float
+        The one-sided confidence of each decision.
     """
 
     path: str
@@ -141,6 +148,7 @@ class Plan:
     verdicts: dict[int, Verdict]
     sweep: Sweep
     limit: int
+    confidence: float = 0.95
 
     @property
     def limited(self) -> bool:
@@ -158,6 +166,41 @@ class Plan:
             return "limit"
         nxt = self.verdicts.get(self.answer + 1)
         return "invalid" if nxt is not None and not nxt.valid else "slo"
+
+    def to_dict(self) -> dict:
+        """The search as plain data (``plan.json``): the axis, the SLOs, the confidence,
+        the limit, the answer and what bounds it, and every value's verdict with each
+        SLO's bound of the mean and slack (null where not a number).
+
+        Examples
+        --------
+        >>> p = Plan("n", [parse_slo("x < 1")], 2, {2: Verdict(2, True, {"x < 1": (0.5, 0.5)}),
+        ...          3: Verdict(3, False, reasons=["not a valid scenario: ..."], valid=False)},
+        ...          Sweep(pd.DataFrame(), ["n"]), 8)
+        >>> d = p.to_dict()
+        >>> d["answer"], d["stop"], d["verdicts"][0]["margins"]
+        (2, 'invalid', {'x < 1': {'bound_of_mean': 0.5, 'slack': 0.5}})
+        """
+
+        def num(x: float) -> float | None:
+            return float(x) if math.isfinite(x) else None
+
+        return {"pvsim": "plan", "path": self.path, "slos": [str(s) for s in self.slos],
+                "confidence": self.confidence, "limit": self.limit, "answer": self.answer,
+                "stop": self.stop,
+                "verdicts": [{"value": v.value, "holds": v.holds, "valid": v.valid,
+                              "reasons": list(v.reasons),
+                              "margins": {slo: {"bound_of_mean": num(edge), "slack": num(slack)}
+                                          for slo, (edge, slack) in v.margins.items()}}
+                             for v in self.verdicts.values()]}
+
+    def save(self, out: str | Path) -> Path:
+        """The plan's results directory ``out``: its runs as a sweep's
+        (:meth:`Sweep.save <analysis.sweep.Sweep.save>`) and ``plan.json``
+        (:meth:`to_dict`), each file atomically."""
+        out = self.sweep.save(out)
+        write_atomically(out / PLAN_FILE, json.dumps(self.to_dict(), indent=1) + "\n")
+        return out
 
 
 def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = None,
@@ -228,7 +271,7 @@ def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = Non
         columns=[path, "point", "replication", "seed"])
     return Plan(path, list(slos), answer, dict(sorted(verdicts.items())),
                 Sweep(table, [path], ran=counts[0], cached=counts[1], damaged=damaged,
-                      reproducibility=reproducibility()), limit)
+                      reproducibility=reproducibility(), base=base), limit, confidence)
 
 
 def _current(s: Scenario, path: str) -> int:

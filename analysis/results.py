@@ -38,6 +38,7 @@ from model.app.arrivals import as_recorded
 from model.categories import NAMES
 from model.errors import PvsimError, valid_choices
 from model.scenario import Scenario, load_scenario
+from model.scenario.header import as_comments
 
 from .reproducibility import MACHINE_BLOCKS
 from .resultsdir import mark, read_marker, staged, write_atomically
@@ -54,7 +55,7 @@ from .tables import (
     empty,
 )
 
-__all__ = ["Results", "STAGE_COLUMNS", "write_atomically"]
+__all__ = ["Results", "STAGE_COLUMNS", "resolved_yaml", "write_atomically"]
 
 #: The tables of a results directory: attribute -> (file, columns).
 TABLES = {
@@ -230,10 +231,7 @@ class Results:
         built: :meth:`save` is the safe way to write one), its marker last; with
         ``record.trace: perfetto``, the trace too (:mod:`analysis.perfetto`)."""
         out = Path(directory)
-        write_atomically(
-            out / "scenario.resolved.yaml",
-            yaml.safe_dump(self.scenario.resolved(), sort_keys=False),
-        )
+        write_atomically(out / "scenario.resolved.yaml", resolved_yaml(self.scenario))
         for attr, (name, _) in TABLES.items():
             buf = io.BytesIO()
             getattr(self, attr).to_parquet(buf, index=False)
@@ -335,6 +333,27 @@ class Results:
         if len(dev):
             html += "<p>devices</p>" + dev.to_html(float_format="{:.3f}".format)
         return html
+
+
+def resolved_yaml(s: Scenario) -> str:
+    """The text of a results directory's ``scenario.resolved.yaml``: the scenario's comment
+    header (:attr:`Scenario.header <model.scenario.Scenario.header>`, the question it asks)
+    as comments, then the scenario with every default filled in.
+
+    Examples
+    --------
+    >>> from model.scenario import parse_scenario
+    >>> s = parse_scenario("# Is it fast?\\nname: t\\nguests: [{name: a, workload: "
+    ...                    "{profile: spin}}]")
+    >>> print(resolved_yaml(s)[:30])
+    # Is it fast?
+    <BLANKLINE>
+    name: t
+    seed: 0
+    """
+    body = yaml.safe_dump(s.resolved(), sort_keys=False)
+    head = as_comments(s.header)
+    return f"{head}\n{body}" if head else body
 
 
 # --- reading defensively ---------------------------------------------------------------------

@@ -52,7 +52,7 @@ from .design import Axis, Point, factorial, parse_vary, read_design  # noqa: F40
 from .metrics import headline
 from .processes import die_with_parent
 from .reproducibility import Reproducibility, reproducibility
-from .results import write_atomically
+from .results import resolved_yaml, write_atomically
 from .stats import mean_ci
 
 
@@ -236,6 +236,8 @@ class Sweep:
         What ran the sweep (:mod:`analysis.reproducibility`): the process that called
         :func:`sweep`. Runs read from the cache were made by the same pvsim code (the
         cache key covers it), not necessarily with the same library versions.
+    base : Scenario or None
+        The scenario the points vary (written by :meth:`save` when known).
     """
 
     table: pd.DataFrame
@@ -244,6 +246,7 @@ class Sweep:
     cached: int = 0
     damaged: dict[str, str] = field(default_factory=dict)
     reproducibility: Reproducibility | None = None
+    base: Scenario | None = field(default=None, repr=False)
 
     @property
     def recomputed(self) -> int:
@@ -270,9 +273,12 @@ class Sweep:
 
     def save(self, out: str | Path) -> Path:
         """``sweep.parquet``, ``sweep_summary.csv`` and (when known)
-        ``reproducibility.json`` in ``out``, each atomically."""
+        ``reproducibility.json`` in ``out``, each atomically, and the base scenario as
+        ``scenario.resolved.yaml`` (its comment header first) when the sweep knows it."""
 
         out = Path(out)
+        if self.base is not None:
+            write_atomically(out / "scenario.resolved.yaml", resolved_yaml(self.base))
         buf = io.BytesIO()
         self.table.to_parquet(buf, index=False)
         write_atomically(out / "sweep.parquet", buf.getvalue())
@@ -374,4 +380,4 @@ def sweep(base: Scenario, points: Sequence[Point], replications: int = 1, jobs: 
             rows.append({**{a: columns[a][i] for a in axes}, "point": i,
                          "replication": k, "seed": seed, **results[i, k]})
     return Sweep(pd.DataFrame(rows), axes, ran=len(todo), cached=cached, damaged=damaged,
-                 reproducibility=reproducibility())
+                 reproducibility=reproducibility(), base=base)

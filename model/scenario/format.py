@@ -55,6 +55,7 @@ from .device_specs import (  # noqa: F401 (the device part of the format, from h
     per_guest_device_fields,
 )
 from .errors import FieldError, FieldErrors, ScenarioError, explain
+from .header import comment_header, header_of, set_header
 from .overrides import apply_overrides
 from .strict import RAW as _RAW
 from .strict import Name
@@ -359,6 +360,20 @@ class Scenario(_Strict):
         return without_trace_paths(self.resolved())
 
     @property
+    def header(self) -> str | None:
+        """The comment block the scenario's file opens with (the question it asks), kept
+        by :func:`parse_scenario` and :func:`with_overrides`; not part of its identity
+        (see :mod:`model.scenario.header`).
+
+        Examples
+        --------
+        >>> parse_scenario("# How fast?\\nname: t\\nguests: [{name: a, workload: "
+        ...                "{profile: spin}}]").header
+        'How fast?'
+        """
+        return header_of(self)
+
+    @property
     def needs_driver_domain(self) -> bool:
         """Whether some attachment's I/O path runs through the driver domain."""
         return any(PATHS[a.path or MODES[g.mode].default_path].via_driver_domain
@@ -430,6 +445,7 @@ def parse_scenario(text: str | bytes | Mapping, source: str = "<string>",
     ScenarioError
         With every problem found, each as ``file:line:col: key.path: message``.
     """
+    header = comment_header(text) if isinstance(text, str | bytes) else None
     if isinstance(text, Mapping):  # already data (a dict of the file's keys)
         data, where = dict(text), {}
     elif isinstance(text, str | bytes):
@@ -452,7 +468,7 @@ def parse_scenario(text: str | bytes | Mapping, source: str = "<string>",
             for n in range(1, len(path) + 1):  # keys the override created, too
                 where.setdefault(path[:n], f"--set {text}")
             where[path] = f"--set {text}"
-    return _validate(data, source, where)
+    return set_header(_validate(data, source, where), header)
 
 
 def with_overrides(s: Scenario, overrides: Iterable[str] | Mapping[str, object] = (),
@@ -481,7 +497,8 @@ def with_overrides(s: Scenario, overrides: Iterable[str] | Mapping[str, object] 
         data = apply_overrides(data, fields, applied)
     device_specs.forget_former_kind(before, data, set(applied))
     forget_moved_digests(before, data)
-    return _validate(data, f"scenario {s.name}", {p: f"--set {t}" for p, t in applied.items()})
+    return set_header(_validate(data, f"scenario {s.name}",
+                                {p: f"--set {t}" for p, t in applied.items()}), s.header)
 
 
 def _validate(data: dict, source: str, where: dict) -> Scenario:
