@@ -20,9 +20,10 @@ ways (:func:`misquoted`):
   separator, an exponent or a percent sign, or of two or more digits; not a number inside a
   word, such as ``p99``, ``x86-64`` or ``web-7``, nor one in a code span) in the concluding
   cell, and in any markdown cell tagged ``figures``, is quoted or is a number literal of the
-  notebook's code (a parameter the reader sees set, such as ``duration=150ms``): a figure
-  cannot be typed into the text without being computed. Single digits are left out ("the 2
-  replications", "8 channels"), and so are the cells that describe a scenario before it runs.
+  notebook's code outside the QUOTED cell (a parameter the reader sees set, such as
+  ``duration=150ms``): a figure cannot be typed into the text without being computed. Single
+  digits are left out ("the 2 replications", "8 channels"), and so are the cells that
+  describe a scenario before it runs.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ def misquoted(nb: nbformat.NotebookNode) -> list[str]:
     problems = [f"{key!r}: {value!r} is not in the text" for key, value in quoted.items()
                 if not quoted_in(value, text)]
     known = {n for v in quoted.values() for n in NUMBER.findall(v)}
-    known |= {n for c in nb.cells if c.cell_type == "code" for n in NUMBER.findall(c.source)}
+    known |= {n for c in nb.cells[:-2] if c.cell_type == "code"  # not the QUOTED cell's own
+              for n in NUMBER.findall(c.source)}
     checked = [c for c in markdown[:-1] if TAG in c.metadata.get("tags", ())] + markdown[-1:]
     for cell in checked:
         unknown = dict.fromkeys(n for n in figures(cell.source) if n not in known)
