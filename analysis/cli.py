@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -161,21 +161,12 @@ def _validate(args: argparse.Namespace, out: Console) -> int:
     return 1 if bad else 0
 
 
-@contextmanager
-def _progress(label: str, total: float, unit: str = "s") -> Iterator[Callable[[float], None]]:
-    """A progress bar on stderr when it is a terminal; otherwise quiet. Yields
-    ``update(done)`` with ``done`` in the bar's units."""
-    if not sys.stderr.isatty():
-        yield lambda done: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+def _progress(label: str, total: float, unit: str = "s"):
+    """A progress bar with the time left on stderr when it is a terminal, otherwise
+    quiet (:func:`analysis.progress.progress_bar`)."""
+    from .progress import progress_bar
 
-    columns = (TextColumn("{task.description}"), BarColumn(),
-               TextColumn("{task.completed:.3g}/{task.total:.3g} " + unit), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda done: bar.update(task, completed=done)
+    return progress_bar(label, total, unit, show=sys.stderr.isatty())
 
 
 def _run(args: argparse.Namespace, out: Console) -> int:
@@ -445,14 +436,14 @@ def _plan(args: argparse.Namespace, out: Console) -> int:
     scenario = load_scenario(args.scenario, args.set)
     from .plan import parse_slo, plan
     from .plots.sweep import save_plan_plot
+    from .progress import plan_progress
     slos = [parse_slo(t) for t in args.slo]
     dest = Path(args.output or f"results/{scenario.name}-plan")  # re-running resumes
 
-    def report(value: int, v) -> None:
-        out.print(f"  {args.vary} = {value}: {'holds' if v.holds else 'fails'}"
-                  + ("" if v.holds else f" ({'; '.join(v.reasons)})"))
-    p = plan(scenario, args.vary, slos, args.start, args.limit, args.replications,
-             args.confidence, args.jobs, args.dask, cache_dir=dest / "cache", progress=report)
+    with _progress(f"planning {scenario.name}", 0, "values decided") as update:
+        p = plan(scenario, args.vary, slos, args.start, args.limit, args.replications,
+                 args.confidence, args.jobs, args.dask, cache_dir=dest / "cache",
+                 progress=plan_progress(args.vary, args.limit, update, out.print))
     p.save(dest)
     plots = save_plan_plot(p, dest)
     _report_damaged(p.sweep, dest / "cache", out)

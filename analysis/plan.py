@@ -203,15 +203,53 @@ class Plan:
         return out
 
 
+def search(start: int, limit: int, holds: Callable[[int], bool]) -> int | None:
+    """The largest value in [``start``, ``limit``] at which ``holds`` (monotone: true up
+    to some value, false beyond) is true, None if not even at ``start``: doubling from
+    ``start`` until it fails or reaches ``limit``, then bisecting the last doubling.
+
+    Examples
+    --------
+    >>> asked = []
+    >>> search(1, 100, lambda v: asked.append(v) or v <= 37), asked
+    (37, [1, 2, 4, 8, 16, 32, 64, 48, 40, 36, 38, 37])
+    """
+    if not holds(start):
+        return None
+    good, bad = start, None
+    while bad is None and good < limit:  # gallop
+        nxt = min(good * 2, limit)
+        if holds(nxt):
+            good = nxt
+        else:
+            bad = nxt
+    while bad is not None and bad - good > 1:  # bisect
+        mid = (good + bad) // 2
+        if holds(mid):
+            good = mid
+        else:
+            bad = mid
+    return good
+
+
 def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = None,
          limit: int = 1024, replications: int = 3, confidence: float = 0.95, jobs: int = 1,
          dask: str | None = None, cache_dir: str | Path | None = None,
-         progress: Callable[[int, Verdict], None] | None = None) -> Plan:
+         progress: Callable[[int, Verdict], None] | bool | None = None) -> Plan:
     """Find the largest value of integer axis ``path`` in [``start``, ``limit``] at which
     every SLO holds (see the module docstring).
 
-    ``start`` defaults to the scenario's current value at ``path``.
+    ``start`` defaults to the scenario's current value at ``path``. ``progress`` is called
+    with each value decided and its :class:`Verdict`; ``True``: a progress bar with the
+    values decided, the most still to decide and the time left, in a terminal or a
+    Jupyter notebook (:mod:`analysis.progress`).
     """
+    if progress is True:
+        from .progress import plan_progress, progress_bar
+
+        with progress_bar(f"planning {base.name}", 0, "values decided", show=True) as bar:
+            return plan(base, path, slos, start, limit, replications, confidence, jobs,
+                        dask, cache_dir, plan_progress(path, limit, bar))
     if not slos:
         raise ConfigError("plan needs at least one --slo")
     if start is None:
@@ -250,23 +288,8 @@ def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = Non
             progress(value, v)
         return v.holds
 
-    answer: int | None = None
     with Runner(jobs, dask) as runner:
-        if holds(start):
-            good, bad = start, None
-            while bad is None and good < limit:  # gallop
-                nxt = min(good * 2, limit)
-                if holds(nxt):
-                    good = nxt
-                else:
-                    bad = nxt
-            while bad is not None and bad - good > 1:  # bisect
-                mid = (good + bad) // 2
-                if holds(mid):
-                    good = mid
-                else:
-                    bad = mid
-            answer = good
+        answer = search(start, limit, holds)
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
         columns=[path, "point", "replication", "seed"])
     return Plan(path, list(slos), answer, dict(sorted(verdicts.items())),

@@ -38,7 +38,8 @@ __all__ = ["results_of", "scenario_hash", "simulate", "summarize"]
 
 
 def simulate(
-    s: Scenario | Mapping, seed: int | None = None, progress: Callable[[float], None] | None = None
+    s: Scenario | Mapping, seed: int | None = None,
+    progress: Callable[[float], None] | bool | None = None
 ) -> Results:
     """Run scenario ``s`` for its duration and return its :class:`Results`.
 
@@ -47,8 +48,9 @@ def simulate(
     s : Scenario
     seed : int, optional
         Overrides the scenario's seed.
-    progress : callable, optional
-        Called with the fraction of simulated time done (for a progress bar).
+    progress : callable or bool, optional
+        Called with the fraction of simulated time done; ``True``: a progress bar with
+        the time left, in a terminal or a Jupyter notebook (:mod:`analysis.progress`).
     """
     if isinstance(s, Mapping):
         s = parse_scenario(s, "simulate(...)")
@@ -71,7 +73,15 @@ def simulate(
         log = host.hypervisor.start_log(EventLog(
             host.hw.freq_hz, host.series_width, s.duration, keep=limits.instants,
             points=limits.counter_points))
-    stats = host.run(seconds=s.duration, progress=progress, warmup=s.record.warmup)
+    if progress is True:
+        from .progress import progress_bar
+
+        with progress_bar(f"simulating {s.name}", s.duration, "s simulated", show=True) as bar:
+            stats = host.run(seconds=s.duration, progress=lambda f: bar(f * s.duration),
+                             warmup=s.record.warmup)
+    else:
+        stats = host.run(seconds=s.duration, progress=progress or None,
+                         warmup=s.record.warmup)
     r = results_of(s, record_run(host, stats))
     r.event_log = log
     return r

@@ -306,7 +306,7 @@ def _typed(values: Sequence[str]) -> list[object]:
 
 def sweep(base: Scenario, points: Sequence[Point], replications: int = 1, jobs: int = 1,
           dask: str | None = None, cache_dir: str | Path | None = None,
-          progress: Callable[[int, int], None] | None = None,
+          progress: Callable[[int, int], None] | bool | None = None,
           runner: Runner | None = None) -> Sweep:
     """Run ``base`` at every point, ``replications`` times each.
 
@@ -322,11 +322,20 @@ def sweep(base: Scenario, points: Sequence[Point], replications: int = 1, jobs: 
         A Dask scheduler address, or ``"local:N"``.
     cache_dir : path, optional
         Where each run's metrics are cached (and looked up).
-    progress : callable, optional
-        ``progress(done, total)`` after each run.
+    progress : callable or bool, optional
+        ``progress(done, total)`` after each run; ``True``: a progress bar with the time
+        left (estimated from the runs computed, not those read from the cache), in a
+        terminal or a Jupyter notebook (:mod:`analysis.progress`).
     runner : Runner, optional
         An existing runner (then ``jobs`` and ``dask`` are ignored); it is left open.
     """
+    if progress is True:
+        from .progress import progress_bar
+
+        with progress_bar(f"sweeping {base.name}", len(points) * replications, "runs",
+                          show=True) as bar:
+            return sweep(base, points, replications, jobs, dask, cache_dir,
+                         lambda done, _total: bar(done), runner)
     if replications < 1:
         raise ConfigError(f"replications must be >= 1, got {replications}")
     if not points:
