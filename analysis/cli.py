@@ -547,8 +547,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                            help="the integer axis, such as guests.web.count")
             q.add_argument("--slo", action="append", required=True, metavar="'METRIC < BOUND'",
                            help="a service-level objective on a headline metric, such as "
-                           "'group.web.request_p99_ms < 50' (repeatable; the metrics are "
-                           "listed below)")
+                           "'group.web.request_p99_ms < 50' or, with a unit, '< 50ms', "
+                           "'host.busy_fraction < 80%%' (repeatable; the metrics and their "
+                           "units are listed below)")
             q.add_argument("--start", type=int, help="first value (default: the scenario's)")
             q.add_argument("--limit", type=int, default=1024, help="largest value to try")
             q.add_argument("--confidence", type=float, default=0.95,

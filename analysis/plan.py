@@ -46,7 +46,14 @@ from .sweep import Runner, Sweep, sweep
 #: The file of a plan's results directory that holds its decisions (:meth:`Plan.to_dict`).
 PLAN_FILE = "plan.json"
 
-_SLO = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
+_SLO = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*([^\s\d].*?)?\s*$")
+#: Units a bound may carry, per metric unit (metric_catalog): the factor to the metric's.
+BOUND_UNITS = {
+    "ms": {"s": 1e3, "ms": 1.0, "us": 1e-3, "µs": 1e-3, "ns": 1e-6},
+    "fraction": {"%": 0.01},
+    "Mbit/s": {"Gbit/s": 1e3, "Mbit/s": 1.0, "kbit/s": 1e-3},
+    "1/s": {"/s": 1.0, "1/s": 1.0, "k/s": 1e3},
+}
 
 
 @dataclass(frozen=True)
@@ -62,16 +69,47 @@ class Slo:
 
 
 def parse_slo(text: str) -> Slo:
-    """``"group.web.p99_ms < 10"`` -> Slo."""
+    """``"group.web.p99_ms < 10"`` -> Slo. The bound may carry a unit that the metric's
+    unit converts from (:data:`BOUND_UNITS`): ``< 1ms`` or ``< 500us`` on a time in ms,
+    ``< 80%`` on a fraction, ``> 2Gbit/s`` on Mbit/s.
+
+    Examples
+    --------
+    >>> parse_slo("group.web.request_p99_ms < 500us").bound
+    0.5
+    >>> str(parse_slo("host.busy_fraction <= 80%"))
+    'host.busy_fraction <= 0.8'
+    """
     m = _SLO.match(text)
     if not m:
         raise ConfigError(f"--slo {text!r}: write METRIC < BOUND (or >, <=, >=), such as "
                           "'group.web.p99_ms < 10' or 'host.busy_fraction < 0.8'")
+    metric, op, number, unit = m.groups()
     try:
-        bound = float(m.group(3))
+        bound = float(number)
     except ValueError:
-        raise ConfigError(f"--slo {text!r}: {m.group(3)!r} is not a number") from None
-    return Slo(m.group(1), m.group(2), bound)
+        raise ConfigError(f"--slo {text!r}: {number!r} is not a number") from None
+    if unit:
+        bound *= _unit_factor(text, metric, unit)
+    return Slo(metric, op, bound)
+
+
+def _unit_factor(text: str, metric: str, unit: str) -> float:
+    """The factor from a bound's ``unit`` to ``metric``'s own unit."""
+    from .metric_catalog import kind
+
+    parts = metric.split(".")
+    try:
+        own = kind(parts[0], parts[-1]).unit
+    except (KeyError, IndexError):
+        raise ConfigError(f"--slo {text!r}: a bound with a unit needs a known metric; "
+                          f"write the bound in the metric's own unit") from None
+    units = BOUND_UNITS.get(own, {})
+    if unit not in units:
+        raise ConfigError(f"--slo {text!r}: {metric} is in {own}; "
+                          + (valid_choices(unit, units, "its bound may be in")
+                             if units else "write its bound as a plain number"))
+    return units[unit]
 
 
 @dataclass

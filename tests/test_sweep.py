@@ -241,3 +241,19 @@ def test_a_point_where_a_vcpu_stalled_fails_its_slos_whatever_its_figures():
     stalled = fine.assign(**{STALLED: [0.0, 1.0]})
     v = judge(stalled, 4, slo, 0.95)
     assert not v.holds and "stalled" in v.reasons[0] and "1 replication" in v.reasons[0]
+
+
+@pytest.mark.parametrize("text, bound", [
+    ("group.web.request_p99_ms < 50ms", 50.0), ("group.web.request_p99_ms < 0.05s", 50.0),
+    ("group.web.request_p99_ms < 500us", 0.5), ("host.busy_fraction <= 80%", 0.8),
+    ("group.web.mbit_s_per_guest >= 2Gbit/s", 2000.0), ("group.web.p99_ms < 10", 10.0)])
+def test_an_slo_bound_may_carry_the_unit_of_its_metric(text, bound):
+    assert parse_slo(text).bound == pytest.approx(bound)
+
+
+def test_an_slo_bound_in_a_unit_the_metric_cannot_take_is_refused_with_the_choices():
+    with pytest.raises(Exception, match=r"in ms; its bound may be in: s, ms, us, µs, ns; "
+                                        r"did you mean 'ms'\?"):
+        parse_slo("group.web.request_p99_ms < 5mss")
+    with pytest.raises(Exception, match="in count; write its bound as a plain number"):
+        parse_slo("host.stalled_vcpus < 1x")
