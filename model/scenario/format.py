@@ -395,7 +395,8 @@ def _rebuild_workload_spec() -> None:
     import (a notebook's, a test's), like :func:`_rebuild_device_spec`."""
     global WorkloadSpec
     WorkloadSpec = _workload_spec()
-    GuestSpec.__pydantic_fields__["workload"] = FieldInfo.from_annotation(WorkloadSpec)
+    GuestSpec.__pydantic_fields__["workload"] = FieldInfo.from_annotated_attribute(
+        WorkloadSpec, GuestSpec.__pydantic_fields__["workload"])  # its description kept
     for model in (GuestSpec, Scenario):
         model.model_rebuild(force=True)
 
