@@ -62,21 +62,35 @@ def replication_seed(seed: int, k: int) -> int:
                >> 1)
 
 
-@functools.cache
-def code_digest() -> str:
-    """A digest of everything a run's metrics depend on besides the scenario and seed:
-    the model's sources and hardware profiles, and the code that summarizes a run."""
+#: Modules of analysis/ that only present results (the command line, graphs, reports,
+#: traces, diffs): the one part of the code a run's cached metrics do not depend on.
+PRESENTATION = ("cli.py", "cliparse.py", "diff.py", "perfetto.py", "progress.py",
+                "report.py", "report_html.py", "tablerows.py", "plots")
+
+
+def digest_files() -> list[Path]:
+    """The files :func:`code_digest` covers: the model's sources and hardware profiles,
+    and all of analysis/ but the modules that only present results (:data:`PRESENTATION`;
+    a new module counts until it is named there)."""
     import analysis
     import model
 
-    h = hashlib.sha256(__version__.encode())
     roots = (Path(model.__file__).parent, Path(analysis.__file__).parent)
     files = sorted(p for p in roots[0].rglob("*") if p.suffix in (".py", ".yaml"))
-    files += [
-        roots[1] / f for f in ("run.py", "summary.py", "tables.py", "results.py", "metrics.py")
-    ]
-    for f in files:
-        h.update(f.relative_to(roots[0].parent).as_posix().encode())
+    return files + sorted(p for p in roots[1].rglob("*") if p.suffix in (".py", ".yaml")
+                          and p.relative_to(roots[1]).parts[0] not in PRESENTATION)
+
+
+@functools.cache
+def code_digest() -> str:
+    """A digest of everything a run's metrics depend on besides the scenario and seed
+    (:func:`digest_files`)."""
+    import model
+
+    h = hashlib.sha256(__version__.encode())
+    root = Path(model.__file__).parent.parent
+    for f in digest_files():
+        h.update(f.relative_to(root).as_posix().encode())
         h.update(f.read_bytes())
     return h.hexdigest()
 

@@ -257,3 +257,16 @@ def test_an_slo_bound_in_a_unit_the_metric_cannot_take_is_refused_with_the_choic
         parse_slo("group.web.request_p99_ms < 5mss")
     with pytest.raises(Exception, match="in count; write its bound as a plain number"):
         parse_slo("host.stalled_vcpus < 1x")
+
+
+def test_the_cache_digest_covers_all_code_a_run_s_metrics_depend_on():
+    """appstats.py computes the request metrics: editing it must invalidate cached runs;
+    a graph's module need not."""
+    import model
+    from analysis.sweep import digest_files
+
+    root = Path(model.__file__).resolve().parents[1]
+    names = {f.resolve().relative_to(root).as_posix() for f in digest_files()}
+    assert {"analysis/appstats.py", "analysis/summary.py", "analysis/metrics.py",
+            "model/hypervisor.py"} <= names
+    assert not any(n.startswith("analysis/plots") or n == "analysis/cli.py" for n in names)
