@@ -99,12 +99,19 @@ def compare(
     s: Scenario,
     modes: Sequence[str],
     seed: int | None = None,
-    progress: Callable[[str, float], None] | None = None,
+    progress: Callable[[str, float], None] | bool | None = None,
 ) -> Comparison:
     """Run ``s`` once per mode in ``modes`` and compare each guest's metrics to native.
 
-    ``progress(mode, fraction)`` is called as each run advances.
+    ``progress(mode, fraction)`` is called as each run advances; ``True``: a progress bar
+    with the time left, in a terminal or a Jupyter notebook (:mod:`analysis.progress`).
     """
+    if progress is True:
+        from .progress import progress_bar
+
+        modes = list(modes)
+        with progress_bar(f"comparing {s.name}", len(modes), "runs", show=True) as bar:
+            return compare(s, modes, seed, lambda m, f: bar(modes.index(m) + f))
     if not modes or len(set(modes)) != len(modes):
         raise PvsimError(
             f"--modes {','.join(modes)}: give distinct modes, such as {','.join(MODES)}"

@@ -39,7 +39,7 @@ from .hardware import DEFAULT_PROFILE, load_profile
 from .host import Host, WorkloadContext
 from .isa import Chunk
 from .vcpu import Burst
-from .vectors import COUNTS, CYCLES, STAT_NAMES
+from .vectors import COUNTS, CYCLES, IS_COUNTER
 from .workloads import enter
 
 __all__ = ["Cost", "measure"]
@@ -138,9 +138,6 @@ def measure(
     host.add_guest(DomainConfig("measure", mode=mode, memory_mb=512), program)
     host.run()
     deltas = np.diff(np.array(snaps), axis=0)
-    deltas[:, :COUNTS] = np.where(_COUNTERS, deltas[:, :COUNTS], 0)  # registers zeroed
+    deltas[:, :COUNTS] = np.where(IS_COUNTER, deltas[:, :COUNTS], 0)  # registers zeroed
     return Cost(mode, hw.name, cold, deltas)
 
-
-#: Which of the vector's first entries are counters (the rest are registers).
-_COUNTERS = np.isin(np.arange(COUNTS), list(STAT_NAMES))

@@ -28,6 +28,7 @@ from .vectors import (
     COUNTS,
     CPU_VECTOR,
     CYCLES,
+    IS_COUNTER,
     R_FAULT_KIND,
     R_FAULT_VA,
     R_FAULT_WRITE,
@@ -39,7 +40,6 @@ from .vectors import (
     ST_FAULT,
     ST_NO_MEMORY,
     ST_STOP,
-    STAT_NAMES,
     new_cpu_vector,
     new_tlb,
 )
@@ -158,7 +158,7 @@ class Burst:
         delta = np.asarray(delta, np.int64)
         if delta.shape != (CPU_VECTOR,):
             raise PvsimError(f"a burst's delta has {CPU_VECTOR} entries, not {delta.shape}")
-        if (delta[_REGISTERS] != 0).any() or (delta < 0).any():
+        if (delta[:COUNTS][~IS_COUNTER] != 0).any() or (delta < 0).any():
             raise PvsimError("a burst's delta is non-negative and leaves the registers alone")
         self.cycles = delta[CYCLES : CYCLES + N_CATEGORIES].copy()
         self.counters = delta.copy()
@@ -166,9 +166,6 @@ class Burst:
         self.total = int(self.cycles.sum())
 
 
-#: The registers of the vCPU's vector, everything before the counts that is not a
-#: counter (a burst leaves them alone).
-_REGISTERS = np.array([i for i in range(COUNTS) if i not in STAT_NAMES])
 
 
 class Frame:
@@ -329,7 +326,7 @@ class VCpu:
 
     def charge_row(self, row: np.ndarray) -> np.ndarray:
         """Add ``row`` (cycles by category) to what the vCPU has caused; returns it."""
-        self.cpu[CYCLES : CYCLES + N_CATEGORIES] += row
+        self._caused += row
         return row
 
     @property
@@ -391,7 +388,7 @@ class VCpu:
 
     def charge(self, op: int) -> int:
         """Add the policy row of ``op`` (handled outside the kernel) to the vCPU's cycles."""
-        self.cpu[CYCLES : CYCLES + N_CATEGORIES] += self._cost[op]
+        self._caused += self._cost[op]
         self.cpu[COUNTS + op] += 1
         return int(self._cost_total[op])
 

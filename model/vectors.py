@@ -47,6 +47,9 @@ STAT_NAMES = {
     S_TC_MISS: "tc_misses", S_TC_TRANSLATED: "tc_translated_insns", S_MEM: "mem_accesses",
     S_PT_ALLOC: "pt_pages_allocated", S_PLAIN_PTE: "plain_pte_writes",
 }  # fmt: skip
+#: Which entries before :data:`COUNTS` are counters (:data:`STAT_NAMES`); the others are
+#: registers (what a cost delta leaves alone: :class:`model.vcpu.Burst`, :mod:`model.costs`).
+IS_COUNTER = np.isin(np.arange(COUNTS), list(STAT_NAMES))
 
 FAULT_NOT_PRESENT, FAULT_PROTECTION = 1, 2
 
