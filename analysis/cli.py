@@ -24,11 +24,12 @@ from model.errors import PvsimError, valid_choices
 from .cliparse import Later, Parser, RawEpilog, os_kinds
 from .metric_catalog import describe as describe_metrics
 from .reproducibility import invoked_as
-from .stats import TAIL_SAMPLES, thin_tail
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+
+    from .tablerows import TextTable
 
 
 def _csv(value: str) -> list[str]:
@@ -173,14 +174,12 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     from model.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.set)
-    import pandas as pd
-    from rich.table import Table
 
     from .plots import save_all
     from .results import TABLES
     from .resultsdir import staged
     from .run import simulate
-    from .shares import SHARES
+    from .tablerows import device_lines, request_table, run_table
     dest = _output(args, scenario.name)
     with _progress(f"simulating {scenario.name}", scenario.duration, "s simulated") as update:
         results = simulate(scenario, args.seed,
@@ -190,31 +189,12 @@ def _run(args: argparse.Namespace, out: Console) -> int:
         results.write_files(st.path, st.run_id)
         plots = save_all(results, st.path)
     dest = results.source = st.dest
-    table = Table(title=f"pvsim run {scenario.name}: {summary['sim_time_s']:.3f} s simulated "
-                  f"on {summary['hardware']}")
-    heads = {"mode": "mode", "cpu_ms": "cpu ms", "virt_share": "virt share",
-             "virt_share_own": "own virt share", "driver_domain_ms": "driver domain ms",
-             "io_requests": "I/O req", "mbit_s": "Mbit/s", "p50_ms": "p50 ms",
-             "p99_ms": "p99 ms"}
-    table.add_column("guest")
-    for col, head in heads.items():
-        table.add_column(head, justify="left" if col == "mode" else "right")
-    formats = {"cpu_ms": "{:.2f}", "virt_share": "{:.0%}", "virt_share_own": "{:.0%}",
-               "driver_domain_ms": "{:.2f}", "io_requests": "{:d}", "mbit_s": "{:.1f}"}
-    quantiles = {"p50_ms": 0.5, "p99_ms": 0.99}
-    for name, row in results.overview().iterrows():
-        table.add_row(name, *[
-            _ms(row[c], row["io_requests"], quantiles[c]) if c in quantiles
-            else "" if pd.isna(row[c]) else formats[c].format(row[c]) if c in formats
-            else row[c] for c in heads])
-    table.caption = ("cpu ms: the guest's vCPUs and the driver domain's work on its behalf; "
-                     + "; ".join(SHARES.values()) + "; Mbit/s: bytes over the measured time; "
-                     "p50/p99: per I/O request (a packet, a disk read); " + THIN_NOTE)
-    out.print(table)
-    _print_requests(summary, out)
-    for name, d in summary["devices"].items():
-        out.print(f"device {name}: utilization {d['utilization']:.1%}, mean queue "
-                  f"{d['mean_queue']:.2f}, {d['completed']} requests")
+    out.print(_rich(run_table(results)))
+    requests = request_table(summary)
+    if requests is not None:
+        out.print(_rich(requests))
+    for line in device_lines(summary):
+        out.print(line)
     _report_stalls(summary, out)
     trace = ", trace.json.gz" if scenario.record.trace == "perfetto" else ""
     out.print(f"wrote {dest}/ (summary.json, scenario.resolved.yaml, "
@@ -222,42 +202,18 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
-def _print_requests(summary: dict, out: Console) -> None:
-    """The application requests of the guests that serve them (after the warm-up)."""
+def _rich(t: TextTable) -> Table:
+    """A :class:`~analysis.tablerows.TextTable` as rich prints it: numbers aligned right,
+    running text wrapped."""
     from rich.table import Table
 
-    rows = [(n, g["app"]) for n, g in summary["guests"].items() if "app" in g]
-    if not rows:
-        return
-    warmup = summary["app"]["warmup_s"]
-    title = "application requests" + (f" after a {warmup * 1e3:g} ms warm-up" if warmup
-                                      else "")
-    table = Table(title=title, caption="response times: arrival at the NIC to the last "
-                  "packet sent; an unanswered request counts with its wait so far; "
-                  + THIN_NOTE)
-    for head in ("guest", "offered/s", "served/s", "dropped", "unanswered", "mean ms",
-                 "p50 ms", "p99 ms", "p99.9 ms", "requests"):
-        table.add_column(head, justify="left" if head == "guest" else "right")
-
-    for name, a in rows:
-        lat, n = a["latency"], a["latency"]["n"]
-        table.add_row(name, f"{a['offered_per_s']:.0f}", f"{a['served_per_s']:.0f}",
-                      f"{a['dropped']:d}", f"{a['in_flight']:d}", _ms(lat["mean_ms"]),
-                      _ms(lat["p50_ms"], n, 0.5), _ms(lat["p99_ms"], n, 0.99),
-                      _ms(lat["p999_ms"], n, 0.999), f"{n:d}")
-    out.print(table)
-
-
-#: The footnote of a table whose percentiles :func:`_ms` may mark.
-THIN_NOTE = (f"*: fewer than {TAIL_SAMPLES} samples above that percentile (a p99 needs "
-             f"{TAIL_SAMPLES * 100:,}): the value of a few requests, not a tail")
-
-
-def _ms(x: float | None, n: int = 0, q: float | None = None) -> str:
-    """``x`` ms as a cell; the ``q`` quantile of ``n`` samples marked * if thin."""
-    if x is None or x != x:  # None or NaN
-        return ""
-    return f"{x:.3f}" + ("*" if q is not None and thin_tail(n, q) else "")
+    table = Table(title=t.title, caption=t.caption or None)
+    for head in t.columns:
+        table.add_column(head, justify="right" if head in t.right else "left",
+                         overflow="fold" if head in t.prose else "ellipsis")
+    for row in t.rows:
+        table.add_row(*row)
+    return table
 
 
 def _report_stalled_runs(table, out: Console) -> None:
@@ -309,35 +265,20 @@ def _compare(args: argparse.Namespace, out: Console) -> int:
     from model.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, args.set)
-    from rich.table import Table
-
     from model.modes import MODES, baseline_mode
 
     from .compare import compare
     from .plots import cpu_breakdown_by_mode, relative_performance, save_figure
     from .resultsdir import staged, write_atomically
+    from .tablerows import compare_table, skipped_line
     modes = _csv(args.modes) if args.modes is not None else list(MODES)
     dest = _output(args, scenario.name, "-compare")
     with _progress(f"comparing {scenario.name}", len(modes), "runs") as update:
         c = compare(scenario, modes, args.seed,
                     progress=lambda m, f: update(modes.index(m) + f))
-    table = Table(title=f"pvsim compare {scenario.name}: performance relative to native "
-                  "(higher is better; value in brackets)")
-    table.add_column("guest")
-    table.add_column("metric")
-    for m in modes:
-        table.add_column(m, justify="right")
-    cell = {(r.subject, r.metric, r.mode): r for r in c.table.itertuples()}
-    for subject in dict.fromkeys(c.table["subject"]):
-        for metric in dict.fromkeys(c.table["metric"]):
-            row = [cell.get((subject, metric, m)) for m in modes]
-            if any(row):
-                table.add_row(subject, metric, *[
-                    "" if r is None else f"{r.relative:.2f} ({r.value:.4g})" for r in row])
-    out.print(table)
+    out.print(_rich(compare_table(c.table, scenario.name, modes)))
     for guest, mode, why in c.skipped:
-        out.print(f"[yellow]not reported: {guest} in {mode}:[/] {why} (it kept its own mode "
-                  "in that run)")
+        out.print(f"[yellow]{skipped_line(guest, mode, why)}[/]")
     for m, r in c.runs.items():
         _report_stalls(r.summary, out, f" in the {m} run")
     with staged(dest, force=args.force, kind="compare", unique=args.output is None) as st:
@@ -368,10 +309,10 @@ def _sweep(args: argparse.Namespace, out: Console) -> int:
                          "--design FILE, not both")
     points = factorial([parse_vary(v) for v in args.vary]) if args.vary else read_design(
         args.design)
-    import pandas as pd  # the design is good: now the engine
 
     from .plots.sweep import save_sweep_plots
     from .sweep import sweep
+    from .tablerows import sweep_table
     dest = Path(args.output or f"results/{scenario.name}-sweep")  # re-running resumes
     total = len(points) * args.replications
     with _progress(f"sweeping {scenario.name}", total, "runs") as update:
@@ -379,17 +320,7 @@ def _sweep(args: argparse.Namespace, out: Console) -> int:
                    cache_dir=dest / "cache", progress=lambda done, _: update(done))
     sw.save(dest)
     plots = save_sweep_plots(sw, dest)
-    summary = sw.summary()
-    title = (f"pvsim sweep {scenario.name}: {len(points)} points x {args.replications} "
-             "replications (mean ± 95% CI half-width)")
-    shown = [m for m in sw.metrics if m.startswith(("group.", "host."))][:6]
-    rows = summary.to_dict("records")  # iterrows would show an int axis as floats
-    cells = [[f"{row[m + '.mean']:.4g}" + ("" if pd.isna(row[m + ".ci"])
-                                           else f" ± {row[m + '.ci']:.2g}") for m in shown]
-             for row in rows]
-    table = _points_table(out, title, sw.axes, shown,
-                          [[str(row[a]) for a in sw.axes] for row in rows], cells)
-    out.print(table)
+    out.print(_points_table(out, sweep_table(sw, scenario.name), len(sw.axes)))
     _report_damaged(sw, dest / "cache", out)
     _report_stalled_runs(sw.table, out)
     out.print(f"{sw.ran} runs computed, {sw.cached} read from the cache; wrote {dest}/ "
@@ -397,27 +328,23 @@ def _sweep(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
-def _points_table(out: Console, title: str, axes: list[str], metrics: list[str],
-                  points: list[list[str]], cells: list[list[str]]) -> Table:
-    """A point per row (its axis values, then a cell per metric); if that is wider than
-    ``out`` and a metric per row (a column per point) is not, the latter."""
-    from rich.table import Table
+def _points_table(out: Console, t: TextTable, n_axes: int) -> Table:
+    """A sweep's table (its first ``n_axes`` columns the varied axes, a metric per column
+    after them) as rich prints it, a point per row; if that is wider than ``out`` and a
+    metric per row (a column per point) is not, the latter."""
+    from .tablerows import TextTable
 
-    table = Table(title=title)
-    for col in (*axes, *metrics):
-        table.add_column(col, justify="right")
-    for point, cell in zip(points, cells, strict=True):
-        table.add_row(*point, *cell)
+    table = _rich(t)
     wide = out.options.update_width(1 << 16)  # a table's natural width, not capped
     if out.measure(table, options=wide).maximum <= out.width:
         return table
-    turned = Table(title=title)
-    turned.add_column("metric")
-    for point in points:
-        turned.add_column("\n".join(f"{a}={v}" for a, v in zip(axes, point, strict=True)),
-                          justify="right")
-    for i, m in enumerate(metrics):
-        turned.add_row(m, *[cell[i] for cell in cells])
+    axes = t.columns[:n_axes]
+    points = ["\n".join(f"{a}={v}" for a, v in zip(axes, row[:n_axes], strict=True))
+              for row in t.rows]
+    turned = _rich(TextTable(
+        t.title, ["metric", *points],
+        [[m, *[row[n_axes + i] for row in t.rows]] for i, m in enumerate(t.columns[n_axes:])],
+        t.caption, right=set(points)))
     return turned if out.measure(turned, options=wide).maximum <= out.width else table
 
 
@@ -437,6 +364,7 @@ def _plan(args: argparse.Namespace, out: Console) -> int:
     from .plan import parse_slo, plan
     from .plots.sweep import save_plan_plot
     from .progress import plan_progress
+    from .tablerows import plan_lines
     slos = [parse_slo(t) for t in args.slo]
     dest = Path(args.output or f"results/{scenario.name}-plan")  # re-running resumes
 
@@ -448,18 +376,12 @@ def _plan(args: argparse.Namespace, out: Console) -> int:
     plots = save_plan_plot(p, dest)
     _report_damaged(p.sweep, dest / "cache", out)
     _report_stalled_runs(p.sweep.table, out)
+    outcome = plan_lines(p.to_dict())[-1]  # the capacity and its margins, or none
     if p.answer is None:
-        out.print(f"[red]no capacity:[/] the SLOs fail already at {args.vary} = "
-                  f"{min(p.verdicts)}")
+        out.print(f"[red]no capacity:[/]{outcome.removeprefix('no capacity:')}")
         return 0
-    v = p.verdicts[p.answer]
-    margins = ", ".join(f"{slo}: {edge:.4g} (slack {slack:.3g})"
-                        for slo, (edge, slack) in v.margins.items())
-    bound = {"limit": f" (the search limit {args.limit}; the SLOs may hold beyond)",
-             "invalid": f" (the largest valid value: {p.answer + 1} is not a valid "
-                        "scenario)",
-             "slo": f"; {p.answer + 1} fails"}[p.stop]
-    out.print(f"[bold]capacity: {args.vary} = {p.answer}[/]{bound} — at {p.answer}: {margins}")
+    lead = f"capacity: {args.vary} = {p.answer}"
+    out.print(f"[bold]{lead}[/]{outcome.removeprefix(lead)}")
     out.print(f"wrote {dest}/ (sweep.parquet, sweep_summary.csv, {len(plots)} plots)")
     return 0
 

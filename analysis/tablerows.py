@@ -22,15 +22,33 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-# the command's own cell of a time in ms (a thin percentile marked *) and its footnote
-from .cli import THIN_NOTE, _ms
+from .stats import TAIL_SAMPLES, thin_tail
 
 if TYPE_CHECKING:
     from .results import Results
     from .sweep import Sweep
 
-__all__ = ["TextTable", "compare_table", "device_lines", "plan_lines", "request_table",
-           "run_table", "skipped_line", "stall_lines", "sweep_table"]
+__all__ = ["THIN_NOTE", "TextTable", "compare_table", "device_lines", "plan_lines", "request_table",
+           "ms_cell", "run_table", "skipped_line", "stall_lines", "sweep_table"]
+
+
+#: The footnote of a table whose percentiles :func:`ms_cell` may mark.
+THIN_NOTE = (f"*: fewer than {TAIL_SAMPLES} samples above that percentile (a p99 needs "
+             f"{TAIL_SAMPLES * 100:,}): the value of a few requests, not a tail")
+
+
+def ms_cell(x: float | None, n: int = 0, q: float | None = None) -> str:
+    """A time in ms as a cell (empty if unknown); the ``q`` quantile of ``n`` samples
+    marked * when thin (:func:`analysis.stats.thin_tail`).
+
+    Examples
+    --------
+    >>> ms_cell(0.8021, 100, 0.99), ms_cell(0.8021, 5000, 0.99), ms_cell(None)
+    ('0.802*', '0.802', '')
+    """
+    if x is None or x != x:  # None or NaN
+        return ""
+    return f"{x:.3f}" + ("*" if q is not None and thin_tail(n, q) else "")
 
 
 @dataclass
@@ -54,7 +72,7 @@ RUN_HEADS = {"mode": "mode", "cpu_ms": "cpu ms", "virt_share": "virt share",
              "p99_ms": "p99 ms"}
 RUN_FORMATS = {"cpu_ms": "{:.2f}", "virt_share": "{:.0%}", "virt_share_own": "{:.0%}",
                "driver_domain_ms": "{:.2f}", "io_requests": "{:d}", "mbit_s": "{:.1f}"}
-#: The percentile columns: marked * when thin (the command's own cell, :func:`_ms`).
+#: The percentile columns: marked * when thin (:func:`ms_cell`).
 RUN_QUANTILES = {"p50_ms": 0.5, "p99_ms": 0.99}
 
 
@@ -68,7 +86,7 @@ def run_table(r: Results) -> TextTable:
     rows = []
     for name, row in r.overview().iterrows():
         rows.append([str(name), *[
-            _ms(row[c], row["io_requests"], RUN_QUANTILES[c]) if c in RUN_QUANTILES
+            ms_cell(row[c], row["io_requests"], RUN_QUANTILES[c]) if c in RUN_QUANTILES
             else "" if pd.isna(row[c]) else RUN_FORMATS[c].format(row[c]) if c in RUN_FORMATS
             else str(row[c]) for c in RUN_HEADS]])
     heads = ["guest", *RUN_HEADS.values()]
@@ -94,9 +112,9 @@ def request_table(summary: dict) -> TextTable | None:
     for name, a in served:
         lat, n = a["latency"], a["latency"]["n"]
         rows.append([name, f"{a['offered_per_s']:.0f}", f"{a['served_per_s']:.0f}",
-                     f"{a['dropped']:d}", f"{a['in_flight']:d}", _ms(lat["mean_ms"]),
-                     _ms(lat["p50_ms"], n, 0.5), _ms(lat["p99_ms"], n, 0.99),
-                     _ms(lat["p999_ms"], n, 0.999), f"{n:d}"])
+                     f"{a['dropped']:d}", f"{a['in_flight']:d}", ms_cell(lat["mean_ms"]),
+                     ms_cell(lat["p50_ms"], n, 0.5), ms_cell(lat["p99_ms"], n, 0.99),
+                     ms_cell(lat["p999_ms"], n, 0.999), f"{n:d}"])
     return TextTable("application requests" + (f" after a {warmup * 1e3:g} ms warm-up"
                                                if warmup else ""), heads, rows,
                      caption="response times: arrival at the NIC to the last packet sent; "

@@ -133,14 +133,16 @@ def test_a_sweep_table_too_wide_for_the_terminal_turns_a_metric_per_row():
     from rich.console import Console
 
     from analysis.cli import _points_table
+    from analysis.tablerows import TextTable
 
     metrics = ["host.busy_fraction", "host.stalled_vcpus", "group.web.cpu_ms_per_guest",
                "group.web.mbit_s_per_guest", "group.web.p50_ms", "group.web.p99_ms"]
-    cells = [["0.005244 ± 0.0044"] * 6, ["0.01375 ± 0.013"] * 6]
+    rows = [["1", *["0.005244 ± 0.0044"] * 6], ["2", *["0.01375 ± 0.013"] * 6]]
+    sweep = TextTable("sweep", ["guests.web.count", *metrics], rows)
     narrow, wide = Console(width=80), Console(width=200)
-    t = _points_table(narrow, "sweep", ["guests.web.count"], metrics, [["1"], ["2"]], cells)
+    t = _points_table(narrow, sweep, 1)
     assert [c.header for c in t.columns] == ["metric", "guests.web.count=1",
                                              "guests.web.count=2"]
     assert list(t.columns[0].cells) == metrics
-    t = _points_table(wide, "sweep", ["guests.web.count"], metrics, [["1"], ["2"]], cells)
+    t = _points_table(wide, sweep, 1)
     assert [c.header for c in t.columns] == ["guests.web.count", *metrics]
