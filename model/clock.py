@@ -54,7 +54,11 @@ class Environment(simpy.Environment):
         """Move the clock to ``to`` (not before now) if no event is due until then, ``to``
         included (one due at ``to`` itself was scheduled first, so it must run first);
         returns whether the clock moved. The caller goes on as if a timeout it had
-        yielded had fired at ``to``."""
+        yielded had fired at ``to``. It relies on SimPy's event queue (``_queue``, a heap
+        of ``(time, priority, id, event)``) and clock (``_now``): pyproject.toml pins
+        simpy below 5, and tests/test_clock.py checks runs with and without it agree."""
+        if to < self._now:
+            raise ValueError(f"the clock does not move back (from {self._now} to {to})")
         queue = self._queue
         if queue and queue[0][0] <= to:
             return False
