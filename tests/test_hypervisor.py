@@ -150,4 +150,3 @@ def test_a_run_without_a_limit_reports_a_deadlock_instead_of_hanging():
     host.add_guest(DomainConfig("A", "pv"), stuck)
     with pytest.raises(PvsimError, match="deadlock: A.v0 blocked"):
         host.run()
-
