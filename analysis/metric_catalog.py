@@ -22,6 +22,8 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
+from model.errors import ConfigError
+
 #: Scopes, in the order metrics are listed; all but host are per named thing.
 SCOPES = ("host", "guest", "group", "device")
 
@@ -115,7 +117,7 @@ def kind(scope: str, name: str) -> MetricKind:
     for k in METRICS:
         if (k.scope, k.name) == (scope, name):
             return k
-    raise KeyError(f"{scope}.{name}")
+    raise ConfigError(f"no headline metric {scope}.{name}")
 
 
 def describe(width: int = 79) -> str:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from model.errors import ConfigError
+
 
 def _betacf(a: float, b: float, x: float) -> float:
     tiny, eps = 1e-300, 1e-15
@@ -63,7 +65,7 @@ def t_cdf(t: float, df: float) -> float:
 def t_quantile(p: float, df: float) -> float:
     """The ``p`` quantile of Student's t with ``df`` degrees of freedom."""
     if not 0.0 < p < 1.0:
-        raise ValueError(f"p must be in (0, 1), got {p}")
+        raise ConfigError(f"p must be in (0, 1), got {p}")
     if p < 0.5:
         return -t_quantile(1.0 - p, df)
     lo, hi = 0.0, 1.0
@@ -129,7 +131,7 @@ def welch(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, float]:
     """
     nx, ny = len(x), len(y)
     if nx < 2 or ny < 2:
-        raise ValueError(f"Welch's test needs two values or more on each side ({nx}, {ny})")
+        raise ConfigError(f"Welch's test needs two values or more on each side ({nx}, {ny})")
     mx, my = math.fsum(x) / nx, math.fsum(y) / ny
     vx, vy = (0.0 if min(v) == max(v) else  # exactly: not the rounding of the mean
               math.fsum((u - m) ** 2 for u in v) / (n - 1) / n

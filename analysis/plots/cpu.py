@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
 from model.categories import NAMES
+from model.errors import ConfigError
 
 from ..shares import SHARES, virtualization_share
 from ._common import color_ticklabels, fmt, message_figure, new_figure, plain_text, title
@@ -185,7 +186,7 @@ def cpu_breakdown_by_mode(runs: Mapping[str, Results]) -> Figure:
         x ticks name the guests, and each mode's name sits above its group.
     """
     if not runs:
-        raise ValueError("cpu_breakdown_by_mode needs at least one run")
+        raise ConfigError("cpu_breakdown_by_mode needs at least one run")
     frames = {label: r.cpu_breakdown() for label, r in runs.items()}
     guests: list[str] = []
     for f in frames.values():

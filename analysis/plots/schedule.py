@@ -16,6 +16,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from model.errors import ConfigError
+
 from ._common import fmt, message_figure, new_figure, plain_text, time_unit, title
 from .colors import shade
 from .groups import POOL_PAST, rows_for
@@ -95,7 +97,7 @@ def schedule_timeline(r: Results, window: tuple[float, float] | None = None,
         part = f"{fmt(window[0] * 1e3)} to {fmt(window[1] * 1e3)} ms of {fmt(end * 1e3)} ms"
     t0, t1 = float(window[0]), float(window[1])
     if not t1 > t0:
-        raise ValueError(f"schedule_timeline: window end {t1} s is not after start {t0} s")
+        raise ConfigError(f"schedule_timeline: window end {t1} s is not after start {t0} s")
     s = sched[(sched["end_s"] > t0) & (sched["start_s"] < t1)]
     pcpus = int(r.summary.get("host", {}).get("pcpus") or sched["pcpu"].max() + 1)
     scale, unit = time_unit(t1 - t0)

@@ -23,6 +23,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from model.errors import ConfigError
+
 from ..plan import Plan
 from ..sweep import Sweep
 from ._common import log_scale, plain_text
@@ -240,11 +242,11 @@ def hockey_stick(sw: Sweep, axis: str | None = None, confidence: float = 0.95) -
     """
     groups = served_groups(sw)
     if not groups:
-        raise ValueError("hockey_stick: the sweep has no group.NAME.served_per_s metric with "
+        raise ConfigError("hockey_stick: the sweep has no group.NAME.served_per_s metric with "
                          "a value (no guest served requests)")
     axis = axis or load_axis(sw)
     if axis is None or axis not in sw.axes or not _numeric(sw.table[axis]):
-        raise ValueError(f"hockey_stick: {'no numeric axis' if axis is None else axis!r} to "
+        raise ConfigError(f"hockey_stick: {'no numeric axis' if axis is None else axis!r} to "
                          f"draw along (the sweep's axes: {', '.join(sw.axes)})")
     summary = sw.summary(confidence)
     others = [a for a in sw.axes if a != axis]
