@@ -101,7 +101,7 @@ def _unit_factor(text: str, metric: str, unit: str) -> float:
     parts = metric.split(".")
     try:
         own = kind(parts[0], parts[-1]).unit
-    except (KeyError, IndexError):
+    except (ConfigError, IndexError):
         raise ConfigError(f"--slo {text!r}: a bound with a unit needs a known metric; "
                           f"write the bound in the metric's own unit") from None
     units = BOUND_UNITS.get(own, {})
