@@ -61,7 +61,7 @@ from typing import Any
 
 from model.errors import PvsimError
 
-from .resultsdir import read_marker
+from .resultsdir import NotAResultsDirectory, results_kind
 from .stats import mean_ci, welch
 
 __all__ = ["Change", "Diff", "DiffError", "KindMismatchError", "NotResultsError",
@@ -284,18 +284,11 @@ def kind_of(path: str | Path) -> str:
     NotResultsError
         ``path`` is missing, not a directory, or not a pvsim results directory.
     """
-    p = Path(path)
-    if not p.is_dir():
-        raise NotResultsError(f"{p}: {'not a' if p.exists() else 'no such'} directory; give "
-                              "a results directory of pvsim run, compare, sweep or plan")
-    if (p / "sweep.parquet").is_file():
-        return "sweep"
-    if (p / "summary.json").is_file():
-        return "run"
-    if (read_marker(p) or {}).get("kind") == "compare":
-        return "compare"
-    raise NotResultsError(f"{p}: not a pvsim results directory (no summary.json, no "
-                          "sweep.parquet, not a compare's; an interrupted run leaves none)")
+    try:
+        kind = results_kind(path)
+    except NotAResultsDirectory as e:
+        raise NotResultsError(str(e)) from None
+    return "sweep" if kind == "plan" else kind
 
 
 def _leaves(prefix: str, obj: Any, out: dict[str, float]) -> None:
@@ -424,22 +417,15 @@ _RUN_COLUMNS = ("point", "replication", "seed")
 
 
 def _read_sweep(p: Path) -> tuple[list[str], Any]:
-    """A sweep's varied parameters (the columns before ``point``) and its table."""
-    import pandas as pd
-    import pyarrow as pa
+    """A sweep's varied parameters and its table (:meth:`Sweep.load
+    <analysis.sweep.Sweep.load>`)."""
+    from .sweep import Sweep
 
-    f = p / "sweep.parquet"
     try:
-        table = pd.read_parquet(f)
-    except (pa.ArrowException, OSError, ValueError, TypeError, EOFError) as e:
-        why = (str(e).splitlines() or [type(e).__name__])[0][:100]
-        raise NotResultsError(f"{f}: not a readable Parquet file ({why}); run the sweep "
-                              "again") from None
-    cols = list(table.columns)
-    if not set(_RUN_COLUMNS) <= set(cols):
-        raise NotResultsError(f"{f}: not a pvsim sweep table (no point, replication and "
-                              "seed columns)")
-    return cols[:cols.index("point")], table
+        sw = Sweep.load(p)
+    except PvsimError as e:
+        raise NotResultsError(str(e)) from None
+    return sw.axes, sw.table
 
 
 def _py(v: Any) -> Any:

@@ -34,7 +34,13 @@ from model.errors import PvsimError
 from model.scenario.header import comment_header
 
 from . import report_html as h
-from .resultsdir import read_marker, record_files, write_atomically
+from .resultsdir import (
+    NotAResultsDirectory,
+    read_marker,
+    record_files,
+    results_kind,
+    write_atomically,
+)
 from .tablerows import (
     TextTable,
     compare_table,
@@ -84,21 +90,10 @@ def kind_of(directory: str | Path) -> str:
     ...
     analysis.report.ReportError: ...: not a pvsim results directory: expected a run ...
     """
-    d = Path(directory)
-    if not d.is_dir():
-        what = "not a directory" if d.exists() else "no such directory"
-        raise ReportError(f"{d}: {what}; give a results directory written by pvsim run, "
-                          "compare, sweep or plan")
-    marker = read_marker(d) or {}
-    if (d / "summary.json").is_file():
-        return "run"
-    if marker.get("kind") == "compare" or (d / "compare.csv").is_file():
-        return "compare"
-    if (d / "sweep.parquet").is_file():
-        return "plan" if (d / "plan.json").is_file() else "sweep"
-    raise ReportError(f"{d}: not a pvsim results directory: expected a run (summary.json), "
-                      "a compare (compare.csv and a run per mode), a sweep (sweep.parquet) "
-                      "or a plan (sweep.parquet and plan.json)")
+    try:
+        return results_kind(directory)
+    except NotAResultsDirectory as e:
+        raise ReportError(str(e)) from None
 
 
 def build_report(directory: str | Path) -> str:
@@ -337,12 +332,7 @@ def _mode_differences(d: Path, modes: list[str]) -> list[str]:
 def _load_sweep(d: Path):
     from .sweep import Sweep
 
-    table = _read_parquet(d / "sweep.parquet")
-    cols = list(table.columns)
-    if "point" not in cols or "replication" not in cols:
-        raise PvsimError(f"{d / 'sweep.parquet'}: not a pvsim sweep table (no point and "
-                         "replication columns)")
-    return Sweep(table, cols[:cols.index("point")])
+    return Sweep.load(d)
 
 
 def _every_metric(sw) -> str:

@@ -146,6 +146,39 @@ def mark(directory: Path, kind: str = "run", run_id: str | None = None) -> dict:
     return doc
 
 
+class NotAResultsDirectory(PvsimError):
+    """A path that is not a results directory pvsim wrote (missing, a file, or holding
+    none of the files of a run, a compare, a sweep or a plan)."""
+
+
+def results_kind(directory: str | Path) -> str:
+    """Which kind of results directory ``directory`` is: ``"run"`` (summary.json),
+    ``"compare"`` (its marker says so, or compare.csv), ``"plan"`` (sweep.parquet and
+    plan.json) or ``"sweep"`` (sweep.parquet); the one rule ``pvsim report`` and
+    ``pvsim diff`` use.
+
+    Raises
+    ------
+    NotAResultsDirectory
+        It is not a directory, or holds none of the files that make one of the four.
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        what = "not a directory" if d.exists() else "no such directory"
+        raise NotAResultsDirectory(f"{d}: {what}; give a results directory written by pvsim "
+                                   "run, compare, sweep or plan")
+    if (d / "summary.json").is_file():
+        return "run"
+    if (read_marker(d) or {}).get("kind") == "compare" or (d / "compare.csv").is_file():
+        return "compare"
+    if (d / "sweep.parquet").is_file():
+        return "plan" if (d / "plan.json").is_file() else "sweep"
+    raise NotAResultsDirectory(
+        f"{d}: not a pvsim results directory: expected a run (summary.json), a compare "
+        "(compare.csv and a run per mode), a sweep (sweep.parquet) or a plan (sweep.parquet "
+        "and plan.json); an interrupted run leaves none")
+
+
 def read_marker(directory: Path) -> dict | None:
     """``directory``'s marker, or None if it has none or it is unreadable."""
     try:

@@ -285,6 +285,31 @@ class Sweep:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    @classmethod
+    def load(cls, directory: str | Path) -> Sweep:
+        """The sweep a results directory holds (its ``sweep.parquet``: the varied axes are
+        the columns before ``point``), for ``pvsim report`` and ``pvsim diff``.
+
+        Raises
+        ------
+        PvsimError
+            ``sweep.parquet`` is missing, unreadable or not a sweep's table.
+        """
+        import pyarrow as pa
+
+        f = Path(directory) / "sweep.parquet"
+        try:
+            table = pd.read_parquet(f)
+        except (pa.ArrowException, OSError, ValueError, TypeError, EOFError) as e:
+            why = (str(e).splitlines() or [type(e).__name__])[0][:100]
+            raise PvsimError(f"{f}: not a readable Parquet file ({why}); run the sweep "
+                             "again") from None
+        cols = list(table.columns)
+        if not {"point", "replication", "seed"} <= set(cols):
+            raise PvsimError(f"{f}: not a pvsim sweep table (no point, replication and seed "
+                             "columns)")
+        return cls(table, cols[:cols.index("point")])
+
     def save(self, out: str | Path) -> Path:
         """``sweep.parquet``, ``sweep_summary.csv`` and (when known)
         ``reproducibility.json`` in ``out``, each atomically, and the base scenario as
