@@ -440,15 +440,17 @@ class VCpu:
                     if len(stack) <= floor:
                         return used, BUDGET
                     continue
-                if isinstance(item, Marker):
-                    self.marks.append((item.label, self.breakdown(), now + used))
-                    continue
-                if isinstance(item, Behalf):
-                    self.on_behalf = item.guest
-                    continue
-                if isinstance(item, Burst):
-                    cpu += item.counters
-                    fr.chunk, fr.rest = None, item.cycles
+                if type(item) is not Chunk:  # the common case first
+                    if isinstance(item, Marker):
+                        self.marks.append((item.label, self.breakdown(), now + used))
+                    elif isinstance(item, Behalf):
+                        self.on_behalf = item.guest
+                    elif isinstance(item, Burst):
+                        cpu += item.counters
+                        fr.chunk, fr.rest = None, item.cycles
+                    else:
+                        raise PvsimError(f"{self.name}: a program yielded {item!r}, not a "
+                                         "Chunk, Marker, Behalf or Burst")
                     continue
                 fr.chunk, fr.pos, fr.sub = item, 0, 0
                 chunk = item

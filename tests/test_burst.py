@@ -105,3 +105,10 @@ def test_a_burst_that_would_do_more_than_cost_cycles_is_refused(bad):
         d[CYCLES + USER] = -1
     with pytest.raises(PvsimError, match="burst"):
         Burst(d)
+
+
+def test_a_program_that_yields_something_else_is_told_what_it_may_yield():
+    host = Host(pcpus=1)
+    host.add_guest(DomainConfig("g", "pv"), lambda ctx: iter([42]))
+    with pytest.raises(PvsimError, match="yielded 42, not a Chunk, Marker, Behalf or Burst"):
+        host.run()
