@@ -114,7 +114,8 @@ DOCS: dict[type, dict[str, Doc]] = {
     },
     EngineSummary: {
         "wall_s": Doc("s", "wall-clock time of the run"),
-        "events": Doc("count", "SimPy events processed"),
+        "events": Doc("count", "SimPy events scheduled (a segment that nothing can "
+                            "interrupt ends without one: a progress bar's 100 stops add some)"),
         "instructions": Doc("count", "guest instructions simulated"),
         "instructions_per_s": Doc("1/s", "instructions simulated per wall-clock second"),
         "events_per_s": Doc("1/s", "events processed per wall-clock second"),
