@@ -45,6 +45,12 @@ the scaling points at 0.1 s (``python benchmarks/host_scale.py``, 80 s in all)::
     exact  0.276 / 0.534 / 0.985 / 2.256   exponent 1.00
     floor  0.030 / 0.061 / 0.133 / 0.291   exponent 1.09
 
+Measured again at 0619cc3, after the exact level's segment and clock changes (a segment
+nothing can interrupt ends without a SimPy event; no numpy temporaries per segment; the
+credit burn in integers): exact 18.58 CPU s per simulated second (slowdown 18.6x),
+``exact_over_floor`` 6.07, 9.64 events per I/O (14.2 before), peak RSS 202 MB, exponent
+0.995 (8 / 16 / 32 / 64 guests: 0.237 / 0.462 / 0.900 / 1.891 CPU s); the floor 3.06.
+
 An earlier full run (scaling points run once) gave exact 23.39 CPU s, floor 3.50 CPU s
 (``exact_over_floor`` 6.69) and exponents 1.07 and 1.16; the exact level alone once took
 21.5 CPU s: on this shared machine the figures vary by 10-15% from run to run. So
