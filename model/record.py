@@ -537,14 +537,13 @@ def _devices(io, snap, intervals: int) -> DeviceTable:
     was = {} if snap is None else snap.devices
     util, completed, cont, queued, area = [], [], [], [], []
     for dev in devs:
-        busy0, done0, cont0, queued0 = was.get(dev.index, (0.0, 0, {}, 0))
+        busy0, done0, cont0, queued0 = was.get(dev.index, (0, 0, {}, 0))
         q = dev.queue
         q.advance(now)
         queued.append(q.area_at(now) - queued0)
         if intervals:
             area.append(q.bins.values(intervals))
-        busy = dev.utilization() * max(now * dev.channels, 1)
-        util.append((busy - busy0) / max((now - start) * dev.channels, 1))
+        util.append((dev.busy_cycles() - busy0) / max((now - start) * dev.channels, 1))
         completed.append(dev.completed - done0)
         cont += [(dev.index, a, b, w - cont0.get(a, {}).get(b, 0.0))
                  for a, row in dev.contention().items() for b, w in row.items()]

@@ -63,7 +63,7 @@ class Snapshot:
     behalf: dict[str, int]
     transitions: dict[str, dict[str, dict[str, int]]]
     io_totals: dict[tuple[int, int], tuple[int, int]]
-    devices: dict[int, tuple[float, int, dict[int, dict[int, float]], int]]
+    devices: dict[int, tuple[int, int, dict[int, dict[int, float]], int]]
     switches: int
     timers_fired: int
 
@@ -83,7 +83,7 @@ class Snapshot:
         devices = {}
         if io is not None:
             for dev in io.devices.values():
-                busy = dev.utilization() * max(host.env.now * dev.channels, 1)
+                busy = dev.busy_cycles()
                 q = dev.queue.area_at(host.env.now)
                 devices[dev.index] = (busy, dev.completed, dev.contention(), q)
         return cls(

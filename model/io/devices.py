@@ -290,10 +290,14 @@ class Device:
                 req.on_done(req)
 
     # --- results -----------------------------------------------------------------------
+    def busy_cycles(self) -> int:
+        """Channel-cycles busy from time 0 to now (exact; :meth:`utilization` divides it)."""
+        self._advance(self.env.now)
+        return self._busy_area
+
     def utilization(self) -> float:
         """Mean fraction of channels busy from time 0 to now."""
-        self._advance(self.env.now)
-        return self._busy_area / max(self.env.now * self.channels, 1)
+        return self.busy_cycles() / max(self.env.now * self.channels, 1)
 
     def contention(self) -> dict[int, dict[int, float]]:
         """The contention matrix: seconds each guest's requests waited (rows) while each
