@@ -77,16 +77,16 @@ def progress_bar(label: str, total: float, unit: str,
                            "{task.completed:.3g} ") + unit),
                TimeElapsedColumn(), TextColumn("{task.fields[left]}"))
     console = Console() if in_jupyter() else Console(stderr=True)
-    start = time.perf_counter()
-    first: list[float] = []  # the work already done when the bar first heard of it
+    first: list[float] = []  # when the bar first heard, and the work done by then
 
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(label, total=total if known else None, left="")
 
         def update(done: float, note: str = "") -> None:
+            now = time.perf_counter()
             if not first:
-                first.append(done)
-            elapsed, since = time.perf_counter() - start, done - first[0]
+                first.extend((now, done))
+            elapsed, since = now - first[0], done - first[1]
             left = (total - done) * elapsed / since if known and since > 0 else None
             bar.update(task, completed=done, left=note or format_left(left))
 
