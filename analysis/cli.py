@@ -387,7 +387,8 @@ def _plan(args: argparse.Namespace, out: Console) -> int:
 
 
 def _diff(args: argparse.Namespace, out: Console) -> int:
-    from .diff import diff, render, to_json
+    from .diff import diff, to_json
+    from .diff_render import render
     from .resultsdir import write_atomically
 
     d = diff(args.a, args.b, args.confidence)
