@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from model.accounting import split
 from model.app.requests import PARTS
 from model.categories import NAMES
 from model.io.requests import INTERVALS, STAGES
@@ -64,7 +65,7 @@ APP_REQUEST_COLUMNS = (
     "warmup",
     *PART_COLUMNS,
 )
-CPU_COLUMNS = ("guest", "vcpu", "pcpu", "category", "cycles", "seconds")
+CPU_COLUMNS = ("guest", "vcpu", "pcpu", "category", "on_behalf_of", "cycles", "seconds")
 TIMESERIES_COLUMNS = ("time_s", "metric", "device", "guest", "value")
 SCHEDULE_COLUMNS = ("pcpu", "guest", "vcpu", "start_s", "end_s")
 GUEST_COLUMNS = ("guest", "group", "mode", "os", "vcpus", "driver_domain")
@@ -90,7 +91,8 @@ def bin_edges(elapsed: int, interval: int) -> np.ndarray:
     return np.append(edges, elapsed)
 
 
-_TEXT = {"guest", "group", "mode", "os", "device", "kind", "path", "metric", "category"}
+_TEXT = {"guest", "group", "mode", "os", "device", "kind", "path", "metric", "category",
+         "on_behalf_of"}
 _INT = {"id", "size", "vcpu", "pcpu", "cycles", "vcpus", "type"}
 _BOOL = {"write", "driver_domain", "warmup"}
 
@@ -210,19 +212,60 @@ def _owners(rec: RunRecord, uid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cpu_table(rec: RunRecord) -> pd.DataFrame:
-    """Cycles by (entity, pCPU, category): every cycle of the run, exactly once."""
+    """Cycles by (entity, pCPU, category, beneficiary): every cycle of the run, exactly once.
+
+    ``guest`` is the domain whose vCPU ran the cycles, ``on_behalf_of`` the domain whose
+    CPU they count in: the same, except for the driver domain's work on a guest's I/O,
+    which counts in that guest's (as the summary's ``cpu_s["driver_domain"]`` and the
+    CLI's per-guest CPU count it). Summing ``cycles`` by ``on_behalf_of`` gives each
+    guest's CPU as the summary has it; by ``guest``, what each domain's vCPUs ran.
+
+    The engine counts the driver domain's work on each guest's behalf as a total per
+    guest (:attr:`model.record.RunRecord.behalf_cycles`): those totals are exact here,
+    and each is split over the driver domain's (vCPU, pCPU, category) cells in
+    proportion to what the cells hold (:func:`model.accounting.split`, guest by guest in
+    domain order); what is left is its own work.
+
+    Examples
+    --------
+    >>> from analysis.run import simulate
+    >>> from model.scenario import load_scenario
+    >>> r = simulate(load_scenario("scenarios/quickstart.yaml", ["duration=20ms"]))
+    >>> per_guest = r.cpu.groupby("on_behalf_of")["seconds"].sum()
+    >>> all(abs(per_guest[g] - sum(v["cpu_s"].values())) < 1e-12
+    ...     for g, v in r.summary["guests"].items())
+    True
+    """
     cyc = rec.cycles
     p, e, k = np.nonzero(cyc)
     guest = np.full(len(e), HYPERVISOR_ENTITY, dtype=object)
     vcpu = np.full(len(e), -1, dtype=np.int64)
     of_vcpu = e > 0
     guest[of_vcpu], vcpu[of_vcpu] = _owners(rec, e[of_vcpu] - 1)
+    cycles = cyc[p, e, k]
+    take, behalf = np.arange(len(e)), guest  # cell of each row, and whose CPU it counts in
+    dd = rec.driver_domain
+    if dd is not None and rec.behalf_cycles.any():
+        cells = np.nonzero(guest == rec.domains.name_of(dd))[0]
+        own = cycles.copy()
+        rest = own[cells]
+        takes, values, owners = [take], [own], [behalf]
+        for row in np.nonzero(rec.behalf_cycles)[0]:
+            part, rest = split(rest, int(rec.behalf_cycles[row]))
+            takes.append(cells)
+            values.append(part)
+            owners.append(np.full(len(cells), rec.domains.name[row], dtype=object))
+        own[cells] = rest
+        take, cycles, behalf = (np.concatenate(x) for x in (takes, values, owners))
+        keep = cycles > 0
+        take, cycles, behalf = take[keep], cycles[keep], behalf[keep]
     rows = {
-        "guest": guest,
-        "vcpu": vcpu,
-        "pcpu": p,
-        "category": np.array(NAMES, dtype=object)[k],
-        "cycles": cyc[p, e, k],
+        "guest": guest[take],
+        "vcpu": vcpu[take],
+        "pcpu": p[take],
+        "category": np.array(NAMES, dtype=object)[k[take]],
+        "on_behalf_of": behalf,
+        "cycles": cycles,
     }
     df = _frame(rows, CPU_COLUMNS)
     df["seconds"] = df["cycles"] / rec.freq_hz

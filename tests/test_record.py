@@ -274,6 +274,11 @@ def test_a_hand_built_record_gives_the_tables(results):
     assert g["vcpus"].tolist() == [1, 1, 1]
     by = results.cpu.groupby("guest")["cycles"].sum()
     assert by.to_dict() == {"(hypervisor)": 550, "dom0": 300, "web": 400, "hog": 750}
+    # dom0's 300 cycles: 150 on web's I/O (they count in web's CPU), 150 its own
+    counted = results.cpu.groupby("on_behalf_of")["cycles"].sum()
+    assert counted.to_dict() == {"(hypervisor)": 550, "dom0": 150, "web": 550, "hog": 750}
+    for_web = results.cpu[results.cpu["on_behalf_of"] == "web"]
+    assert set(for_web["guest"]) == {"dom0", "web"}
     sched = results.schedule  # web's two segments on pCPU 0 are one
     assert sched[["pcpu", "guest", "vcpu"]].values.tolist() == [
         [0, "web", 0],
