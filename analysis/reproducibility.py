@@ -2,8 +2,9 @@
 
 :func:`reproducibility` says which pvsim (its version, and the git commit when pvsim runs
 from a git checkout), which Python and libraries (numpy, numba, simpy, pandas, pydantic),
-which platform and which command line produced a run. It differs between machines and
-installations, never between two runs of one scenario and seed on the same one, and, like
+which platform, which command line and which fidelity level of the engine produced a run.
+It differs between machines and installations, never between two runs of one scenario
+and seed on the same one, and, like
 the ``engine`` block, it is left out when runs are compared for equality
 (:data:`MACHINE_BLOCKS`).
 
@@ -68,6 +69,7 @@ class Reproducibility:
     pydantic: str | None
     platform: str
     command: list[str] | None
+    fidelity: str | None = None  # None in a summary.json written before it was recorded
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -94,8 +96,14 @@ def invoked_as(argv: Sequence[str]) -> Iterator[None]:
         _COMMAND.reset(token)
 
 
-def reproducibility() -> Reproducibility:
+def reproducibility(fidelity: str | None = None) -> Reproducibility:
     """The reproducibility block of a run made now, in this process.
+
+    Parameters
+    ----------
+    fidelity : str, optional
+        The fidelity level of the engine that made the run
+        (:attr:`model.record.RunRecord.fidelity`).
 
     Returns
     -------
@@ -115,6 +123,7 @@ def reproducibility() -> Reproducibility:
         **_library_versions(),
         platform=_platform(),
         command=None if command is None else list(command),
+        fidelity=fidelity,
     )
 
 

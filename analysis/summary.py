@@ -384,7 +384,7 @@ def summarize(s: Scenario, rec: RunRecord) -> Summary:
         engine=EngineSummary(
             eng.wall_s, eng.events, eng.instructions, eng.instructions_per_s, eng.events_per_s
         ),
-        reproducibility=reproducibility(),
+        reproducibility=reproducibility(rec.fidelity),
         host=HostSummary(
             pcpus=s.host.pcpus,
             busy_fraction=rec.busy_fraction(),

@@ -129,6 +129,8 @@ DOCS: dict[type, dict[str, Doc]] = {
         "platform": Doc("text", "the operating system, machine and Python implementation"),
         "command": Doc("text", "the pvsim command line's arguments (a list); null when the "
                        "run was made from the Python API"),
+        "fidelity": Doc("text", "the fidelity level of the engine that made the run (exact: "
+                        "the instruction-level engine)"),
     },
     HostSummary: {
         "pcpus": Doc("count", "physical CPUs"),

@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 
 #: The columns of the request log, in order: one row per completed request.
 REQUEST_FIELDS = ("id", "guest", "device", "size", "write", *STAGES)
+#: The fidelity level of the instruction-level engine, whose run :func:`record_run` reads.
+EXACT = "exact"
 #: The columns of a run segment: which vCPU ran on which pCPU, from when to when.
 SEGMENT_FIELDS = ("pcpu", "vcpu", "start", "end")
 
@@ -344,6 +346,9 @@ class RunRecord:
     cpu_busy : numpy.ndarray or None
         ``(vCPUs, intervals)``: each vCPU's busy cycles per interval, rows as ``vcpus``;
         None without time series.
+    fidelity : str
+        The fidelity level of the engine that filled the record: ``"exact"`` for
+        :func:`record_run` (the instruction-level engine, the ground truth).
     start : int
         Where the statistics start (cycles): the end of the warm-up (0 without one). The
         cycle ledger, counters, transitions, device figures and I/O totals count from
@@ -373,6 +378,7 @@ class RunRecord:
     interval: int = 0
     cpu_busy: np.ndarray | None = None
     start: int = 0
+    fidelity: str = EXACT
 
     def __post_init__(self) -> None:
         if self.cycles.ndim != 3 or self.cycles.shape[0] != self.pcpus:
@@ -514,6 +520,7 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
         liveness=tuple(stats.liveness),
         app=app_record(host.app),
         start=0 if snap is None else snap.at,
+        fidelity=EXACT,
         engine=Engine(
             wall_s=eng["wall_s"],
             events=eng["events"],

@@ -31,7 +31,7 @@ from model.scenario import parse_scenario
 
 TINY = "name: t\nduration: 5ms\nguests: [{name: a, workload: {profile: spin}}]\n"
 SHA = "0123456789abcdef0123456789abcdef01234567"
-KEYS = ["pvsim_version", "git_commit", "python", *LIBRARIES, "platform", "command"]
+KEYS = ["pvsim_version", "git_commit", "python", *LIBRARIES, "platform", "command", "fidelity"]
 
 
 def test_a_summary_carries_the_block_after_the_engine_with_every_version():
@@ -45,6 +45,7 @@ def test_a_summary_carries_the_block_after_the_engine_with_every_version():
     assert all(isinstance(r[k], str) and r[k] for k in ("python", *LIBRARIES, "platform"))
     assert r["git_commit"] is None or len(r["git_commit"]) in (40, 64)
     assert r["command"] is None  # from the Python API
+    assert r["fidelity"] == "exact"  # the instruction-level engine made it
     assert json.loads(json.dumps(s))["reproducibility"] == r  # plain JSON
 
 
@@ -54,6 +55,9 @@ def test_the_block_reads_back_and_a_summary_without_one_still_loads():
     older = {k: v for k, v in r.summary.items() if k != "reproducibility"}
     typed = Summary.from_dict(older)  # a summary.json written before the block existed
     assert typed.reproducibility is None and typed.to_dict() == older
+    block = {k: v for k, v in r.summary["reproducibility"].items() if k != "fidelity"}
+    typed = Summary.from_dict({**r.summary, "reproducibility": block})  # before its fidelity
+    assert typed.reproducibility.fidelity is None
 
 
 def test_only_the_machine_blocks_differ_between_two_runs_of_one_seed():
