@@ -283,6 +283,7 @@ class VCpu:
         self.daemon = False
         self.started = False
         self.irq_seq = 0  # interrupts delivered so far
+        self._halt_seq, self._halt = 0, None  # see halt()
         self.hlt_after = 0
         self.on_behalf: int | None = None  # a driver domain's vCPU: whose I/O it works for
         self.behalf_cycles: dict[int, int] = {}
@@ -357,8 +358,14 @@ class VCpu:
         return io
 
     def halt(self) -> Chunk:
-        """A HLT that does not halt if an interrupt arrives from now on."""
-        return Chunk(_HLT_OP, np.array((self.irq_seq + 1,), np.int64), _ZERO, True)
+        """A HLT that does not halt if an interrupt arrives from now on (the same chunk
+        until the next interrupt: it names the interrupts' sequence number, and a chunk
+        is never changed)."""
+        seq = self.irq_seq + 1
+        if seq != self._halt_seq:
+            self._halt_seq = seq
+            self._halt = Chunk(_HLT_OP, np.array((seq,), np.int64), _ZERO, True)
+        return self._halt
 
     def measure_wake(self, wakes_before: int, now: int) -> None:
         """If the vCPU was woken since its wake count was ``wakes_before``, record how long

@@ -345,6 +345,10 @@ class Pool:
         self.rng = ctx.rng
         self.workers = [self.app.new_worker(self) for _ in range(workers)]
         self.id = self.app.add_pool(self)
+        app = self.app  # each worker's steps, as chunks made once (a chunk is never changed)
+        self._steps = {w.id: tuple(io_op(a, w.id) for a in (app.A_RESUME, app.A_ACCEPT,
+                                                              app.A_DONE, app.A_BLOCK))
+                       for w in self.workers}
 
     def make_runnable(self, w: Worker) -> None:
         """Put ``w`` on the run queue; wake its vCPU if another vCPU did this."""
@@ -392,16 +396,16 @@ class Pool:
     def _run(self, w: Worker, poll) -> Iterator:
         """Run ``w`` until it blocks or waits in accept."""
         app, io = self.app, self.app.io
-        wid = w.id
+        resume, accept, done, block = self._steps[w.id]
         w.state = WorkerState.RUNNING
         value = None
         if w.waiting is not None:  # it was blocked: its I/O completed
-            yield io_op(app.A_RESUME, wid)
+            yield resume
             req, w.waiting = w.waiting, None
             yield from req.tag.io_path.finish(io, req.tag, req)
             value = req
         else:  # it waits in accept
-            yield io_op(app.A_ACCEPT, wid)
+            yield accept
             if w.app is None:
                 return
             value = w.app
@@ -410,8 +414,8 @@ class Pool:
             item = gen.send(value)
             value = None
             if item is _ACCEPT:
-                yield io_op(app.A_DONE, wid)
-                yield io_op(app.A_ACCEPT, wid)
+                yield done
+                yield accept
                 if w.app is None:
                     return
                 value = w.app
@@ -425,7 +429,7 @@ class Pool:
                 w.waiting = req
                 req.then = self.server.io_done
                 app.owner[req.id] = w
-                yield io_op(app.A_BLOCK, wid)
+                yield block
                 return
             else:
                 yield item

@@ -356,15 +356,15 @@ class EmulatedPath(BackendPath):
         return (io_op(io.A_ACCESS, req.id),) * io.p.emulated_accesses
 
     def finish(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
-        status = io_op(io.A_STATUS, att.id)  # the interrupt handler reads and acks
-        return (status,) * io.p.status_accesses + (work(io.p.completion),)
+        # the interrupt handler reads and acks
+        return (att.status_op,) * io.p.status_accesses + (work(io.p.completion),)
 
     def finish_all(self, io: IOSystem, att: Attachment, reqs: list[IORequest]) -> Iterator[Chunk]:
         """One read and ack of the interrupt status for all of ``reqs`` (the e1000's ICR
         is read-to-clear: it acknowledges every cause at once), then each one's completion
         work."""
         if reqs:
-            yield from (io_op(io.A_STATUS, att.id),) * io.p.status_accesses
+            yield from (att.status_op,) * io.p.status_accesses
             yield from (work(io.p.completion),) * len(reqs)
 
     def response_work(self, p: IOParams) -> int:

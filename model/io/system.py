@@ -502,6 +502,10 @@ class Attachment:
         self.exit_cost = mode.access_exit(hw, cm) + forward
         self.inject_cost = _row(((HYPERVISOR, hw.cost("evtchn_send")),))
         self.irq_exit = io_path.interrupt_exit(self)
+        # its own steps, as chunks made once (a chunk is never changed)
+        self._take = io_op(io.A_TAKE, aid)
+        #: an access to its interrupt status register (the emulated path's handler)
+        self.status_op = io_op(io.A_STATUS, aid)
 
     def accesses_left(self, req: IORequest) -> int:
         n = self._accesses.get(req.id, self.io.p.emulated_accesses) - 1
@@ -530,9 +534,8 @@ class Attachment:
     def wait(self, req: IORequest) -> Generator[Chunk, None, IORequest]:
         """Block until ``req`` completes (interrupts wake the vCPU); then finish it."""
         io = self.io
-        take = io_op(io.A_TAKE, self.id)
         while True:
-            yield take
+            yield self._take
             if req.done:
                 break
             yield req.vcpu.halt()
