@@ -142,24 +142,40 @@ def _validate(args: argparse.Namespace, out: Console) -> int:
 
     from .validate import validate
 
-    checks = validate()
-    table = Table(title="pvsim validate: simulated versus published (cycles)")
-    for col in ("op", "mode", "hardware", "published", "simulated", "error", "ok", "row"):
-        table.add_column(col, justify="left" if col in ("op", "mode", "hardware", "row")
-                         else "right")
-    for c in checks:
-        table.add_row(c.op, c.mode, c.hardware, f"{c.published:,.0f}", f"{c.simulated:,.0f}",
-                      f"{c.rel_error:+.1%}", "yes" if c.ok else "[red]NO[/]",
-                      f"fitted ({c.fitted})" if c.fitted else "predicted")
-    out.print(table)
+    checks = validate(sets=args.set)
+    sets = list(dict.fromkeys(c.set for c in checks))
+    for name in sets:
+        rows = [c for c in checks if c.set == name]
+        first = rows[0]
+        table = Table(title=f"{name}: simulated versus published ({first.unit}, "
+                            f"{first.hardware})")
+        for col in ("op", "mode", "published", "simulated", "error", "ok", "row"):
+            table.add_column(col, justify="left" if col in ("op", "mode", "row") else "right")
+        for c in rows:
+            table.add_row(c.op if c.label is None else f"{c.op} ({c.label})", c.mode,
+                          _figure(c.published), _figure(c.simulated), f"{c.rel_error:+.1%}",
+                          "yes" if c.ok else "[red]NO[/]",
+                          f"fitted ({c.fitted})" if c.fitted else "predicted")
+        out.print(table)
+        bad = sum(1 for c in rows if not c.ok)
+        fitted = sum(1 for c in rows if c.fitted)
+        out.print(f"source: {first.source}. Tolerance {first.tolerance:.0%}; "
+                  f"{len(rows) - bad}/{len(rows)} within. "
+                  + (f"{fitted} rows are fitted: a profile constant (named; its source in "
+                     "model/profiles/) was taken from or fitted to the row, so they check the "
+                     f"model's arithmetic; the {len(rows) - fitted} predicted rows test the "
+                     "model" if fitted else "No constant is fitted to these rows: each is a "
+                     "prediction"), "\n")
     bad = [c for c in checks if not c.ok]
-    fitted = sum(1 for c in checks if c.fitted)
-    out.print(f"source: {checks[0].source}. Tolerance {checks[0].tolerance:.0%}; "
-              f"{len(checks) - len(bad)}/{len(checks)} within. {fitted} rows are fitted: a "
-              "profile constant (named; its source in model/profiles/) was taken from or "
-              "fitted to the row, so they check the model's arithmetic; the "
-              f"{len(checks) - fitted} predicted rows test the model")
+    if len(sets) > 1:
+        out.print(f"{len(checks) - len(bad)}/{len(checks)} rows within their tolerance")
     return 1 if bad else 0
+
+
+def _figure(x: float) -> str:
+    """A published or simulated figure: integers with separators, small values with
+    three significant digits."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
 def _progress(label: str, total: float, unit: str = "s"):
@@ -435,7 +451,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--os", choices=Later(os_kinds), default="modified", metavar="OS",
                    help="whether the guest kernel is paravirtualized: {os_kinds} "
                    "(default modified; pv needs modified)")
-    sub.add_parser("validate", help="simulated versus published nanobenchmark figures")
+    v = sub.add_parser("validate", help="simulated versus published figures: AA06's "
+                       "nanobenchmarks, and the native lmbench and forkwait targets")
+    v.add_argument("--set", action="append", metavar="NAME",
+                   help="only this set of figures (repeatable; default all: the sets of "
+                   "analysis/published.yaml)")
     r = sub.add_parser("run", help="run a scenario file and write its results directory")
     r.add_argument("scenario", help="the scenario YAML file")
     r.add_argument("-o", "--output", help="results directory (default results/NAME-TIME); "
