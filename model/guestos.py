@@ -57,10 +57,13 @@ class KernelParams:
     syscall_entry: int = 30
     null_syscall: int = 20
     read_null: int = 150
+    write_null: int = 100  # write() of a byte to /dev/null
     stat: int = 1200
     open: int = 2500
     close: int = 400
     sigaction: int = 150
+    kill: int = 120  # kill(): find the task, check the permission (all of kill(pid, 0))
+    signal_send: int = 150  # and for a real signal: queue it, mark it pending
     signal_setup: int = 600
     sigreturn: int = 400
     fork_base: int = 9000
@@ -79,6 +82,7 @@ class KernelParams:
     context_switch: int = 1500
     pipe_rw: int = 800
     mmap: int = 1500
+    msync: int = 300  # msync(MS_INVALIDATE) of a clean file mapping
     munmap_base: int = 1000
     munmap_per_pte: int = 10
     interrupt_handler: int = 300
@@ -96,7 +100,7 @@ ROUTINES = {
     "sigreturn": (9, 700), "fork": (10, 6000), "exec": (11, 9000), "exit": (12, 5000),
     "wait": (13, 900), "fault": (14, 2500), "trap": (15, 200), "switch": (16, 2000),
     "pipe": (17, 1800), "mmap": (18, 3000), "munmap": (19, 2500), "irq": (20, 1200),
-    "nanobench": (21, 100),
+    "nanobench": (21, 100), "write": (22, 900),
 }  # fmt: skip
 N_ROUTINES = 32
 

@@ -19,21 +19,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from . import lmbench as lm
 from .categories import NAMES
 from .domain import DomainConfig
 from .errors import UnknownNameError
-from .guestos import DATA_VPN, GuestKernel, Process, Vma
+from .guestos import DATA_VPN, GuestKernel, Process
 from .hardware import DEFAULT_PROFILE, load_profile
 from .host import Host, WorkloadContext
 from .io.devices import Device, NicService, SsdService
 from .io.paths import PATHS
-from .isa import Chunk, ChunkBuilder, Op, make_pte, pte_target
+from .isa import Chunk, ChunkBuilder, Op, pte_target
+from .lmbench import Iteration
 from .modes import MODES
 from .vcpu import Marker
 from .workload_registry import registry
 from .workloads import cpu_bound, enter
-
-Iteration = Callable[[], Iterator[Chunk]]
 
 
 @dataclass(frozen=True)
@@ -51,189 +53,6 @@ class OpResult:
     def as_dict(self) -> dict:
         return {"op": self.op, "mode": self.mode, "latency_us": self.latency_us,
                 "cycles": self.cycles, "breakdown": self.breakdown, **self.extra}
-
-
-USER_BUF = DATA_VPN << 12  # a user buffer in the process's first data page
-
-
-def _copy_out(va: int, n_lines: int) -> Chunk:
-    b = ChunkBuilder(kernel=True)
-    for i in range(n_lines):
-        b.store(va + 64 * i)
-    return b.build()
-
-
-# --- the ops -------------------------------------------------------------------------------
-# Each maker takes (kernel, main process) and returns the per-iteration generator factory,
-# plus optionally the number of measured iterations.
-
-def _null_syscall(k: GuestKernel, p: Process) -> Iteration:
-    return lambda: k.syscall("null", k.p.null_syscall)
-
-
-def _null_io(k, p):
-    return lambda: k.syscall("read", k.p.read_null, _copy_out(USER_BUF, 1))
-
-
-def _stat(k, p):
-    return lambda: k.syscall("stat", k.p.stat, _copy_out(USER_BUF, 3))
-
-
-def _open_close(k, p):
-    def it():
-        yield from k.syscall("open", k.p.open)
-        yield from k.syscall("close", k.p.close)
-    return it
-
-
-def _signal_install(k, p):
-    def it():
-        yield from k.syscall("sigaction", k.p.sigaction,
-                             ChunkBuilder(kernel=True).load(USER_BUF).build())
-    return it
-
-
-def _signal_handle(k, p):
-    def it():  # kill(getpid(), SIGUSR1): the signal is delivered on the way out
-        yield ChunkBuilder().op(Op.SYSCALL).build()
-        yield k.work("syscall", k.p.syscall_entry)
-        yield k.work("signal", k.p.sigaction)
-        yield from k.signal_delivery()
-    return it
-
-
-def _touch(proc: Process, vpns, write: bool = True) -> Chunk:
-    b = ChunkBuilder()
-    for vpn in vpns:
-        b.alu(10).op(Op.STORE if write else Op.LOAD, vpn << 12)
-    return b.build()
-
-
-def _fork(k, p):
-    def it():
-        child = yield from k.fork(p)
-        yield from k.switch_to(child)
-        yield _touch(child, range(DATA_VPN, DATA_VPN + k.p.cow_touch_pages))
-        yield from k.exit(child, switch_to=p)
-        yield _touch(p, range(DATA_VPN, DATA_VPN + k.p.cow_touch_pages))
-    return it
-
-
-def _forkwait(k, p):
-    def it():
-        child = yield from k.fork(p)
-        yield from k.syscall("wait", k.p.wait)  # parent blocks in wait4 ...
-        yield from k.switch_to(child)  # ... the child runs and exits at once
-        yield from k.exit(child, switch_to=p)
-        stack = p.vmas[2]  # the parent returns to user code and dirties its stack
-        yield _touch(p, range(stack.start + stack.pages - 2, stack.start + stack.pages))
-    return it
-
-
-def _run_program(k: GuestKernel, proc: Process, text_file: int) -> Iterator[Chunk]:
-    yield from k.exec(proc, text_file)
-    text = proc.vmas[0]
-    yield _touch(proc, range(text.start, text.start + 16), write=False)
-    yield _touch(proc, range(DATA_VPN, DATA_VPN + 8))
-    stack = proc.vmas[2]
-    yield _touch(proc, range(stack.start + stack.pages - 2, stack.start + stack.pages))
-
-
-def _exec(k, p):
-    def it():
-        child = yield from k.fork(p)
-        yield from k.switch_to(child)
-        yield from _run_program(k, child, text_file=2)
-        yield from k.exit(child, switch_to=p)
-    return it
-
-
-def _sh(k, p):
-    def it():
-        sh = yield from k.fork(p)
-        yield from k.switch_to(sh)
-        yield from _run_program(k, sh, text_file=3)  # /bin/sh starts ...
-        prog = yield from k.fork(sh)  # ... and runs the small program
-        yield from k.switch_to(prog)
-        yield from _run_program(k, prog, text_file=2)
-        yield from k.exit(prog, switch_to=sh)
-        yield from k.syscall("wait", k.p.wait)
-        yield from k.exit(sh, switch_to=p)
-    return it
-
-
-def _ctx_switch(k, p):
-    other = k.spawn()
-    procs = [p, other]
-    state = {"i": 0}
-
-    def it():  # one token hop: write to the peer's pipe, block reading ours, switch
-        peer = procs[(state["i"] + 1) % 2]
-        state["i"] += 1
-        yield ChunkBuilder().alu(10).op(Op.SYSCALL).build()
-        yield k.work("syscall", k.p.syscall_entry)
-        yield k.work("pipe", k.p.pipe_rw)
-        yield _copy_out(USER_BUF, 1)
-        yield from k.switch_to(peer)
-        yield k.work("pipe", k.p.pipe_rw)
-        yield ChunkBuilder(kernel=True).op(Op.SYSRET).build()
-    return it
-
-
-REGION_PAGES = 256
-
-
-def _page_fault(k, p):
-    state = {"i": REGION_PAGES, "vma": None}
-
-    def it():
-        if state["i"] == REGION_PAGES:  # a fresh 1 MiB file mapping (outside the measurement)
-            yield Marker("pause")
-            if state["vma"] is not None:
-                yield from _munmap(k, p, state["vma"])
-            state["vma"] = yield from _mmap(k, p, REGION_PAGES)
-            state["i"] = 0
-            yield Marker("resume")
-        yield _touch(p, [state["vma"].start + state["i"]], write=False)
-        state["i"] += 1
-    return it
-
-
-def _mmap(k: GuestKernel, p: Process, pages: int, file: int = 7):
-    start = 0x7F00000 + 0x1000 * len(p.vmas)
-    vma = Vma(start, pages, "file", False, file)
-    yield from k.syscall("mmap", k.p.mmap)
-    p.vmas.append(vma)
-    return vma
-
-
-def _munmap(k: GuestKernel, p: Process, vma: Vma):
-    present = [vpn for vpn in range(vma.start, vma.start + vma.pages)
-               if k.mem.lookup(p.space, vpn) & 1]
-    zap = ChunkBuilder(kernel=True).op(Op.LAZY_BEGIN)
-    for vpn in present:
-        zap.op(Op.PTE_WRITE, pte_target(p.space, vpn), 0)
-    zap.op(Op.LAZY_END).op(Op.TLB_FLUSH)
-    yield from k.syscall("munmap", k.p.munmap_base + k.p.munmap_per_pte * len(present),
-                         zap.build())
-    for vpn in present:
-        k.put_frame(k.mem.lookup(p.space, vpn) >> 12)
-    p.vmas.remove(vma)
-
-
-def _mmap_op(k, p):
-    def it():  # map 64 pages of a file, touch each, unmap
-        vma = yield from _mmap(k, p, 64)
-        yield _touch(p, range(vma.start, vma.start + 64), write=False)
-        yield from _munmap(k, p, vma)
-    return it
-
-
-def _prot_fault(k, p):
-    ro = Vma(DATA_VPN + 0x8000, 1, "anon", False)
-    p.vmas.append(ro)
-    k.mem.set_pte(p.space, ro.start, make_pte(k.alloc_frame(), 0x5))  # present, user, read-only
-    return lambda: iter([_touch(p, [ro.start])])
 
 
 # --- AA06 nanobenchmarks: code run in the guest kernel -----------------------------------
@@ -286,28 +105,58 @@ def _nb_ptemod(k, p):
 
 @dataclass(frozen=True)
 class OpSpec:
+    """A bench op: its iteration's maker, how many iterations are measured after how
+    many warm-up ones, its kind (``os``, ``nano``, ``macro``, ``io``, or ``part``: a loop
+    another op subtracts, not run by default), a one-line description, the op whose cost
+    is subtracted (lmbench's definitions, :data:`model.lmbench.SUBTRACT`) and the units
+    an iteration is reported per."""
+
     make: Callable[[GuestKernel, Process], Iteration]
     iterations: int
     warmup: int
-    kind: str  # "os" | "nano" | "macro"
+    kind: str  # "os" | "nano" | "macro" | "io" | "part"
     doc: str
+    subtract: str | None = None
+    per: int = 1
+
+
+def _os(make, iterations: int, warmup: int, doc: str, kind: str = "os", name: str = ""):
+    name = name or make.__name__.rstrip("_")
+    return OpSpec(make, iterations, warmup, kind, doc, lm.SUBTRACT.get(name),
+                  lm.PER.get(name, 1))
 
 
 OPS: dict[str, OpSpec] = {
-    "null_syscall": OpSpec(_null_syscall, 200, 5, "os", "getppid(): the null system call"),
-    "null_io": OpSpec(_null_io, 200, 5, "os", "read one byte from a null device"),
-    "stat": OpSpec(_stat, 100, 5, "os", "stat() of a file in the dentry cache"),
-    "open_close": OpSpec(_open_close, 100, 5, "os", "open() and close() a file"),
-    "signal_install": OpSpec(_signal_install, 200, 5, "os", "sigaction()"),
-    "signal_handle": OpSpec(_signal_handle, 100, 5, "os", "deliver and handle a signal"),
-    "fork": OpSpec(_fork, 20, 2, "os", "fork; the child dirties pages and exits"),
-    "exec": OpSpec(_exec, 10, 2, "os", "fork + exec of a small program + exit"),
-    "sh": OpSpec(_sh, 6, 1, "os", "fork + exec /bin/sh, which runs a small program"),
-    "ctx_switch": OpSpec(_ctx_switch, 200, 10, "os", "two processes passing a token"),
-    "page_fault": OpSpec(_page_fault, 200, 10, "os", "minor fault on a mapped file page"),
-    "prot_fault": OpSpec(_prot_fault, 100, 5, "os", "write to a read-only page: SIGSEGV"),
-    "mmap": OpSpec(_mmap_op, 10, 2, "os", "map, touch and unmap 64 pages of a file"),
-    "forkwait": OpSpec(_forkwait, 20, 2, "os", "fork a child that exits at once; wait"),
+    "null_syscall": _os(lm.null_syscall, 200, 5, "lat_syscall null: getppid()"),
+    "null_io": _os(lm.null_io, 200, 5, "lat_syscall read and write of one byte, per call"),
+    "stat": _os(lm.stat, 100, 5, "lat_syscall stat: stat() of a cached file"),
+    "open_close": _os(lm.open_close, 100, 5, "lat_syscall open: open() and close()"),
+    "signal_install": _os(lm.signal_install, 200, 5, "lat_sig install: sigaction()"),
+    "signal_handle": _os(lm.signal_handle, 100, 5, "lat_sig catch: kill(me, SIGUSR1) "
+                         "caught, minus kill(me, 0)"),
+    "fork": _os(lm.fork, 20, 2, "lat_proc fork: fork, the child exits, the parent waits"),
+    "exec": _os(lm.exec_, 10, 2, "lat_proc exec: fork + execve of a small program"),
+    "sh": _os(lm.sh, 6, 1, "lat_proc shell: fork + /bin/sh -c of a small program"),
+    "ctx_switch": _os(lm.ctx(2, 0), 200, 10, "lat_ctx 2p/0K: a token between two "
+                      "processes, minus one process's pipe write and read", name="ctx_switch"),
+    **{f"ctx_{n}p_{kb}k": _os(lm.ctx(n, kb), 100, 2 * n, f"lat_ctx {n}p/{kb}K: a token "
+                             f"round {n} processes each summing {kb} KiB, minus the overhead",
+                             name=f"ctx_{n}p_{kb}k")
+       for n, kb in ((2, 16), (2, 64), (8, 16), (16, 16))},
+    "page_fault": _os(lm.page_fault, 2, 1, "lat_pagefault: a page of a 1 MiB file mapping "
+                      "read, with its zap, per page"),
+    "prot_fault": _os(lm.prot_fault, 100, 5, "lat_sig prot: a store to a read-only "
+                      "mapping, minus the signal's delivery"),
+    "mmap": _os(lm.mmap_op, 10, 2, "map, touch and unmap 64 pages of a file",
+                name="mmap"),
+    "forkwait": _os(lm.forkwait, 20, 2, "AA06: fork a child that exits at once; wait"),
+    "kill0": _os(lm.kill0, 200, 5, "kill(me, 0), which lat_sig catch subtracts", "part"),
+    "remap": _os(lm.remap, 2, 1, "munmap, mmap and msync of a 1 MiB file mapping, per "
+                 "page, which lat_pagefault subtracts", "part"),
+    **{f"ctx_overhead_{kb}k": _os(lm.ctx_overhead(kb), 200, 5, f"a pipe write and read "
+                                  f"and a {kb} KiB sum by one process, which lat_ctx "
+                                  "subtracts", "part", name=f"ctx_overhead_{kb}k")
+       for kb in (0, 16, 64)},
     "syscall": OpSpec(_nb_syscall, 500, 10, "nano", "AA06: syscall/sysret round trip"),
     "in": OpSpec(_nb_in, 500, 10, "nano", "AA06: in from port 0x80"),
     "cr8write": OpSpec(_nb_cr8, 500, 10, "nano", "AA06: write the task-priority register"),
@@ -359,7 +208,7 @@ def _cpu_bound_program(ctx: WorkloadContext):
     yield next(inner)  # enter the process
     # steady state: the program has touched all its memory before (shadows are filled)
     proc = ctx.kernel.by_space[int(ctx.vcpu.cpu[0])]
-    yield _touch(proc, ctx.kernel.mem.present(proc.space)[:, 0].tolist(), write=False)
+    yield lm.touch(ctx.kernel.mem.present(proc.space)[:, 0].tolist(), write=False)
     warm = 0
     for chunk in inner:  # warm the TLB, then measure
         yield chunk
@@ -390,9 +239,17 @@ def measured(marks: list[tuple], field: int = 1) -> object:
 def run_op(op: str, mode: str, hardware: str = DEFAULT_PROFILE, seed: int = 0) -> OpResult:
     """Run one microbenchmark in one mode on one guest alone on one pCPU.
 
-    The latency is the vCPU's cycles between the start and stop markers (the
-    guest runs alone and never blocks, so its cycles are its elapsed time)
-    divided by the iterations.
+    The latency is the vCPU's cycles between the start and stop markers (the guest runs
+    alone and never blocks, so its cycles are its elapsed time) divided by the
+    iterations and by the units each reports (``OPS[op].per``); when the op's
+    definition subtracts another loop's cost (``OPS[op].subtract``, as lmbench does),
+    that op's result, measured the same way, is subtracted category by category.
+
+    Examples
+    --------
+    >>> catch = run_op("signal_handle", "native", "netburst-2.4ghz")
+    >>> catch.extra["subtracted_cycles"] == run_op("kill0", "native", "netburst-2.4ghz").cycles
+    True
     """
     if op not in OPS:
         raise UnknownNameError("op", op, list(OPS))
@@ -405,11 +262,16 @@ def run_op(op: str, mode: str, hardware: str = DEFAULT_PROFILE, seed: int = 0) -
     program = _cpu_bound_program if op == "cpu_bound" else _program(op, spec)
     dom = host.add_guest(DomainConfig("bench", mode=mode, memory_mb=512), program)
     host.run()
-    n = spec.iterations
+    n = spec.iterations * spec.per
     per = measured(dom.vcpus[0].marks) / n
+    extra = {}
+    if spec.subtract is not None:
+        base = run_op(spec.subtract, mode, hardware, seed)
+        per = per - np.array([base.breakdown.get(c, 0.0) for c in NAMES])
+        extra["subtracted_cycles"] = base.cycles
     breakdown = {NAMES[i]: float(per[i]) for i in range(len(NAMES)) if per[i]}
     cyc = float(per.sum())
-    return OpResult(op, mode, cyc / hw.freq_hz * 1e6, cyc, breakdown, n)
+    return OpResult(op, mode, cyc / hw.freq_hz * 1e6, cyc, breakdown, n, extra)
 
 
 def _run_io_op(op: str, mode: str, hw, seed: int) -> OpResult:
@@ -459,7 +321,7 @@ def run_bench(hardware: str = DEFAULT_PROFILE, modes: Iterable[str] | None = Non
     Combinations the hardware cannot run (hvm without VT-x) are skipped.
     """
     modes = MODES.names() if modes is None else modes
-    ops = list(OPS) if ops is None else list(ops)
+    ops = [o for o, spec in OPS.items() if spec.kind != "part"] if ops is None else list(ops)
     for op in ops:
         if op not in OPS:
             raise UnknownNameError("op", op, list(OPS))

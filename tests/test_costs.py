@@ -17,7 +17,7 @@ from model.workloads import enter
 HW = "nehalem-2.93ghz-ept"
 
 
-@pytest.mark.parametrize("op", ["null_syscall", "stat", "ctx_switch", "page_fault"])
+@pytest.mark.parametrize("op", ["null_syscall", "stat", "open_close", "fork"])
 @pytest.mark.parametrize("mode", ["pv", "hvm", "full"])
 def test_the_mean_cost_is_what_pvsim_bench_measures(op, mode):
     spec = OPS[op]

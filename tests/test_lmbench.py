@@ -1,0 +1,52 @@
+"""The bench ops that lmbench defines measure what lmbench measures (model/lmbench.py):
+the loops it subtracts are subtracted, the units it reports per are divided by."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.microbench import OPS, run_bench, run_op
+
+SUBTRACTING = [op for op, spec in OPS.items() if spec.subtract is not None]
+
+
+def test_the_subtracting_ops_are_lmbenchs():
+    assert set(SUBTRACTING) == {"signal_handle", "prot_fault", "page_fault", "ctx_switch",
+                                "ctx_2p_16k", "ctx_2p_64k", "ctx_8p_16k", "ctx_16p_16k"}
+    assert all(OPS[OPS[op].subtract].kind in ("part", "os") for op in SUBTRACTING)
+
+
+@pytest.mark.parametrize("hardware", ["netburst-3.8ghz-vt", "nehalem-2.93ghz-ept"])
+@pytest.mark.parametrize("mode", ["native", "pv", "full", "hvm"])
+def test_what_is_left_after_the_subtraction_is_work_of_every_category(hardware, mode):
+    """The subtracted loop is part of the op's own work, category by category: nothing
+    goes negative, and something is left."""
+    for op in SUBTRACTING:
+        r = run_op(op, mode, hardware)
+        assert r.cycles > 0, op
+        assert all(v >= 0 for v in r.breakdown.values()), (op, r.breakdown)
+        assert r.extra["subtracted_cycles"] == run_op(OPS[op].subtract, mode, hardware).cycles
+
+
+def test_a_page_fault_is_reported_per_page():
+    r = run_op("page_fault", "native", "netburst-2.4ghz")
+    assert r.iterations == OPS["page_fault"].iterations * 256
+
+
+def test_the_context_switch_working_set_is_walked_again_after_each_switch():
+    """lat_ctx's buffer (the first data pages; the token's page among them) is summed
+    after each switch: without a tagged TLB every page of it beyond the token's costs one
+    walk more than the 0 KiB hop, and the overhead loop, which does not switch, none."""
+    hw = "netburst-2.4ghz"
+    walks = {kb: run_op(f"ctx_2p_{kb}k" if kb else "ctx_switch", "native", hw)
+             .breakdown.get("page_walk", 0.0) for kb in (0, 16, 64)}
+    extra16, extra64 = walks[16] - walks[0], walks[64] - walks[0]
+    assert extra16 > 0 and extra64 == pytest.approx(5 * extra16)  # 15 pages against 3
+    assert run_op("ctx_8p_16k", "native", hw).cycles == run_op("ctx_2p_16k", "native",
+                                                               hw).cycles
+
+
+def test_bench_leaves_out_the_loops_ops_subtract():
+    names = {r.op for r in run_bench("netburst-2.4ghz", modes=["native"],
+                                     ops=None) if r.op in {"kill0", "remap"}}
+    assert not names
