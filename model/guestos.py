@@ -83,6 +83,9 @@ class KernelParams:
     pipe_rw: int = 800
     mmap: int = 1500
     msync: int = 300  # msync(MS_INVALIDATE) of a clean file mapping
+    mprotect: int = 800  # mprotect() of a few pages (split the VMA, change the PTEs)
+    brk: int = 300  # brk(): move the heap's end
+    access: int = 600  # access(): a path lookup, like stat without the copy
     munmap_base: int = 1000
     munmap_per_pte: int = 10
     interrupt_handler: int = 300

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from .guestos import DATA_VPN, MMAP_VPN, GuestKernel, Process, Vma
+from .images import DASH, DYNAMIC_C, ProcessImage, map_image, start_up
 from .isa import Chunk, ChunkBuilder, Op, make_pte, pte_target
 
 Iteration = Callable[[], Iterator[Chunk]]
@@ -132,10 +133,15 @@ def prot_fault(k: GuestKernel, p: Process) -> Iteration:
 
 # --- lat_proc ----------------------------------------------------------------------------
 
-def fork(k: GuestKernel, p: Process) -> Iteration:
+def fork(k: GuestKernel, p: Process, image: ProcessImage | None = DYNAMIC_C) -> Iteration:
     """``lat_proc fork``: ``fork()``; the parent blocks in ``waitpid()``; the child
     returns from fork, dirties the pages its exit path writes (``cow_touch_pages``) and
-    calls ``exit()``; the parent returns from the wait and dirties its stack."""
+    calls ``exit()``; the parent returns from the wait and dirties its stack. The parent
+    is a dynamically linked program that has run (``image``, its start-up's pages
+    present; None: the program alone): fork copies their PTEs too."""
+    if image is not None:
+        map_image(k, p, image, present=True)
+
     def it():
         child = yield from k.fork(p)
         yield from k.syscall("wait", k.p.wait)
@@ -151,10 +157,14 @@ def _stack_touch(proc: Process) -> Chunk:
     return touch(range(stack.start + stack.pages - 2, stack.start + stack.pages))
 
 
-def _run_program(k: GuestKernel, proc: Process, text_file: int) -> Iterator[Chunk]:
-    """``execve()`` of a small program, which touches its text, data and stack, makes
-    one ``write(1, ...)`` (it fails: lat_proc closed fd 1) and exits later."""
+def _run_program(k: GuestKernel, proc: Process, text_file: int,
+                 image: ProcessImage = DYNAMIC_C) -> Iterator[Chunk]:
+    """``execve()`` of a small dynamically linked program: the start-up of ``image`` (the
+    loader maps the libraries, relocates, sets up TLS: :func:`model.images.start_up`),
+    then the program touches its text, data and stack, makes one ``write(1, ...)`` (it
+    fails: lat_proc closed fd 1) and exits later."""
     yield from k.exec(proc, text_file)
+    yield from start_up(k, proc, image)
     text = proc.vmas[0]
     yield touch(range(text.start, text.start + 16), write=False)
     yield touch(range(DATA_VPN, DATA_VPN + 8))
@@ -164,10 +174,10 @@ def _run_program(k: GuestKernel, proc: Process, text_file: int) -> Iterator[Chun
 
 def exec_(k: GuestKernel, p: Process) -> Iteration:
     """``lat_proc exec``: ``fork()``; the child closes fd 1 and ``execve()`` s
-    ``/tmp/hello``, which writes to fd 1 and exits; the parent waits.
+    ``/tmp/hello``, dynamically linked (:data:`model.images.DYNAMIC_C`), which starts up,
+    writes to fd 1 and exits; the parent (as for :func:`fork`) waits."""
+    map_image(k, p, DYNAMIC_C, present=True)
 
-    lmbench's ``hello`` is dynamically linked: the dynamic loader's work is not modelled
-    yet (issue 14, item 2)."""
     def it():
         child = yield from k.fork(p)
         yield from k.syscall("wait", k.p.wait)
@@ -181,14 +191,17 @@ def exec_(k: GuestKernel, p: Process) -> Iteration:
 
 def sh(k: GuestKernel, p: Process) -> Iteration:
     """``lat_proc shell``: ``fork()``; the child closes fd 1 and runs ``/bin/sh -c
-    /tmp/hello``: the shell starts, forks and execs ``hello``, waits for it and exits;
-    the parent waits."""
+    /tmp/hello``: the shell starts up (:data:`model.images.DASH`), forks and execs
+    ``hello``, waits for it and exits; the parent (as for :func:`fork`) waits. (dash
+    vforks; the bash of lmbench's Linux 2.4 figures forked, as here.)"""
+    map_image(k, p, DYNAMIC_C, present=True)
+
     def it():
         shell = yield from k.fork(p)
         yield from k.syscall("wait", k.p.wait)
         yield from k.switch_to(shell)
         yield from k.syscall("close", k.p.close)
-        yield from _run_program(k, shell, text_file=3)  # /bin/sh starts ...
+        yield from _run_program(k, shell, text_file=3, image=DASH)  # /bin/sh starts ...
         prog = yield from k.fork(shell)  # ... and runs the small program
         yield from k.syscall("wait", k.p.wait)
         yield from k.switch_to(prog)
@@ -200,7 +213,10 @@ def sh(k: GuestKernel, p: Process) -> Iteration:
 
 
 def forkwait(k: GuestKernel, p: Process) -> Iteration:
-    """AA06's forkwait: ``fork()`` a child that exits at once, and ``wait()`` for it."""
+    """AA06's forkwait: ``fork()`` a child that exits at once, and ``wait()`` for it; the
+    parent is a dynamically linked program (as for :func:`fork`)."""
+    map_image(k, p, DYNAMIC_C, present=True)
+
     def it():
         child = yield from k.fork(p)
         yield from k.syscall("wait", k.p.wait)  # parent blocks in wait4 ...

@@ -50,3 +50,43 @@ def test_bench_leaves_out_the_loops_ops_subtract():
     names = {r.op for r in run_bench("netburst-2.4ghz", modes=["native"],
                                      ops=None) if r.op in {"kill0", "remap"}}
     assert not names
+
+
+def test_a_dynamic_programs_start_up_makes_the_loaders_calls_and_one_fault_per_page():
+    """execve() and the start-up of a dynamically linked program (model/images.py): the
+    system calls strace showed, and one page fault for each page it touches."""
+    from model.costs import measure
+    from model.images import DYNAMIC_C, start_up
+    from model.isa import Op
+    from model.vectors import COUNTS
+
+    def make(k, p):
+        def it():
+            yield from k.exec(p)
+            yield from start_up(k, p, DYNAMIC_C)
+        return it
+
+    d = measure(make, "native", "netburst-2.4ghz", iterations=2, warm=1).deltas
+    assert (d[:, COUNTS + Op.SYSCALL] == 1 + len(DYNAMIC_C.startup)).all()
+    assert (d[:, COUNTS + Op.PAGE_FAULT] == sum(s.touched for s in DYNAMIC_C.segments)).all()
+
+
+def test_a_forking_parent_with_libraries_copies_their_ptes_too():
+    """lat_proc's parent is a dynamically linked process that has run: fork copies the
+    PTE of each page its start-up touched into the child, and the child's exit zaps it:
+    2 PTE writes per page more than the same fork of the program alone (the parent's
+    private pages were write-protected by the first fork, and it does not write them
+    again, so later forks leave them)."""
+    from model.costs import measure
+    from model.images import DYNAMIC_C
+    from model.lmbench import fork
+    from model.vectors import S_PLAIN_PTE
+
+    def pte_writes(image) -> int:  # natively, every PTE write is a plain store
+        d = measure(lambda k, p: fork(k, p, image), "native", "netburst-2.4ghz",
+                    iterations=2, warm=1).deltas
+        assert d[0, S_PLAIN_PTE] == d[1, S_PLAIN_PTE]
+        return int(d[0, S_PLAIN_PTE])
+
+    touched = sum(s.touched for s in DYNAMIC_C.segments)
+    assert pte_writes(DYNAMIC_C) - pte_writes(None) == 2 * touched
