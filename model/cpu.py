@@ -86,6 +86,7 @@ from .vectors import (
     M_BT,
     M_PAGING,
     M_PV,
+    M_SMALL_KERNEL,
     NESTED_STRIDE,
     PAGING_NESTED,
     PAGING_SHADOW,
@@ -206,7 +207,7 @@ def _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o):
 
 
 @njit(cache=True)
-def _tlb_miss(va, write, s, tag, cpu, tlb, pt, spaces, paging, base, cost):
+def _tlb_miss(va, write, s, tag, cpu, tlb, pt, spaces, paging, small_kernel, base, cost):
     """A memory access that missed the TLB: the cold path (see the module).
 
     Walks the guest's tables (not for the direct map), fills the shadow entry under
@@ -217,9 +218,14 @@ def _tlb_miss(va, write, s, tag, cpu, tlb, pt, spaces, paging, base, cost):
     used = 0
     cpu[S_TLB_MISS] += 1
     if va >= KERNEL_BASE:
-        # the guest kernel's direct map: 2 MiB global pages, always present
-        n_guest = LARGE_PAGE_LEVELS
+        # the guest kernel's direct map, always present: 2 MiB global pages, or (a PV
+        # kernel on x86-32) 4 KiB pages a CR3 load flushes
         value = ((va - KERNEL_BASE) >> PAGE_SHIFT) << PAGE_SHIFT | DIRECT_MAP_PTE
+        if small_kernel:
+            n_guest = PT_LEVELS
+            value &= ~PTE_G
+        else:
+            n_guest = LARGE_PAGE_LEVELS
     else:
         n_guest = PT_LEVELS
         page = spaces[cpu[R_SPACE], SPACE_ROOT]
@@ -383,6 +389,7 @@ def execute(
     cat = KERNEL if kernel_mode else USER
     translated = mode[M_BT] != 0 and kernel_mode
     paging = mode[M_PAGING]
+    small_kernel = mode[M_SMALL_KERNEL] != 0
     set_mask = tlb.shape[0] - 1  # the number of sets is a power of two
     ways = tlb.shape[1]
     alu = base[B_ALU]
@@ -424,9 +431,12 @@ def execute(
             va = a[pos]
             write = o == _STORE
             if va >= KERNEL_BASE:
-                tag = ((va - KERNEL_BASE) >> LARGE_PAGE_SHIFT) << TAG_PAGE_SHIFT | (
-                    TAG_DIRECT | TAG_LARGE
-                )
+                if small_kernel:
+                    tag = ((va - KERNEL_BASE) >> PAGE_SHIFT) << TAG_PAGE_SHIFT | TAG_DIRECT
+                else:
+                    tag = ((va - KERNEL_BASE) >> LARGE_PAGE_SHIFT) << TAG_PAGE_SHIFT | (
+                        TAG_DIRECT | TAG_LARGE
+                    )
             else:
                 tag = (va >> PAGE_SHIFT) << TAG_PAGE_SHIFT
             s = (tag >> TAG_PAGE_SHIFT) & set_mask
@@ -442,7 +452,8 @@ def execute(
             if hit >= 0:
                 n_hit += 1
             else:
-                c, hit = _tlb_miss(va, write, s, tag, cpu, tlb, pt, spaces, paging, base, cost)
+                c, hit = _tlb_miss(va, write, s, tag, cpu, tlb, pt, spaces, paging,
+                                   small_kernel, base, cost)
                 used += c
                 if hit < 0:
                     status = ST_FAULT

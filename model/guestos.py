@@ -113,18 +113,27 @@ STACK_VPN = 0x7FFF000
 MMAP_VPN = 0x7F00000
 #: Kernel direct-map addresses of the kernel's hot data structures (a few 2 MiB pages).
 KDATA = KERNEL_BASE + 0x200000
+#: Memory accesses a kernel routine makes per 4 KiB page of kernel data it touches, and
+#: the most pages one touches (estimates: a routine works on a few structures, the
+#: current task's, its stack, a lock's, each read and written many times).
+ACCESSES_PER_KERNEL_PAGE, KERNEL_ROUTINE_PAGES = 32, 8
 
 
 @cache
 def _work_template(n: int, mem_fraction: float, seed: int) -> Chunk:
-    """``n`` kernel instructions: ALU runs with loads/stores to kernel data (deterministic)."""
+    """``n`` kernel instructions: ALU runs with loads/stores to kernel data (deterministic):
+    to lines of a few 4 KiB pages (:data:`ACCESSES_PER_KERNEL_PAGE`, at most
+    :data:`KERNEL_ROUTINE_PAGES`), somewhere in four 2 MiB pages of the direct map."""
     rng = np.random.default_rng(seed)
     n_mem = int(round(n * mem_fraction))
     b = ChunkBuilder(kernel=True)
     if n_mem == 0:
         return b.alu(n).build()
     gaps = np.diff(np.sort(rng.choice(n, size=n_mem, replace=False)), prepend=-1) - 1
-    addrs = KDATA + rng.integers(0, 4 << 21, size=n_mem) // 64 * 64
+    n_pages = min(-(-n_mem // ACCESSES_PER_KERNEL_PAGE), KERNEL_ROUTINE_PAGES)
+    pages = rng.integers(0, (4 << 21) >> 12, size=n_pages)
+    addrs = (KDATA + (rng.choice(pages, size=n_mem) << 12)
+             + rng.integers(0, 1 << 12, size=n_mem) // 64 * 64)
     stores = rng.random(n_mem) < 0.35
     for gap, va, st in zip(gaps.tolist(), addrs.tolist(), stores.tolist(), strict=True):
         b.alu(gap)
@@ -328,21 +337,20 @@ class GuestKernel:
         return ChunkBuilder(kernel=True).op(Op.PT_PIN, proc.space).build()
 
     def switch_to(self, proc: Process) -> Iterator[Chunk]:
-        """Context switch: scheduler work, then switch_mm (CR3) in a lazy-CPU batch."""
+        """Context switch: scheduler work, then, in a lazy-CPU batch, the next process's
+        kernel stack (``__switch_to``'s esp0) and its address space (switch_mm's CR3)."""
         yield self.work("switch", self.p.context_switch)
-        yield self._switch_mm(proc.space)
+        yield self._switch_mm(proc.space, stack=True)
 
-    def _switch_mm(self, space: int) -> Chunk:
-        """The CR3 load of a switch to ``space`` in a lazy-CPU batch (one chunk per space)."""
-        chunk = self._cr3.get(space)
+    def _switch_mm(self, space: int, stack: bool = False) -> Chunk:
+        """The CR3 load of a switch to ``space`` in a lazy-CPU batch, after the kernel
+        stack's (``stack``: a switch of process); one chunk per (space, stack)."""
+        chunk = self._cr3.get((space, stack))
         if chunk is None:
-            chunk = self._cr3[space] = (
-                ChunkBuilder(kernel=True)
-                .op(Op.LAZY_BEGIN)
-                .op(Op.CR3_LOAD, space)
-                .op(Op.LAZY_END)
-                .build()
-            )
+            b = ChunkBuilder(kernel=True).op(Op.LAZY_BEGIN)
+            if stack:
+                b.op(Op.STACK_SWITCH)
+            chunk = self._cr3[space, stack] = b.op(Op.CR3_LOAD, space).op(Op.LAZY_END).build()
         return chunk
 
     def fork(self, parent: Process) -> Generator[Chunk, None, Process]:

@@ -31,6 +31,9 @@ Operand conventions
 ``IO``         a = I/O action id, b = its argument: an action of an I/O path (publish
                on a ring, notify, take responses) that must happen at its exact
                simulated time; the hypervisor performs it and charges its costs
+``STACK_SWITCH`` the kernel stack of the process switched to is made the one a trap
+               enters on (the TSS's esp0: a store natively, counted in the switch's
+               work; Xen PV: HYPERVISOR_stack_switch, in the switch's multicall)
 
 ``PT_ALLOC``, ``PAGE_FAULT``, ``HIDDEN_FAULT`` and ``INTERRUPT`` are events the
 machine raises (a page-table page linked in, a fault, an interrupt delivered),
@@ -87,6 +90,7 @@ class Op(IntEnum):
     PT_PIN = 31
     PT_UNPIN = 32
     IO = 33
+    STACK_SWITCH = 34
     # events raised by the machine, not instructions in a stream
     PAGE_FAULT = 40
     HIDDEN_FAULT = 41

@@ -53,6 +53,7 @@ from .vectors import (
     M_BT,
     M_PAGING,
     M_PV,
+    M_SMALL_KERNEL,
     MODE_VECTOR,
     PAGING_DIRECT,
     PAGING_NESTED,
@@ -416,6 +417,11 @@ def compile_mode(mode: Mode, hw: HardwareProfile) -> CompiledMode:
     vector[M_BT] = int(mode.translated_kernel)
     vector[M_PV] = int(mode.pv)
     vector[M_BATCH_LIMIT] = int(hw.param("pv_batch_limit"))
+    # a PV kernel may not use global or large pages (Linux arch/x86/xen/enlighten.c:
+    # xen_start_kernel clears _PAGE_GLOBAL from the PTE masks, xen_write_cr4 clears PGE
+    # and PSE): on x86-32, where it shares the page tables with its processes, every
+    # CR3 load loses its TLB entries
+    vector[M_SMALL_KERNEL] = int(mode.pv and hw.arch == "x86_32")
     base = np.zeros(BASE_VECTOR, np.int64)
     for idx, name in _BASE_COSTS:
         base[idx] = hw.cost(name)

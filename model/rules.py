@@ -100,6 +100,7 @@ def native_rules() -> dict[Op, Rule]:
         Op.PT_PIN: Rule(Handling.NONE),
         Op.PT_UNPIN: Rule(Handling.NONE),
         Op.YIELD: _d((K, "alu")),  # no hypervisor to yield to: a pause
+        Op.STACK_SWITCH: _d(),  # a store to the TSS: in the context switch's instructions
         Op.PAGE_FAULT: _d((K, "exception")),
         Op.HIDDEN_FAULT: Rule(Handling.NONE),
         Op.INTERRUPT: Rule(Handling.DELIVERY, ((K, "interrupt_delivery"),), "native:irq"),
@@ -126,6 +127,8 @@ def pv_rules(hw: HardwareProfile) -> dict[Op, Rule]:
     # x86-32: the set_trap_table fast system-call gate reaches ring 1 directly (XEN03)
     r[Op.PTE_WRITE] = _hc("mmu_update", (H, "pv_validate_pte"))
     r[Op.CR3_LOAD] = _hc("mmuext_op", (H, "pv_new_baseptr"), (H, "cr3_load"))
+    # the TSS belongs to Xen: the guest asks it to record the next kernel stack
+    r[Op.STACK_SWITCH] = _hc("stack_switch", (H, "pv_stack_switch"))
     r[Op.TLB_FLUSH] = _hc("mmuext_op", (H, "cr3_load"))
     r[Op.INVLPG] = _hc("mmuext_op", (H, "invlpg"))
     r[Op.PT_ALLOC] = _hc("mmuext_op", (K, "pt_page_zero"), (H, "pv_pin_table"))

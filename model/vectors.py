@@ -13,6 +13,7 @@ layouts below, here (numba freezes module-level ints: a name costs nothing, and
   then from :data:`COUNTS` a count per op, from :data:`CYCLES` cycles per category.
 - ``tlb`` (per vCPU, sets x ways x ``TLB_TAG, TLB_PTE, TLB_LRU``): a tag is
   ``vpn << TAG_PAGE_SHIFT``, or ``page << TAG_PAGE_SHIFT | TAG_DIRECT | TAG_LARGE``
+  (``page << TAG_PAGE_SHIFT | TAG_DIRECT``: a 4 KiB page of it, :data:`M_SMALL_KERNEL`)
   for a 2 MiB page of the kernel's direct map; its set ``(tag >> TAG_PAGE_SHIFT) &
   (sets - 1)``; the stamp of the last use comes from ``cpu[R_CLOCK]``.
 - ``policy`` (per mode): mode flags ``M_*``, base costs ``B_*``, cycles by category
@@ -64,8 +65,11 @@ NESTED_STRIDE = PT_LEVELS + 1  # a nested walk of n guest levels: (n + 1) * 5 - 
 
 # --- mode vector layout -----------------------------------------------------------------
 M_PAGING, M_BT, M_PV, M_BATCH_LIMIT = 0, 1, 2, 3
+#: 1: the guest kernel's direct map is in 4 KiB pages that are not global, so a CR3 load
+#: loses its TLB entries (a PV kernel on x86-32, :func:`model.modes.compile_mode`)
+M_SMALL_KERNEL = 4
 PAGING_DIRECT, PAGING_SHADOW, PAGING_NESTED = 0, 1, 2
-MODE_VECTOR = 4
+MODE_VECTOR = 5
 
 # --- base cost vector layout ------------------------------------------------------------
 B_ALU, B_MEM, B_BRANCH, B_CALL, B_RET, B_WALK, B_WALK_NESTED = 0, 1, 2, 3, 4, 5, 6
