@@ -166,10 +166,35 @@ def _validate(args: argparse.Namespace, out: Console) -> int:
                      f"model's arithmetic; the {len(rows) - fitted} predicted rows test the "
                      "model" if fitted else "No constant is fitted to these rows: each is a "
                      "prediction"), "\n")
+    lmbench = [c for c in checks if c.set == "lmbench-native"]
+    if lmbench:
+        _overheads([c.op for c in lmbench], lmbench[0].hardware, out)
     bad = [c for c in checks if not c.ok]
     if len(sets) > 1:
         out.print(f"{len(checks) - len(bad)}/{len(checks)} rows within their tolerance")
     return 1 if bad else 0
+
+
+def _overheads(ops: list[str], hardware: str, out: Console) -> None:
+    """Each op's absolute overhead over native per mode, by mechanism."""
+    from rich.table import Table
+
+    from .overheads import decomposition, overheads
+
+    table = Table(title=f"overheads over native ({hardware}, us per op as lmbench reports "
+                        "it), by mechanism")
+    for col in ("op", "mode", "native", "mode us", "overhead", "by mechanism"):
+        table.add_column(col, justify="right" if col in ("native", "mode us", "overhead")
+                         else "left")
+    for o in overheads(ops, hardware):
+        f = 1e6 / o.freq_hz
+        table.add_row(o.op, o.mode, f"{o.native_cycles * f:.3g}", f"{o.cycles * f:.3g}",
+                      f"{o.overhead_us:+.3g}", decomposition(o))
+    out.print(table)
+    out.print("by mechanism: each sensitive operation's count times its cost in the mode, "
+              "the hypercall batches', then page walks, binary translation, the "
+              "hypervisor's pinning and validation and the guest's own work; the mode's "
+              "minus native's (analysis/overheads.py)\n")
 
 
 def _figure(x: float) -> str:

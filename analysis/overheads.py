@@ -1,0 +1,144 @@
+"""Where a mode's overhead over native goes, mechanism by mechanism (``pvsim validate``).
+
+For a bench op (:data:`model.microbench.OPS`, measured as lmbench defines it: its
+subtraction and units included), :func:`overhead` gives the absolute cost a mode adds to
+the native one and splits it by mechanism. Every cycle of an iteration is attributed
+once: each sensitive operation by its count times its cost row in the mode (grouped in
+:data:`MECHANISMS`: system calls, page-table updates, CR3 loads and flushes, faults,
+hidden faults, other privileged operations), the hypercall batches by their count times
+the batch cost, and what is left by category: page walks, binary translation (the
+emulation no operation accounts for: translating, return lookups), the hypervisor's
+page-table pinning and validation, and the guest's own work (kernel and user). A
+mechanism's overhead is its cycles in the mode minus its cycles natively; the
+mechanisms' overheads add up to the op's.
+
+Examples
+--------
+>>> o = overhead("fork", "pv", "netburst-2.4ghz")
+>>> round(sum(o.by_mechanism.values())) == round(o.cycles - o.native_cycles)
+True
+>>> o.by_mechanism["page-table updates"] > 0
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.categories import (
+    EMULATION,
+    HYPERVISOR,
+    KERNEL,
+    N_CATEGORIES,
+    PAGE_WALK,
+    TRANSITION,
+    USER,
+)
+from model.costs import measure
+from model.hardware import load_profile
+from model.isa import N_OPS, Op
+from model.microbench import OPS
+from model.modes import compile_mode, resolve_mode
+from model.vectors import COUNTS, CYCLES, S_BATCHES
+
+#: The sensitive operations each mechanism covers (the others: "other privileged").
+MECHANISMS = {
+    "system calls": (Op.SYSCALL, Op.SYSRET, Op.IRET),
+    "page-table updates": (Op.PTE_WRITE, Op.PT_ALLOC, Op.PT_PIN, Op.PT_UNPIN),
+    "CR3 loads and flushes": (Op.CR3_LOAD, Op.TLB_FLUSH, Op.INVLPG, Op.STACK_SWITCH),
+    "faults": (Op.PAGE_FAULT, Op.EXC),
+    "hidden faults": (Op.HIDDEN_FAULT,),
+}
+_GROUPED = {int(o) for ops in MECHANISMS.values() for o in ops}
+_OTHER = tuple(o for o in range(N_OPS) if o not in _GROUPED)
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """One op in one mode against native, per iteration (per the op's unit).
+
+    Attributes
+    ----------
+    op, mode, hardware : str
+    cycles, native_cycles : float
+        The op's cycles in the mode and natively.
+    freq_hz : float
+    by_mechanism : dict of str to float
+        The overhead's cycles per mechanism (mode minus native); they sum to
+        ``cycles - native_cycles``.
+    """
+
+    op: str
+    mode: str
+    hardware: str
+    cycles: float
+    native_cycles: float
+    freq_hz: float
+    by_mechanism: dict[str, float]
+
+    @property
+    def overhead_us(self) -> float:
+        return (self.cycles - self.native_cycles) / self.freq_hz * 1e6
+
+    def us(self, mechanism: str) -> float:
+        return self.by_mechanism[mechanism] / self.freq_hz * 1e6
+
+
+def mechanisms(op: str, mode: str, hardware: str) -> dict[str, float]:
+    """Cycles per iteration of ``op`` in ``mode`` by mechanism (see the module), the
+    loop its definition subtracts subtracted, per its unit."""
+    spec = OPS[op]
+    hw = load_profile(hardware)
+    cm = compile_mode(resolve_mode(mode, hw, modified_os=mode == "pv"), hw)
+    d = measure(spec.make, mode, hardware, iterations=spec.iterations,
+                warm=spec.warmup).deltas.mean(axis=0)
+    counts = d[COUNTS:COUNTS + N_OPS]
+    cycles = d[CYCLES:CYCLES + N_CATEGORIES]
+    out: dict[str, float] = {}
+    attributed = np.zeros(N_CATEGORIES)
+    for name, ops in (*MECHANISMS.items(), ("other privileged", _OTHER)):
+        rows = counts[list(ops), None] * cm.cost[list(ops)]
+        attributed += rows.sum(axis=0)
+        out[name] = float(rows.sum())
+    batches = d[S_BATCHES] * cm.batch_cost
+    attributed += batches
+    out["hypercall batches"] = float(batches.sum())
+    rest = cycles - attributed
+    out["page walks"] = float(rest[PAGE_WALK])
+    out["binary translation"] = float(rest[EMULATION])
+    out["pinning and validation"] = float(rest[HYPERVISOR] + rest[TRANSITION])
+    out["guest's own work"] = float(rest[KERNEL] + rest[USER])
+    out = {k: v / spec.per for k, v in out.items()}
+    if spec.subtract is not None:
+        base = mechanisms(spec.subtract, mode, hardware)
+        out = {k: v - base[k] for k, v in out.items()}
+    return out
+
+
+def overhead(op: str, mode: str, hardware: str) -> Overhead:
+    """``op``'s overhead in ``mode`` over native on ``hardware``, by mechanism."""
+    mine, native = mechanisms(op, mode, hardware), mechanisms(op, "native", hardware)
+    return Overhead(op, mode, hardware, sum(mine.values()), sum(native.values()),
+                    load_profile(hardware).freq_hz,
+                    {k: mine[k] - native[k] for k in mine})
+
+
+def overheads(ops: list[str], hardware: str, modes: list[str] | None = None) -> list[Overhead]:
+    """:func:`overhead` of each of ``ops`` in each mode (default: every registered mode
+    but native) that ``hardware`` can run, op by op."""
+    from model.modes import MODES
+
+    hw = load_profile(hardware)
+    names = [m for m in (modes or MODES.names()) if m != "native"]
+    return [overhead(op, m, hardware) for op in ops for m in names
+            if MODES[m].reason(hw) is None]
+
+
+def decomposition(o: Overhead, least_us: float = 0.005) -> str:
+    """The mechanisms of ``o``'s overhead, largest first, in microseconds (those under
+    ``least_us`` either way left out)."""
+    parts = sorted(((v, k) for k, v in o.by_mechanism.items()), key=lambda p: -abs(p[0]))
+    return ", ".join(f"{k} {v / o.freq_hz * 1e6:+.2f}" for v, k in parts
+                     if abs(v) / o.freq_hz * 1e6 >= least_us) or "none"
