@@ -318,16 +318,22 @@ class GuestKernel:
         )
         self._next_pid += 1
         for vma in proc.vmas:
-            for i in range(vma.pages):
-                if vma.kind == "text":
-                    frame, flags = self.file_frame(vma.file, i), PTE_P | PTE_U
-                    self.refs[frame] = self.refs.get(frame, 0) + 1
-                else:
-                    frame, flags = self.alloc_frame(), PTE_P | PTE_U | PTE_W
-                self.mem.set_pte(proc.space, vma.start + i, make_pte(frame, flags))
+            self.make_present(proc, vma, vma.pages)
         self.mem.space_flags[proc.space] = 0
         self._register(proc)
         return proc
+
+    def make_present(self, proc: Process, vma: Vma, pages: int) -> None:
+        """Map the first ``pages`` pages of ``proc``'s ``vma`` directly (as at boot: no
+        instructions are charged): a file's (text or file kind) read-only from the page
+        cache, shared; an anonymous one's writable, in fresh frames."""
+        for i in range(pages):
+            if vma.kind in ("text", "file"):
+                frame, flags = self.file_frame(vma.file, i), PTE_P | PTE_U
+                self.refs[frame] = self.refs.get(frame, 0) + 1
+            else:
+                frame, flags = self.alloc_frame(), PTE_P | PTE_U | PTE_W
+            self.mem.set_pte(proc.space, vma.start + i, make_pte(frame, flags))
 
     def _register(self, proc: Process) -> None:
         self.procs[proc.pid] = proc

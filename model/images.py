@@ -34,12 +34,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .guestos import GuestKernel, Process, Vma
-from .isa import Chunk, ChunkBuilder, Op, make_pte
+from .isa import Chunk, ChunkBuilder, Op
 
 #: Where an image's segments are mapped: above the program's data and below mmap()'s
 #: area (:data:`model.guestos.MMAP_VPN`), one unmapped page between two segments.
 LIB_VPN = 0x6000000
-_PTE_P, _PTE_W, _PTE_U = 0x1, 0x2, 0x4
 
 
 @dataclass(frozen=True)
@@ -143,15 +142,8 @@ def map_image(k: GuestKernel, proc: Process, image: ProcessImage,
         vpn += seg.pages + 1
         proc.vmas.append(vma)
         vmas.append(vma)
-        if not present:
-            continue
-        for i in range(seg.touched):
-            if seg.kind == "text":
-                frame, flags = k.file_frame(seg.file, i), _PTE_P | _PTE_U
-                k.refs[frame] = k.refs.get(frame, 0) + 1
-            else:
-                frame, flags = k.alloc_frame(), _PTE_P | _PTE_U | _PTE_W
-            k.mem.set_pte(proc.space, vma.start + i, make_pte(frame, flags))
+        if present:
+            k.make_present(proc, vma, seg.touched)
     return vmas
 
 
