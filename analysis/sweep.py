@@ -65,7 +65,7 @@ def replication_seed(seed: int, k: int) -> int:
 #: Modules of analysis/ that only present results (the command line, graphs, reports,
 #: traces, diffs): the one part of the code a run's cached metrics do not depend on.
 PRESENTATION = ("cli.py", "cliparse.py", "diff.py", "diff_render.py", "perfetto.py", "progress.py",
-                "report.py", "report_html.py", "tablerows.py", "plots")
+                "report.py", "report_html.py", "tablerows.py", "validate_render.py", "plots")
 
 
 def digest_files() -> list[Path]:

@@ -48,6 +48,8 @@ class Check:
     unit: str = "cycles"
     #: the paper's name for the figure (``fork proc``), when it differs from the op's
     label: str | None = None
+    #: whether the set asks for its ops' overheads over native by mechanism
+    decompose: bool = False
 
     @property
     def rel_error(self) -> float:
@@ -111,5 +113,17 @@ def validate(ops: Iterable[str] | None = None, sets: Iterable[str] | None = None
                     op, mode, s["hardware"], float(value),
                     _value(r, unit, int(s.get("iterations", 1))), float(s["tolerance"]),
                     source, s.get("fitted", {}).get(op, {}).get(mode), s["name"], unit,
-                    s.get("labels", {}).get(op)))
+                    s.get("labels", {}).get(op), bool(s.get("overheads", False))))
     return out
+
+
+def decomposed(checks: list[Check]) -> list[tuple[list[str], str]]:
+    """The sets of ``checks`` that ask for their ops' overheads by mechanism
+    (``overheads: true`` in ``analysis/published.yaml``): ``(ops, hardware)`` each."""
+    out: dict[str, tuple[list[str], str]] = {}
+    for c in checks:
+        if c.decompose:
+            ops, _ = out.setdefault(c.set, ([], c.hardware))
+            if c.op not in ops:
+                ops.append(c.op)
+    return list(out.values())
