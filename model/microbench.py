@@ -1,4 +1,5 @@
-"""OS microbenchmarks: lmbench-style operations and AA06's nanobenchmarks, per mode.
+"""OS microbenchmarks: lmbench's operations (defined as lmbench defines them,
+:mod:`model.lmbench`), AA06's nanobenchmarks and I/O workloads, per mode.
 
 Each op is a program that sets up its processes, runs warm-up iterations (so
 the translation cache and the TLB reach steady state, as the published
