@@ -163,7 +163,7 @@ def _run(args: argparse.Namespace, out: Console) -> int:
     from .results import TABLES
     from .resultsdir import staged
     from .run import simulate
-    from .tablerows import device_lines, request_table, run_table
+    from .tablerows import device_lines, io_table, request_table, run_table
     dest = _output(args, scenario.name)
     with _progress(f"simulating {scenario.name}", scenario.duration, "s simulated") as update:
         results = simulate(scenario, args.seed,
@@ -174,9 +174,9 @@ def _run(args: argparse.Namespace, out: Console) -> int:
         plots = save_all(results, st.path)
     dest = results.source = st.dest
     out.print(_rich(run_table(results)))
-    requests = request_table(summary)
-    if requests is not None:
-        out.print(_rich(requests))
+    for table in (io_table(summary), request_table(summary)):
+        if table is not None:
+            out.print(_rich(table))
     for line in device_lines(summary):
         out.print(line)
     _report_stalls(summary, out)
@@ -188,15 +188,17 @@ def _run(args: argparse.Namespace, out: Console) -> int:
 
 def _rich(t: TextTable) -> Table:
     """A :class:`~analysis.tablerows.TextTable` as rich prints it: numbers aligned right,
-    running text wrapped."""
+    running text wrapped, every cell as text (a metric ``io_p50_ms[ssd0:read]`` is not
+    rich markup)."""
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=t.title, caption=t.caption or None)
+    table = Table(title=escape(t.title), caption=escape(t.caption) if t.caption else None)
     for head in t.columns:
-        table.add_column(head, justify="right" if head in t.right else "left",
+        table.add_column(escape(head), justify="right" if head in t.right else "left",
                          overflow="fold" if head in t.prose else "ellipsis")
     for row in t.rows:
-        table.add_row(*row)
+        table.add_row(*map(escape, row))
     return table
 
 

@@ -42,14 +42,31 @@ from .run import simulate
 METRICS: dict[str, tuple[Callable[[dict, float], float | None], bool]] = {
     "instructions_per_s": (lambda g, d: g["instructions"] / (g["finished_s"] or d), True),
     "io_mbit_s": (lambda g, d: g["io"]["throughput_mbps"], True),  # 0 if starved
-    "io_p50_ms": (lambda g, d: g.get("io", {}).get("p50_ms"), False),
-    "io_p99_ms": (lambda g, d: g.get("io", {}).get("p99_ms"), False),
     # a server's application requests (absent for a guest that serves none)
     "served_per_s": (lambda g, d: g["app"]["served_per_s"] if "app" in g else None, True),
     "request_mean_ms": (lambda g, d: g.get("app", {}).get("latency", {}).get("mean_ms"),
                         False),
     "request_p99_ms": (lambda g, d: g.get("app", {}).get("latency", {}).get("p99_ms"), False),
 }
+#: I/O latency metrics, one per stream of a guest (a device and a direction: the metric
+#: ``io_p50_ms[nic0:send]``), lower is better: a percentile pooled over a guest's
+#: devices and directions would mix requests as unlike as a received packet and a disk
+#: read. Metric -> the stream's key in the summary.
+STREAM_METRICS = {"io_p50_ms": "p50_ms", "io_p99_ms": "p99_ms"}
+
+
+def _stream_metrics(g: dict) -> list[tuple[str, float]]:
+    """A guest summary's per-stream I/O metrics: ``(metric[stream], value)``."""
+    streams = g.get("io", {}).get("streams", {})
+    return [(f"{m}[{name}]", s[key]) for name, s in streams.items()
+            for m, key in STREAM_METRICS.items()]
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` (a :data:`METRICS` name, or a per-stream one)
+    is better."""
+    base = metric.split("[", 1)[0]
+    return METRICS[base][1] if base in METRICS else False
 
 
 def mode_problem(s: Scenario, guest: int, mode: str) -> str | None:
@@ -135,10 +152,9 @@ def compare(
                 continue
             g = r.summary["guests"][name]
             does_io = bool(registry()[s.guests[i].workload.profile].needs)
-            for metric, (read, _) in METRICS.items():
-                if metric.startswith("io_") and not does_io:
-                    continue
-                value = read(g, s.duration)
+            values = [(metric, read(g, s.duration)) for metric, (read, _) in METRICS.items()
+                      if does_io or not metric.startswith("io_")]
+            for metric, value in values + (_stream_metrics(g) if does_io else []):
                 if value is not None:
                     rows.append(
                         {"subject": name, "metric": metric, "mode": m, "value": float(value)}
@@ -146,7 +162,7 @@ def compare(
     table = pd.DataFrame(rows, columns=["subject", "metric", "mode", "value"])
     native = table[table["mode"] == baseline].set_index(["subject", "metric"])["value"]
     base = pd.Series(list(zip(table["subject"], table["metric"], strict=True))).map(native)
-    higher = table["metric"].map({k: v[1] for k, v in METRICS.items()})
+    higher = table["metric"].map(higher_is_better).astype(bool)
     value = table["value"].to_numpy()
     table["relative"] = (value / base).where(higher, base / value).to_numpy()
     return Comparison(runs, table, skipped)

@@ -94,15 +94,18 @@ METRICS: tuple[MetricKind, ...] = (
     MetricKind("host", "stalled_vcpus", "count",
                "vCPUs blocked at the end with nothing to wake them (0 in a sound run)"),
     MetricKind("guest", "cpu_ms", "ms", "CPU time of the replica"),
-    MetricKind("guest", "p50_ms", "ms", "median I/O request latency", "devices"),
-    MetricKind("guest", "p99_ms", "ms", "99th percentile I/O request latency", "devices"),
+    MetricKind("guest", "p50_ms", "ms", "median I/O request latency, pooled over the "
+               "replica's devices and directions (per stream: io.streams)", "devices"),
+    MetricKind("guest", "p99_ms", "ms", "99th percentile I/O request latency, pooled over "
+               "the replica's devices and directions", "devices"),
     *_app("guest", ""),
     MetricKind("group", "cpu_ms_per_guest", "ms", "CPU time per replica (mean)"),
     MetricKind("group", "mbit_s_per_guest", "Mbit/s", "I/O throughput per replica (mean)",
                "devices"),
-    MetricKind("group", "p50_ms", "ms", "median I/O request latency (pooled)", "devices"),
-    MetricKind("group", "p99_ms", "ms", "99th percentile I/O request latency (pooled)",
-               "devices"),
+    MetricKind("group", "p50_ms", "ms", "median I/O request latency (pooled over the "
+               "replicas, devices and directions)", "devices"),
+    MetricKind("group", "p99_ms", "ms", "99th percentile I/O request latency (pooled over "
+               "the replicas, devices and directions)", "devices"),
     *_app("group", ", per replica (mean)"),
     MetricKind("device", "utilization", "fraction", "time busy serving requests"),
     MetricKind("device", "mean_queue", "requests", "mean number of requests queued"),

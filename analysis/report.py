@@ -45,6 +45,7 @@ from .tablerows import (
     TextTable,
     compare_table,
     device_lines,
+    io_table,
     plan_lines,
     request_table,
     run_table,
@@ -237,9 +238,9 @@ def _read_parquet(f: Path) -> pd.DataFrame:
 # --- a run -----------------------------------------------------------------------------------
 def _run_tables(r, where: str = "") -> list[str]:
     out = [h.table(run_table(r))]
-    req = request_table(r.summary)
-    if req is not None:
-        out.append(h.table(req))
+    for table in (io_table(r.summary), request_table(r.summary)):
+        if table is not None:
+            out.append(h.table(table))
     out.append(h.lines(device_lines(r.summary)))
     out.append(h.lines(stall_lines(r.summary, where), "warn"))
     return out

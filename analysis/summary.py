@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from model import __version__
 from model.categories import DRIVER_DOMAIN, NAMES
+from model.io.service import direction
 from model.record import RunRecord
 from model.scenario import Scenario, guest_names
 
@@ -72,14 +73,34 @@ class Latency:
 
 
 @dataclass
+class Stream:
+    """The completed I/O requests of one device and direction of a guest (``ssd0:read``,
+    ``nic0:send``: no dot, so that a dotted path of summary.json names one): how many,
+    and their latency."""
+
+    requests: int
+    latency: Latency
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, **vars(self.latency)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Stream:
+        return cls(d["requests"], Latency(d["mean_ms"], d["p50_ms"], d["p95_ms"], d["p99_ms"]))
+
+
+@dataclass
 class GuestIO:
     """A guest's completed I/O: requests, bytes, throughput and (when requests are
-    kept and some completed) latency."""
+    kept and some completed) latency, pooled and per stream: per device and direction,
+    since a pooled percentile mixes requests as unlike as a received packet and a disk
+    read."""
 
     requests: int
     bytes: int
     throughput_mbps: float
     latency: Latency | None = None
+    streams: dict[str, Stream] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -87,7 +108,10 @@ class GuestIO:
             "bytes": self.bytes,
             "throughput_mbps": self.throughput_mbps,
         }
-        return out | (vars(self.latency) if self.latency is not None else {})
+        out |= vars(self.latency) if self.latency is not None else {}
+        if self.streams:
+            out["streams"] = {k: v.to_dict() for k, v in self.streams.items()}
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> GuestIO:
@@ -96,7 +120,8 @@ class GuestIO:
             if ("mean_ms" in d)
             else None
         )
-        return cls(d["requests"], d["bytes"], d["throughput_mbps"], lat)
+        streams = {k: Stream.from_dict(v) for k, v in d.get("streams", {}).items()}
+        return cls(d["requests"], d["bytes"], d["throughput_mbps"], lat, streams)
 
 
 @dataclass
@@ -447,8 +472,25 @@ def _guest(s: Scenario, rec: RunRecord, name: str, i: int) -> GuestSummary:
         if io.requests is not None:
             c = io.requests
             sel = (c["guest"] == dom) & (c["issued"] >= rec.start)
-            entry.io.latency = Latency.of((c["completed"][sel] - c["issued"][sel]) / freq * 1e3)
+            ms = (c["completed"] - c["issued"]) / freq * 1e3
+            entry.io.latency = Latency.of(ms[sel])
+            entry.io.streams = _streams(rec, c, sel, ms)
     return entry
+
+
+def _streams(rec: RunRecord, c: dict, sel: np.ndarray, ms: np.ndarray) -> dict[str, Stream]:
+    """The selected requests' latency per device and direction, devices in the record's
+    order, reads (receives) before writes (sends)."""
+    out = {}
+    dv = rec.devices
+    for k in range(len(dv)):
+        mine = sel & (c["device"] == dv.id[k])
+        for write in (False, True):
+            these = ms[mine & ((c["write"] != 0) == write)]
+            if len(these):
+                key = f"{dv.name[k]}:{direction(str(dv.kind[k]), write)}"
+                out[key] = Stream(len(these), Latency.of(these))
+    return out
 
 
 def _transitions(rec: RunRecord, dom: int) -> dict[str, dict[str, int]]:

@@ -46,6 +46,7 @@ from .summary import (
     IOSummary,
     Latency,
     Stalled,
+    Stream,
     Summary,
 )
 
@@ -163,9 +164,19 @@ DOCS: dict[type, dict[str, Doc]] = {
         "bytes": Doc("bytes", "bytes they moved"),
         "throughput_mbps": Doc("Mbit/s", "bytes x 8 / 10^6 per second of the measured time "
                                "(the run after the warm-up)"),
-        "latency": _block(_LATENCY, inline=True,
-                          when="only if requests are recorded (record.requests) and some "
-                          "completed"),
+        "latency": _block(_LATENCY + ", pooled over the guest's devices and directions",
+                          inline=True, when="only if requests are recorded (record.requests) "
+                          "and some completed"),
+        "streams": _block("the same per stream: a device and a direction (ssd0:read, "
+                          "ssd0:write, nic0:receive, nic0:send); compare these, not the "
+                          "pooled figures, whose percentiles mix unlike requests",
+                          keys=("stream",), when="only if requests are recorded "
+                          "(record.requests); streams without requests left out"),
+    },
+    Stream: {
+        "requests": Doc("count", "requests of the stream issued after the warm-up and "
+                        "completed"),
+        "latency": _block(_LATENCY, inline=True),
     },
     Latency: {
         "mean_ms": Doc("ms", f"mean {_LATENCY}"),

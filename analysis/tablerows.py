@@ -68,34 +68,47 @@ class TextTable:
 #: ``pvsim run``'s guest table: overview column -> head, and each column's format.
 RUN_HEADS = {"mode": "mode", "cpu_ms": "cpu ms", "virt_share": "virt share",
              "virt_share_own": "own virt share", "driver_domain_ms": "driver domain ms",
-             "io_requests": "I/O req", "mbit_s": "Mbit/s", "p50_ms": "p50 ms",
-             "p99_ms": "p99 ms"}
+             "io_requests": "I/O req", "mbit_s": "Mbit/s"}
 RUN_FORMATS = {"cpu_ms": "{:.2f}", "virt_share": "{:.0%}", "virt_share_own": "{:.0%}",
                "driver_domain_ms": "{:.2f}", "io_requests": "{:d}", "mbit_s": "{:.1f}"}
-#: The percentile columns: marked * when thin (:func:`ms_cell`).
-RUN_QUANTILES = {"p50_ms": 0.5, "p99_ms": 0.99}
 
 
 def run_table(r: Results) -> TextTable:
     """``pvsim run``'s table: one row per guest (mode, CPU ms, the two virtualization
-    shares, driver-domain ms, I/O requests, Mbit/s, p50 and p99 ms), its caption the
-    definitions."""
+    shares, driver-domain ms, I/O requests, Mbit/s), its caption the definitions (the
+    I/O latency is per stream: :func:`io_table`)."""
     from .shares import SHARES
 
     s = r.summary
     rows = []
     for name, row in r.overview().iterrows():
         rows.append([str(name), *[
-            ms_cell(row[c], row["io_requests"], RUN_QUANTILES[c]) if c in RUN_QUANTILES
-            else "" if pd.isna(row[c]) else RUN_FORMATS[c].format(row[c]) if c in RUN_FORMATS
+            "" if pd.isna(row[c]) else RUN_FORMATS[c].format(row[c]) if c in RUN_FORMATS
             else str(row[c]) for c in RUN_HEADS]])
     heads = ["guest", *RUN_HEADS.values()]
     caption = ("cpu ms: the guest's vCPUs and the driver domain's work on its behalf; "
-               + "; ".join(SHARES.values()) + "; Mbit/s: bytes over the measured time; "
-               "p50/p99: per I/O request (a packet, a disk read); " + THIN_NOTE)
+               + "; ".join(SHARES.values()) + "; Mbit/s: bytes over the measured time")
     return TextTable(f"pvsim run {s['scenario']}: {s['sim_time_s']:.3f} s simulated on "
                      f"{s['hardware']}", heads, rows, caption,
                      right={h for h in heads if h not in ("guest", "mode")})
+
+
+def io_table(summary: dict) -> TextTable | None:
+    """The guests' I/O latency per stream (a device and a direction, such as
+    ``nic0:send``), after the warm-up; None when no requests were recorded."""
+    rows = []
+    for name, g in summary["guests"].items():
+        for stream, st in g.get("io", {}).get("streams", {}).items():
+            n = st["requests"]
+            rows.append([name, stream, f"{n:d}", ms_cell(st["mean_ms"]),
+                         ms_cell(st["p50_ms"], n, 0.5), ms_cell(st["p99_ms"], n, 0.99)])
+    if not rows:
+        return None
+    heads = ["guest", "stream", "requests", "mean ms", "p50 ms", "p99 ms"]
+    return TextTable("I/O requests per stream", heads, rows,
+                     caption="latency: issue to completion of each I/O request (a packet, "
+                             "a disk read), per device and direction; " + THIN_NOTE,
+                     right=set(heads[2:]))
 
 
 def request_table(summary: dict) -> TextTable | None:

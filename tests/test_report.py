@@ -187,13 +187,15 @@ def test_a_run_report_asks_the_question_and_shows_the_tables_as_printed(dirs):
     d, out = dirs["run"]
     text, page = report(d)
     assert f"{QUESTION}\n\n  pvsim run tiny.yaml   (a <small> & quick run)" in page.all_text
-    guests, requests = printed_tables(out)
+    guests, streams, requests = printed_tables(out)
     run = page.table("pvsim run tiny: 0.020 s simulated")
     assert run[0][:3] == ["guest", "mode", "cpu ms"] and run[1:] == guests
     cpu_ms = {row[0]: row[2] for row in guests}  # as printed, such as {'web': '4.21', ...}
     assert set(cpu_ms) == {"web", "hog"} and all(re.fullmatch(r"\d+\.\d\d", v)
                                                  for v in cpu_ms.values())
     assert page.table("application requests")[1:] == requests
+    assert page.table("I/O requests per stream")[1:] == streams  # a device and a direction
+    assert {row[1] for row in streams} >= {"ssd0:read"}
     assert "device ssd0: utilization" in text and "device ssd0: utilization" in out
     engine = dict(page.table("engine")[1:])
     assert int(engine["events"].replace(",", "")) == Results.load(d).summary["engine"]["events"]

@@ -39,6 +39,20 @@ from .requests import IORequest
 #: What a device is to the guests using it: a workload needs a device of a class (an
 #: attachment of a device of that class feeds it), whatever the device's kind.
 DEVICE_CLASSES = ("disk", "nic")
+#: The two directions of a device class's requests, (not written, written): a disk reads
+#: and writes, a network interface receives and sends (:func:`direction`).
+DIRECTIONS = {"disk": ("read", "write"), "nic": ("receive", "send")}
+
+
+def direction(device_class: str, write: bool) -> str:
+    """The direction of a request to a device of ``device_class``.
+
+    Examples
+    --------
+    >>> direction("nic", True), direction("disk", False)
+    ('send', 'read')
+    """
+    return DIRECTIONS[device_class][int(bool(write))]
 
 #: The largest packet a guest hands its driver with segmentation offload (TSO/GSO): 64 KiB.
 TSO_MAX_BYTES = 65536
