@@ -250,6 +250,7 @@ class GuestKernel:
         self._seed = 0
         self.kernel_space = memory.new_space(dom)  # init_mm: the idle address space
         self._work: dict[tuple[str, int], Chunk] = {}  # see work()
+        self._signal: tuple[Chunk, ...] | None = None  # see signal_delivery()
         self._cr3: dict[int, Chunk] = {}  # switch_mm's chunk per address space
 
     # --- frames ------------------------------------------------------------------------
@@ -496,21 +497,20 @@ class GuestKernel:
         yield from self.signal_delivery()
 
     def signal_delivery(self) -> Iterator[Chunk]:
-        """Build a signal frame on the user stack, run a small handler, sigreturn."""
-        p = self.p
-        yield self.work("signal", p.signal_setup)
-        frame_va = (STACK_VPN + p.stack_pages - 1) << 12
-        b = ChunkBuilder(kernel=True)
-        for i in range(8):
-            b.store(frame_va + 64 * i)
-        yield b.op(Op.IRET).build()
-        yield ChunkBuilder().alu(20).build()  # the user's handler
-        yield _SYSCALL
-        yield self.work("sigreturn", p.sigreturn)
-        b = ChunkBuilder(kernel=True)
-        for i in range(8):
-            b.load(frame_va + 64 * i)
-        yield b.op(Op.IRET).build()
+        """Build a signal frame on the user stack, run a small handler, sigreturn (the
+        chunks made on first use and shared: a chunk is never changed)."""
+        if self._signal is None:
+            p = self.p
+            frame_va = (STACK_VPN + p.stack_pages - 1) << 12
+            push, pop = ChunkBuilder(kernel=True), ChunkBuilder(kernel=True)
+            for i in range(8):
+                push.store(frame_va + 64 * i)
+                pop.load(frame_va + 64 * i)
+            self._signal = (
+                self.work("signal", p.signal_setup), push.op(Op.IRET).build(),
+                ChunkBuilder().alu(20).build(),  # the user's handler
+                _SYSCALL, self.work("sigreturn", p.sigreturn), pop.op(Op.IRET).build())
+        return iter(self._signal)
 
     def interrupt(self) -> Iterator[Chunk]:
         """The guest's interrupt handler (timer or event-channel upcall)."""
