@@ -51,6 +51,11 @@ credit burn in integers): exact 18.58 CPU s per simulated second (slowdown 18.6x
 ``exact_over_floor`` 6.07, 9.64 events per I/O (14.2 before), peak RSS 202 MB, exponent
 0.995 (8 / 16 / 32 / 64 guests: 0.237 / 0.462 / 0.900 / 1.891 CPU s); the floor 3.06.
 
+Measured at d7be9b5 on a slower machine (the floor 4.40 CPU s per simulated second against
+3.06): exact 26.8 CPU s (slowdown 26.8x), ``exact_over_floor`` 6.09, 9.64 events per I/O,
+peak RSS 204 MB, exponent 1.07 (floor 1.18): the ratio to the floor is what carries from
+machine to machine.
+
 An earlier full run (scaling points run once) gave exact 23.39 CPU s, floor 3.50 CPU s
 (``exact_over_floor`` 6.69) and exponents 1.07 and 1.16; the exact level alone once took
 21.5 CPU s: on this shared machine the figures vary by 10-15% from run to run. So
