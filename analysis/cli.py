@@ -126,11 +126,13 @@ def _bench(args: argparse.Namespace, out: Console) -> int:
                 f"pvsim bench on {hw.name}: performance relative to native")), f)
         out.print(f"wrote {args.plot}")
     if args.json:
+        from model.record import EXACT  # bench runs the instruction-level engine
+
         doc = {"hardware": hw.name, "pvsim_version": __version__,
                "results": [r.as_dict() for r in results],
                "skipped": [{"mode": m, "reason": why} for m, why in skipped],
                "engine": {"wall_s": wall, "runs": len(results)},
-               "reproducibility": reproducibility().to_dict()}
+               "reproducibility": reproducibility(EXACT).to_dict()}
         with _one_file(args.json) as f:
             write_atomically(f, json.dumps(doc, indent=1) + "\n")
         out.print(f"wrote {args.json}")

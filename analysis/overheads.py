@@ -4,11 +4,12 @@ For a bench op (:data:`model.microbench.OPS`, measured as lmbench defines it: it
 subtraction and units included), :func:`overhead` gives the absolute cost a mode adds to
 the native one and splits it by mechanism. Every cycle of an iteration is attributed
 once: each sensitive operation by its count times its cost row in the mode (grouped in
-:data:`MECHANISMS`: system calls, page-table updates, CR3 loads and flushes, faults,
+:data:`MECHANISMS`: system calls, page-table updates, context and TLB switches, faults,
 hidden faults, other privileged operations), the hypercall batches by their count times
 the batch cost, and what is left by category: page walks, binary translation (the
-emulation no operation accounts for: translating, return lookups), the hypervisor's
-page-table pinning and validation, and the guest's own work (kernel and user). A
+emulation no operation accounts for: translating, return lookups), the rest of the
+hypervisor's work (page-table pinning and validation: what no operation's row holds), and
+the guest's own work (kernel and user). A
 mechanism's overhead is its cycles in the mode minus its cycles natively; the
 mechanisms' overheads add up to the op's.
 
@@ -40,14 +41,14 @@ from model.costs import measure
 from model.hardware import load_profile
 from model.isa import N_OPS, Op
 from model.microbench import OPS
-from model.modes import compile_mode, resolve_mode
+from model.modes import baseline_mode, compile_mode, resolve_mode
 from model.vectors import COUNTS, CYCLES, S_BATCHES
 
 #: The sensitive operations each mechanism covers (the others: "other privileged").
 MECHANISMS = {
     "system calls": (Op.SYSCALL, Op.SYSRET, Op.IRET),
     "page-table updates": (Op.PTE_WRITE, Op.PT_ALLOC, Op.PT_PIN, Op.PT_UNPIN),
-    "CR3 loads and flushes": (Op.CR3_LOAD, Op.TLB_FLUSH, Op.INVLPG, Op.STACK_SWITCH),
+    "context and TLB switches": (Op.CR3_LOAD, Op.TLB_FLUSH, Op.INVLPG, Op.STACK_SWITCH),
     "faults": (Op.PAGE_FAULT, Op.EXC),
     "hidden faults": (Op.HIDDEN_FAULT,),
 }
@@ -80,22 +81,19 @@ class Overhead:
 
     @property
     def overhead_us(self) -> float:
+        """The overhead in microseconds."""
         return (self.cycles - self.native_cycles) / self.freq_hz * 1e6
 
-    def us(self, mechanism: str) -> float:
-        return self.by_mechanism[mechanism] / self.freq_hz * 1e6
 
-
-def mechanisms(op: str, mode: str, hardware: str) -> dict[str, float]:
-    """Cycles per iteration of ``op`` in ``mode`` by mechanism (see the module), the
-    loop its definition subtracts subtracted, per its unit."""
+def _attribute(op: str, mode: str, hardware: str) -> tuple[dict[str, float], np.ndarray]:
+    """One iteration of ``op`` (no subtraction, not per unit): the cycles of each
+    operation group and of the batches, and what is left by category."""
     spec = OPS[op]
     hw = load_profile(hardware)
-    cm = compile_mode(resolve_mode(mode, hw, modified_os=mode == "pv"), hw)
+    cm = compile_mode(resolve_mode(mode, hw), hw)
     d = measure(spec.make, mode, hardware, iterations=spec.iterations,
                 warm=spec.warmup).deltas.mean(axis=0)
     counts = d[COUNTS:COUNTS + N_OPS]
-    cycles = d[CYCLES:CYCLES + N_CATEGORIES]
     out: dict[str, float] = {}
     attributed = np.zeros(N_CATEGORIES)
     for name, ops in (*MECHANISMS.items(), ("other privileged", _OTHER)):
@@ -103,12 +101,24 @@ def mechanisms(op: str, mode: str, hardware: str) -> dict[str, float]:
         attributed += rows.sum(axis=0)
         out[name] = float(rows.sum())
     batches = d[S_BATCHES] * cm.batch_cost
-    attributed += batches
     out["hypercall batches"] = float(batches.sum())
-    rest = cycles - attributed
+    return out, d[CYCLES:CYCLES + N_CATEGORIES] - attributed - batches
+
+
+def _leftover(op: str, mode: str, hardware: str) -> np.ndarray:
+    """What one iteration of ``op`` spent by category beyond its operations' rows and
+    its batches (never negative when the attribution is sound)."""
+    return _attribute(op, mode, hardware)[1]
+
+
+def mechanisms(op: str, mode: str, hardware: str) -> dict[str, float]:
+    """Cycles per iteration of ``op`` in ``mode`` by mechanism (see the module), the
+    loop its definition subtracts subtracted, per its unit."""
+    spec = OPS[op]
+    out, rest = _attribute(op, mode, hardware)
     out["page walks"] = float(rest[PAGE_WALK])
     out["binary translation"] = float(rest[EMULATION])
-    out["pinning and validation"] = float(rest[HYPERVISOR] + rest[TRANSITION])
+    out["other hypervisor work"] = float(rest[HYPERVISOR] + rest[TRANSITION])  # pinning ...
     out["guest's own work"] = float(rest[KERNEL] + rest[USER])
     out = {k: v / spec.per for k, v in out.items()}
     if spec.subtract is not None:
@@ -118,8 +128,9 @@ def mechanisms(op: str, mode: str, hardware: str) -> dict[str, float]:
 
 
 def overhead(op: str, mode: str, hardware: str) -> Overhead:
-    """``op``'s overhead in ``mode`` over native on ``hardware``, by mechanism."""
-    mine, native = mechanisms(op, mode, hardware), mechanisms(op, "native", hardware)
+    """``op``'s overhead in ``mode`` over native (:func:`model.modes.baseline_mode`) on
+    ``hardware``, by mechanism."""
+    mine, native = mechanisms(op, mode, hardware), mechanisms(op, baseline_mode(), hardware)
     return Overhead(op, mode, hardware, sum(mine.values()), sum(native.values()),
                     load_profile(hardware).freq_hz,
                     {k: mine[k] - native[k] for k in mine})
@@ -131,7 +142,7 @@ def overheads(ops: list[str], hardware: str, modes: list[str] | None = None) -> 
     from model.modes import MODES
 
     hw = load_profile(hardware)
-    names = [m for m in (modes or MODES.names()) if m != "native"]
+    names = [m for m in (modes or MODES.names()) if m != baseline_mode()]
     return [overhead(op, m, hardware) for op in ops for m in names
             if MODES[m].reason(hw) is None]
 

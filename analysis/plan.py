@@ -34,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from model.errors import ConfigError, valid_choices
+from model.record import EXACT
 from model.scenario import Scenario, ScenarioError, with_overrides
 from model.scenario.overrides import parse_override, set_path
 
@@ -332,7 +333,7 @@ def plan(base: Scenario, path: str, slos: Sequence[Slo], start: int | None = Non
         columns=[path, "point", "replication", "seed"])
     return Plan(path, list(slos), answer, dict(sorted(verdicts.items())),
                 Sweep(table, [path], ran=counts[0], cached=counts[1], damaged=damaged,
-                      reproducibility=reproducibility(), base=base), limit, confidence)
+                      reproducibility=reproducibility(EXACT), base=base), limit, confidence)
 
 
 def _current(s: Scenario, path: str) -> int:

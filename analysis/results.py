@@ -69,6 +69,11 @@ TABLES = {
 }
 
 
+#: Columns a results directory written before them lacks: table -> column -> the column
+#: it is read as (cpu.parquet before its on-behalf attribution counted every row in the
+#: domain that ran it).
+OLDER = {"cpu": {"on_behalf_of": "guest"}}
+
 #: The most a summary.json may be (bytes): a run's is a few kB.
 MAX_SUMMARY_BYTES = 64 << 20
 #: Keys of summary.json that reading a results directory relies on, with their types.
@@ -192,8 +197,9 @@ class Results:
 
     def latency_percentiles(self) -> pd.DataFrame:
         """Request latency (ms) per guest, device and direction (``read``/``write`` for a
-        disk, ``receive``/``send`` for a NIC: each a stream of like requests, as the
-        summary's ``io.streams``): count, mean, p50, p95, p99."""
+        disk, ``receive``/``send`` for a NIC: each a stream of like requests): count,
+        mean, p50, p95, p99, over every request of the table (the summary's
+        ``io.streams`` count those issued after the warm-up)."""
         rq = self.requests
         directions = [direction(k, w) for k, w in zip(rq["kind"], rq["write"], strict=True)]
         q = rq.assign(direction=directions).groupby(["guest", "device", "direction"],
@@ -279,7 +285,8 @@ class Results:
             )
         summary = _read_summary(summary_file)
         tables = {
-            attr: _read_table(path / name, columns) for attr, (name, columns) in TABLES.items()
+            attr: _read_table(path / name, columns, OLDER.get(attr, {}))
+            for attr, (name, columns) in TABLES.items()
         }
         with as_recorded():  # a trace is taken as the run recorded it (it may have moved)
             scenario = load_scenario(str(path / "scenario.resolved.yaml"))
@@ -412,8 +419,11 @@ def _read_summary(f: Path) -> dict:
     return doc
 
 
-def _read_table(f: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    """One Parquet table, checked to have ``columns``, or a :class:`PvsimError`."""
+def _read_table(f: Path, columns: tuple[str, ...],
+                older: dict[str, str] | None = None) -> pd.DataFrame:
+    """One Parquet table, checked to have ``columns``, or a :class:`PvsimError`; a column
+    of ``older`` (column -> the one it is filled from) may be missing, as in a table
+    written before it existed."""
     if not f.is_file():
         raise PvsimError(f"{f}: missing: the results directory is incomplete; {_AGAIN}")
     try:
@@ -424,6 +434,9 @@ def _read_table(f: Path, columns: tuple[str, ...]) -> pd.DataFrame:
         raise PvsimError(
             f"{f}: not a readable Parquet file (truncated or damaged? {why}); {_AGAIN}"
         ) from None
+    for col, source in (older or {}).items():
+        if col not in df.columns and source in df.columns:
+            df[col] = df[source]
     if set(df.columns) != set(columns):
         missing = [c for c in columns if c not in df.columns]
         extra = [str(c) for c in df.columns if c not in columns]

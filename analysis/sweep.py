@@ -44,6 +44,7 @@ import pandas as pd
 
 from model import __version__
 from model.errors import ConfigError, PvsimError
+from model.record import EXACT
 from model.scenario import Scenario, with_overrides
 from model.scenario.overrides import parse_override
 
@@ -428,4 +429,4 @@ def sweep(base: Scenario, points: Sequence[Point], replications: int = 1, jobs: 
             rows.append({**{a: columns[a][i] for a in axes}, "point": i,
                          "replication": k, "seed": seed, **results[i, k]})
     return Sweep(pd.DataFrame(rows), axes, ran=len(todo), cached=cached, damaged=damaged,
-                 reproducibility=reproducibility(), base=base)
+                 reproducibility=reproducibility(EXACT), base=base)

@@ -56,9 +56,9 @@ def render_overheads(ops: list[str], hardware: str, out: Console) -> None:
                       f"{o.overhead_us:+.3g}", decomposition(o))
     out.print(table)
     out.print("by mechanism: each sensitive operation's count times its cost in the mode, "
-              "the hypercall batches', then page walks, binary translation, the "
-              "hypervisor's pinning and validation and the guest's own work; the mode's "
-              "minus native's (analysis/overheads.py)\n")
+              "the hypercall batches', then page walks, binary translation, the rest of "
+              "the hypervisor's work (pinning, validation) and the guest's own work; the "
+              "mode's minus native's (analysis/overheads.py)\n")
 
 
 def _figure(x: float) -> str:

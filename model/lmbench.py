@@ -21,7 +21,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def copy_in(va: int, n_lines: int) -> Chunk:
     return b.build()
 
 
-def touch(vpns, write: bool = True) -> Chunk:
+def touch(vpns: Iterable[int], write: bool = True) -> Chunk:
     """User code touching one word of each page of ``vpns`` (a store, or a load)."""
     b = ChunkBuilder()
     for vpn in vpns:
@@ -284,7 +284,7 @@ def ctx_overhead(kb: int) -> Callable[[GuestKernel, Process], Iteration]:
 
 # --- lat_pagefault and lat_mmap ----------------------------------------------------------
 
-def mmap(k: GuestKernel, p: Process, pages: int, file: int = 7):
+def mmap(k: GuestKernel, p: Process, pages: int, file: int = 7) -> Generator[Chunk, None, Vma]:
     """``mmap()`` of ``pages`` pages of a file (``vma = yield from mmap(k, p, n)``)."""
     start = MMAP_VPN + 0x1000 * len(p.vmas)
     vma = Vma(start, pages, "file", False, file)
@@ -293,7 +293,7 @@ def mmap(k: GuestKernel, p: Process, pages: int, file: int = 7):
     return vma
 
 
-def munmap(k: GuestKernel, p: Process, vma: Vma):
+def munmap(k: GuestKernel, p: Process, vma: Vma) -> Iterator[Chunk]:
     """``munmap()``: zap the mapping's present PTEs (a lazy batch), flush the TLB."""
     present = [vpn for vpn in range(vma.start, vma.start + vma.pages)
                if k.mem.lookup(p.space, vpn) & 1]

@@ -18,7 +18,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -121,10 +121,8 @@ class OpSpec:
     per: int = 1
 
 
-def _os(make, iterations: int, warmup: int, doc: str, kind: str = "os", name: str = ""):
-    name = name or make.__name__.rstrip("_")
-    return OpSpec(make, iterations, warmup, kind, doc, lm.SUBTRACT.get(name),
-                  lm.PER.get(name, 1))
+def _os(make, iterations: int, warmup: int, doc: str, kind: str = "os") -> OpSpec:
+    return OpSpec(make, iterations, warmup, kind, doc)
 
 
 OPS: dict[str, OpSpec] = {
@@ -139,24 +137,22 @@ OPS: dict[str, OpSpec] = {
     "exec": _os(lm.exec_, 10, 2, "lat_proc exec: fork + execve of a small program"),
     "sh": _os(lm.sh, 6, 1, "lat_proc shell: fork + /bin/sh -c of a small program"),
     "ctx_switch": _os(lm.ctx(2, 0), 200, 10, "lat_ctx 2p/0K: a token between two "
-                      "processes, minus one process's pipe write and read", name="ctx_switch"),
+                      "processes, minus one process's pipe write and read"),
     **{f"ctx_{n}p_{kb}k": _os(lm.ctx(n, kb), 100, 2 * n, f"lat_ctx {n}p/{kb}K: a token "
-                             f"round {n} processes each summing {kb} KiB, minus the overhead",
-                             name=f"ctx_{n}p_{kb}k")
+                             f"round {n} processes each summing {kb} KiB, minus the overhead")
        for n, kb in ((2, 16), (2, 64), (8, 16), (16, 16))},
     "page_fault": _os(lm.page_fault, 2, 1, "lat_pagefault: a page of a 1 MiB file mapping "
                       "read, with its zap, per page"),
     "prot_fault": _os(lm.prot_fault, 100, 5, "lat_sig prot: a store to a read-only "
                       "mapping, minus the signal's delivery"),
-    "mmap": _os(lm.mmap_op, 10, 2, "map, touch and unmap 64 pages of a file",
-                name="mmap"),
+    "mmap": _os(lm.mmap_op, 10, 2, "map, touch and unmap 64 pages of a file"),
     "forkwait": _os(lm.forkwait, 20, 2, "AA06: fork a child that exits at once; wait"),
     "kill0": _os(lm.kill0, 200, 5, "kill(me, 0), which lat_sig catch subtracts", "part"),
     "remap": _os(lm.remap, 2, 1, "munmap, mmap and msync of a 1 MiB file mapping, per "
                  "page, which lat_pagefault subtracts", "part"),
     **{f"ctx_overhead_{kb}k": _os(lm.ctx_overhead(kb), 200, 5, f"a pipe write and read "
                                   f"and a {kb} KiB sum by one process, which lat_ctx "
-                                  "subtracts", "part", name=f"ctx_overhead_{kb}k")
+                                  "subtracts", "part")
        for kb in (0, 16, 64)},
     "syscall": OpSpec(_nb_syscall, 500, 10, "nano", "AA06: syscall/sysret round trip"),
     "in": OpSpec(_nb_in, 500, 10, "nano", "AA06: in from port 0x80"),
@@ -176,6 +172,9 @@ OPS: dict[str, OpSpec] = {
     "net_tx": OpSpec(None, 1, 0, "io", "send 4000 MTU-1500 segments on a 1 Gbit/s NIC"),
     "net_rx": OpSpec(None, 1, 0, "io", "receive 4000 MTU-1500 segments on a 1 Gbit/s NIC"),
 }
+# lmbench's subtractions and units, by op name (model.lmbench)
+OPS = {name: replace(spec, subtract=lm.SUBTRACT.get(name), per=lm.PER.get(name, 1))
+       for name, spec in OPS.items()}
 #: The I/O workloads' parameters in the bench (each gets the devices it declares it needs).
 IO_WORKLOADS = {
     "kernel_build": {},

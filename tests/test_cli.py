@@ -76,7 +76,7 @@ def test_validate_shows_every_set_and_fails_when_a_row_is_off(capsys):
         assert title in out
     assert "fork (fork proc)" in out and "SOSP 2003" in out
     assert "overheads over native (netburst-2.4ghz" in out  # and where they go
-    assert "pinning and validation +" in " ".join(out.split())
+    assert "other hypervisor work +" in " ".join(out.split())
     checks = validate()
     assert len(checks) == 21 + 17 + 2
     assert status == (0 if all(c.ok for c in checks) else 1)

@@ -102,6 +102,19 @@ def test_a_results_directory_reads_back_equal(run, tmp_path):
     assert "web" in repr(back) and "<table" in back._repr_html_()
 
 
+def test_a_results_directory_written_before_the_on_behalf_column_still_loads(run, tmp_path):
+    """cpu.parquet gained ``on_behalf_of``: an older one reads each row as counted in the
+    domain that ran it."""
+    import pandas as pd
+
+    out = run.save(tmp_path / "r")
+    cpu = pd.read_parquet(out / "cpu.parquet").drop(columns="on_behalf_of")
+    cpu.to_parquet(out / "cpu.parquet")
+    old = Results.load(out)
+    assert (old.cpu["on_behalf_of"] == old.cpu["guest"]).all()
+    assert old.cpu["cycles"].sum() == run.cpu["cycles"].sum()
+
+
 def test_progress_does_not_change_the_run():
     s = parse_scenario(SCENARIO, "tables.yaml")
     seen: list[float] = []
