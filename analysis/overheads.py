@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -114,6 +115,13 @@ def _leftover(op: str, mode: str, hardware: str) -> np.ndarray:
 def mechanisms(op: str, mode: str, hardware: str) -> dict[str, float]:
     """Cycles per iteration of ``op`` in ``mode`` by mechanism (see the module), the
     loop its definition subtracts subtracted, per its unit."""
+    return dict(_mechanisms(op, mode, hardware))
+
+
+@cache
+def _mechanisms(op: str, mode: str, hardware: str) -> tuple[tuple[str, float], ...]:
+    """:func:`mechanisms`, measured once per (op, mode, hardware): the runs are
+    deterministic, and native and the subtracted loops recur across ops and modes."""
     spec = OPS[op]
     out, rest = _attribute(op, mode, hardware)
     out["page walks"] = float(rest[PAGE_WALK])
@@ -124,7 +132,7 @@ def mechanisms(op: str, mode: str, hardware: str) -> dict[str, float]:
     if spec.subtract is not None:
         base = mechanisms(spec.subtract, mode, hardware)
         out = {k: v - base[k] for k, v in out.items()}
-    return out
+    return tuple(out.items())
 
 
 def overhead(op: str, mode: str, hardware: str) -> Overhead:

@@ -390,6 +390,9 @@ def execute(
     translated = mode[M_BT] != 0 and kernel_mode
     paging = mode[M_PAGING]
     small_kernel = mode[M_SMALL_KERNEL] != 0
+    # the direct map's TLB tags: per 2 MiB page, or per 4 KiB page (a PV kernel on x86-32)
+    kernel_shift = PAGE_SHIFT if small_kernel else LARGE_PAGE_SHIFT
+    kernel_tag = TAG_DIRECT if small_kernel else TAG_DIRECT | TAG_LARGE
     set_mask = tlb.shape[0] - 1  # the number of sets is a power of two
     ways = tlb.shape[1]
     alu = base[B_ALU]
@@ -431,12 +434,7 @@ def execute(
             va = a[pos]
             write = o == _STORE
             if va >= KERNEL_BASE:
-                if small_kernel:
-                    tag = ((va - KERNEL_BASE) >> PAGE_SHIFT) << TAG_PAGE_SHIFT | TAG_DIRECT
-                else:
-                    tag = ((va - KERNEL_BASE) >> LARGE_PAGE_SHIFT) << TAG_PAGE_SHIFT | (
-                        TAG_DIRECT | TAG_LARGE
-                    )
+                tag = ((va - KERNEL_BASE) >> kernel_shift) << TAG_PAGE_SHIFT | kernel_tag
             else:
                 tag = (va >> PAGE_SHIFT) << TAG_PAGE_SHIFT
             s = (tag >> TAG_PAGE_SHIFT) & set_mask

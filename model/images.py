@@ -92,22 +92,23 @@ _LOADER = _calls((1, "mmap", "brk"), (8, "mmap", "mmap"), (1, "stat", "access"),
                  (3, "read", "read_null"), (3, "mmap", "mprotect"), (5, "null", "null_syscall"),
                  (1, "munmap", "munmap_base"))  # fmt: skip
 
-#: A dynamically linked C program: libc and the dynamic loader (``/proc/self/smaps`` and
-#: the page faults per mapping of ``hello``: libc 22, the loader 10, anonymous 9, the
-#: loader's cache 2).
-DYNAMIC_C = ProcessImage(
-    "dynamic C program",
-    (
-        Segment("libc text", "text", 342, 14, file=20),
-        Segment("libc read-only data", "text", 83, 4, file=21),
-        Segment("libc data", "anon", 6, 4),
-        Segment("loader text", "text", 38, 6, file=22),
-        Segment("loader data", "anon", 4, 4),
-        Segment("loader cache", "text", 9, 2, file=23),
-        Segment("bss, TLS and heap", "anon", 16, 9),
-    ),
-    _LOADER,
-)
+#: The libraries' mappings (``/proc/self/smaps``): name, kind, pages, file (page-cache id).
+_LIBRARIES = (("libc text", "text", 342, 20), ("libc read-only data", "text", 83, 21),
+              ("libc data", "anon", 6, -1), ("loader text", "text", 38, 22),
+              ("loader data", "anon", 4, -1), ("loader cache", "text", 9, 23))
+
+
+def _linked(touched: tuple[int, ...], heap: tuple[int, int]) -> tuple[Segment, ...]:
+    """The libraries' segments, each with the pages a start-up touches (in the order of
+    :data:`_LIBRARIES`), and the program's anonymous memory: ``heap`` (pages, touched)."""
+    return (*(Segment(name, kind, pages, t, file) for (name, kind, pages, file), t
+              in zip(_LIBRARIES, touched, strict=True)),
+            Segment("bss, TLS and heap", "anon", *heap))
+
+
+#: A dynamically linked C program: libc and the dynamic loader (the page faults per
+#: mapping of ``hello``: libc 22, the loader 10, anonymous 9, the loader's cache 2).
+DYNAMIC_C = ProcessImage("dynamic C program", _linked((14, 4, 4, 6, 4, 2), (16, 9)), _LOADER)
 
 #: ``/bin/sh -c /tmp/hello`` by dash, up to its vfork and exec of the program: the loader's
 #: calls and 21 of its own (7 rt_sigaction, 2 rt_sigprocmask, 2 fstat, 2 brk, geteuid
@@ -115,16 +116,7 @@ DYNAMIC_C = ProcessImage(
 #: libc 28, the loader 10, anonymous 12, the cache 1 (dash's own text, 10 faults, is the
 #: program's: the bench's exec of a program touches its text itself).
 DASH = ProcessImage(
-    "dash",
-    (
-        Segment("libc text", "text", 342, 18, file=20),
-        Segment("libc read-only data", "text", 83, 6, file=21),
-        Segment("libc data", "anon", 6, 4),
-        Segment("loader text", "text", 38, 6, file=22),
-        Segment("loader data", "anon", 4, 4),
-        Segment("loader cache", "text", 9, 1, file=23),
-        Segment("bss, TLS and heap", "anon", 33, 12),
-    ),
+    "dash", _linked((18, 6, 4, 6, 4, 1), (33, 12)),
     _LOADER + _calls((9, "sigaction", "sigaction"), (2, "stat", "stat"), (2, "mmap", "brk"),
                      (8, "null", "null_syscall")),
 )

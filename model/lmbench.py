@@ -133,23 +133,30 @@ def prot_fault(k: GuestKernel, p: Process) -> Iteration:
 
 # --- lat_proc ----------------------------------------------------------------------------
 
+def _forked(k: GuestKernel, p: Process,
+            child: Callable[[Process], Iterator[Chunk]]) -> Iterator[Chunk]:
+    """lat_proc's iteration: ``fork()``; the parent blocks in ``waitpid()``; the child
+    runs ``child(process)`` and calls ``exit()``; the parent returns from the wait and
+    dirties its stack."""
+    proc = yield from k.fork(p)
+    yield from k.syscall("wait", k.p.wait)
+    yield from k.switch_to(proc)
+    yield from child(proc)
+    yield from k.exit(proc, switch_to=p)
+    yield _stack_touch(p)
+
+
 def fork(k: GuestKernel, p: Process, image: ProcessImage | None = DYNAMIC_C) -> Iteration:
-    """``lat_proc fork``: ``fork()``; the parent blocks in ``waitpid()``; the child
-    returns from fork, dirties the pages its exit path writes (``cow_touch_pages``) and
-    calls ``exit()``; the parent returns from the wait and dirties its stack. The parent
-    is a dynamically linked program that has run (``image``, its start-up's pages
-    present; None: the program alone): fork copies their PTEs too."""
+    """``lat_proc fork``: the child returns from fork, dirties the pages its exit path
+    writes (``cow_touch_pages``) and exits (:func:`_forked`). The parent is a
+    dynamically linked program that has run (``image``, its start-up's pages present;
+    None: the program alone): fork copies their PTEs too."""
     if image is not None:
         map_image(k, p, image, present=True)
 
-    def it():
-        child = yield from k.fork(p)
-        yield from k.syscall("wait", k.p.wait)
-        yield from k.switch_to(child)
+    def child(proc: Process) -> Iterator[Chunk]:
         yield touch(range(DATA_VPN, DATA_VPN + k.p.cow_touch_pages))
-        yield from k.exit(child, switch_to=p)
-        yield _stack_touch(p)
-    return it
+    return lambda: _forked(k, p, child)
 
 
 def _stack_touch(proc: Process) -> Chunk:
@@ -173,57 +180,40 @@ def _run_program(k: GuestKernel, proc: Process, text_file: int,
 
 
 def exec_(k: GuestKernel, p: Process) -> Iteration:
-    """``lat_proc exec``: ``fork()``; the child closes fd 1 and ``execve()`` s
-    ``/tmp/hello``, dynamically linked (:data:`model.images.DYNAMIC_C`), which starts up,
-    writes to fd 1 and exits; the parent (as for :func:`fork`) waits."""
+    """``lat_proc exec``: the child closes fd 1 and ``execve()`` s ``/tmp/hello``,
+    dynamically linked (:data:`model.images.DYNAMIC_C`), which starts up, writes to fd 1
+    and exits (:func:`_forked`; the parent as for :func:`fork`)."""
     map_image(k, p, DYNAMIC_C, present=True)
 
-    def it():
-        child = yield from k.fork(p)
-        yield from k.syscall("wait", k.p.wait)
-        yield from k.switch_to(child)
+    def child(proc: Process) -> Iterator[Chunk]:
         yield from k.syscall("close", k.p.close)
-        yield from _run_program(k, child, text_file=2)
-        yield from k.exit(child, switch_to=p)
-        yield _stack_touch(p)
-    return it
+        yield from _run_program(k, proc, text_file=2)
+    return lambda: _forked(k, p, child)
 
 
 def sh(k: GuestKernel, p: Process) -> Iteration:
-    """``lat_proc shell``: ``fork()``; the child closes fd 1 and runs ``/bin/sh -c
-    /tmp/hello``: the shell starts up (:data:`model.images.DASH`), forks and execs
-    ``hello``, waits for it and exits; the parent (as for :func:`fork`) waits. (dash
-    vforks; the bash of lmbench's Linux 2.4 figures forked, as here.)"""
+    """``lat_proc shell``: the child closes fd 1 and runs ``/bin/sh -c /tmp/hello``: the
+    shell starts up (:data:`model.images.DASH`), forks and execs ``hello``, waits for it
+    and exits (:func:`_forked`; the parent as for :func:`fork`). (dash vforks; the bash
+    of lmbench's Linux 2.4 figures forked, as here.)"""
     map_image(k, p, DYNAMIC_C, present=True)
 
-    def it():
-        shell = yield from k.fork(p)
-        yield from k.syscall("wait", k.p.wait)
-        yield from k.switch_to(shell)
+    def shell(proc: Process) -> Iterator[Chunk]:
         yield from k.syscall("close", k.p.close)
-        yield from _run_program(k, shell, text_file=3, image=DASH)  # /bin/sh starts ...
-        prog = yield from k.fork(shell)  # ... and runs the small program
+        yield from _run_program(k, proc, text_file=3, image=DASH)  # /bin/sh starts ...
+        prog = yield from k.fork(proc)  # ... and runs the small program
         yield from k.syscall("wait", k.p.wait)
         yield from k.switch_to(prog)
         yield from _run_program(k, prog, text_file=2)
-        yield from k.exit(prog, switch_to=shell)
-        yield from k.exit(shell, switch_to=p)
-        yield _stack_touch(p)
-    return it
+        yield from k.exit(prog, switch_to=proc)
+    return lambda: _forked(k, p, shell)
 
 
 def forkwait(k: GuestKernel, p: Process) -> Iteration:
-    """AA06's forkwait: ``fork()`` a child that exits at once, and ``wait()`` for it; the
-    parent is a dynamically linked program (as for :func:`fork`)."""
+    """AA06's forkwait: ``fork()`` a child that exits at once, and ``wait()`` for it
+    (:func:`_forked`); the parent is a dynamically linked program (as for :func:`fork`)."""
     map_image(k, p, DYNAMIC_C, present=True)
-
-    def it():
-        child = yield from k.fork(p)
-        yield from k.syscall("wait", k.p.wait)  # parent blocks in wait4 ...
-        yield from k.switch_to(child)  # ... the child runs and exits at once
-        yield from k.exit(child, switch_to=p)
-        yield _stack_touch(p)  # the parent returns to user code and dirties its stack
-    return it
+    return lambda: _forked(k, p, lambda proc: iter(()))
 
 
 # --- lat_ctx -----------------------------------------------------------------------------

@@ -166,8 +166,6 @@ class Burst:
         self.total = int(self.cycles.sum())
 
 
-
-
 class Frame:
     """One instruction source on a vCPU's stack: the workload at the bottom, above it
     what the guest kernel pushed (a fault or interrupt handler).
