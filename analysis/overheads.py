@@ -48,7 +48,8 @@ from model.vectors import COUNTS, CYCLES, S_BATCHES
 #: The sensitive operations each mechanism covers (the others: "other privileged").
 MECHANISMS = {
     "system calls": (Op.SYSCALL, Op.SYSRET, Op.IRET),
-    "page-table updates": (Op.PTE_WRITE, Op.PT_ALLOC, Op.PT_PIN, Op.PT_UNPIN),
+    "page-table updates": (Op.PTE_WRITE, Op.PTE_CLEAR, Op.PTE_FILL, Op.PT_ALLOC, Op.PT_PIN,
+                           Op.PT_UNPIN),
     "context and TLB switches": (Op.CR3_LOAD, Op.TLB_FLUSH, Op.INVLPG, Op.STACK_SWITCH),
     "faults": (Op.PAGE_FAULT, Op.EXC),
     "hidden faults": (Op.HIDDEN_FAULT,),

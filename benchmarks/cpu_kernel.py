@@ -34,25 +34,38 @@ import model.vcpu as vcpu_module
 from model.cpu import execute as new_execute
 from model.domain import DomainConfig
 from model.host import Host, RunStats
-from model.vectors import M_SMALL_KERNEL, POL_MODE
+from model.vectors import (
+    B_SHADOW_TABLE,
+    M_EARLY_UNSHADOW,
+    M_SHADOW_ROOTS,
+    M_SMALL_KERNEL,
+    POL_BASE,
+    POL_MODE,
+)
 from model.workloads import cpu_bound
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _kernel_before import execute as _reference  # noqa: E402
 
-_POLICY = 9  # the kernel's policy argument
-_laid_out_then: dict[int, np.ndarray] = {}
+_POLICY, _PT_SHADOW = 9, 16  # the kernel's policy argument, and pt_shadow (added later)
+#: the entries of the policy vector added after the copy, which it does not read (the
+#: modes it is compared on have the same semantics: no small kernel, no shadow paging)
+_ADDED = (POL_MODE + M_SMALL_KERNEL, POL_MODE + M_SHADOW_ROOTS, POL_MODE + M_EARLY_UNSHADOW,
+          POL_BASE + B_SHADOW_TABLE)
+_laid_out_then: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id: (policy, then)
 
 
 def old_execute(*args):
-    """The reference kernel, given the policy vector as it was laid out then: without the
-    mode vector's M_SMALL_KERNEL entry, added later (0 for the x86-64 profile timed)."""
+    """The reference kernel, given the policy vector as it was laid out then and its
+    arguments then: without the entries and the ``pt_shadow`` table added later."""
     policy = args[_POLICY]
-    old = _laid_out_then.get(id(policy))
-    if old is None:
+    known = _laid_out_then.get(id(policy))
+    if known is None or known[0] is not policy:  # (an id is reused once freed)
         assert policy[POL_MODE + M_SMALL_KERNEL] == 0
-        old = _laid_out_then[id(policy)] = np.delete(policy, POL_MODE + M_SMALL_KERNEL)
-    return _reference(*args[:_POLICY], old, *args[_POLICY + 1:])
+        known = _laid_out_then[id(policy)] = (policy, np.delete(policy, _ADDED))
+    old = known[1]
+    return _reference(*args[:_POLICY], old, *args[_POLICY + 1:_PT_SHADOW],
+                      *args[_PT_SHADOW + 1:])
 
 
 def timed_run(

@@ -14,9 +14,10 @@ Hot path inline, cold paths in helpers
 The loop of :func:`execute` holds what almost every instruction needs (an ALU run, a
 TLB hit, a branch) and the sensitive operations, frequent in kernel code. Rare paths
 are separate ``@njit`` functions, which numba never inlines (LLVM may): the TLB miss
-(walk, shadow fill, fault, LRU fill: :func:`_tlb_miss`) and the translation-cache
-miss (:func:`_tc_miss`). Such a helper has one exit, after a last use of every array
-argument (``_ = cpu.shape, ...``): numba's reference-count pruning then drops the
+(walk, shadow fill, fault, LRU fill: :func:`_tlb_miss`), the translation-cache miss
+(:func:`model.tcache.tc_miss`) and shadow paging's upkeep (:mod:`model.shadow`). Such a
+helper has one exit, after a last use of every array argument (``_ = cpu.shape,
+...``): numba's reference-count pruning then drops the
 atomic incref/decref it otherwise pays per array per call (that made a miss-heavy
 stream 15% slower). Tiny helpers (:func:`_charge`) are ``inline="always"``.
 ``benchmarks/cpu_kernel.py`` times the kernel against its copy from before this rule
@@ -59,21 +60,23 @@ from .paging import (
     SPACE_DOM,
     SPACE_FLAGS,
     SPACE_ROOT,
+    SPACE_SHADOW,
     leaves,
     pte_slot,
     pv_valid,
 )
+from .shadow import load_root, shadow_path, traced_write
+from .tcache import tc_miss
 from .vectors import (
     B_ALU,
     B_BRANCH,
     B_BT_RET,
-    B_BT_TRANSLATE,
     B_CALL,
     B_MEM,
     B_PIN_TABLE,
     B_PT_ZERO,
     B_RET,
-    B_TC_CAPACITY,
+    B_SHADOW_TABLE,
     B_VALIDATE,
     B_WALK,
     B_WALK_NESTED,
@@ -84,8 +87,10 @@ from .vectors import (
     FAULT_PROTECTION,
     M_BATCH_LIMIT,
     M_BT,
+    M_EARLY_UNSHADOW,
     M_PAGING,
     M_PV,
+    M_SHADOW_ROOTS,
     M_SMALL_KERNEL,
     NESTED_STRIDE,
     PAGING_NESTED,
@@ -104,14 +109,13 @@ from .vectors import (
     R_SPACE,
     R_TIMER,
     R_TIMER_DELAY,
+    R_ZEROED,
     S_BATCHES,
     S_INSTR,
     S_MEM,
     S_PLAIN_PTE,
     S_PT_ALLOC,
     S_REFUSED,
-    S_TC_MISS,
-    S_TC_TRANSLATED,
     S_TLB_HIT,
     S_TLB_MISS,
     S_WALK_REFS,
@@ -124,9 +128,7 @@ from .vectors import (
     TAG_LARGE,
     TAG_PAGE_SHIFT,
     TC_CLOCK,
-    TC_SIZE,
     TC_STAMP,
-    TC_USED,
     TLB_EMPTY,
     TLB_LRU,
     TLB_PTE,
@@ -207,7 +209,8 @@ def _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o):
 
 
 @njit(cache=True)
-def _tlb_miss(va, write, s, tag, cpu, tlb, pt, spaces, paging, small_kernel, base, cost):
+def _tlb_miss(va, write, s, tag, cpu, tlb, pt, pt_shadow, spaces, paging, small_kernel, base,
+              cost):
     """A memory access that missed the TLB: the cold path (see the module).
 
     Walks the guest's tables (not for the direct map), fills the shadow entry under
@@ -242,8 +245,13 @@ def _tlb_miss(va, write, s, tag, cpu, tlb, pt, spaces, paging, small_kernel, bas
         if paging == PAGING_SHADOW and value > 0 and value & PTE_SHADOWED == 0:
             # hidden fault: the VMM fills the shadow entry from the guest's PTE
             used += _charge(cpu, cost, _HIDDEN)
+            cpu[R_ZEROED] = 0  # a page fault: no early unshadow (model.shadow)
             value |= PTE_SHADOWED
             pt[page, (va >> PAGE_SHIFT) & PT_INDEX_MASK] = value
+            if pt_shadow[page] != cpu[R_DOM] + 1:  # an unshadowed table, shadowed again
+                pt_shadow[page] = cpu[R_DOM] + 1
+                cpu[CYCLES + HYPERVISOR] += base[B_SHADOW_TABLE]
+                used += base[B_SHADOW_TABLE]
     if paging == PAGING_NESTED:
         refs = (n_guest + 1) * NESTED_STRIDE - 1
         c = n_guest * base[B_WALK] + (refs - n_guest) * base[B_WALK_NESTED]
@@ -259,6 +267,7 @@ def _tlb_miss(va, write, s, tag, cpu, tlb, pt, spaces, paging, small_kernel, bas
         cpu[R_FAULT_WRITE] = 1 if write else 0
         cpu[R_FAULT_KIND] = FAULT_NOT_PRESENT if value < 0 else FAULT_PROTECTION
         used += _charge(cpu, cost, _PF)
+        cpu[R_ZEROED] = 0
     else:
         way = 0
         oldest = tlb[s, 0, TLB_LRU]
@@ -271,35 +280,9 @@ def _tlb_miss(va, write, s, tag, cpu, tlb, pt, spaces, paging, small_kernel, bas
                 way = w
         tlb[s, way, TLB_TAG] = tag
         tlb[s, way, TLB_PTE] = value
-    _ = (
-        cpu.shape,
-        tlb.shape,
-        pt.shape,
-        spaces.shape,
-        base.shape,
-        cost.shape,
-    )  # one exit: see the module
+    _ = (cpu.shape, tlb.shape, pt.shape, pt_shadow.shape, spaces.shape, base.shape,
+         cost.shape)  # one exit: see the module
     return used, way
-
-
-@njit(cache=True)
-def _tc_miss(tc, tc_ctl, routine, size, base, cpu):
-    """Translate kernel routine ``routine`` (``size`` instructions), evicting the least
-    recently used routines while the cache would overflow. Returns the cycles charged."""
-    while tc_ctl[TC_USED] + size > base[B_TC_CAPACITY] and tc_ctl[TC_USED] > 0:
-        victim = -1
-        for r in range(tc.shape[0]):
-            if tc[r, TC_STAMP] != 0 and (victim < 0 or tc[r, TC_STAMP] < tc[victim, TC_STAMP]):
-                victim = r
-        tc_ctl[TC_USED] -= tc[victim, TC_SIZE]
-        tc[victim, TC_STAMP] = 0
-    tc[routine, TC_SIZE] = size
-    tc_ctl[TC_USED] += size
-    t = size * base[B_BT_TRANSLATE]
-    cpu[CYCLES + EMULATION] += t
-    cpu[S_TC_MISS] += 1
-    cpu[S_TC_TRANSLATED] += size
-    return t
 
 
 @njit(cache=True)
@@ -320,6 +303,7 @@ def execute(
     spaces,
     reservations,
     pt_owner,
+    pt_shadow,
     ctl,
     tc_all,
 ):
@@ -332,7 +316,7 @@ def execute(
         guest kernel mode.
     budget : int
         Cycles available; the instruction that crosses it completes (ALU runs split).
-    cpu, tlb, policy, costs, pt, pt_free, spaces, reservations, pt_owner, ctl, tc_all
+    cpu, tlb, policy, costs, pt, pt_free, spaces, reservations, pt_owner, pt_shadow, ctl, tc_all
         The packed state and tables (see the module); updated in place.
 
     Returns
@@ -366,7 +350,7 @@ def execute(
     >>> tc = np.zeros((2, 2), np.int64)
     >>> pos, sub, status, used = execute(c.op, c.a, c.b, 0, 0, False, 10**6, cpu, tlb,
     ...     cm.policy, cm.costs, mem.pt, mem.pt_free, mem.spaces, mem.reservations,
-    ...     mem.pt_owner, mem.ctl, tc)
+    ...     mem.pt_owner, mem.pt_shadow, mem.ctl, tc)
     >>> pos, status == ST_FAULT, int(cpu[R_FAULT_VA]) == 0x20000
     (4, True, True)
     >>> int(cpu[S_INSTR]), int(cpu[S_TLB_HIT]), int(cpu[S_TLB_MISS]), int(cpu[S_WALK_REFS])
@@ -450,7 +434,7 @@ def execute(
             if hit >= 0:
                 n_hit += 1
             else:
-                c, hit = _tlb_miss(va, write, s, tag, cpu, tlb, pt, spaces, paging,
+                c, hit = _tlb_miss(va, write, s, tag, cpu, tlb, pt, pt_shadow, spaces, paging,
                                    small_kernel, base, cost)
                 used += c
                 if hit < 0:
@@ -480,7 +464,7 @@ def execute(
                     routine = a[pos]
                     tc_ctl[TC_CLOCK] += 1
                     if tc[routine, TC_STAMP] == 0:
-                        used += _tc_miss(tc, tc_ctl, routine, b[pos], base, cpu)
+                        used += tc_miss(tc, tc_ctl, routine, b[pos], base, cpu)
                     tc[routine, TC_STAMP] = tc_ctl[TC_CLOCK]
                 pos += 1
                 continue
@@ -506,9 +490,9 @@ def execute(
             space = a[pos] >> VPN_BITS
             vpn = a[pos] & VPN_MASK
             value = b[pos]
-            guarded = space_flags[space] & PROTECTED != 0
+            pinned = space_flags[space] & PROTECTED != 0
             if (
-                guarded
+                pinned
                 and mode[M_PV] != 0
                 and not pv_valid(reservations, pt_owner, ctl, cpu[R_DOM], value)
             ):
@@ -521,17 +505,27 @@ def execute(
             if pslot < 0:
                 status = ST_NO_MEMORY
                 break
+            guarded = watched = pinned
+            if paging == PAGING_SHADOW:
+                # traced: a table this domain's VMM shadows (model.shadow), maybe one the
+                # guest freed and reused; new tables of a cached root are shadowed too
+                watched = spaces[space, SPACE_SHADOW] != 0
+                if nalloc and watched:
+                    shadow_path(pt, spaces, pt_shadow, space, vpn, space_dom[space])
+                guarded = pt_shadow[pslot] == space_dom[space] + 1
             for _ in range(nalloc):
                 cpu[S_PT_ALLOC] += 1
-                if guarded:
+                if watched:
                     used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, _PT_ALLOC)
                 else:
                     cpu[CYCLES + KERNEL] += base[B_PT_ZERO]
                     used += base[B_PT_ZERO]
             if guarded:
-                used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o)
+                kind = o
                 if paging == PAGING_SHADOW:
-                    value = value | PTE_SHADOWED  # the emulated write propagates to the shadow
+                    kind, value = traced_write(pt, pt_shadow, cpu, pslot, pidx, value,
+                                               mode[M_EARLY_UNSHADOW])
+                used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, kind)
             else:
                 cpu[CYCLES + KERNEL] += base[B_MEM]
                 used += base[B_MEM]
@@ -572,7 +566,8 @@ def execute(
             space = a[pos]
             cpu[R_SPACE] = space
             if paging == PAGING_SHADOW:
-                space_flags[space] |= PROTECTED
+                used += load_root(pt, spaces, pt_shadow, ctl, cpu, space, mode[M_SHADOW_ROOTS],
+                                  base[B_SHADOW_TABLE])
             tlb_flush(tlb, True)
         elif o == _FLUSH:
             tlb_flush(tlb, True)

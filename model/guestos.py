@@ -398,7 +398,7 @@ class GuestKernel:
         return child
 
     def _teardown(self, space: int) -> Iterator[Chunk]:
-        """exit_mmap: unpin (Xen PV) or let the VMM unshadow, clear every PTE in a lazy
+        """exit_mmap: unpin (Xen PV), clear every PTE in a lazy
         batch, then free the frames and the page-table pages."""
         entries = self.mem.present(space)
         zap = _work_template(self.p.exit_per_pte, self.p.kernel_mem_fraction, 98)

@@ -164,5 +164,7 @@ def load_profile(name: str = DEFAULT_PROFILE) -> HardwareProfile:
         tlb_ways=int(raw["tlb"]["ways"]),
         software_speed=speed,
         costs=costs,
-        params=_entries(software["params"], "profiles/software.yaml"),
+        # the VMM software's policies, which a profile may set for its era
+        params=_entries(software["params"], "profiles/software.yaml")
+        | _entries(raw.get("params", {}), where),
     )

@@ -27,7 +27,7 @@ Operand conventions
 ``PT_PIN``     a = address-space id: its tables become page tables the hypervisor
                watches (Xen PV: MMUEXT_PIN_L4_TABLE validates every entry)
 ``PT_UNPIN``   a = address-space id: teardown begins (Xen PV: MMUEXT_UNPIN_TABLE;
-               shadow paging: the VMM's early-unshadow heuristic drops its shadows)
+               nothing elsewhere: a shadow VMM only sees the teardown's writes)
 ``IO``         a = I/O action id, b = its argument: an action of an I/O path (publish
                on a ring, notify, take responses) that must happen at its exact
                simulated time; the hypervisor performs it and charges its costs
@@ -37,7 +37,11 @@ Operand conventions
 
 ``PT_ALLOC``, ``PAGE_FAULT``, ``HIDDEN_FAULT`` and ``INTERRUPT`` are events the
 machine raises (a page-table page linked in, a fault, an interrupt delivered),
-not instructions of a stream; they have policy rows all the same.
+not instructions of a stream; they have policy rows all the same. So are
+``PTE_CLEAR`` and ``PTE_FILL``: a ``PTE_WRITE`` that a shadow-paging VMM traces is
+counted and charged as the kind of change it makes, as AA06's ptemod rows
+measure them (present to not present, not present to present; any other change,
+or none, is a ``PTE_WRITE``).
 
 Examples
 --------
@@ -95,10 +99,12 @@ class Op(IntEnum):
     PAGE_FAULT = 40
     HIDDEN_FAULT = 41
     INTERRUPT = 42
+    PTE_CLEAR = 43
+    PTE_FILL = 44
 
 
 FIRST_SENSITIVE = 10
-N_OPS = 43
+N_OPS = 45
 
 #: Sensitive operations whose effect reaches beyond the vCPU (the hypervisor
 #: or the scheduler must act at the right simulated time): the kernel stops there.

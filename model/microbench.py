@@ -25,13 +25,13 @@ import numpy as np
 from . import lmbench as lm
 from .categories import NAMES
 from .domain import DomainConfig
-from .errors import UnknownNameError
+from .errors import PvsimError, UnknownNameError
 from .guestos import DATA_VPN, GuestKernel, Process
 from .hardware import DEFAULT_PROFILE, load_profile
 from .host import Host, WorkloadContext
 from .io.devices import Device, NicService, SsdService
 from .io.paths import PATHS
-from .isa import Chunk, ChunkBuilder, Op, pte_target
+from .isa import PTE_P, PTE_SHADOWED, PTE_U, PTE_W, Chunk, ChunkBuilder, Op, make_pte, pte_target
 from .lmbench import Iteration
 from .modes import MODES
 from .vcpu import Marker
@@ -99,9 +99,35 @@ def _nb_divzero(k, p):
 
 def _nb_ptemod(k, p):
     vpn = DATA_VPN
-    value = k.mem.lookup(p.space, vpn) & ~(1 << 52)
+    value = k.mem.lookup(p.space, vpn) & ~PTE_SHADOWED
     c = _kernel_ops((Op.PTE_WRITE, pte_target(p.space, vpn), value))
     return lambda: iter([c])
+
+
+#: The entries AA06's P->NP and NP->P ptemods change, one per iteration: one page table's
+#: worth (512), in no VMA, so that no write allocates a table.
+_PTEMOD_VPN, _PTEMOD_ENTRIES = DATA_VPN + 0x8000, 512
+
+
+def _nb_ptemod_change(present_before: bool):
+    """AA06's ptemod P->NP (``present_before``) or NP->P: each iteration changes the
+    next of :data:`_PTEMOD_ENTRIES` entries, from present to not present or back."""
+    def make(k: GuestKernel, p: Process) -> Iteration:
+        pte = make_pte(k.alloc_frame(), PTE_P | PTE_W | PTE_U)
+        vpns = range(_PTEMOD_VPN, _PTEMOD_VPN + _PTEMOD_ENTRIES)
+        for vpn in vpns:
+            k.mem.set_pte(p.space, vpn, pte if present_before else 0)
+        value = 0 if present_before else pte
+        chunks = iter([_kernel_ops((Op.PTE_WRITE, pte_target(p.space, v), value)) for v in vpns])
+
+        def iteration() -> Iterator[Chunk]:
+            chunk = next(chunks, None)
+            if chunk is None:
+                raise PvsimError(f"a ptemod P->NP or NP->P bench changes at most "
+                                 f"{_PTEMOD_ENTRIES} entries: measure fewer iterations")
+            yield chunk
+        return iteration
+    return make
 
 
 @dataclass(frozen=True)
@@ -161,6 +187,10 @@ OPS: dict[str, OpSpec] = {
     "pgfault": OpSpec(_nb_pgfault, 500, 10, "nano", "AA06: a true page fault, fixed up"),
     "divzero": OpSpec(_nb_divzero, 500, 10, "nano", "AA06: divide by zero, handled"),
     "ptemod": OpSpec(_nb_ptemod, 500, 10, "nano", "AA06: rewrite a PTE unchanged"),
+    "ptemod_clear": OpSpec(_nb_ptemod_change(True), 500, 10, "nano",
+                           "AA06: make a present PTE not present (P->NP)"),
+    "ptemod_fill": OpSpec(_nb_ptemod_change(False), 500, 10, "nano",
+                          "AA06: make a not-present PTE present (NP->P)"),
     "cpu_bound": OpSpec(lambda k, p: None, 1, 0, "macro", "2M instructions of integer compute"),
     "kernel_build": OpSpec(None, 1, 0, "io", "8 compile jobs: fork, exec, read, compute, write"),
     "oltp_db": OpSpec(None, 1, 0, "io", "100 transactions, one at a time: 8 KiB reads and "

@@ -44,6 +44,7 @@ from .vectors import (
     B_PIN_TABLE,
     B_PT_ZERO,
     B_RET,
+    B_SHADOW_TABLE,
     B_TC_CAPACITY,
     B_VALIDATE,
     B_WALK,
@@ -51,8 +52,10 @@ from .vectors import (
     BASE_VECTOR,
     M_BATCH_LIMIT,
     M_BT,
+    M_EARLY_UNSHADOW,
     M_PAGING,
     M_PV,
+    M_SHADOW_ROOTS,
     M_SMALL_KERNEL,
     MODE_VECTOR,
     PAGING_DIRECT,
@@ -86,7 +89,7 @@ _BASE_COSTS = ((B_ALU, "alu"), (B_MEM, "mem"), (B_BRANCH, "branch"), (B_CALL, "c
                (B_RET, "ret"), (B_WALK, "walk_ref"), (B_WALK_NESTED, "walk_ref_nested"),
                (B_BT_RET, "bt_ret_lookup"), (B_BT_TRANSLATE, "bt_translate_per_insn"),
                (B_PIN_TABLE, "pv_pin_table"), (B_VALIDATE, "pv_validate_pte"),
-               (B_PT_ZERO, "pt_page_zero"))
+               (B_PT_ZERO, "pt_page_zero"), (B_SHADOW_TABLE, "shadow_new_table"))
 # fmt: on
 
 
@@ -422,6 +425,8 @@ def compile_mode(mode: Mode, hw: HardwareProfile) -> CompiledMode:
     # and PSE): on x86-32, where it shares the page tables with its processes, every
     # CR3 load loses its TLB entries
     vector[M_SMALL_KERNEL] = int(mode.pv and hw.arch == "x86_32")
+    vector[M_SHADOW_ROOTS] = int(hw.param("shadow_root_cache"))
+    vector[M_EARLY_UNSHADOW] = int(hw.param("shadow_early_unshadow"))
     base = np.zeros(BASE_VECTOR, np.int64)
     for idx, name in _BASE_COSTS:
         base[idx] = hw.cost(name)

@@ -10,11 +10,12 @@ a data frame belongs to the domain whose reservation (one contiguous range of fr
 holds it, a page-table page to the domain that allocated it (``pt_owner``). Nothing is kept per
 data frame, so the cost of a host does not grow with its configured memory.
 
-Per address space ``space_flags`` bit :data:`PROTECTED` says the hypervisor
-watches its tables: pinned (PV direct paging) or shadowed (shadow paging).
-Writes to a protected space's tables go through the mode's handling (hypercall
-or trap); writes to an unprotected one are plain stores, as when Linux PV fills
-a child's tables before pinning them, or before a shadow VMM first sees a CR3.
+Per address space ``space_flags`` bit :data:`PROTECTED` says Xen watches its tables
+(PV direct paging: pinned). Writes to a protected space's tables go through the mode's
+handling (a hypercall); writes to an unprotected one are plain stores, as when Linux PV
+fills a child's tables before pinning them. Under shadow paging the VMM watches page
+tables one page at a time, and they stay watched after the guest frees them
+(``pt_shadow``, :mod:`model.shadow`).
 
 Examples
 --------
@@ -48,13 +49,16 @@ from .isa import (
 
 FRAMES_PER_MB = (1 << 20) >> PAGE_SHIFT  # 4 KiB frames
 PROTECTED = 1
-SPACE_ROOT, SPACE_DOM, SPACE_FLAGS = 0, 1, 2  # the columns of ``spaces``
+#: the columns of ``spaces``: root table, owning domain, flags, and the stamp of its last
+#: use as a cached shadow root (0: not cached; :mod:`model.shadow`)
+SPACE_ROOT, SPACE_DOM, SPACE_FLAGS, SPACE_SHADOW = 0, 1, 2, 3
 
 # ctl slots
 CTL_NDATA = 0  # number of data frames
 CTL_FREE_TOP = 1  # entries on the page-table free stack
 CTL_PT_USED = 2  # page-table pages in use (high-water is CTL_PT_NEXT)
 CTL_PT_NEXT = 3  # bump pointer into the pool
+CTL_SHADOW_CLOCK = 4  # shadow roots used so far (their LRU clock: model.shadow)
 
 
 @njit(cache=True)
@@ -190,14 +194,17 @@ class Memory:
         self.pt_owner = np.full(max_pt_pages, -1, np.int32)
         #: per domain: its reservation of data frames, [first, end)
         self.reservations = np.zeros((max_domains, 2), np.int64)
-        #: per address space: [root table (pool index), owning domain, flags]
-        self.spaces = np.zeros((max_spaces, 3), np.int64)
+        #: the domain whose shadow-paging VMM shadows each page-table page, plus one (0:
+        #: none); it outlives the page's use as a table (model.shadow)
+        self.pt_shadow = np.zeros(max_pt_pages, np.int64)
+        #: per address space: [root table (pool index), owning domain, flags, shadow stamp]
+        self.spaces = np.zeros((max_spaces, 4), np.int64)
         self.space_root = self.spaces[:, SPACE_ROOT]
         self.space_dom = self.spaces[:, SPACE_DOM]
         self.space_flags = self.spaces[:, SPACE_FLAGS]
         self.space_root[:] = -1
         self.space_dom[:] = -1
-        self.ctl = np.zeros(4, np.int64)
+        self.ctl = np.zeros(5, np.int64)
         self.ctl[CTL_NDATA] = n_data_frames
         self._free_spaces = list(range(max_spaces - 1, -1, -1))
 
@@ -238,6 +245,7 @@ class Memory:
         self.space_root[space] = root
         self.space_dom[space] = dom
         self.space_flags[space] = 0
+        self.spaces[space, SPACE_SHADOW] = 0
         return space
 
     def free_space(self, space: int) -> int:
@@ -251,6 +259,7 @@ class Memory:
         self.ctl[CTL_PT_USED] -= len(pages) + 1
         self.space_root[space] = -1
         self.space_dom[space] = -1
+        self.spaces[space, SPACE_SHADOW] = 0  # a dead root leaves the shadow cache
         self._free_spaces.append(space)
         return len(pages) + 1
 

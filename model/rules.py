@@ -103,6 +103,8 @@ def native_rules() -> dict[Op, Rule]:
         Op.STACK_SWITCH: _d(),  # a store to the TSS: in the context switch's instructions
         Op.PAGE_FAULT: _d((K, "exception")),
         Op.HIDDEN_FAULT: Rule(Handling.NONE),
+        Op.PTE_CLEAR: Rule(Handling.NONE),  # traced writes: shadow paging only
+        Op.PTE_FILL: Rule(Handling.NONE),
         Op.INTERRUPT: Rule(Handling.DELIVERY, ((K, "interrupt_delivery"),), "native:irq"),
     }
 
@@ -167,6 +169,8 @@ def full_rules() -> dict[Op, Rule]:
     r[Op.SYSRET] = _bt(callout)
     r[Op.IRET] = _bt(callout)
     r[Op.PTE_WRITE] = _bt((E, "bt_traced_write"), label="bt:traced_write")
+    r[Op.PTE_CLEAR] = _bt((E, "bt_trace_clear"), label="bt:traced_write")
+    r[Op.PTE_FILL] = _bt((E, "bt_trace_fill"), label="bt:traced_write")
     r[Op.CR3_LOAD] = _bt(callout, (H, "shadow_cr3_switch"))
     r[Op.TLB_FLUSH] = _bt(callout, (H, "shadow_resync"))
     r[Op.INVLPG] = _bt(callout, (H, "shadow_invlpg"))
@@ -181,7 +185,6 @@ def full_rules() -> dict[Op, Rule]:
     r[Op.EXC] = Rule(Handling.TRAP, reflect, "trap:exception")
     r[Op.CR8_WRITE] = _bt((E, "bt_cr8"), label="bt:in_tc")
     r[Op.PT_ALLOC] = _d((K, "pt_page_zero"), (H, "shadow_new_table"))
-    r[Op.PT_UNPIN] = _bt((E, "bt_traced_write"), label="bt:early_unshadow")
     r[Op.PAGE_FAULT] = Rule(Handling.TRAP, ((T, "exception"), (H, "shadow_fault_walk"),
                                             (E, "bt_reflect")), "trap:#PF")
     r[Op.HIDDEN_FAULT] = Rule(Handling.TRAP, ((T, "exception"), (H, "shadow_fill"),
@@ -199,11 +202,12 @@ def hvm_rules(hw: HardwareProfile, nested: bool, apicv: bool) -> dict[Op, Rule]:
     r = native_rules()
     if not nested:
         r[Op.PTE_WRITE] = _exit("EXCEPTION_NMI", (H, "shadow_emulate_write"))
+        r[Op.PTE_CLEAR] = _exit("EXCEPTION_NMI", (H, "shadow_emulate_clear"))
+        r[Op.PTE_FILL] = _exit("EXCEPTION_NMI", (H, "shadow_emulate_fill"))
         r[Op.CR3_LOAD] = _exit("CR_ACCESS", (H, "shadow_cr3_switch"))
         r[Op.TLB_FLUSH] = _exit("CR_ACCESS", (H, "shadow_resync"))
         r[Op.INVLPG] = _exit("INVLPG", (H, "shadow_invlpg"))
         r[Op.PT_ALLOC] = _d((K, "pt_page_zero"), (H, "shadow_new_table"))
-        r[Op.PT_UNPIN] = _exit("EXCEPTION_NMI", (H, "shadow_emulate_write"))
         r[Op.PAGE_FAULT] = _exit("EXCEPTION_NMI", (H, "shadow_fault_walk"),
                                  (H, "shadow_fault_inject"), (K, "exception"))
         r[Op.HIDDEN_FAULT] = _exit("EXCEPTION_NMI", (H, "shadow_fill"))

@@ -262,6 +262,7 @@ class VCpu:
             mem.spaces,
             mem.reservations,
             mem.pt_owner,
+            mem.pt_shadow,
             mem.ctl,
             domain.tc,
         )

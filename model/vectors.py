@@ -39,6 +39,8 @@ S_TC_MISS, S_TC_TRANSLATED, S_MEM, S_PT_ALLOC = 14, 15, 16, 17
 R_TIMER = 18  # a one-shot timer programmed in this call: cycles after the call began; -1 none
 R_TIMER_DELAY = 19  # ... and its delay
 S_PLAIN_PTE = 20  # PTE writes to tables nobody watches (plain stores, no hypercall or trap)
+S_SHADOW_BUILT, S_SHADOW_EVICTED = 21, 22  # shadow roots built on a CR3 load, and evicted
+R_ZEROED = 23  # shadow paging: 1 + the table a traced write last wrote a zero to (0: none)
 COUNTS = 24
 CYCLES = COUNTS + N_OPS
 CPU_VECTOR = CYCLES + N_CATEGORIES
@@ -47,6 +49,7 @@ STAT_NAMES = {
     S_WALK_REFS: "walk_refs", S_BATCHES: "hypercall_batches", S_REFUSED: "pv_refused",
     S_TC_MISS: "tc_misses", S_TC_TRANSLATED: "tc_translated_insns", S_MEM: "mem_accesses",
     S_PT_ALLOC: "pt_pages_allocated", S_PLAIN_PTE: "plain_pte_writes",
+    S_SHADOW_BUILT: "shadow_roots_built", S_SHADOW_EVICTED: "shadow_roots_evicted",
 }  # fmt: skip
 #: Which entries before :data:`COUNTS` are counters (:data:`STAT_NAMES`); the others are
 #: registers (what a cost delta leaves alone: :class:`model.vcpu.Burst`, :mod:`model.costs`).
@@ -68,13 +71,17 @@ M_PAGING, M_BT, M_PV, M_BATCH_LIMIT = 0, 1, 2, 3
 #: 1: the guest kernel's direct map is in 4 KiB pages that are not global, so a CR3 load
 #: loses its TLB entries (a PV kernel on x86-32, :func:`model.modes.compile_mode`)
 M_SMALL_KERNEL = 4
+#: shadow paging: how many roots a domain's shadow cache holds (0: no bound), and whether
+#: the VMM unshadows a table written two zeros in a row (early unshadow, :mod:`model.shadow`)
+M_SHADOW_ROOTS, M_EARLY_UNSHADOW = 5, 6
 PAGING_DIRECT, PAGING_SHADOW, PAGING_NESTED = 0, 1, 2
-MODE_VECTOR = 5
+MODE_VECTOR = 7
 
 # --- base cost vector layout ------------------------------------------------------------
 B_ALU, B_MEM, B_BRANCH, B_CALL, B_RET, B_WALK, B_WALK_NESTED = 0, 1, 2, 3, 4, 5, 6
 B_BT_RET, B_BT_TRANSLATE, B_PIN_TABLE, B_VALIDATE, B_TC_CAPACITY, B_PT_ZERO = 7, 8, 9, 10, 11, 12
-BASE_VECTOR = 13
+B_SHADOW_TABLE = 13  # shadowing one guest table when a root is built
+BASE_VECTOR = 14
 
 # --- the packed policy vector: mode flags, base costs, cost of one hypercall batch --------
 POL_MODE = 0

@@ -2,9 +2,12 @@
 
 ``benchmarks/_kernel_before.py`` is the kernel as it was before the hot path and the
 cold paths were separated: on random programs (seeded) that mix every ordinary
-instruction and every sensitive operation the kernel handles inline, on every paging
-mode, with budgets that split ALU runs, both must return the same results and leave
-the machine in the same state, array for array.
+instruction and every sensitive operation the kernel handles inline, with budgets that
+split ALU runs, both must return the same results and leave the machine in the same
+state, array for array. Under shadow paging without the operations whose handling changed
+after the copy (issue 14: PTE writes, CR3 loads and unpins; tables are traced page by
+page, with a bounded cache of roots, and traced writes charged by kind: tests/test_shadow.py
+checks them).
 """
 
 from __future__ import annotations
@@ -25,9 +28,7 @@ from model.modes import compile_mode, resolve_mode
 from model.paging import Memory
 from model.vectors import (
     B_TC_CAPACITY,
-    M_SMALL_KERNEL,
     POL_BASE,
-    POL_MODE,
     ST_BUDGET,
     ST_CHUNK_END,
     ST_NO_MEMORY,
@@ -37,19 +38,20 @@ from model.vectors import (
 
 from harness import NEHALEM, P4
 
-REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "_kernel_before.py"
+REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "cpu_kernel.py"
 DATA = 0x10000  # the first mapped page of the random programs
 PAGES = 64  # mapped pages; as many unmapped after them
 
 
 def _reference():
-    name = "_kernel_before"
+    """The reference copy, called as the current kernel is (``old_execute``)."""
+    name = "_cpu_kernel_benchmark"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, REFERENCE)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-    return sys.modules[name].execute
+    return sys.modules[name].old_execute
 
 
 def _machine(rng):
@@ -67,8 +69,12 @@ def _machine(rng):
     return mem, spaces, cpu, new_tlb(4, 2), np.zeros((N_ROUTINES + 1, 2), np.int64)
 
 
-def _program(rng, spaces, n):
-    """``n`` random instructions: op, a, b arrays."""
+#: what shadow paging handles differently since the copy (see the module)
+SHADOW_CHANGED = (Op.PTE_WRITE, Op.CR3_LOAD, Op.PT_UNPIN)
+
+
+def _program(rng, spaces, n, without=()):
+    """``n`` random instructions (none of ``without``): op, a, b arrays."""
     ops = [
         Op.ALU,
         Op.LOAD,
@@ -91,6 +97,7 @@ def _program(rng, spaces, n):
         Op.HLT,
     ]
     weights = np.array([8, 8, 6, 2, 1, 1, 2, 4, 1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 1, 0.5, 0.3])
+    weights[[ops.index(o) for o in without]] = 0
     op = rng.choice(np.array([int(o) for o in ops]), size=n, p=weights / weights.sum())
     a = np.zeros(n, np.int64)
     b = np.zeros(n, np.int64)
@@ -147,6 +154,7 @@ def _run(kernel, prog, kernel_mode, budgets, cm, state):
             mem.spaces,
             mem.reservations,
             mem.pt_owner,
+            mem.pt_shadow,
             mem.ctl,
             tc,
         )
@@ -172,10 +180,7 @@ def test_the_kernel_matches_its_copy_from_before_issue_11_on_random_programs(mod
     cm = compile_mode(resolve_mode(mode, hw), hw)
     policy = cm.policy.copy()
     policy[POL_BASE + B_TC_CAPACITY] = 10_000  # binary translation evicts routines
-    # the copy's mode vector has no M_SMALL_KERNEL entry (added after it, 0 on x86-64)
-    assert policy[POL_MODE + M_SMALL_KERNEL] == 0
-    old_cm = SimpleNamespace(policy=np.delete(policy, POL_MODE + M_SMALL_KERNEL),
-                             costs=cm.costs)
+    without = SHADOW_CHANGED if cm.mode.paging == "shadow" else ()
     cm = SimpleNamespace(policy=policy, costs=cm.costs)
     for seed in range(3):
         rng = np.random.default_rng([11, seed])
@@ -183,13 +188,18 @@ def test_the_kernel_matches_its_copy_from_before_issue_11_on_random_programs(mod
         for _ in range(2):  # the same machine twice, from the same seed
             r = np.random.default_rng([11, seed, 1])
             states.append(_machine(r))
-        prog = _program(rng, states[0][1], 3000)
+            if without:  # every table shadowed by its domain's VMM, as after a CR3 load
+                mem = states[-1][0]
+                mem.pt_shadow[:] = np.where(mem.pt_owner >= 0, mem.pt_owner + 1, 0)
+        prog = _program(rng, states[0][1], 3000, without)
         budgets = rng.integers(1, 20_000, size=4000)
         kernel_mode = seed != 1  # kernel code (translated under full) and user code
         new_out = _run(execute, prog, kernel_mode, budgets, cm, states[0])
-        old_out = _run(old, prog, kernel_mode, budgets, old_cm, states[1])
+        old_out = _run(old, prog, kernel_mode, budgets, cm, states[1])
         assert new_out == old_out
-        # it ran to the end, split by budgets, faulted, stopped, and filled the pool
-        assert {s for _, _, s, _ in new_out} == {0, 1, 2, 3, ST_NO_MEMORY}
+        # it was split by budgets, faulted and stopped; with PTE writes it ran to the end
+        # and filled the pool
+        seen = {s for _, _, s, _ in new_out}
+        assert seen >= {1, 2, 3} and (without or seen == {0, 1, 2, 3, ST_NO_MEMORY})
         for x, y in zip(_arrays(states[0]), _arrays(states[1]), strict=True):
             np.testing.assert_array_equal(x, y)

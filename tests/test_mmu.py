@@ -75,7 +75,7 @@ def test_tlb_is_lru_within_a_set():
     from model.vectors import S_TLB_HIT, S_TLB_MISS
 
     execute(c.op, c.a, c.b, 0, 0, False, 10**9, cpu, tlb, cm.policy, cm.costs, mem.pt,
-            mem.pt_free, mem.spaces, mem.reservations, mem.pt_owner, mem.ctl,
+            mem.pt_free, mem.spaces, mem.reservations, mem.pt_owner, mem.pt_shadow, mem.ctl,
             np.zeros((33, 2), np.int64))
     assert (cpu[S_TLB_MISS], cpu[S_TLB_HIT]) == (4, 2)
     tlb_flush(tlb, keep_global=False)

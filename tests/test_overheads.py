@@ -40,11 +40,15 @@ def test_a_system_call_costs_pv_on_x86_32_nothing_and_binary_translation_its_emu
          - run_op("null_syscall", "native", PV32).cycles) / hw.freq_hz * 1e6)
 
 
-def test_a_pv_fork_pays_for_page_table_validation_and_batches_and_full_for_hidden_faults():
+def test_a_pv_fork_pays_for_validation_and_batches_and_full_for_its_traced_child_build():
     pv = overhead("fork", "pv", PV32).by_mechanism
     full = overhead("fork", "full", PV32).by_mechanism
     assert pv["other hypervisor work"] > 0 and pv["hypercall batches"] > 0  # pinning
-    assert pv["hidden faults"] == 0 and full["hidden faults"] > 0
+    assert pv["hidden faults"] == 0
+    # the child is built on the tables the previous child freed, still shadowed: every
+    # PTE copy is a traced write, which also fills the shadow (so no hidden faults)
+    assert full["page-table updates"] > 100 * pv["page-table updates"] > 0
+    assert full["hidden faults"] == 0
     assert set(MECHANISMS) <= set(pv)
 
 
