@@ -25,7 +25,7 @@ from importlib import resources
 
 import yaml
 
-from .errors import ConfigError, UnknownNameError
+from .errors import ConfigError, UnknownNameError, valid_choices
 
 DEFAULT_PROFILE = "skylake-3.0ghz-ept"
 
@@ -153,6 +153,12 @@ def load_profile(name: str = DEFAULT_PROFILE) -> HardwareProfile:
     sets = int(raw["tlb"]["sets"])
     if sets < 1 or sets & (sets - 1):
         raise ConfigError(f"{where}: tlb.sets {sets} must be a power of two")
+    # the VMM software's policies (software.yaml's params), which a profile may set for its era
+    params = _entries(software["params"], "profiles/software.yaml")
+    own = _entries(raw.get("params", {}), where)
+    for key in own.keys() - params.keys():
+        raise ConfigError(f"{where}: params.{key} is not a parameter; "
+                          f"{valid_choices(key, sorted(params), 'valid keys')}")
     f = raw["features"]
     return HardwareProfile(
         name=name,
@@ -164,7 +170,5 @@ def load_profile(name: str = DEFAULT_PROFILE) -> HardwareProfile:
         tlb_ways=int(raw["tlb"]["ways"]),
         software_speed=speed,
         costs=costs,
-        # the VMM software's policies, which a profile may set for its era
-        params=_entries(software["params"], "profiles/software.yaml")
-        | _entries(raw.get("params", {}), where),
+        params=params | own,
     )

@@ -245,7 +245,6 @@ class Memory:
         self.space_root[space] = root
         self.space_dom[space] = dom
         self.space_flags[space] = 0
-        self.spaces[space, SPACE_SHADOW] = 0
         return space
 
     def free_space(self, space: int) -> int:

@@ -66,45 +66,29 @@ from .isa import (
     PTE_SHADOWED,
     Op,
 )
-from .paging import CTL_SHADOW_CLOCK, SPACE_DOM, SPACE_ROOT, SPACE_SHADOW
+from .paging import CTL_NDATA, CTL_SHADOW_CLOCK, SPACE_DOM, SPACE_ROOT, SPACE_SHADOW, leaves
 from .vectors import CYCLES, R_DOM, R_ZEROED, S_SHADOW_BUILT, S_SHADOW_EVICTED
 
 _WRITE, _CLEAR, _FILL = int(Op.PTE_WRITE), int(Op.PTE_CLEAR), int(Op.PTE_FILL)
 
 
 @njit(cache=True)
-def _walk(pt, root, pt_shadow, tag, build):
-    """Shadow (``build``: the tables not yet shadowed by ``tag``) or unshadow every table
-    under ``root``, root included; unshadowing also drops the shadow entries (the
-    leaves' :data:`PTE_SHADOWED` bits). Returns the number of tables changed."""
-    changed = 0
-    stack = np.empty(PT_LEVELS * PT_ENTRIES, np.int64)  # depth first: < 3 x 512 + 1 pending
-    stack[0] = root
-    depth = np.empty(PT_LEVELS * PT_ENTRIES, np.int64)
-    depth[0] = PT_LEVELS - 1
-    top = 1
-    while top > 0:
-        top -= 1
-        page, level = stack[top], depth[top]
-        if build:
-            if pt_shadow[page] != tag:
-                pt_shadow[page] = tag
-                changed += 1
-        elif pt_shadow[page] == tag:
-            pt_shadow[page] = 0
-            changed += 1
-        for i in range(PT_ENTRIES):
-            e = pt[page, i]
-            if e & PTE_P == 0:
-                continue
-            if level == 0:
-                if not build and e & PTE_SHADOWED:
-                    pt[page, i] = e & ~PTE_SHADOWED
-            else:
-                stack[top] = (e >> PAGE_SHIFT) & FRAME_MASK
-                depth[top] = level - 1
-                top += 1
-    return changed
+def _tables(pt, ctl, root):
+    """The page tables of the space under ``root``, root first (:func:`model.paging.leaves`)."""
+    below = leaves(pt, root, ctl[CTL_NDATA])[1]
+    out = np.empty(below.shape[0] + 1, np.int64)
+    out[0] = root
+    out[1:] = below
+    return out
+
+
+@njit(cache=True)
+def _drop_table(pt, pt_shadow, page):
+    """The VMM stops shadowing table ``page``: writes to it are plain, and its shadow
+    entries are gone (only leaves carry :data:`PTE_SHADOWED`)."""
+    pt_shadow[page] = 0
+    for i in range(PT_ENTRIES):
+        pt[page, i] &= ~PTE_SHADOWED
 
 
 @njit(cache=True)
@@ -127,9 +111,14 @@ def shadow_root(pt, spaces, pt_shadow, ctl, space, dom, capacity):
                 victim = s
     evict = cached >= capacity > 0
     if evict:
-        unshadow_space(pt, spaces, pt_shadow, victim, dom)
+        unshadow_space(pt, spaces, pt_shadow, ctl, victim, dom)
     spaces[space, SPACE_SHADOW] = ctl[CTL_SHADOW_CLOCK]
-    return _walk(pt, spaces[space, SPACE_ROOT], pt_shadow, dom + 1, True), evict
+    built = 0
+    for page in _tables(pt, ctl, spaces[space, SPACE_ROOT]):
+        if pt_shadow[page] != dom + 1:
+            pt_shadow[page] = dom + 1
+            built += 1
+    return built, evict
 
 
 @njit(cache=True)
@@ -148,11 +137,13 @@ def load_root(pt, spaces, pt_shadow, ctl, cpu, space, capacity, table_cost):
 
 
 @njit(cache=True)
-def unshadow_space(pt, spaces, pt_shadow, space, dom):
+def unshadow_space(pt, spaces, pt_shadow, ctl, space, dom):
     """Drop ``space``'s shadows: its root leaves the cache, its tables are no longer
     traced and its shadow entries are gone (they refill by hidden faults)."""
     spaces[space, SPACE_SHADOW] = 0
-    return _walk(pt, spaces[space, SPACE_ROOT], pt_shadow, dom + 1, False)
+    for page in _tables(pt, ctl, spaces[space, SPACE_ROOT]):
+        if pt_shadow[page] == dom + 1:
+            _drop_table(pt, pt_shadow, page)
 
 
 @njit(cache=True)
@@ -186,8 +177,6 @@ def traced_write(pt, pt_shadow, cpu, page, idx, value, early_unshadow):
     elif cpu[R_ZEROED] != page + 1:
         cpu[R_ZEROED] = page + 1
     elif early_unshadow:
-        pt_shadow[page] = 0  # a table page: its shadow entries go with it
-        for i in range(PT_ENTRIES):
-            pt[page, i] &= ~PTE_SHADOWED
+        _drop_table(pt, pt_shadow, page)
         cpu[R_ZEROED] = 0
     return kind, value
