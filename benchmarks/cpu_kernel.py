@@ -39,6 +39,7 @@ from model.vectors import (
     M_EARLY_UNSHADOW,
     M_SHADOW_ROOTS,
     M_SMALL_KERNEL,
+    M_WALK_LEVELS,
     POL_BASE,
     POL_MODE,
 )
@@ -49,9 +50,10 @@ from _kernel_before import execute as _reference  # noqa: E402
 
 _POLICY, _PT_SHADOW = 9, 16  # the kernel's policy argument, and pt_shadow (added later)
 #: the entries of the policy vector added after the copy, which it does not read (the
-#: modes it is compared on have the same semantics: no small kernel, no shadow paging)
+#: modes it is compared on have the same semantics: no small kernel, no shadow paging,
+#: four-level walks)
 _ADDED = (POL_MODE + M_SMALL_KERNEL, POL_MODE + M_SHADOW_ROOTS, POL_MODE + M_EARLY_UNSHADOW,
-          POL_BASE + B_SHADOW_TABLE)
+          POL_MODE + M_WALK_LEVELS, POL_BASE + B_SHADOW_TABLE)
 _laid_out_then: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id: (policy, then)
 
 
@@ -61,7 +63,7 @@ def old_execute(*args):
     policy = args[_POLICY]
     known = _laid_out_then.get(id(policy))
     if known is None or known[0] is not policy:  # (an id is reused once freed)
-        assert policy[POL_MODE + M_SMALL_KERNEL] == 0
+        assert policy[POL_MODE + M_SMALL_KERNEL] == 0 and policy[POL_MODE + M_WALK_LEVELS] == 4
         known = _laid_out_then[id(policy)] = (policy, np.delete(policy, _ADDED))
     old = known[1]
     return _reference(*args[:_POLICY], old, *args[_POLICY + 1:_PT_SHADOW],

@@ -40,7 +40,6 @@ from .isa import (
     FIRST_SENSITIVE,
     FRAME_MASK,
     KERNEL_BASE,
-    LARGE_PAGE_LEVELS,
     LARGE_PAGE_SHIFT,
     PAGE_SHIFT,
     PT_INDEX_BITS,
@@ -92,6 +91,7 @@ from .vectors import (
     M_PV,
     M_SHADOW_ROOTS,
     M_SMALL_KERNEL,
+    M_WALK_LEVELS,
     NESTED_STRIDE,
     PAGING_NESTED,
     PAGING_SHADOW,
@@ -209,14 +209,16 @@ def _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o):
 
 
 @njit(cache=True)
-def _tlb_miss(va, write, s, tag, cpu, tlb, pt, pt_shadow, spaces, paging, small_kernel, base,
-              cost):
+def _tlb_miss(va, write, s, tag, cpu, tlb, pt, pt_shadow, spaces, paging, small_kernel,
+              levels, base, cost):
     """A memory access that missed the TLB: the cold path (see the module).
 
     Walks the guest's tables (not for the direct map), fills the shadow entry under
-    shadow paging (a hidden fault), charges the walk, then records a true fault in
-    ``cpu[R_FAULT_*]`` or fills a way of set ``s`` (an empty one, else the least
-    recently used) with ``tag``. Returns ``(cycles, way)``; way -1: a fault.
+    shadow paging (a hidden fault), charges the walk (``levels`` references for a 4 KiB
+    page, one fewer for a large one: the architecture's, whatever the depth of the
+    model's tree), then records a true fault in ``cpu[R_FAULT_*]`` or fills a way of set
+    ``s`` (an empty one, else the least recently used) with ``tag``. Returns ``(cycles,
+    way)``; way -1: a fault.
     """
     used = 0
     cpu[S_TLB_MISS] += 1
@@ -225,12 +227,12 @@ def _tlb_miss(va, write, s, tag, cpu, tlb, pt, pt_shadow, spaces, paging, small_
         # kernel on x86-32) 4 KiB pages a CR3 load flushes
         value = ((va - KERNEL_BASE) >> PAGE_SHIFT) << PAGE_SHIFT | DIRECT_MAP_PTE
         if small_kernel:
-            n_guest = PT_LEVELS
+            n_guest = levels
             value &= ~PTE_G
         else:
-            n_guest = LARGE_PAGE_LEVELS
+            n_guest = levels - 1
     else:
-        n_guest = PT_LEVELS
+        n_guest = levels
         page = spaces[cpu[R_SPACE], SPACE_ROOT]
         value = 0
         for level in range(PT_LEVELS - 1, -1, -1):
@@ -331,7 +333,7 @@ def execute(
     Examples
     --------
     A few ALU and memory instructions on a fresh address space, natively: the first
-    touch of a page walks the four levels, the second hits the TLB; a store to an
+    touch of a page walks the four levels (x86-64), the second hits the TLB; a store to an
     unmapped page faults and stops at it.
 
     >>> import numpy as np
@@ -374,6 +376,7 @@ def execute(
     translated = mode[M_BT] != 0 and kernel_mode
     paging = mode[M_PAGING]
     small_kernel = mode[M_SMALL_KERNEL] != 0
+    levels = mode[M_WALK_LEVELS]
     # the direct map's TLB tags: per 2 MiB page, or per 4 KiB page (a PV kernel on x86-32)
     kernel_shift = PAGE_SHIFT if small_kernel else LARGE_PAGE_SHIFT
     kernel_tag = TAG_DIRECT if small_kernel else TAG_DIRECT | TAG_LARGE
@@ -435,7 +438,7 @@ def execute(
                 n_hit += 1
             else:
                 c, hit = _tlb_miss(va, write, s, tag, cpu, tlb, pt, pt_shadow, spaces, paging,
-                                   small_kernel, base, cost)
+                                   small_kernel, levels, base, cost)
                 used += c
                 if hit < 0:
                     status = ST_FAULT

@@ -131,7 +131,6 @@ PT_INDEX_BITS = 9  # vpn bits that index one level's table
 PT_ENTRIES = 1 << PT_INDEX_BITS  # entries per page-table page
 PT_INDEX_MASK = PT_ENTRIES - 1
 LARGE_PAGE_SHIFT = PAGE_SHIFT + PT_INDEX_BITS  # 2 MiB pages (the kernel's direct map)
-LARGE_PAGE_LEVELS = PT_LEVELS - 1  # a walk to a 2 MiB leaf ends at L2
 #: Virtual addresses at or above this are the guest kernel's direct map (2 MiB pages).
 KERNEL_BASE = 1 << 47
 

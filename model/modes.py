@@ -57,6 +57,7 @@ from .vectors import (
     M_PV,
     M_SHADOW_ROOTS,
     M_SMALL_KERNEL,
+    M_WALK_LEVELS,
     MODE_VECTOR,
     PAGING_DIRECT,
     PAGING_NESTED,
@@ -427,6 +428,7 @@ def compile_mode(mode: Mode, hw: HardwareProfile) -> CompiledMode:
     vector[M_SMALL_KERNEL] = int(mode.pv and hw.arch == "x86_32")
     vector[M_SHADOW_ROOTS] = int(hw.param("shadow_root_cache"))
     vector[M_EARLY_UNSHADOW] = int(hw.param("shadow_early_unshadow"))
+    vector[M_WALK_LEVELS] = hw.walk_levels
     base = np.zeros(BASE_VECTOR, np.int64)
     for idx, name in _BASE_COSTS:
         base[idx] = hw.cost(name)

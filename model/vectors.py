@@ -74,8 +74,12 @@ M_SMALL_KERNEL = 4
 #: shadow paging: how many roots a domain's shadow cache holds (0: no bound), and whether
 #: the VMM unshadows a table written two zeros in a row (early unshadow, :mod:`model.shadow`)
 M_SHADOW_ROOTS, M_EARLY_UNSHADOW = 5, 6
+#: the levels a hardware walk of a 4 KiB translation reads (the architecture's paging mode,
+#: :attr:`model.hardware.HardwareProfile.walk_levels`); a large page's walk ends a level
+#: earlier. The model's page-table tree always has ``PT_LEVELS``: this is what is charged.
+M_WALK_LEVELS = 7
 PAGING_DIRECT, PAGING_SHADOW, PAGING_NESTED = 0, 1, 2
-MODE_VECTOR = 7
+MODE_VECTOR = 8
 
 # --- base cost vector layout ------------------------------------------------------------
 B_ALU, B_MEM, B_BRANCH, B_CALL, B_RET, B_WALK, B_WALK_NESTED = 0, 1, 2, 3, 4, 5, 6

@@ -1,11 +1,14 @@
 """Xen PV on x86-32 (issue 14, item 6): a PV kernel may not use global or large pages, so
-its direct map's TLB entries go with every CR3 load; and a context switch tells Xen the
-next kernel stack (stack_switch) in the multicall that switches the page tables."""
+its direct map's TLB entries go with every CR3 load; a context switch tells Xen the
+next kernel stack (stack_switch) in the multicall that switches the page tables; and
+(item 3) the architecture itself: a walk reads two levels, and int 0x80 enters the kernel
+as a fault does."""
 
 from __future__ import annotations
 
 import pytest
 
+from model.hardware import load_profile
 from model.isa import KERNEL_BASE, ChunkBuilder, Op
 from model.vectors import COUNTS
 
@@ -44,6 +47,33 @@ def test_the_direct_map_is_walked_in_4_kib_pages_by_a_pv_kernel_on_x86_32():
     native = measure("native", lambda k, p: [b], hardware=PV32)
     assert native.counter("tlb_misses") == 1  # one large page
     assert pv.counter("tlb_misses") == 2  # two small ones, each a full walk
+
+
+def test_an_x86_32_walk_reads_two_levels_and_one_for_a_large_page():
+    """32-bit paging without PAE: a page directory and a page table (a 4 MiB page's walk
+    ends at the directory), whatever the depth of the model's own tree; on x86-64 the
+    same accesses read four levels and three."""
+    user = ChunkBuilder().load(0x10000 << 12).load(0x10001 << 12).build()  # two data pages
+    kernel = ChunkBuilder(kernel=True).load(KERNEL_BASE + 0x1000).build()
+    for hardware, levels in ((PV32, 2), (P4, 4)):
+        hw = load_profile(hardware)
+        m = measure("native", lambda k, p: [user, kernel], hardware=hardware)
+        assert (m.counter("tlb_misses"), m.counter("walk_refs")) == (3, 3 * levels - 1)
+        assert m.by_category["page_walk"] == (3 * levels - 1) * hw.cost("walk_ref")
+        pv = measure("pv", lambda k, p: [kernel], hardware=hardware)
+        assert pv.counter("walk_refs") == (levels if hardware == PV32 else levels - 1)
+
+
+def test_int_0x80_enters_the_kernel_as_a_fault_and_a_hypercall_do():
+    """On x86-32 a system call (int 0x80), a PV hypercall (int 0x82) and a fault's
+    delivery go through an IDT gate alike: one cost, AA06's divzero (exception + iret +
+    a short handler, 889 cycles on the P4)."""
+    hw = load_profile(PV32)
+    assert hw.cost("syscall_insn") == hw.cost("exception") == hw.cost("hypercall_entry")
+    m = measure("native", lambda k, p: [ChunkBuilder().op(Op.SYSCALL).build(),
+                                        ChunkBuilder(kernel=True).op(Op.SYSRET).build()],
+                hardware=PV32)
+    assert m.by_category == {"kernel": hw.cost("exception") + hw.cost("iret_insn")}
 
 
 def test_a_context_switch_batches_the_stack_switch_with_the_new_page_tables():
