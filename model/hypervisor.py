@@ -523,6 +523,13 @@ class Hypervisor:
     def raise_irq(self, vcpu: VCpu) -> None:
         """Deliver a virtual interrupt (event-channel upcall or virtual APIC vector)."""
         vcpu.post_irq()
+        self.wake(vcpu)
+
+    def wake(self, vcpu: VCpu) -> None:
+        """Make ``vcpu`` runnable if it is blocked, without an interrupt: an emulated
+        register access it waited for was answered (the device model completed the
+        ioreq, and the hypervisor resumes the vCPU where it stopped; its guest sees no
+        interrupt). A running vCPU is told to look at its pending interrupts, if any."""
         if vcpu.done:
             return
         if not vcpu.runnable:
@@ -533,7 +540,7 @@ class Hypervisor:
             if self.log is not None:
                 self.note(self.env.now, "wake", vcpu)
             self.scheduler.wake(vcpu)
-        elif vcpu.pcpu is not None:
+        elif vcpu.pcpu is not None and vcpu.pending_irqs:
             vcpu.pcpu.kick(Kick.IRQ)
 
     # --- timers --------------------------------------------------------------------------

@@ -132,3 +132,29 @@ def test_every_io_op_runs_in_every_mode():
         for mode in ("native", "pv", "full", "hvm"):
             r = run_op(op, mode, "nehalem-2.93ghz-ept")
             assert r.latency_us > 0 and r.cycles > 0, (op, mode)
+
+
+@pytest.mark.parametrize(("mode", "path"), [("pv", "pv"), ("hvm", "emulated"),
+                                            ("full", "emulated"), ("hvm", "virtio")])
+def test_a_packet_costs_its_guest_one_interrupt_on_every_path(mode, path):
+    """The device model's answer to an emulated register access resumes the waiting vCPU
+    where it stopped, as an ioreq's completion does: it is not a virtual interrupt. Ten
+    packets sent one at a time bring ten interrupts (their completions), on the emulated
+    path too, whose six accesses per packet and two per interrupt each wait for dom0."""
+    from model.isa import Op
+    from model.vectors import COUNTS
+    from model.workloads import enter
+
+    def send_ten(att):
+        def program(ctx):
+            k = ctx.kernel
+            yield enter(k, k.spawn())
+            for _ in range(10):
+                req = yield from att.submit(1500, write=True)
+                yield from att.wait(req)
+        return program
+
+    host, io, _, _ = io_host(NicService(), [("g", mode, path, send_ten)], seconds=0.01)
+    guest = host.domains[-1].vcpus[0]
+    assert io.log.completed == 10 and guest.done
+    assert guest.cpu[COUNTS + int(Op.INTERRUPT)] == 10 and guest.irq_seq == 10

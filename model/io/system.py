@@ -515,8 +515,10 @@ class Attachment:
         return max(n, 0)
 
     def release_access(self, hv) -> None:
+        """The device model answered the oldest access waiting: its vCPU resumes (no
+        interrupt: an ioreq's completion is not one)."""
         if self.access_waiters:
-            hv.raise_irq(self.access_waiters.pop(0))
+            hv.wake(self.access_waiters.pop(0))
 
     # --- what the guest executes ------------------------------------------------------
     def submit(
