@@ -147,8 +147,29 @@ def load_profile(name: str = DEFAULT_PROFILE) -> HardwareProfile:
     names = profile_names()
     if name not in names:
         raise UnknownNameError("hardware profile", name, names)
-    raw = _read(name)
-    where = f"profiles/{name}.yaml"
+    return profile_from(_read(name), f"profiles/{name}.yaml")
+
+
+def profile_from(raw: dict, where: str) -> HardwareProfile:
+    """A hardware profile from its YAML mapping (what :func:`load_profile` reads from
+    ``model/profiles``): hardware ``costs``, the ``software`` costs of software.yaml that
+    the profile's era measured (its own cycles, not scaled by ``software_speed``), and the
+    ``params`` of software.yaml it sets.
+
+    Raises
+    ------
+    ConfigError
+        A missing hardware cost, an unknown software cost or parameter, a bad value;
+        the message names ``where`` and the valid keys.
+
+    Examples
+    --------
+    >>> raw = _read("netburst-2.4ghz")
+    >>> raw["software"] = {"context_switch": [1631, "a measurement of this era"]}
+    >>> profile_from(raw, "mine.yaml").cost("context_switch")
+    1631
+    """
+    name = raw["name"]
     costs = _entries(raw["costs"], where)
     missing = [c for c in HARDWARE_COSTS if c not in costs]
     if missing:
@@ -157,6 +178,12 @@ def load_profile(name: str = DEFAULT_PROFILE) -> HardwareProfile:
     software = _read("software")
     for key, c in _entries(software["costs"], "profiles/software.yaml").items():
         costs[key] = Cost(c.value * speed, f"{c.source} (x software_speed {speed})")
+    # the VMM software of the profile's era, where it was measured: its own cycles, unscaled
+    for key, c in _entries(raw.get("software", {}), where).items():
+        if key not in software["costs"]:
+            raise ConfigError(f"{where}: software.{key} is not a software cost; "
+                              f"{valid_choices(key, sorted(software['costs']), 'valid keys')}")
+        costs[key] = c
     arch = raw["arch"]
     if arch not in ("x86_32", "x86_64"):
         raise ConfigError(f"{where}: arch {arch!r}; valid choices: x86_32, x86_64")

@@ -133,6 +133,9 @@ class VirtMode(ABC):
     needs_vtx: bool = False
     #: Whether its guests' kernels have paravirtual split drivers (netfront/blkfront).
     pv_drivers: bool = False
+    #: Whether its VMM may be a hosted one, whose devices the host OS serves (VMware
+    #: Workstation: the ``hosted`` I/O path).
+    hosted_devices: bool = False
     #: Whether a hypervisor runs under it (False for native): only these are offered
     #: as alternatives in advice.
     virtualized: bool = True
@@ -281,6 +284,7 @@ class BinaryTranslation(VirtMode):
     """VMware-style full virtualization: the kernel runs translated, on shadow tables."""
 
     name, summary, color = "full", "binary translation", "#d62728"
+    hosted_devices = True
 
     def table(self, hw: HardwareProfile) -> Mode:
         return Mode(

@@ -167,7 +167,7 @@ def full_rules() -> dict[Op, Rule]:
     r[Op.SYSCALL] = Rule(Handling.TRAP, ((T, "exception"), (E, "bt_syscall_emulate")),
                          "trap:syscall")
     r[Op.SYSRET] = _bt(callout)
-    r[Op.IRET] = _bt(callout)
+    r[Op.IRET] = _bt((E, "bt_iret"))
     r[Op.PTE_WRITE] = _bt((E, "bt_traced_write"), label="bt:traced_write")
     r[Op.PTE_CLEAR] = _bt((E, "bt_trace_clear"), label="bt:traced_write")
     r[Op.PTE_FILL] = _bt((E, "bt_trace_fill"), label="bt:traced_write")

@@ -68,7 +68,7 @@ def test_a_path_is_refused_once_unregistered_and_by_a_mode_it_does_not_serve(del
     PATHS.unregister("delayed")
     with pytest.raises(
         ScenarioError,
-        match=r"path: Input should be .*'vhost' \(got "
+        match=r"path: Input should be .*'hosted' \(got "
         r"'delayed'\)",
     ):
         parse_scenario(scenario("delayed"), "ext.yaml")

@@ -18,11 +18,14 @@ path is one subclass and one registration (see ``tests/test_extension_points.py`
 ``virtio``       an hvm guest's virtqueue (256 slots): one exit per kick; the backend is
                  the device model (user space) in the driver domain.
 ``vhost``        virtio with the in-kernel backend of the driver domain.
+``hosted``       a hosted VMM's emulated device (VMware Workstation): the VMM handles
+                 most register accesses; the one that needs the device is a world
+                 switch to the host, whose user-level VMApp does the I/O.
 
 Examples
 --------
 >>> PATHS.names()
-('direct', 'passthrough', 'pv', 'emulated', 'virtio', 'vhost')
+('direct', 'passthrough', 'pv', 'emulated', 'virtio', 'vhost', 'hosted')
 >>> PATHS["virtio"].refusal("pv"), PATHS["pv"].backend_label
 ('virtio is for hvm guests', 'pv backend')
 """
@@ -35,12 +38,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..categories import EMULATION, HYPERVISOR, KERNEL, N_CATEGORIES, USER
 from ..isa import Chunk, ChunkBuilder, Op
 from ..registry import Registry
 from ..rules import transition_of
+from ..vcpu import Burst
+from ..vectors import CPU_VECTOR, CYCLES
 from .inbox import Work
 
 if TYPE_CHECKING:
+    from ..hardware import HardwareProfile
     from ..modes import VirtMode
     from ..vcpu import VCpu
     from .requests import IORequest
@@ -118,6 +125,20 @@ class IOPath(ABC):
         """(statistic, label) a notification of the backend is counted as: a kick is
         one trapped register write."""
         return transition_of(att.domain.mode.rules[Op.PIO])
+
+    def access_cost(self, att: Attachment) -> np.ndarray:
+        """Cycles by category the guest pays to hand an emulated register access to the
+        device model (before it waits for it): the mode's exit or callout, then the
+        hypervisor's forwarding of the ioreq."""
+        hw, cm = att.io.host.hw, att.domain.compiled
+        forward = np.zeros(N_CATEGORIES, np.int64)
+        forward[HYPERVISOR] = hw.cost("ioreq_forward")
+        return att.domain.mode.kind.access_exit(hw, cm) + forward
+
+    def device_model_accesses(self, p: IOParams) -> int:
+        """Register accesses of one request that the device model handles (the last one
+        starts the I/O)."""
+        return p.emulated_accesses
 
     def interrupt_exit(self, att: Attachment) -> np.ndarray | None:
         """Cycles by category a completion interrupt costs the guest beyond its
@@ -203,14 +224,18 @@ class BackendPath(IOPath):
         io.inbox.put(Work.COMPLETE, req, att)  # a physical IRQ to the driver domain
         io.wake_backend()
 
+    def answer_work(self, io: IOSystem, req: IORequest) -> tuple[Chunk | Burst, ...]:
+        """What the backend executes to answer a completed request: its response work,
+        and the copy of a packet received into the guest's buffer."""
+        n = self.response_work(io.p)
+        if req.inbound:
+            n += io.p.netback_rx_copy
+        return (work(n, kernel=self.backend_in_kernel),)
+
     def serve_completion(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
         """The backend's work for a completed request (it reached it now)."""
         req.stamp("irq", io.env.now)
-        n = self.response_work(io.p)
-        if req.inbound:  # a packet from the network: copied into the guest's buffer
-            n += io.p.netback_rx_copy
-        return (work(n, kernel=self.backend_in_kernel),
-                io_op(io.A_RESPOND, req.id))  # fmt: skip
+        return (*self.answer_work(io, req), io_op(io.A_RESPOND, req.id))
 
 
 class RingPath(BackendPath):
@@ -355,16 +380,21 @@ class EmulatedPath(BackendPath):
     def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
         return (io_op(io.A_ACCESS, req.id),) * io.p.emulated_accesses
 
+    def status_access(self, att: Attachment) -> Chunk:
+        """One access of the guest's interrupt handler to the status registers: a trip to
+        the device model."""
+        return att.status_op
+
     def finish(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
         # the interrupt handler reads and acks
-        return (att.status_op,) * io.p.status_accesses + (work(io.p.completion),)
+        return (self.status_access(att),) * io.p.status_accesses + (work(io.p.completion),)
 
     def finish_all(self, io: IOSystem, att: Attachment, reqs: list[IORequest]) -> Iterator[Chunk]:
         """One read and ack of the interrupt status for all of ``reqs`` (the e1000's ICR
         is read-to-clear: it acknowledges every cause at once), then each one's completion
         work."""
         if reqs:
-            yield from (att.status_op,) * io.p.status_accesses
+            yield from (self.status_access(att),) * io.p.status_accesses
             yield from (work(io.p.completion),) * len(reqs)
 
     def response_work(self, p: IOParams) -> int:
@@ -387,6 +417,94 @@ class EmulatedPath(BackendPath):
         return att.inject_cost
 
 
+class HostedPath(EmulatedPath):
+    """A hosted VMM's emulated device (VMware Workstation; Sugerman, Venkitachalam and Lim,
+    USENIX ATC 2001): the VMM, beside the guest, handles most register accesses itself;
+    the one that needs the device (a transmit's OUT, a disk command) costs a world switch
+    to the host, where the VMM's user-level process (the VMApp) makes host system calls
+    (for a packet, to the host's VMNet driver), and a world switch back.
+
+    The driver domain is the host OS: a guest's access that goes there blocks its vCPU,
+    and the hypervisor's switch to the host's vCPU and back is the world switch (on a
+    pCPU both share, as on a workstation). The status accesses of the guest's interrupt
+    handler stay in the VMM. Send combining (up to 3 packets per world switch, SU01's
+    optimization) is not modelled: every transmit switches.
+    """
+
+    name = "hosted"
+    backend_label = "host (VMApp)"
+
+    def serves(self, mode: VirtMode) -> bool:
+        return mode.hosted_devices
+
+    def refusal(self, mode: str) -> str:
+        return "the hosted path is a hosted VMM's (binary translation: mode full)"
+
+    def device_model_accesses(self, p: IOParams) -> int:
+        return 1  # the rest are the VMM's
+
+    def access_cost(self, att: Attachment) -> np.ndarray:
+        row = np.zeros(N_CATEGORIES, np.int64)
+        row[EMULATION] = att.io.host.hw.cost("hosted_vmm_forward")
+        return row
+
+    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
+        return (*(_IN_VMM,) * (io.p.emulated_accesses - 1), io_op(io.A_ACCESS, req.id))
+
+    def status_access(self, att: Attachment) -> Chunk:
+        return _IN_VMM  # the VMM keeps the device's status
+
+    def serve_access(self, io: IOSystem, att: Attachment, req: IORequest | None) -> Iterator[Chunk]:
+        hw = io.host.hw
+        yield host_work(hw, "hosted_vmapp_access", kernel=False)
+        if req is not None and att.accesses_left(req) == 0:
+            req.stamp("backend", io.env.now)
+            if att.network and req.write:  # a packet: the VMApp writes it to VMNet
+                yield host_work(hw, "hosted_vmapp_transmit", kernel=False)
+                yield host_work(hw, "vmnet_transmit", kernel=True)
+            else:  # a disk command or a receive buffer: as a device model's request
+                yield work(io.p.device_model_request, kernel=False)
+            yield io_op(io.A_DEVICE, req.id)
+        att.release_access(io.hv)
+
+    def answer_work(self, io: IOSystem, req: IORequest) -> tuple[Chunk | Burst, ...]:
+        vmapp = host_work(io.host.hw, "hosted_vmapp_access", kernel=False)
+        return (vmapp, work(io.p.netback_rx_copy)) if req.inbound else (vmapp,)
+
+    def respond(self, io: IOSystem, att: Attachment, req: IORequest) -> np.ndarray | None:
+        att.answered.append(req)  # the VMApp raises the virtual interrupt
+        io.hv.raise_irq(req.vcpu)
+        return None
+
+
+#: a register access the VMM handles beside the guest (a translated IN/OUT)
+_IN_VMM = ChunkBuilder(kernel=True).op(Op.PIO).build()
+
+
+def host_work(hw: HardwareProfile, cost: str, kernel: bool) -> Burst:
+    """The host's work of software cost ``cost`` (its cycles on ``hw``), as a
+    :class:`~model.vcpu.Burst` in kernel or user mode: SU01 gives these as times, not
+    instructions. One burst per (cycles, mode), shared (a burst is never changed).
+
+    Examples
+    --------
+    >>> from model.hardware import load_profile
+    >>> hw = load_profile("piii-733mhz")
+    >>> host_work(hw, "vmnet_transmit", kernel=True).total == hw.cost("vmnet_transmit")
+    True
+    """
+    key = (hw.cost(cost), kernel)
+    burst = _HOST_WORK.get(key)
+    if burst is None:
+        delta = np.zeros(CPU_VECTOR, np.int64)
+        delta[CYCLES + (KERNEL if kernel else USER)] = key[0]
+        burst = _HOST_WORK[key] = Burst(delta)
+    return burst
+
+
+_HOST_WORK: dict[tuple[int, bool], Burst] = {}
+
+
 #: The I/O paths, by name (:class:`IOPath` instances).
 PATHS: Registry[IOPath] = Registry("I/O path")
 for _path in (
@@ -396,5 +514,6 @@ for _path in (
     EmulatedPath(),
     VirtioPath(),
     VhostPath(),
+    HostedPath(),
 ):
     PATHS.register(_path.name, _path)

@@ -498,8 +498,7 @@ class Attachment:
         # how the mode reaches an emulated device's registers: an exit whose reason
         # depends on the register (hvm), or a callout to the VMM (binary translation)
         self.access_what = transition_of(domain.mode.rules[mode.register_op(not self.network)])
-        forward = _row(((HYPERVISOR, hw.cost("ioreq_forward")),))
-        self.exit_cost = mode.access_exit(hw, cm) + forward
+        self.exit_cost = io_path.access_cost(self)
         self.inject_cost = _row(((HYPERVISOR, hw.cost("evtchn_send")),))
         self.irq_exit = io_path.interrupt_exit(self)
         # its own steps, as chunks made once (a chunk is never changed)
@@ -508,7 +507,7 @@ class Attachment:
         self.status_op = io_op(io.A_STATUS, aid)
 
     def accesses_left(self, req: IORequest) -> int:
-        n = self._accesses.get(req.id, self.io.p.emulated_accesses) - 1
+        n = self._accesses.get(req.id, self.io_path.device_model_accesses(self.io.p)) - 1
         self._accesses[req.id] = n
         if n <= 0:
             self._accesses.pop(req.id, None)
