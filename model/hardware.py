@@ -135,6 +135,16 @@ def _entries(raw: dict, where: str) -> dict[str, Cost]:
     return out
 
 
+def _own(raw: dict, section: str, known, what: str, where: str) -> dict[str, Cost]:
+    """A profile's ``section`` of software.yaml entries it sets for its era; each key must
+    be one software.yaml has (else a ConfigError naming the valid keys)."""
+    own = _entries(raw.get(section, {}), where)
+    for key in own.keys() - known.keys():
+        raise ConfigError(f"{where}: {section}.{key} is not {what}; "
+                          f"{valid_choices(key, sorted(known), 'valid keys')}")
+    return own
+
+
 @cache
 def load_profile(name: str = DEFAULT_PROFILE) -> HardwareProfile:
     """Load a shipped hardware profile by name.
@@ -164,9 +174,11 @@ def profile_from(raw: dict, where: str) -> HardwareProfile:
 
     Examples
     --------
-    >>> raw = _read("netburst-2.4ghz")
+    >>> raw = _read("nehalem-2.93ghz-ept")  # software_speed 0.5
+    >>> profile_from(raw, "mine.yaml").cost("context_switch")  # software.yaml's 2000, scaled
+    1000
     >>> raw["software"] = {"context_switch": [1631, "a measurement of this era"]}
-    >>> profile_from(raw, "mine.yaml").cost("context_switch")
+    >>> profile_from(raw, "mine.yaml").cost("context_switch")  # its own, unscaled
     1631
     """
     name = raw["name"]
@@ -179,11 +191,7 @@ def profile_from(raw: dict, where: str) -> HardwareProfile:
     for key, c in _entries(software["costs"], "profiles/software.yaml").items():
         costs[key] = Cost(c.value * speed, f"{c.source} (x software_speed {speed})")
     # the VMM software of the profile's era, where it was measured: its own cycles, unscaled
-    for key, c in _entries(raw.get("software", {}), where).items():
-        if key not in software["costs"]:
-            raise ConfigError(f"{where}: software.{key} is not a software cost; "
-                              f"{valid_choices(key, sorted(software['costs']), 'valid keys')}")
-        costs[key] = c
+    costs |= _own(raw, "software", software["costs"], "a software cost", where)
     arch = raw["arch"]
     if arch not in ("x86_32", "x86_64"):
         raise ConfigError(f"{where}: arch {arch!r}; valid choices: x86_32, x86_64")
@@ -197,10 +205,7 @@ def profile_from(raw: dict, where: str) -> HardwareProfile:
         raise ConfigError(f"{where}: tlb.sets {sets} must be a power of two")
     # the VMM software's policies (software.yaml's params), which a profile may set for its era
     params = _entries(software["params"], "profiles/software.yaml")
-    own = _entries(raw.get("params", {}), where)
-    for key in own.keys() - params.keys():
-        raise ConfigError(f"{where}: params.{key} is not a parameter; "
-                          f"{valid_choices(key, sorted(params), 'valid keys')}")
+    own = _own(raw, "params", params, "a parameter", where)
     f = raw["features"]
     return HardwareProfile(
         name=name,

@@ -528,8 +528,9 @@ class Hypervisor:
     def wake(self, vcpu: VCpu) -> None:
         """Make ``vcpu`` runnable if it is blocked, without an interrupt: an emulated
         register access it waited for was answered (the device model completed the
-        ioreq, and the hypervisor resumes the vCPU where it stopped; its guest sees no
-        interrupt). A running vCPU is told to look at its pending interrupts, if any."""
+        ioreq; its guest sees no interrupt). A running vCPU is told to look at its
+        pending interrupts, if any. (An interrupt, :meth:`raise_irq`, still wakes a vCPU
+        that waits for an access, which then runs on before the answer: a known gap.)"""
         if vcpu.done:
             return
         if not vcpu.runnable:

@@ -74,8 +74,9 @@ def test_the_vmm_handles_five_accesses_and_the_transmit_out_goes_to_the_host():
 
 
 def test_the_transmit_out_composes_sugerman_s_figures():
-    """The derived VMM costs put SU01's end-to-end transmit back together exactly: the
-    VMM's part, the world switch there and back, the VMApp and VMNet."""
+    """A check of the profile's data, not of the model: the costs derived from SU01 put
+    its end-to-end transmit back together (the VMM's part, the world switch there and
+    back, the VMApp and VMNet); the run above adds the host's own interrupt path."""
     hw = load_profile(PIII)
     switch = hw.cost("context_switch") + hw.cost("cr3_load")
     parts = (hw.cost("hosted_vmm_forward") + switch + hw.cost("hosted_vmapp_access")
@@ -100,3 +101,50 @@ def test_a_profile_s_software_costs_and_params_must_be_software_yaml_s():
     raw["params"] = {"shadow_root_cach": [8, "a typo"]}
     with pytest.raises(ConfigError, match="params.shadow_root_cach is not a parameter"):
         profile_from(raw, "mine.yaml")
+
+
+WORKSTATION = """
+name: workstation
+hardware: piii-733mhz
+duration: 20ms
+host:
+  pcpus: 1
+  devices: {nic0: {kind: nic, rate_gbit_s: 0.1}}
+driver_domain: {mode: native}
+guests:
+  - name: vm
+    os: unmodified
+    mode: full
+    workload: {profile: net_tx, params: {packets: 50}}
+    devices: [{device: nic0, path: hosted}]
+"""
+
+
+def test_a_scenario_runs_a_workstation_whose_host_is_native():
+    """driver_domain.mode: native makes the driver domain the host OS of a hosted VMM;
+    a mode the hardware cannot run is refused at its line, with the modes that can."""
+    from model.scenario import build_host, parse_scenario
+    from model.scenario.errors import ScenarioError
+
+    host = build_host(parse_scenario(WORKSTATION, "ws.yaml"))
+    host.run(seconds=0.02)
+    assert host.io.log.completed == 50 and host.domains[0].mode.name == "native"
+    with pytest.raises(ScenarioError, match=r"ws.yaml:8:23: driver_domain.mode: hvm needs "
+                       r"VT-x, which piii-733mhz lacks; use pv .* or full"):
+        parse_scenario(WORKSTATION.replace("mode: native}", "mode: hvm}"), "ws.yaml")
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (("mode: native}", "mode: pv}"), "must run natively .driver_domain.mode: native, not pv"),
+    (("pcpus: 1", "pcpus: 2"), "give the host one pCPU .host.pcpus: 1. or pin the guest and "
+                               "driver_domain.pinning to the same single pCPU"),
+])
+def test_a_hosted_path_needs_a_native_host_on_the_guest_s_pcpu(change, says):
+    """The world switch is the switch between the guest's vCPU and its host's on one
+    pCPU: a Xen dom0 as the host, or a host free to run elsewhere, is refused."""
+    from model.scenario import parse_scenario
+    from model.scenario.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"ws.yaml:14:36: guests\[0\].devices\[0\].path: "
+                       r"the hosted path's .*" + says):
+        parse_scenario(WORKSTATION.replace(*change), "ws.yaml")

@@ -107,6 +107,9 @@ class IOPath(ABC):
     via_driver_domain: bool = False
     #: What serves it in the driver domain, for the topology graph (None: nothing).
     backend_label: str | None = None
+    #: Whether the driver domain is the host OS of a hosted VMM, which must then run
+    #: natively on the guest's one pCPU (a world switch is the switch between them).
+    hosted: bool = False
 
     def serves(self, mode: VirtMode) -> bool:
         """Whether guests in ``mode`` may use it (a mode may also restrict its paths,
@@ -378,7 +381,10 @@ class EmulatedPath(BackendPath):
     backend_in_kernel = False
 
     def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
-        return (io_op(io.A_ACCESS, req.id),) * io.p.emulated_accesses
+        """The driver's register accesses: those the VMM handles beside the guest, then
+        those the device model does (:meth:`device_model_accesses`: all of them here)."""
+        n = self.device_model_accesses(io.p)
+        return (_IN_VMM,) * (io.p.emulated_accesses - n) + (io_op(io.A_ACCESS, req.id),) * n
 
     def status_access(self, att: Attachment) -> Chunk:
         """One access of the guest's interrupt handler to the status registers: a trip to
@@ -403,13 +409,20 @@ class EmulatedPath(BackendPath):
     def serve_access(self, io: IOSystem, att: Attachment, req: IORequest | None) -> Iterator[Chunk]:
         """The device model emulates one register access (``req`` None: a status
         access); the doorbell, the request's last access, starts the real I/O."""
-        p = io.p
-        yield work(p.device_model_access, kernel=False)
+        yield self.access_work(io)
         if req is not None and att.accesses_left(req) == 0:
             req.stamp("backend", io.env.now)
-            yield work(p.device_model_request, kernel=False)
+            yield from self.start_work(io, att, req)
             yield io_op(io.A_DEVICE, req.id)
         att.release_access(io.hv)
+
+    def access_work(self, io: IOSystem) -> Chunk | Burst:
+        """What the device model executes for one register access."""
+        return work(io.p.device_model_access, kernel=False)
+
+    def start_work(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk | Burst]:
+        """What it executes to start ``req`` on the device, after the doorbell."""
+        return (work(io.p.device_model_request, kernel=False),)
 
     def respond(self, io: IOSystem, att: Attachment, req: IORequest) -> np.ndarray | None:
         att.answered.append(req)  # the device model raises the interrupt
@@ -424,15 +437,17 @@ class HostedPath(EmulatedPath):
     to the host, where the VMM's user-level process (the VMApp) makes host system calls
     (for a packet, to the host's VMNet driver), and a world switch back.
 
-    The driver domain is the host OS: a guest's access that goes there blocks its vCPU,
-    and the hypervisor's switch to the host's vCPU and back is the world switch (on a
-    pCPU both share, as on a workstation). The status accesses of the guest's interrupt
-    handler stay in the VMM. Send combining (up to 3 packets per world switch, SU01's
-    optimization) is not modelled: every transmit switches.
+    The driver domain is the host OS (``driver_domain.mode: native`` in a scenario): a
+    guest's access that goes there blocks its vCPU, and the hypervisor's switch to the
+    host's vCPU and back is the world switch, on the one pCPU both run on (a scenario is
+    refused otherwise, :attr:`IOPath.hosted`). The status accesses of the guest's
+    interrupt handler stay in the VMM. Send combining (up to 3 packets per world switch,
+    SU01's optimization) is not modelled: every transmit switches.
     """
 
     name = "hosted"
     backend_label = "host (VMApp)"
+    hosted = True
 
     def serves(self, mode: VirtMode) -> bool:
         return mode.hosted_devices
@@ -448,27 +463,21 @@ class HostedPath(EmulatedPath):
         row[EMULATION] = att.io.host.hw.cost("hosted_vmm_forward")
         return row
 
-    def submit(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk]:
-        return (*(_IN_VMM,) * (io.p.emulated_accesses - 1), io_op(io.A_ACCESS, req.id))
-
     def status_access(self, att: Attachment) -> Chunk:
         return _IN_VMM  # the VMM keeps the device's status
 
-    def serve_access(self, io: IOSystem, att: Attachment, req: IORequest | None) -> Iterator[Chunk]:
-        hw = io.host.hw
-        yield host_work(hw, "hosted_vmapp_access", kernel=False)
-        if req is not None and att.accesses_left(req) == 0:
-            req.stamp("backend", io.env.now)
-            if att.network and req.write:  # a packet: the VMApp writes it to VMNet
-                yield host_work(hw, "hosted_vmapp_transmit", kernel=False)
-                yield host_work(hw, "vmnet_transmit", kernel=True)
-            else:  # a disk command or a receive buffer: as a device model's request
-                yield work(io.p.device_model_request, kernel=False)
-            yield io_op(io.A_DEVICE, req.id)
-        att.release_access(io.hv)
+    def access_work(self, io: IOSystem) -> Chunk | Burst:
+        return host_work(io.host.hw, "hosted_vmapp_access", kernel=False)
+
+    def start_work(self, io: IOSystem, att: Attachment, req: IORequest) -> Iterable[Chunk | Burst]:
+        if att.network and req.write:  # a packet: the VMApp writes it to VMNet
+            hw = io.host.hw
+            return (host_work(hw, "hosted_vmapp_transmit", kernel=False),
+                    host_work(hw, "vmnet_transmit", kernel=True))
+        return super().start_work(io, att, req)  # a disk command, a receive buffer: SU01 has none
 
     def answer_work(self, io: IOSystem, req: IORequest) -> tuple[Chunk | Burst, ...]:
-        vmapp = host_work(io.host.hw, "hosted_vmapp_access", kernel=False)
+        vmapp = self.access_work(io)
         return (vmapp, work(io.p.netback_rx_copy)) if req.inbound else (vmapp,)
 
     def respond(self, io: IOSystem, att: Attachment, req: IORequest) -> np.ndarray | None:

@@ -2,7 +2,7 @@
 
 A guest reaches a device through an :class:`Attachment`, whose I/O path (a strategy
 of :mod:`model.io.paths`: direct, passthrough, the pv split driver, emulated, virtio,
-vhost) decides every stage. Every step that other entities can observe (publishing on
+vhost, hosted) decides every stage. Every step that other entities can observe (publishing on
 a ring, a notification, a device submission, taking responses) is an ``Op.IO``
 instruction, performed by the hypervisor at its exact simulated time; the work around
 it is ordinary guest or driver-domain instructions on the CPU. Each request records
@@ -412,7 +412,8 @@ class IOSystem:
                 # comes before the handler takes the answered request
                 out[vcpu] = (
                     State.WAITING,
-                    f"the device model to emulate a register access of {model.device.name}",
+                    f"the {model.io_path.backend_label} to emulate a register access of "
+                    f"{model.device.name}",
                 )
             elif answered is not None and any(
                     u is not vcpu and (u.runnable or u.pending_irqs)

@@ -86,7 +86,7 @@ def build_host(s: Scenario, seed: int | None = None) -> Host:
         dom0 = host.add_guest(
             DomainConfig(
                 DRIVER_DOMAIN,
-                "pv",
+                dd.mode,
                 vcpus=dd.vcpus,
                 weight=dd.weight,
                 memory_mb=dd.memory_mb,

@@ -44,7 +44,8 @@ def replica_names(name: str, count: int) -> list[str]:
 
 def cross_field_problems(s: Scenario) -> list[FieldError]:
     """Every way the parts of ``s`` do not fit together, each at the field it is about."""
-    return [*_names(s), *_record(s), *_guests(s), *_devices(s), *_sizes(s), *_pinning(s)]
+    return [*_names(s), *_record(s), *_driver_domain(s), *_guests(s), *_devices(s), *_sizes(s),
+            *_pinning(s)]
 
 
 def _names(s: Scenario) -> list[FieldError]:
@@ -87,6 +88,37 @@ def _record(s: Scenario) -> list[FieldError]:
     return out
 
 
+def _driver_domain(s: Scenario) -> list[FieldError]:
+    """The driver domain's mode must run on the hardware (its kernel is a modified one)."""
+    from ..hardware import load_profile
+    from ..modes import MODES
+
+    problem = MODES[s.driver_domain.mode].problem(load_profile(s.hardware), detail=False)
+    return [] if problem is None else [FieldError(("driver_domain", "mode"), problem)]
+
+
+def _host_problem(s: Scenario, g, path: str) -> str | None:
+    """Why guest ``g`` cannot reach a device through ``path`` on this host, if the path
+    is a hosted VMM's: its host (the driver domain) must run natively, on the one pCPU
+    the guest runs on (the world switch is the switch between the two on that pCPU)."""
+    from ..io.paths import PATHS
+    from ..modes import MODES
+
+    if not PATHS[path].hosted:
+        return None
+    dd = s.driver_domain
+    if MODES[dd.mode].virtualized:
+        return (f"the {path} path's host is the driver domain, which must run natively "
+                f"(driver_domain.mode: native, not {dd.mode})")
+    shared = s.host.pcpus == 1 or (g.pinning is not None and len(g.pinning) == 1
+                                   and dd.pinning == g.pinning)
+    if not shared:
+        return (f"the {path} path's world switch is the switch between the guest and its "
+                "host on one pCPU: give the host one pCPU (host.pcpus: 1) or pin the "
+                "guest and driver_domain.pinning to the same single pCPU")
+    return None
+
+
 def _guests(s: Scenario) -> list[FieldError]:
     from ..hardware import load_profile
     from ..modes import MODES, is_modified
@@ -113,7 +145,8 @@ def _guests(s: Scenario) -> list[FieldError]:
                     "reaches a device through one path")))
                 continue
             seen[a.device] = j
-            problem = mode.path_problem(a.path or mode.default_path)
+            path = a.path or mode.default_path
+            problem = mode.path_problem(path) or _host_problem(s, g, path)
             if problem:
                 out.append(FieldError(("guests", i, "devices", j, "path"),
                                       f"{problem} (guest {g.name!r} is {g.mode})"))

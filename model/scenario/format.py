@@ -123,7 +123,14 @@ class HostSpec(_Strict):
     """the shared devices by name: each a kind (hdd, ssd, nvme, nic) and its parameters"""
 
 
+ModeName = choice(MODES)
+PathName = choice(PATHS)
+
+
 class DriverDomainSpec(_Strict):
+    mode: ModeName = "pv"
+    """pv: Xen's dom0 (backends woken by event channels); native: the host OS of a hosted
+    VMM, which serves the hosted path's devices"""
     vcpus: int = Field(1, ge=1, le=64)
     """vCPUs running the backends and device models"""
     weight: int = Field(256, ge=1, le=65535)
@@ -166,8 +173,6 @@ def _workload_spec():
 WorkloadSpec = _workload_spec()
 
 
-ModeName = choice(MODES)
-PathName = choice(PATHS)
 
 
 class AttachmentSpec(_Strict):
