@@ -223,8 +223,8 @@ def _tlb_miss(va, write, s, tag, cpu, tlb, pt, pt_shadow, spaces, paging, small_
     used = 0
     cpu[S_TLB_MISS] += 1
     if va >= KERNEL_BASE:
-        # the guest kernel's direct map, always present: 2 MiB global pages, or (a PV
-        # kernel on x86-32) 4 KiB pages a CR3 load flushes
+        # the guest kernel's direct map, always present: large global pages (2 MiB, or
+        # 4 MiB on x86-32), or (a PV kernel on x86-32) 4 KiB pages a CR3 load flushes
         value = ((va - KERNEL_BASE) >> PAGE_SHIFT) << PAGE_SHIFT | DIRECT_MAP_PTE
         if small_kernel:
             n_guest = levels
@@ -377,8 +377,10 @@ def execute(
     paging = mode[M_PAGING]
     small_kernel = mode[M_SMALL_KERNEL] != 0
     levels = mode[M_WALK_LEVELS]
-    # the direct map's TLB tags: per 2 MiB page, or per 4 KiB page (a PV kernel on x86-32)
-    kernel_shift = PAGE_SHIFT if small_kernel else LARGE_PAGE_SHIFT
+    # the direct map's TLB tags: per large page (2 MiB; 4 MiB under two-level 32-bit
+    # paging, whose tables hold 1024 entries), or per 4 KiB page (a PV kernel on x86-32)
+    kernel_shift = PAGE_SHIFT if small_kernel else (
+        LARGE_PAGE_SHIFT + 1 if levels == 2 else LARGE_PAGE_SHIFT)
     kernel_tag = TAG_DIRECT if small_kernel else TAG_DIRECT | TAG_LARGE
     set_mask = tlb.shape[0] - 1  # the number of sets is a power of two
     ways = tlb.shape[1]

@@ -14,8 +14,9 @@ layouts below, here (numba freezes module-level ints: a name costs nothing, and
 - ``tlb`` (per vCPU, sets x ways x ``TLB_TAG, TLB_PTE, TLB_LRU``): a tag is
   ``vpn << TAG_PAGE_SHIFT``, or ``page << TAG_PAGE_SHIFT | TAG_DIRECT | TAG_LARGE``
   (``page << TAG_PAGE_SHIFT | TAG_DIRECT``: a 4 KiB page of it, :data:`M_SMALL_KERNEL`)
-  for a 2 MiB page of the kernel's direct map; its set ``(tag >> TAG_PAGE_SHIFT) &
-  (sets - 1)``; the stamp of the last use comes from ``cpu[R_CLOCK]``.
+  for a large page (2 MiB; 4 MiB on x86-32) of the kernel's direct map; its set
+  ``(tag >> TAG_PAGE_SHIFT) & (sets - 1)``; the stamp of the last use comes from
+  ``cpu[R_CLOCK]``.
 - ``policy`` (per mode): mode flags ``M_*``, base costs ``B_*``, cycles by category
   of one hypercall batch, from :data:`POL_MODE`, :data:`POL_BASE`, :data:`POL_BATCH`.
 - ``costs`` (per mode, ``N_OPS x N_CATEGORIES + 1``): an op's cycles by category,
@@ -62,7 +63,7 @@ TLB_TAG, TLB_PTE, TLB_LRU = 0, 1, 2
 TLB_EMPTY = -1  # the tag of an invalid entry
 TAG_PAGE_SHIFT = 1  # a tag is the page number shifted past the direct-map bit
 TAG_DIRECT = 1  # bit 0: an entry of the kernel's direct map
-TAG_LARGE = 1 << 62  # ... which maps a 2 MiB page
+TAG_LARGE = 1 << 62  # ... which maps a large page (2 MiB; 4 MiB on x86-32)
 DIRECT_MAP_PTE = PTE_G | PTE_W | PTE_P  # the flags of a direct-map translation
 NESTED_STRIDE = PT_LEVELS + 1  # a nested walk of n guest levels: (n + 1) * 5 - 1 refs
 

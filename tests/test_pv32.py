@@ -64,6 +64,14 @@ def test_an_x86_32_walk_reads_two_levels_and_one_for_a_large_page():
         assert pv.counter("walk_refs") == (levels if hardware == PV32 else levels - 1)
 
 
+def test_an_x86_32_large_page_covers_4_mib():
+    """Without PAE a page-directory entry maps 4 MiB: two kernel accesses 3 MiB apart
+    share one TLB entry on x86-32, and take two on x86-64 (2 MiB pages)."""
+    b = ChunkBuilder(kernel=True).load(KERNEL_BASE).load(KERNEL_BASE + (3 << 20)).build()
+    assert measure("native", lambda k, p: [b], hardware=PV32).counter("tlb_misses") == 1
+    assert measure("native", lambda k, p: [b], hardware=P4).counter("tlb_misses") == 2
+
+
 def test_int_0x80_enters_the_kernel_as_a_fault_and_a_hypercall_do():
     """On x86-32 a system call (int 0x80), a PV hypercall (int 0x82) and a fault's
     delivery go through an IDT gate alike: one cost, AA06's divzero (exception + iret +
