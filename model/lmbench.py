@@ -28,6 +28,7 @@ import numpy as np
 from .guestos import DATA_VPN, MMAP_VPN, GuestKernel, Process, Vma
 from .images import DASH, DYNAMIC_C, ProcessImage, map_image, start_up
 from .isa import Chunk, ChunkBuilder, Op, make_pte, pte_target
+from .paging import FRAME_MASK
 
 Iteration = Callable[[], Iterator[Chunk]]
 
@@ -291,10 +292,11 @@ def munmap(k: GuestKernel, p: Process, vma: Vma) -> Iterator[Chunk]:
     for vpn in present:
         zap.op(Op.PTE_WRITE, pte_target(p.space, vpn), 0)
     zap.op(Op.LAZY_END).op(Op.TLB_FLUSH)
+    frames = [k.mem.lookup(p.space, vpn) >> 12 & FRAME_MASK for vpn in present]
     yield from k.syscall("munmap", k.p.munmap_base + k.p.munmap_per_pte * len(present),
                          zap.build())
-    for vpn in present:
-        k.put_frame(k.mem.lookup(p.space, vpn) >> 12)
+    for frame in frames:  # (read before the zap: the entries are empty now)
+        k.put_frame(frame)
     p.vmas.remove(vma)
 
 

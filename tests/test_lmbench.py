@@ -93,3 +93,30 @@ def test_a_forking_parent_with_libraries_copies_their_ptes_too():
 
     touched = sum(s.touched for s in DYNAMIC_C.segments)
     assert pte_writes(DYNAMIC_C) - pte_writes(None) == 2 * touched
+
+
+@pytest.mark.parametrize("op", ["mmap", "page_fault", "fork"])
+def test_a_frames_references_are_its_mappings_and_the_page_cache(op):
+    """After an op's iterations, the guest kernel's reference count of every frame is the
+    number of PTEs that map it, plus one if the page cache holds it: munmap once dropped
+    the references of frame 0 (it read the entries after zapping them) instead of its
+    own pages'."""
+    from collections import Counter
+
+    from model.costs import measure
+    from model.paging import FRAME_MASK
+
+    kernels = []
+
+    def make(k, p):
+        kernels.append(k)
+        return OPS[op].make(k, p)
+
+    measure(make, "native", "netburst-2.4ghz", iterations=3, warm=1)
+    k = kernels[0]
+    mapped = Counter(int(pte) >> 12 & FRAME_MASK for proc in k.procs.values()
+                     for pte in k.mem.present(proc.space)[:, 1])
+    cached = set(k.page_cache.values())
+    expect = {f: n + (f in cached) for f, n in mapped.items()} | {
+        f: 1 for f in cached if f not in mapped}
+    assert k.refs == expect
