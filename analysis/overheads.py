@@ -6,7 +6,9 @@ the native one and splits it by mechanism. Every cycle of an iteration is attrib
 once: each sensitive operation by its count times its cost row in the mode (grouped in
 :data:`MECHANISMS`: system calls, page-table updates, context and TLB switches, faults,
 hidden faults, other privileged operations), the hypercall batches by their count times
-the batch cost, and what is left by category: page walks, binary translation (the
+the batch cost, the locked operations with which Xen counts its references to the frames
+a PV guest's page tables map (their count times ``locked_rmw``), and what is left by
+category: page walks, binary translation (the
 emulation no operation accounts for: translating, return lookups), the rest of the
 hypervisor's work (page-table pinning and validation: what no operation's row holds), and
 the guest's own work (kernel and user). A
@@ -43,7 +45,7 @@ from model.hardware import load_profile
 from model.isa import N_OPS, Op
 from model.microbench import OPS
 from model.modes import baseline_mode, compile_mode, resolve_mode
-from model.vectors import COUNTS, CYCLES, S_BATCHES
+from model.vectors import COUNTS, CYCLES, S_BATCHES, S_XEN_LOCKED
 
 #: The sensitive operations each mechanism covers (the others: "other privileged").
 MECHANISMS = {
@@ -104,7 +106,11 @@ def _attribute(op: str, mode: str, hardware: str) -> tuple[dict[str, float], np.
         out[name] = float(rows.sum())
     batches = d[S_BATCHES] * cm.batch_cost
     out["hypercall batches"] = float(batches.sum())
-    return out, d[CYCLES:CYCLES + N_CATEGORIES] - attributed - batches
+    rest = d[CYCLES:CYCLES + N_CATEGORIES] - attributed - batches
+    xen_locked = d[S_XEN_LOCKED] * hw.cost("locked_rmw")  # charged as hypervisor work
+    out["Xen's reference counts"] = float(xen_locked)
+    rest[HYPERVISOR] -= xen_locked
+    return out, rest
 
 
 def _leftover(op: str, mode: str, hardware: str) -> np.ndarray:

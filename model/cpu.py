@@ -71,6 +71,7 @@ from .vectors import (
     B_BRANCH,
     B_BT_RET,
     B_CALL,
+    B_LOCKED,
     B_MEM,
     B_PIN_TABLE,
     B_PT_ZERO,
@@ -112,6 +113,7 @@ from .vectors import (
     R_ZEROED,
     S_BATCHES,
     S_INSTR,
+    S_LOCKED,
     S_MEM,
     S_PLAIN_PTE,
     S_PT_ALLOC,
@@ -119,6 +121,7 @@ from .vectors import (
     S_TLB_HIT,
     S_TLB_MISS,
     S_WALK_REFS,
+    S_XEN_LOCKED,
     ST_BUDGET,
     ST_CHUNK_END,
     ST_FAULT,
@@ -135,13 +138,20 @@ from .vectors import (
     TLB_TAG,
 )
 
-_ALU, _LOAD, _STORE = int(Op.ALU), int(Op.LOAD), int(Op.STORE)
+_ALU, _LOAD, _STORE, _ATOMIC = int(Op.ALU), int(Op.LOAD), int(Op.STORE), int(Op.ATOMIC)
 _BRANCH, _CALL, _RET, _CODE = int(Op.BRANCH), int(Op.CALL), int(Op.RET), int(Op.CODE)
 _PTE, _CR3, _FLUSH = int(Op.PTE_WRITE), int(Op.CR3_LOAD), int(Op.TLB_FLUSH)
 _INVLPG = int(Op.INVLPG)
 _LAZY_B, _LAZY_E, _PT_ALLOC = int(Op.LAZY_BEGIN), int(Op.LAZY_END), int(Op.PT_ALLOC)
 _PIN, _UNPIN = int(Op.PT_PIN), int(Op.PT_UNPIN)
 _PF, _HIDDEN, _TIMER = int(Op.PAGE_FAULT), int(Op.HIDDEN_FAULT), int(Op.TIMER)
+#: Xen's locked cmpxchgs for one mmu_update of an L1 entry beside the frames' references:
+#: the entry's own cmpxchg, and get_page, get_page_type, put_page_type and put_page of the
+#: page-table page (Xen 3.x xen/arch/x86/mm.c: do_mmu_update, mod_l1_entry)
+XEN_L1_UPDATE_LOCKED = 5
+#: ... and per page-table page when a tree is pinned or unpinned: its type and count
+#: (alloc_page_type / free_page_type)
+XEN_TABLE_LOCKED = 2
 
 
 @njit(cache=True, inline="always")
@@ -153,6 +163,17 @@ def _charge(cpu, cost, o):
         total += v
     cpu[COUNTS + o] += 1
     return total
+
+
+@njit(cache=True, inline="always")
+def _xen_refs(pte):
+    """The locked cmpxchgs with which Xen takes (or drops) the references an L1 entry
+    holds on its frame: none if it is not present; ``get_page`` (``put_page``), and for a
+    writable mapping ``get_page_type`` (``put_page_type``) too (Xen 3.x
+    xen/arch/x86/mm.c: ``get_page_from_l1e``, ``put_page_from_l1e``)."""
+    if pte & PTE_P == 0:
+        return 0
+    return 2 if pte & PTE_W else 1
 
 
 @njit(cache=True, inline="always")
@@ -419,9 +440,9 @@ def execute(
             sub = 0
             pos += 1
             continue
-        if o == _LOAD or o == _STORE:
+        if o == _LOAD or o == _STORE or o == _ATOMIC:
             va = a[pos]
-            write = o == _STORE
+            write = o != _LOAD
             if va >= KERNEL_BASE:
                 tag = ((va - KERNEL_BASE) >> kernel_shift) << TAG_PAGE_SHIFT | kernel_tag
             else:
@@ -447,8 +468,13 @@ def execute(
                     break
             clock += 1
             tlb[s, hit, TLB_LRU] = clock
-            ord_cycles += mem
-            used += mem
+            if o == _ATOMIC:  # a locked read-modify-write costs the processor's locked_rmw
+                ord_cycles += base[B_LOCKED]
+                used += base[B_LOCKED]
+                cpu[S_LOCKED] += 1
+            else:
+                ord_cycles += mem
+                used += mem
             n_instr += 1
             n_mem += 1
             pos += 1
@@ -531,6 +557,14 @@ def execute(
                     kind, value = traced_write(pt, pt_shadow, cpu, pslot, pidx, value,
                                                mode[M_EARLY_UNSHADOW])
                 used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, kind)
+                if mode[M_PV] != 0:
+                    # mmu_update (do_mmu_update, mod_l1_entry): a reference on the new
+                    # frame, the entry written by cmpxchg, the old frame's dropped, and the
+                    # table page's own references taken and dropped around it
+                    refs = _xen_refs(value) + _xen_refs(pt[pslot, pidx]) + XEN_L1_UPDATE_LOCKED
+                    cpu[S_XEN_LOCKED] += refs
+                    cpu[CYCLES + HYPERVISOR] += refs * base[B_LOCKED]
+                    used += refs * base[B_LOCKED]
             else:
                 cpu[CYCLES + KERNEL] += base[B_MEM]
                 used += base[B_MEM]
@@ -542,9 +576,16 @@ def execute(
             space = a[pos]
             used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o)
             if mode[M_PV] != 0:
-                # Xen walks the whole tree: per table, and on pin per present entry
+                # Xen walks the whole tree: per table, and per present entry, whose
+                # references it takes on pin (alloc_l1_table) and drops on unpin
+                # (free_l1_table); on pin it also validates each
                 entries, tables = leaves(pt, spaces[space, SPACE_ROOT], ctl[CTL_NDATA])
                 c = (tables.shape[0] + 1) * base[B_PIN_TABLE]
+                refs = XEN_TABLE_LOCKED * (tables.shape[0] + 1)
+                for i in range(entries.shape[0]):
+                    refs += _xen_refs(entries[i, 1])
+                cpu[S_XEN_LOCKED] += refs
+                c += refs * base[B_LOCKED]
                 ok = True
                 if o == _PIN:
                     c += entries.shape[0] * base[B_VALIDATE]

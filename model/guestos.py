@@ -89,6 +89,19 @@ class KernelParams:
     munmap_base: int = 1000
     munmap_per_pte: int = 10
     interrupt_handler: int = 300
+    # locked read-modify-writes (Op.ATOMIC, the processor's locked_rmw each) of the
+    # memory-management paths, counted in Linux 2.6.18 (mm/memory.c, mm/rmap.c, mm/swap.c,
+    # mm/filemap.c, arch/i386/mm/fault.c; an SMP kernel, no contention)
+    fork_locked_per_pte: int = 2  # copy_one_pte: get_page, page_dup_rmap
+    exit_locked_per_pte: int = 2  # zap_pte_range: page_remove_rmap; release_pages' put_page
+    fault_locked: int = 3  # do_page_fault's mmap_sem (down_read_trylock, up_read), PTE lock
+    fault_anon_locked: int = 5  # inc_mm_counter; onto the LRU: get, SetPageLRU/Active, put
+    fault_file_locked: int = 5  # find_get_page (read_lock, get, read_unlock), inc_mm_counter,
+    #                             page_add_file_rmap
+    fault_cow_locked: int = 11  # do_wp_page copying: the old page locked, unlocked, got,
+    #                             unmapped and released twice; the new one onto the LRU (4);
+    #                             the PTE lock again
+    fault_cow_reuse_locked: int = 2  # do_wp_page reusing the page: lock_page, unlock_page
     kernel_mem_fraction: float = 0.3  # share of kernel instructions that access memory
     text_pages: int = 64  # resident text of a small program (file-backed, shared)
     data_pages: int = 160  # resident private data and heap (anonymous)
@@ -113,10 +126,42 @@ STACK_VPN = 0x7FFF000
 MMAP_VPN = 0x7F00000
 #: Kernel direct-map addresses of the kernel's hot data structures (a few 2 MiB pages).
 KDATA = KERNEL_BASE + 0x200000
+#: The kernel's page descriptors (``mem_map``, one ``struct page`` per frame) in the direct
+#: map, and the size of one (64 bytes on x86-64; an estimate elsewhere): the reference and
+#: reverse-map counts that fork, exit, munmap and faults update with locked instructions.
+MEM_MAP = KERNEL_BASE + (1 << 44)
+STRUCT_PAGE = 64
 #: Memory accesses a kernel routine makes per 4 KiB page of kernel data it touches, and
 #: the most pages one touches (estimates: a routine works on a few structures, the
 #: current task's, its stack, a lock's, each read and written many times).
 ACCESSES_PER_KERNEL_PAGE, KERNEL_ROUTINE_PAGES = 32, 8
+
+
+def page_refs(frames, per_frame: int) -> Chunk:
+    """``per_frame`` locked updates (:attr:`~model.isa.Op.ATOMIC`) of each of ``frames``'
+    ``struct page`` (its reference and reverse-map counts, its flags), frame by frame. (A
+    few of a fault's are on its mm's or mapping's fields instead: the address only
+    decides which TLB entry the access uses.)
+
+    Examples
+    --------
+    >>> c = page_refs(np.array([3, 5]), 2)
+    >>> [int(x - MEM_MAP) // STRUCT_PAGE for x in c.a], bool((c.op == Op.ATOMIC).all())
+    ([3, 3, 5, 5], True)
+    """
+    return _atomics(np.repeat(MEM_MAP + np.asarray(frames, np.int64) * STRUCT_PAGE, per_frame))
+
+
+@cache
+def _mm_locks(n: int) -> Chunk:
+    """A fault's ``n`` locked operations on its mm's locks (mmap_sem, the page-table
+    lock), which live in the kernel's hot data."""
+    return _atomics(np.full(n, KDATA, np.int64))
+
+
+def _atomics(va: np.ndarray) -> Chunk:
+    """A kernel chunk of locked read-modify-writes, one at each address of ``va``."""
+    return Chunk(np.full(len(va), Op.ATOMIC, np.uint8), va, np.zeros(len(va), np.int64), True)
 
 
 @cache
@@ -391,6 +436,7 @@ class GuestKernel:
         b.op(Op.LAZY_END).op(Op.TLB_FLUSH)
         pieces.extend([copy] * len(entries))
         yield _concat(*pieces) if pieces else ChunkBuilder(kernel=True).build()
+        yield page_refs(entries[:, 1] >> 12 & FRAME_MASK, p.fork_locked_per_pte)
         yield b.build()
         yield self.pin(child)
         yield _SYSRET
@@ -404,6 +450,7 @@ class GuestKernel:
         zap = _work_template(self.p.exit_per_pte, self.p.kernel_mem_fraction, 98)
         if len(entries):
             yield _concat(*([zap] * len(entries)))
+            yield page_refs(entries[:, 1] >> 12 & FRAME_MASK, self.p.exit_locked_per_pte)
         b = ChunkBuilder(kernel=True).op(Op.PT_UNPIN, space).op(Op.LAZY_BEGIN)
         for vpn in entries[:, 0].tolist():
             b.op(Op.PTE_WRITE, pte_target(space, vpn), 0)
@@ -470,26 +517,35 @@ class GuestKernel:
         )
 
     def _demand(self, proc: Process, vma: Vma, vpn: int) -> Iterator[Chunk]:
+        p = self.p
         if vma.kind in ("text", "file"):
-            yield self.work("fault", self.p.fault_file)
+            yield self.work("fault", p.fault_file)
+            yield _mm_locks(p.fault_locked)
             frame = self.file_frame(vma.file, vpn - vma.start)
+            yield page_refs([frame], p.fault_file_locked)
             self.refs[frame] = self.refs.get(frame, 0) + 1
             flags = PTE_P | PTE_U | (PTE_W if vma.writable else 0)
         else:
-            yield self.work("fault", self.p.fault_anon)
+            yield self.work("fault", p.fault_anon)
+            yield _mm_locks(p.fault_locked)
             frame = self.alloc_frame()
+            yield page_refs([frame], p.fault_anon_locked)
             yield _clear_page(frame)
             flags = PTE_P | PTE_U | PTE_W
         yield self._install(proc, vpn, make_pte(frame, flags))
 
     def _cow(self, proc: Process, vpn: int, pte: int) -> Iterator[Chunk]:
         yield self.work("fault", self.p.fault_cow)
+        yield _mm_locks(self.p.fault_locked)
         frame = pte >> 12 & FRAME_MASK
         if self.refs.get(frame, 1) > 1:  # still shared: copy it
             new = self.alloc_frame()
             yield _copy_page(frame, new)
+            yield page_refs([frame], self.p.fault_cow_locked)
             self.put_frame(frame)
             frame = new
+        else:
+            yield page_refs([frame], self.p.fault_cow_reuse_locked)
         yield self._install(proc, vpn, make_pte(frame, PTE_P | PTE_U | PTE_W))
 
     def _sigsegv(self) -> Iterator[Chunk]:

@@ -35,7 +35,7 @@ HARDWARE_COSTS = (
     "syscall_insn", "sysret_insn", "iret_insn", "exception", "interrupt_delivery",
     "cr3_load", "invlpg", "port_io", "mmio_uncached", "cli", "apic_timer_write", "hlt",
     "cpuid", "rdtsc", "cr8_write", "cr8_write_tpr_shadow", "pt_page_zero",
-    "vmexit", "vmentry",
+    "vmexit", "vmentry", "locked_rmw",
 )  # fmt: skip
 
 

@@ -13,6 +13,9 @@ Operand conventions
 -------------------
 ``ALU``        a = run length (a >= 1 identical register-only instructions)
 ``LOAD/STORE`` a = virtual address
+``ATOMIC``     a = virtual address: a locked read-modify-write of memory (a
+               ``lock``-prefixed instruction, or ``xchg`` with memory): an access that
+               writes and costs the processor's ``locked_rmw`` instead of ``mem``
 ``CODE``       a = routine id, b = static size of the routine in instructions
                (a marker at the entry of a kernel routine: binary translation
                translates that code on a translation-cache miss; free elsewhere)
@@ -69,6 +72,7 @@ class Op(IntEnum):
     CALL = 4
     RET = 5
     CODE = 6
+    ATOMIC = 7
     # sensitive operations
     SYSCALL = 10
     SYSRET = 11
@@ -210,6 +214,9 @@ class ChunkBuilder:
 
     def store(self, va: int) -> ChunkBuilder:
         return self.op(Op.STORE, va)
+
+    def atomic(self, va: int) -> ChunkBuilder:
+        return self.op(Op.ATOMIC, va)
 
     def code(self, routine: int, static_size: int) -> ChunkBuilder:
         return self.op(Op.CODE, routine, static_size)

@@ -40,6 +40,7 @@ from .vectors import (
     B_BT_RET,
     B_BT_TRANSLATE,
     B_CALL,
+    B_LOCKED,
     B_MEM,
     B_PIN_TABLE,
     B_PT_ZERO,
@@ -90,7 +91,8 @@ _BASE_COSTS = ((B_ALU, "alu"), (B_MEM, "mem"), (B_BRANCH, "branch"), (B_CALL, "c
                (B_RET, "ret"), (B_WALK, "walk_ref"), (B_WALK_NESTED, "walk_ref_nested"),
                (B_BT_RET, "bt_ret_lookup"), (B_BT_TRANSLATE, "bt_translate_per_insn"),
                (B_PIN_TABLE, "pv_pin_table"), (B_VALIDATE, "pv_validate_pte"),
-               (B_PT_ZERO, "pt_page_zero"), (B_SHADOW_TABLE, "shadow_new_table"))
+               (B_PT_ZERO, "pt_page_zero"), (B_SHADOW_TABLE, "shadow_new_table"),
+               (B_LOCKED, "locked_rmw"))
 # fmt: on
 
 

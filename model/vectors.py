@@ -10,7 +10,8 @@ layouts below, here (numba freezes module-level ints: a name costs nothing, and
 :mod:`model.cpu` imports them).
 
 - ``cpu`` (per vCPU, :data:`CPU_VECTOR`): registers ``R_*`` and counters ``S_*``,
-  then from :data:`COUNTS` a count per op, from :data:`CYCLES` cycles per category.
+  then from :data:`COUNTS` a count per op, from :data:`CYCLES` cycles per category, then
+  counters added later (:data:`S_LOCKED`, :data:`S_XEN_LOCKED`).
 - ``tlb`` (per vCPU, sets x ways x ``TLB_TAG, TLB_PTE, TLB_LRU``): a tag is
   ``vpn << TAG_PAGE_SHIFT``, or ``page << TAG_PAGE_SHIFT | TAG_DIRECT | TAG_LARGE``
   (``page << TAG_PAGE_SHIFT | TAG_DIRECT``: a 4 KiB page of it, :data:`M_SMALL_KERNEL`)
@@ -44,13 +45,19 @@ S_SHADOW_BUILT, S_SHADOW_EVICTED = 21, 22  # shadow roots built on a CR3 load, a
 R_ZEROED = 23  # shadow paging: 1 + the table a traced write last wrote a zero to (0: none)
 COUNTS = 24
 CYCLES = COUNTS + N_OPS
-CPU_VECTOR = CYCLES + N_CATEGORIES
+#: counters added after the cycles (the layout up to them is the one the kernel's reference
+#: copy, benchmarks/_kernel_before.py, writes): locked read-modify-writes, the guest's own
+#: (Op.ATOMIC) and Xen's on its behalf (the references of PV page-table updates and pins)
+S_LOCKED = CYCLES + N_CATEGORIES
+S_XEN_LOCKED = S_LOCKED + 1
+CPU_VECTOR = S_XEN_LOCKED + 1
 STAT_NAMES = {
     S_INSTR: "instructions", S_TLB_HIT: "tlb_hits", S_TLB_MISS: "tlb_misses",
     S_WALK_REFS: "walk_refs", S_BATCHES: "hypercall_batches", S_REFUSED: "pv_refused",
     S_TC_MISS: "tc_misses", S_TC_TRANSLATED: "tc_translated_insns", S_MEM: "mem_accesses",
     S_PT_ALLOC: "pt_pages_allocated", S_PLAIN_PTE: "plain_pte_writes",
     S_SHADOW_BUILT: "shadow_roots_built", S_SHADOW_EVICTED: "shadow_roots_evicted",
+    S_LOCKED: "locked_ops", S_XEN_LOCKED: "xen_locked_ops",
 }  # fmt: skip
 #: Which entries before :data:`COUNTS` are counters (:data:`STAT_NAMES`); the others are
 #: registers (what a cost delta leaves alone: :class:`model.vcpu.Burst`, :mod:`model.costs`).
@@ -86,7 +93,8 @@ MODE_VECTOR = 8
 B_ALU, B_MEM, B_BRANCH, B_CALL, B_RET, B_WALK, B_WALK_NESTED = 0, 1, 2, 3, 4, 5, 6
 B_BT_RET, B_BT_TRANSLATE, B_PIN_TABLE, B_VALIDATE, B_TC_CAPACITY, B_PT_ZERO = 7, 8, 9, 10, 11, 12
 B_SHADOW_TABLE = 13  # shadowing one guest table when a root is built
-BASE_VECTOR = 14
+B_LOCKED = 14  # a locked read-modify-write (Op.ATOMIC; Xen's cmpxchgs): locked_rmw
+BASE_VECTOR = 15
 
 # --- the packed policy vector: mode flags, base costs, cost of one hypercall batch --------
 POL_MODE = 0

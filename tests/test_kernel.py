@@ -7,7 +7,7 @@ split ALU runs, both must return the same results and leave the machine in the s
 state, array for array. Under shadow paging without the operations whose handling changed
 after the copy (issue 14: PTE writes, CR3 loads and unpins; tables are traced page by
 page, with a bounded cache of roots, and traced writes charged by kind: tests/test_shadow.py
-checks them).
+checks them). Xen's locked operations (issue 14) are priced at 0 and not counted.
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ from model.isa import KERNEL_BASE, PTE_P, PTE_U, PTE_W, Op, make_pte, pte_target
 from model.modes import compile_mode, resolve_mode
 from model.paging import Memory
 from model.vectors import (
+    B_LOCKED,
     B_TC_CAPACITY,
     POL_BASE,
+    S_LOCKED,
+    S_XEN_LOCKED,
     ST_BUDGET,
     ST_CHUNK_END,
     ST_NO_MEMORY,
@@ -180,6 +183,9 @@ def test_the_kernel_matches_its_copy_from_before_issue_11_on_random_programs(mod
     cm = compile_mode(resolve_mode(mode, hw), hw)
     policy = cm.policy.copy()
     policy[POL_BASE + B_TC_CAPACITY] = 10_000  # binary translation evicts routines
+    # Xen's locked operations came after the copy: priced at 0 here, their count left out
+    # of the comparison (tests/test_locked.py checks them)
+    policy[POL_BASE + B_LOCKED] = 0
     without = SHADOW_CHANGED if cm.mode.paging == "shadow" else ()
     cm = SimpleNamespace(policy=policy, costs=cm.costs)
     for seed in range(3):
@@ -201,5 +207,6 @@ def test_the_kernel_matches_its_copy_from_before_issue_11_on_random_programs(mod
         # and filled the pool
         seen = {s for _, _, s, _ in new_out}
         assert seen >= {1, 2, 3} and (without or seen == {0, 1, 2, 3, ST_NO_MEMORY})
+        states[0][2][[S_LOCKED, S_XEN_LOCKED]] = 0  # (beyond the copy's layout)
         for x, y in zip(_arrays(states[0]), _arrays(states[1]), strict=True):
             np.testing.assert_array_equal(x, y)

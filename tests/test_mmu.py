@@ -141,7 +141,9 @@ def test_batching_n_updates_in_one_mmu_update_pay_one_transition():
                 b.op(Op.PTE_WRITE, pte_target(p.space, DATA + i), value)
             return [b.op(Op.LAZY_END).build()]
         return measure("pv", body)
-    entry = hw.cost("pv_validate_pte")
+    # each rewrites a writable entry: Xen takes the new frame's two references (get_page,
+    # get_page_type), drops the old one's two and makes 5 more locked operations
+    entry = hw.cost("pv_validate_pte") + (2 + 2 + 5) * hw.cost("locked_rmw")
     batch = hw.cost("hypercall_entry") + hw.cost("hypercall_dispatch") + hw.cost("hypercall_exit")
     base = updates(0).counter("hypercall_batches")  # entering the process: pin + CR3 load
     assert updates(0).total == 0

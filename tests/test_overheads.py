@@ -44,6 +44,7 @@ def test_a_pv_fork_pays_for_validation_and_batches_and_full_for_its_traced_child
     pv = overhead("fork", "pv", PV32).by_mechanism
     full = overhead("fork", "full", PV32).by_mechanism
     assert pv["other hypervisor work"] > 0 and pv["hypercall batches"] > 0  # pinning
+    assert pv["Xen's reference counts"] > 0 and full["Xen's reference counts"] == 0
     assert pv["hidden faults"] == 0
     # the child is built on the tables the previous child freed, still shadowed: every
     # PTE copy is a traced write, which also fills the shadow (so no hidden faults)
@@ -56,4 +57,6 @@ def test_overheads_skip_the_modes_a_cpu_cannot_run_and_name_the_largest_first():
     rows = overheads(["fork"], PV32)
     assert [o.mode for o in rows] == ["pv", "full"]  # no VT-x: no hvm
     text = decomposition(rows[0])
-    assert text.startswith("other hypervisor work +")
+    # on the P4 a locked cmpxchg costs 130 cycles: the references Xen takes and drops for
+    # the child's pin, unpin and the parent's write-protection outweigh its checks
+    assert text.startswith("Xen's reference counts +")

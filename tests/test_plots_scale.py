@@ -29,7 +29,7 @@ from analysis.plots.colors import (
     run_colors,
 )
 from analysis.plots.contention import FIGURE_WIDTH, MAX_TICKS, PANEL_HEIGHT, contention_view
-from analysis.plots.groups import entries, entry_colors, rows_for
+from analysis.plots.groups import entries, entry_colors, entry_of, rows_for
 from analysis.plots.latency import latency_stages
 from analysis.run import simulate
 from model.scenario import parse_scenario
@@ -250,7 +250,12 @@ def test_a_guest_entry_has_one_colour_in_every_graph(many):
     cpu = cpu_breakdown(many).axes[1].get_xticklabels()
     stages = latency_stages(many).axes[1].get_yticklabels()  # nic0
     heat = [a for a in contention_heatmap(many).axes if a.images][1].get_yticklabels()
-    by_label = {row.label: row.color for row in rows}
+    of = entry_of(many)
+
+    def entry(label: str) -> str:  # "web (39 guests)": the replicas a graph has data for
+        name = label.split(" (")[0]
+        return of.get(name, name)
+
     for labels in (cpu, stages, heat):
-        assert {t.get_text(): t.get_color() for t in labels}.items() <= by_label.items()
+        assert labels and all(t.get_color() == want[entry(t.get_text())] for t in labels)
     assert run_colors(many)["web-0"] == want["web"]  # its first replica's
