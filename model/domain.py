@@ -85,7 +85,8 @@ class Domain:
         self.mode = resolve_mode(config.mode, hw, modified_os=config.modified_os)
         self.compiled = compile_mode(self.mode, hw)
         self.kernel = GuestKernel(
-            dom, memory, first_frame, config.memory_mb * FRAMES_PER_MB, config.kernel
+            dom, memory, first_frame, config.memory_mb * FRAMES_PER_MB, config.kernel,
+            smp=config.vcpus > 1,
         )
         # translation cache: per routine [last use, size]; last row [instructions held, clock]
         self.tc = np.zeros((N_ROUTINES + 1, 2), np.int64)

@@ -89,9 +89,10 @@ class KernelParams:
     munmap_base: int = 1000
     munmap_per_pte: int = 10
     interrupt_handler: int = 300
-    # locked read-modify-writes (Op.ATOMIC, the processor's locked_rmw each) of the
-    # memory-management paths, counted in Linux 2.6.18 (mm/memory.c, mm/rmap.c, mm/swap.c,
-    # mm/filemap.c, arch/i386/mm/fault.c; an SMP kernel, no contention)
+    # the atomics of the memory-management paths, counted in Linux 2.6.18 (mm/memory.c,
+    # mm/rmap.c, mm/swap.c, mm/filemap.c, arch/i386/mm/fault.c; no contention): locked
+    # read-modify-writes (Op.ATOMIC, the processor's locked_rmw each) in an SMP kernel,
+    # plain ones on one vCPU (GuestKernel's smp)
     fork_locked_per_pte: int = 2  # copy_one_pte: get_page, page_dup_rmap
     exit_locked_per_pte: int = 2  # zap_pte_range: page_remove_rmap; release_pages' put_page
     fault_locked: int = 3  # do_page_fault's mmap_sem (down_read_trylock, up_read), PTE lock
@@ -137,31 +138,17 @@ STRUCT_PAGE = 64
 ACCESSES_PER_KERNEL_PAGE, KERNEL_ROUTINE_PAGES = 32, 8
 
 
-def page_refs(frames, per_frame: int) -> Chunk:
-    """``per_frame`` locked updates (:attr:`~model.isa.Op.ATOMIC`) of each of ``frames``'
-    ``struct page`` (its reference and reverse-map counts, its flags), frame by frame. (A
-    few of a fault's are on its mm's or mapping's fields instead: the address only
-    decides which TLB entry the access uses.)
-
-    Examples
-    --------
-    >>> c = page_refs(np.array([3, 5]), 2)
-    >>> [int(x - MEM_MAP) // STRUCT_PAGE for x in c.a], bool((c.op == Op.ATOMIC).all())
-    ([3, 3, 5, 5], True)
-    """
-    return _atomics(np.repeat(MEM_MAP + np.asarray(frames, np.int64) * STRUCT_PAGE, per_frame))
-
-
 @cache
-def _mm_locks(n: int) -> Chunk:
-    """A fault's ``n`` locked operations on its mm's locks (mmap_sem, the page-table
-    lock), which live in the kernel's hot data."""
-    return _atomics(np.full(n, KDATA, np.int64))
+def _mm_locks(n: int, op: int) -> Chunk:
+    """A fault's ``n`` atomics (``op``) on its mm's locks (mmap_sem, the page-table lock),
+    which live in the kernel's hot data."""
+    return _atomics(np.full(n, KDATA, np.int64), op)
 
 
-def _atomics(va: np.ndarray) -> Chunk:
-    """A kernel chunk of locked read-modify-writes, one at each address of ``va``."""
-    return Chunk(np.full(len(va), Op.ATOMIC, np.uint8), va, np.zeros(len(va), np.int64), True)
+def _atomics(va: np.ndarray, op: int) -> Chunk:
+    """A kernel chunk of atomics (``op``: :attr:`~model.isa.Op.ATOMIC`, or a plain
+    :attr:`~model.isa.Op.STORE` on one CPU), one at each address of ``va``."""
+    return Chunk(np.full(len(va), op, np.uint8), va, np.zeros(len(va), np.int64), True)
 
 
 @cache
@@ -258,6 +245,11 @@ class GuestKernel:
         The machine frames of the domain's reservation.
     params : KernelParams, optional
         Path lengths and process sizes.
+    smp : bool, default False
+        Whether the kernel runs on more than one CPU, so that its atomics are locked
+        instructions. On one CPU they are plain read-modify-writes: a uniprocessor build
+        has no lock prefixes, and Linux 2.6 patches out an SMP build's when it boots on one
+        CPU (arch/i386/kernel/alternative.c, ``alternatives_smp_unlock``).
 
     Examples
     --------
@@ -277,10 +269,12 @@ class GuestKernel:
         first_frame: int,
         n_frames: int,
         params: KernelParams | None = None,
+        smp: bool = False,
     ) -> None:
         self.dom = dom
         self.mem = memory
         self.p = params or KernelParams()
+        self._atomic = Op.ATOMIC if smp else Op.STORE  # see page_refs()
         memory.reserve(dom, first_frame, n_frames)
         # frames never used yet are handed out in order from _next; freed ones are reused
         # first, most recently freed first (what is kept grows with use, not with size)
@@ -338,6 +332,24 @@ class GuestKernel:
             marker = ChunkBuilder(kernel=True).code(rid, size).build()
             chunk = self._work[routine, n] = _concat(marker, body)
         return chunk
+
+    def page_refs(self, frames, per_frame: int) -> Chunk:
+        """``per_frame`` atomic updates of each of ``frames``' ``struct page`` (its
+        reference and reverse-map counts, its flags), frame by frame: locked
+        (:attr:`~model.isa.Op.ATOMIC`) in an SMP kernel, plain stores on one CPU. (A few
+        of a fault's are on its mm's or mapping's fields instead: the address only
+        decides which TLB entry the access uses.)
+
+        Examples
+        --------
+        >>> from model.paging import Memory
+        >>> k = GuestKernel(1, Memory(n_data_frames=64), 0, 32, smp=True)
+        >>> c = k.page_refs(np.array([3, 5]), 2)
+        >>> [int(x - MEM_MAP) // STRUCT_PAGE for x in c.a], bool((c.op == Op.ATOMIC).all())
+        ([3, 3, 5, 5], True)
+        """
+        va = np.repeat(MEM_MAP + np.asarray(frames, np.int64) * STRUCT_PAGE, per_frame)
+        return _atomics(va, self._atomic)
 
     def syscall(self, routine: str, n: int, *extra: Chunk) -> Iterator[Chunk]:
         """A system call: user SYSCALL, entry path, ``n`` instructions of ``routine``,
@@ -436,7 +448,7 @@ class GuestKernel:
         b.op(Op.LAZY_END).op(Op.TLB_FLUSH)
         pieces.extend([copy] * len(entries))
         yield _concat(*pieces) if pieces else ChunkBuilder(kernel=True).build()
-        yield page_refs(entries[:, 1] >> 12 & FRAME_MASK, p.fork_locked_per_pte)
+        yield self.page_refs(entries[:, 1] >> 12 & FRAME_MASK, p.fork_locked_per_pte)
         yield b.build()
         yield self.pin(child)
         yield _SYSRET
@@ -450,7 +462,7 @@ class GuestKernel:
         zap = _work_template(self.p.exit_per_pte, self.p.kernel_mem_fraction, 98)
         if len(entries):
             yield _concat(*([zap] * len(entries)))
-            yield page_refs(entries[:, 1] >> 12 & FRAME_MASK, self.p.exit_locked_per_pte)
+            yield self.page_refs(entries[:, 1] >> 12 & FRAME_MASK, self.p.exit_locked_per_pte)
         b = ChunkBuilder(kernel=True).op(Op.PT_UNPIN, space).op(Op.LAZY_BEGIN)
         for vpn in entries[:, 0].tolist():
             b.op(Op.PTE_WRITE, pte_target(space, vpn), 0)
@@ -520,32 +532,32 @@ class GuestKernel:
         p = self.p
         if vma.kind in ("text", "file"):
             yield self.work("fault", p.fault_file)
-            yield _mm_locks(p.fault_locked)
+            yield _mm_locks(p.fault_locked, self._atomic)
             frame = self.file_frame(vma.file, vpn - vma.start)
-            yield page_refs([frame], p.fault_file_locked)
+            yield self.page_refs([frame], p.fault_file_locked)
             self.refs[frame] = self.refs.get(frame, 0) + 1
             flags = PTE_P | PTE_U | (PTE_W if vma.writable else 0)
         else:
             yield self.work("fault", p.fault_anon)
-            yield _mm_locks(p.fault_locked)
+            yield _mm_locks(p.fault_locked, self._atomic)
             frame = self.alloc_frame()
-            yield page_refs([frame], p.fault_anon_locked)
+            yield self.page_refs([frame], p.fault_anon_locked)
             yield _clear_page(frame)
             flags = PTE_P | PTE_U | PTE_W
         yield self._install(proc, vpn, make_pte(frame, flags))
 
     def _cow(self, proc: Process, vpn: int, pte: int) -> Iterator[Chunk]:
         yield self.work("fault", self.p.fault_cow)
-        yield _mm_locks(self.p.fault_locked)
+        yield _mm_locks(self.p.fault_locked, self._atomic)
         frame = pte >> 12 & FRAME_MASK
         if self.refs.get(frame, 1) > 1:  # still shared: copy it
             new = self.alloc_frame()
             yield _copy_page(frame, new)
-            yield page_refs([frame], self.p.fault_cow_locked)
+            yield self.page_refs([frame], self.p.fault_cow_locked)
             self.put_frame(frame)
             frame = new
         else:
-            yield page_refs([frame], self.p.fault_cow_reuse_locked)
+            yield self.page_refs([frame], self.p.fault_cow_reuse_locked)
         yield self._install(proc, vpn, make_pte(frame, PTE_P | PTE_U | PTE_W))
 
     def _sigsegv(self) -> Iterator[Chunk]:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 
 import numpy as np
 
-from .guestos import DATA_VPN, MMAP_VPN, GuestKernel, Process, Vma, page_refs
+from .guestos import DATA_VPN, MMAP_VPN, GuestKernel, Process, Vma
 from .images import DASH, DYNAMIC_C, ProcessImage, map_image, start_up
 from .isa import Chunk, ChunkBuilder, Op, make_pte, pte_target
 from .paging import FRAME_MASK
@@ -294,7 +294,7 @@ def munmap(k: GuestKernel, p: Process, vma: Vma) -> Iterator[Chunk]:
     zap.op(Op.LAZY_END).op(Op.TLB_FLUSH)
     frames = [k.mem.lookup(p.space, vpn) >> 12 & FRAME_MASK for vpn in present]
     yield from k.syscall("munmap", k.p.munmap_base + k.p.munmap_per_pte * len(present),
-                         page_refs(np.array(frames, np.int64), k.p.exit_locked_per_pte),
+                         k.page_refs(frames, k.p.exit_locked_per_pte),
                          zap.build())
     for frame in frames:  # (read before the zap: the entries are empty now)
         k.put_frame(frame)
