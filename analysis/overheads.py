@@ -45,7 +45,7 @@ from model.hardware import load_profile
 from model.isa import N_OPS, Op
 from model.microbench import OPS
 from model.modes import baseline_mode, compile_mode, resolve_mode
-from model.vectors import COUNTS, CYCLES, S_BATCHES, S_XEN_LOCKED
+from model.vectors import B_LOCKED, COUNTS, CYCLES, S_BATCHES, S_XEN_LOCKED
 
 #: The sensitive operations each mechanism covers (the others: "other privileged").
 MECHANISMS = {
@@ -107,7 +107,7 @@ def _attribute(op: str, mode: str, hardware: str) -> tuple[dict[str, float], np.
     batches = d[S_BATCHES] * cm.batch_cost
     out["hypercall batches"] = float(batches.sum())
     rest = d[CYCLES:CYCLES + N_CATEGORIES] - attributed - batches
-    xen_locked = d[S_XEN_LOCKED] * hw.cost("locked_rmw")  # charged as hypervisor work
+    xen_locked = d[S_XEN_LOCKED] * cm.base[B_LOCKED]  # charged as hypervisor work
     out["Xen's reference counts"] = float(xen_locked)
     rest[HYPERVISOR] -= xen_locked
     return out, rest

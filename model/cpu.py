@@ -177,6 +177,15 @@ def _xen_refs(pte):
 
 
 @njit(cache=True, inline="always")
+def _xen_locked(cpu, base, n):
+    """Charge ``n`` of Xen's locked cmpxchgs as hypervisor work; their cycles."""
+    cpu[S_XEN_LOCKED] += n
+    c = n * base[B_LOCKED]
+    cpu[CYCLES + HYPERVISOR] += c
+    return c
+
+
+@njit(cache=True, inline="always")
 def _charge_batch(cpu, batch_cost):
     total = 0
     for c in range(batch_cost.shape[0]):
@@ -412,6 +421,7 @@ def execute(
     n_instr = 0
     n_hit = 0
     n_mem = 0
+    n_locked = 0
     ord_cycles = 0
     used = 0
     status = ST_CHUNK_END
@@ -471,7 +481,7 @@ def execute(
             if o == _ATOMIC:  # a locked read-modify-write costs the processor's locked_rmw
                 ord_cycles += base[B_LOCKED]
                 used += base[B_LOCKED]
-                cpu[S_LOCKED] += 1
+                n_locked += 1
             else:
                 ord_cycles += mem
                 used += mem
@@ -548,6 +558,8 @@ def execute(
                 cpu[S_PT_ALLOC] += 1
                 if watched:
                     used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, _PT_ALLOC)
+                    if mode[M_PV] != 0:  # Xen types the new table and takes its reference
+                        used += _xen_locked(cpu, base, XEN_TABLE_LOCKED)
                 else:
                     cpu[CYCLES + KERNEL] += base[B_PT_ZERO]
                     used += base[B_PT_ZERO]
@@ -562,9 +574,7 @@ def execute(
                     # frame, the entry written by cmpxchg, the old frame's dropped, and the
                     # table page's own references taken and dropped around it
                     refs = _xen_refs(value) + _xen_refs(pt[pslot, pidx]) + XEN_L1_UPDATE_LOCKED
-                    cpu[S_XEN_LOCKED] += refs
-                    cpu[CYCLES + HYPERVISOR] += refs * base[B_LOCKED]
-                    used += refs * base[B_LOCKED]
+                    used += _xen_locked(cpu, base, refs)
             else:
                 cpu[CYCLES + KERNEL] += base[B_MEM]
                 used += base[B_MEM]
@@ -575,27 +585,26 @@ def execute(
         if o == _PIN or o == _UNPIN:
             space = a[pos]
             used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o)
-            if mode[M_PV] != 0:
-                # Xen walks the whole tree: per table, and per present entry, whose
-                # references it takes on pin (alloc_l1_table) and drops on unpin
-                # (free_l1_table); on pin it also validates each
+            if mode[M_PV] != 0 and (o == _PIN or space_flags[space] & PROTECTED != 0):
+                # Xen walks the whole tree (the unpin of a tree not pinned fails without
+                # walking it): per table, and per present entry, whose references it
+                # takes on pin (alloc_l1_table, validating each; at an invalid one it
+                # drops those it took and fails) and drops on unpin (free_l1_table)
                 entries, tables = leaves(pt, spaces[space, SPACE_ROOT], ctl[CTL_NDATA])
                 c = (tables.shape[0] + 1) * base[B_PIN_TABLE]
                 refs = XEN_TABLE_LOCKED * (tables.shape[0] + 1)
-                for i in range(entries.shape[0]):
-                    refs += _xen_refs(entries[i, 1])
-                cpu[S_XEN_LOCKED] += refs
-                c += refs * base[B_LOCKED]
                 ok = True
                 if o == _PIN:
                     c += entries.shape[0] * base[B_VALIDATE]
-                    for i in range(entries.shape[0]):
-                        if not pv_valid(
-                            reservations, pt_owner, ctl, space_dom[space], entries[i, 1]
-                        ):
-                            ok = False
+                for i in range(entries.shape[0]):
+                    if o == _PIN and ok and not pv_valid(
+                        reservations, pt_owner, ctl, space_dom[space], entries[i, 1]
+                    ):
+                        ok = False
+                    if ok:
+                        refs += _xen_refs(entries[i, 1])
                 cpu[CYCLES + HYPERVISOR] += c
-                used += c
+                used += c + _xen_locked(cpu, base, refs if ok else 2 * refs)
                 if not ok:
                     cpu[S_REFUSED] += 1  # the pin fails with -EINVAL; the tables stay unpinned
                 elif o == _PIN:
@@ -631,6 +640,7 @@ def execute(
     cpu[S_INSTR] += n_instr
     cpu[S_TLB_HIT] += n_hit
     cpu[S_MEM] += n_mem
+    cpu[S_LOCKED] += n_locked
     cpu[CYCLES + cat] += ord_cycles
     return pos, sub, status, used
 

@@ -128,8 +128,9 @@ MMAP_VPN = 0x7F00000
 #: Kernel direct-map addresses of the kernel's hot data structures (a few 2 MiB pages).
 KDATA = KERNEL_BASE + 0x200000
 #: The kernel's page descriptors (``mem_map``, one ``struct page`` per frame) in the direct
-#: map, and the size of one (64 bytes on x86-64; an estimate elsewhere): the reference and
-#: reverse-map counts that fork, exit, munmap and faults update with locked instructions.
+#: map, and the size of one (an estimate: a cache line; 2.6.18's is 56 bytes on x86-64 and
+#: 32 on i386): the reference and reverse-map counts that fork, exit, munmap and faults
+#: update with atomics. (The size only decides which TLB entry an access uses.)
 MEM_MAP = KERNEL_BASE + (1 << 44)
 STRUCT_PAGE = 64
 #: Memory accesses a kernel routine makes per 4 KiB page of kernel data it touches, and
@@ -459,17 +460,34 @@ class GuestKernel:
         """exit_mmap: unpin (Xen PV), clear every PTE in a lazy
         batch, then free the frames and the page-table pages."""
         entries = self.mem.present(space)
-        zap = _work_template(self.p.exit_per_pte, self.p.kernel_mem_fraction, 98)
+        refs, clears = self.zap(space, entries)
         if len(entries):
+            zap = _work_template(self.p.exit_per_pte, self.p.kernel_mem_fraction, 98)
             yield _concat(*([zap] * len(entries)))
-            yield self.page_refs(entries[:, 1] >> 12 & FRAME_MASK, self.p.exit_locked_per_pte)
-        b = ChunkBuilder(kernel=True).op(Op.PT_UNPIN, space).op(Op.LAZY_BEGIN)
+            yield refs
+        yield ChunkBuilder(kernel=True).op(Op.PT_UNPIN, space).build()
+        yield clears
+        self.release(entries)
+        self.mem.free_space(space)
+
+    def zap(self, space: int, entries: np.ndarray,
+            tail: tuple[Op, ...] = ()) -> tuple[Chunk, Chunk]:
+        """The chunks that clear ``entries`` (rows of (vpn, pte) of ``space``): the pages'
+        ``struct page`` updates, then the PTE writes in a lazy batch, then the ``tail``
+        operations (a TLB flush). :meth:`release` drops the kernel's references after."""
+        refs = self.page_refs(entries[:, 1] >> 12 & FRAME_MASK, self.p.exit_locked_per_pte)
+        b = ChunkBuilder(kernel=True).op(Op.LAZY_BEGIN)
         for vpn in entries[:, 0].tolist():
             b.op(Op.PTE_WRITE, pte_target(space, vpn), 0)
-        yield b.op(Op.LAZY_END).build()
+        b.op(Op.LAZY_END)
+        for o in tail:
+            b.op(o)
+        return refs, b.build()
+
+    def release(self, entries: np.ndarray) -> None:
+        """Drop the reference each of ``entries`` (rows of (vpn, pte)) held on its frame."""
         for pte in entries[:, 1].tolist():
             self.put_frame(pte >> 12 & FRAME_MASK)
-        self.mem.free_space(space)
 
     def exit(self, proc: Process, switch_to: Process) -> Iterator[Chunk]:
         """exit(): switch away, tear the address space down, reap the process."""

@@ -27,8 +27,7 @@ import numpy as np
 
 from .guestos import DATA_VPN, MMAP_VPN, GuestKernel, Process, Vma
 from .images import DASH, DYNAMIC_C, ProcessImage, map_image, start_up
-from .isa import Chunk, ChunkBuilder, Op, make_pte, pte_target
-from .paging import FRAME_MASK
+from .isa import Chunk, ChunkBuilder, Op, make_pte
 
 Iteration = Callable[[], Iterator[Chunk]]
 
@@ -286,18 +285,12 @@ def mmap(k: GuestKernel, p: Process, pages: int, file: int = 7) -> Generator[Chu
 
 def munmap(k: GuestKernel, p: Process, vma: Vma) -> Iterator[Chunk]:
     """``munmap()``: zap the mapping's present PTEs (a lazy batch), flush the TLB."""
-    present = [vpn for vpn in range(vma.start, vma.start + vma.pages)
-               if k.mem.lookup(p.space, vpn) & 1]
-    zap = ChunkBuilder(kernel=True).op(Op.LAZY_BEGIN)
-    for vpn in present:
-        zap.op(Op.PTE_WRITE, pte_target(p.space, vpn), 0)
-    zap.op(Op.LAZY_END).op(Op.TLB_FLUSH)
-    frames = [k.mem.lookup(p.space, vpn) >> 12 & FRAME_MASK for vpn in present]
-    yield from k.syscall("munmap", k.p.munmap_base + k.p.munmap_per_pte * len(present),
-                         k.page_refs(frames, k.p.exit_locked_per_pte),
-                         zap.build())
-    for frame in frames:  # (read before the zap: the entries are empty now)
-        k.put_frame(frame)
+    entries = k.mem.present(p.space)
+    entries = entries[(entries[:, 0] >= vma.start) & (entries[:, 0] < vma.start + vma.pages)]
+    refs, clears = k.zap(p.space, entries, tail=(Op.TLB_FLUSH,))
+    yield from k.syscall("munmap", k.p.munmap_base + k.p.munmap_per_pte * len(entries),
+                         refs, clears)
+    k.release(entries)  # (read before the zap: the entries are empty now)
     p.vmas.remove(vma)
 
 

@@ -7,7 +7,9 @@ split ALU runs, both must return the same results and leave the machine in the s
 state, array for array. Under shadow paging without the operations whose handling changed
 after the copy (issue 14: PTE writes, CR3 loads and unpins; tables are traced page by
 page, with a bounded cache of roots, and traced writes charged by kind: tests/test_shadow.py
-checks them). Xen's locked operations (issue 14) are priced at 0 and not counted.
+checks them). Locked operations (issue 14) came after the copy: the new kernel runs some
+stores as locked ones at a store's price, and under pv Xen's at 0; their counters, beyond
+the copy's layout, are left out of the comparison.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from model.modes import compile_mode, resolve_mode
 from model.paging import Memory
 from model.vectors import (
     B_LOCKED,
+    B_MEM,
     B_TC_CAPACITY,
     POL_BASE,
     S_LOCKED,
@@ -74,6 +77,8 @@ def _machine(rng):
 
 #: what shadow paging handles differently since the copy (see the module)
 SHADOW_CHANGED = (Op.PTE_WRITE, Op.CR3_LOAD, Op.PT_UNPIN)
+#: ... and Xen PV: the unpin of a tree that is not pinned walks nothing (issue 14)
+PV_CHANGED = (Op.PT_UNPIN,)
 
 
 def _program(rng, spaces, n, without=()):
@@ -183,10 +188,12 @@ def test_the_kernel_matches_its_copy_from_before_issue_11_on_random_programs(mod
     cm = compile_mode(resolve_mode(mode, hw), hw)
     policy = cm.policy.copy()
     policy[POL_BASE + B_TC_CAPACITY] = 10_000  # binary translation evicts routines
-    # Xen's locked operations came after the copy: priced at 0 here, their count left out
-    # of the comparison (tests/test_locked.py checks them)
-    policy[POL_BASE + B_LOCKED] = 0
-    without = SHADOW_CHANGED if cm.mode.paging == "shadow" else ()
+    # locked operations came after the copy: under pv Xen's are priced at 0; elsewhere some
+    # of the new kernel's stores are locked ones at a store's price, which the copy runs as
+    # stores. Their counts are left out of the comparison (tests/test_locked.py checks them)
+    pv = cm.mode.pv
+    policy[POL_BASE + B_LOCKED] = 0 if pv else policy[POL_BASE + B_MEM]
+    without = SHADOW_CHANGED if cm.mode.paging == "shadow" else PV_CHANGED if pv else ()
     cm = SimpleNamespace(policy=policy, costs=cm.costs)
     for seed in range(3):
         rng = np.random.default_rng([11, seed])
@@ -200,8 +207,14 @@ def test_the_kernel_matches_its_copy_from_before_issue_11_on_random_programs(mod
         prog = _program(rng, states[0][1], 3000, without)
         budgets = rng.integers(1, 20_000, size=4000)
         kernel_mode = seed != 1  # kernel code (translated under full) and user code
-        new_out = _run(execute, prog, kernel_mode, budgets, cm, states[0])
+        locked = prog[0].copy()
+        if not pv:
+            stores = np.nonzero(locked == Op.STORE)[0]
+            pick = np.random.default_rng([11, seed, 2]).random(len(stores)) < 0.3
+            locked[stores[pick]] = Op.ATOMIC
+        new_out = _run(execute, (locked, *prog[1:]), kernel_mode, budgets, cm, states[0])
         old_out = _run(old, prog, kernel_mode, budgets, cm, states[1])
+        assert pv or int(states[0][2][S_LOCKED]) >= 20  # (they ran)
         assert new_out == old_out
         # it was split by budgets, faulted and stopped; with PTE writes it ran to the end
         # and filled the pool

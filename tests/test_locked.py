@@ -11,7 +11,7 @@ import pytest
 
 from model.guestos import KernelParams, Vma
 from model.hardware import load_profile
-from model.isa import KERNEL_BASE, ChunkBuilder
+from model.isa import KERNEL_BASE, PTE_COW, PTE_P, PTE_U, ChunkBuilder, Op, make_pte, pte_target
 from model.paging import CTL_NDATA, SPACE_ROOT, leaves
 
 from harness import measure
@@ -103,3 +103,85 @@ def test_a_copy_on_write_fault_after_fork_takes_do_wp_pages_eleven():
     entries = K.text_pages + K.data_pages + K.stack_pages
     assert _locked("native", body) == (K.fork_locked_per_pte * entries + K.fault_locked
                                        + K.fault_cow_locked)
+
+
+def _on_a_new_tree(*ops, foreign: bool = False):
+    """A body that maps a process's image into a new address space (as at boot: no
+    instructions; ``foreign``: one more entry, first, to a frame the guest does not own)
+    and runs ``ops`` on it."""
+    def body(k, p):
+        q = k.spawn()
+        if foreign:
+            k.mem.set_pte(q.space, 7, make_pte(int(k.mem.reservations[k.dom, 1]), PTE_P))
+        b = ChunkBuilder(kernel=True)
+        for o in ops:
+            b.op(o, q.space)
+        body.tree = leaves(k.mem.pt, k.mem.spaces[q.space, SPACE_ROOT], k.mem.ctl[CTL_NDATA])
+        return [b.build()]
+    return body
+
+
+def _xen(body) -> int:
+    return _locked("pv", body, counter="xen_locked_ops", vcpus=1)
+
+
+def test_an_unpin_drops_what_the_pin_took_and_a_tree_never_pinned_costs_nothing():
+    pin = _on_a_new_tree(Op.PT_PIN)
+    n = _xen(pin)
+    _, tables = pin.tree
+    text, rw = K.text_pages, K.data_pages + K.stack_pages
+    assert n == text * 1 + rw * 2 + 2 * (len(tables) + 1)  # get_page (+ get_page_type)
+    assert _xen(_on_a_new_tree(Op.PT_PIN, Op.PT_UNPIN)) == 2 * n
+    assert _xen(_on_a_new_tree(Op.PT_UNPIN)) == 0  # Xen refuses it without a walk
+
+
+def test_a_refused_pin_drops_the_references_it_took_and_leaves_the_tree_unpinned():
+    """The foreign entry comes first: only the tables' references were taken, then
+    dropped; the unpin after it walks nothing."""
+    refused = _on_a_new_tree(Op.PT_PIN, foreign=True)
+    n = _xen(refused)
+    _, tables = refused.tree
+    assert n == 2 * 2 * (len(tables) + 1)
+    assert _xen(_on_a_new_tree(Op.PT_PIN, Op.PT_UNPIN, foreign=True)) == n
+
+
+def test_the_tables_a_pinned_tree_grows_are_referenced_and_dropped_with_it():
+    """A PTE written far from the image needs three new tables: Xen types each (2), takes
+    the new entry's reference (1) and makes the update's 5; the unpin drops the tables'
+    and the entry's references again."""
+    far = 1 << 30  # a vpn in a new L3, L2 and L1
+
+    def grow(write: bool):
+        def body(k, p):
+            b = ChunkBuilder(kernel=True)
+            if write:
+                b.op(Op.PTE_WRITE, pte_target(p.space, far),
+                     make_pte(k.alloc_frame(), PTE_P | PTE_U))
+            return [b.op(Op.PT_UNPIN, p.space).build()]
+        return body
+
+    assert _xen(grow(True)) - _xen(grow(False)) == (3 * 2 + 1 + 5) + (3 * 2 + 1)
+
+
+def test_a_copy_on_write_fault_that_reuses_its_page_locks_and_unlocks_it():
+    vpn = 0x20000
+
+    def body(k, p):
+        p.vmas.append(Vma(vpn, 1, "anon", True))
+        frame = k.alloc_frame()  # its only reference: do_wp_page reuses it
+        k.mem.set_pte(p.space, vpn, make_pte(frame, PTE_P | PTE_U | PTE_COW))
+        return [ChunkBuilder().store(vpn << 12).build()]
+
+    assert _locked("native", body) == K.fault_locked + K.fault_cow_reuse_locked
+
+
+def test_mmap_faults_and_munmap_zap_take_their_references():
+    """lat_mmap's iteration on an SMP guest: 64 file faults (the fault's 3 and the file
+    page's 5), then munmap's 2 per PTE zapped."""
+    from model.lmbench import mmap_op
+
+    def body(k, p):
+        return mmap_op(k, p)()
+
+    assert _locked("native", body) == 64 * (K.fault_locked + K.fault_file_locked) + (
+        64 * K.exit_locked_per_pte)
