@@ -334,7 +334,7 @@ class GuestKernel:
             chunk = self._work[routine, n] = _concat(marker, body)
         return chunk
 
-    def page_refs(self, frames, per_frame: int) -> Chunk:
+    def page_refs(self, frames: np.ndarray | list[int], per_frame: int) -> Chunk:
         """``per_frame`` atomic updates of each of ``frames``' ``struct page`` (its
         reference and reverse-map counts, its flags), frame by frame: locked
         (:attr:`~model.isa.Op.ATOMIC`) in an SMP kernel, plain stores on one CPU. (A few
