@@ -76,7 +76,6 @@ import simpy
 
 from model.app.workloads import _MAX_READ as MAX_READ  # a request's largest disk read
 from model.errors import PvsimError
-from model.guestos import KernelParams
 from model.hardware import load_profile
 from model.host import Environment
 from model.io.paths import PATHS, SplitDriverPath
@@ -84,6 +83,7 @@ from model.io.requests import IORequest
 from model.io.service import DEVICE_KINDS, NicService, SsdService
 from model.io.system import IOParams
 from model.isa import Op
+from model.kernelparams import KernelParams
 from model.modes import compile_mode, is_modified, resolve_mode
 from model.scenario import Scenario, load_scenario
 

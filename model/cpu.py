@@ -15,7 +15,8 @@ The loop of :func:`execute` holds what almost every instruction needs (an ALU ru
 TLB hit, a branch) and the sensitive operations, frequent in kernel code. Rare paths
 are separate ``@njit`` functions, which numba never inlines (LLVM may): the TLB miss
 (walk, shadow fill, fault, LRU fill: :func:`_tlb_miss`), the translation-cache miss
-(:func:`model.tcache.tc_miss`) and shadow paging's upkeep (:mod:`model.shadow`). Such a
+(:func:`model.tcache.tc_miss`), shadow paging's upkeep (:mod:`model.shadow`) and Xen's
+walk of a tree it pins or unpins (:func:`model.xenrefs.pin_walk`). Such a
 helper has one exit, after a last use of every array argument (``_ = cpu.shape,
 ...``): numba's reference-count pruning then drops the
 atomic incref/decref it otherwise pays per array per call (that made a miss-heavy
@@ -54,13 +55,11 @@ from .isa import (
     Op,
 )
 from .paging import (
-    CTL_NDATA,
     PROTECTED,
     SPACE_DOM,
     SPACE_FLAGS,
     SPACE_ROOT,
     SPACE_SHADOW,
-    leaves,
     pte_slot,
     pv_valid,
 )
@@ -73,11 +72,9 @@ from .vectors import (
     B_CALL,
     B_LOCKED,
     B_MEM,
-    B_PIN_TABLE,
     B_PT_ZERO,
     B_RET,
     B_SHADOW_TABLE,
-    B_VALIDATE,
     B_WALK,
     B_WALK_NESTED,
     COUNTS,
@@ -121,7 +118,6 @@ from .vectors import (
     S_TLB_HIT,
     S_TLB_MISS,
     S_WALK_REFS,
-    S_XEN_LOCKED,
     ST_BUDGET,
     ST_CHUNK_END,
     ST_FAULT,
@@ -137,6 +133,7 @@ from .vectors import (
     TLB_PTE,
     TLB_TAG,
 )
+from .xenrefs import XEN_L1_UPDATE_LOCKED, XEN_TABLE_LOCKED, pin_walk, xen_locked, xen_refs
 
 _ALU, _LOAD, _STORE, _ATOMIC = int(Op.ALU), int(Op.LOAD), int(Op.STORE), int(Op.ATOMIC)
 _BRANCH, _CALL, _RET, _CODE = int(Op.BRANCH), int(Op.CALL), int(Op.RET), int(Op.CODE)
@@ -145,13 +142,6 @@ _INVLPG = int(Op.INVLPG)
 _LAZY_B, _LAZY_E, _PT_ALLOC = int(Op.LAZY_BEGIN), int(Op.LAZY_END), int(Op.PT_ALLOC)
 _PIN, _UNPIN = int(Op.PT_PIN), int(Op.PT_UNPIN)
 _PF, _HIDDEN, _TIMER = int(Op.PAGE_FAULT), int(Op.HIDDEN_FAULT), int(Op.TIMER)
-#: Xen's locked cmpxchgs for one mmu_update of an L1 entry beside the frames' references:
-#: the entry's own cmpxchg, and get_page, get_page_type, put_page_type and put_page of the
-#: page-table page (Xen 3.x xen/arch/x86/mm.c: do_mmu_update, mod_l1_entry)
-XEN_L1_UPDATE_LOCKED = 5
-#: ... and per page-table page when a tree is pinned or unpinned: its type and count
-#: (alloc_page_type / free_page_type)
-XEN_TABLE_LOCKED = 2
 
 
 @njit(cache=True, inline="always")
@@ -163,26 +153,6 @@ def _charge(cpu, cost, o):
         total += v
     cpu[COUNTS + o] += 1
     return total
-
-
-@njit(cache=True, inline="always")
-def _xen_refs(pte):
-    """The locked cmpxchgs with which Xen takes (or drops) the references an L1 entry
-    holds on its frame: none if it is not present; ``get_page`` (``put_page``), and for a
-    writable mapping ``get_page_type`` (``put_page_type``) too (Xen 3.x
-    xen/arch/x86/mm.c: ``get_page_from_l1e``, ``put_page_from_l1e``)."""
-    if pte & PTE_P == 0:
-        return 0
-    return 2 if pte & PTE_W else 1
-
-
-@njit(cache=True, inline="always")
-def _xen_locked(cpu, base, n):
-    """Charge ``n`` of Xen's locked cmpxchgs as hypervisor work; their cycles."""
-    cpu[S_XEN_LOCKED] += n
-    c = n * base[B_LOCKED]
-    cpu[CYCLES + HYPERVISOR] += c
-    return c
 
 
 @njit(cache=True, inline="always")
@@ -559,7 +529,7 @@ def execute(
                 if watched:
                     used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, _PT_ALLOC)
                     if mode[M_PV] != 0:  # Xen types the new table and takes its reference
-                        used += _xen_locked(cpu, base, XEN_TABLE_LOCKED)
+                        used += xen_locked(cpu, base, XEN_TABLE_LOCKED)
                 else:
                     cpu[CYCLES + KERNEL] += base[B_PT_ZERO]
                     used += base[B_PT_ZERO]
@@ -569,12 +539,9 @@ def execute(
                     kind, value = traced_write(pt, pt_shadow, cpu, pslot, pidx, value,
                                                mode[M_EARLY_UNSHADOW])
                 used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, kind)
-                if mode[M_PV] != 0:
-                    # mmu_update (do_mmu_update, mod_l1_entry): a reference on the new
-                    # frame, the entry written by cmpxchg, the old frame's dropped, and the
-                    # table page's own references taken and dropped around it
-                    refs = _xen_refs(value) + _xen_refs(pt[pslot, pidx]) + XEN_L1_UPDATE_LOCKED
-                    used += _xen_locked(cpu, base, refs)
+                if mode[M_PV] != 0:  # mmu_update's references (model.xenrefs)
+                    refs = xen_refs(value) + xen_refs(pt[pslot, pidx]) + XEN_L1_UPDATE_LOCKED
+                    used += xen_locked(cpu, base, refs)
             else:
                 cpu[CYCLES + KERNEL] += base[B_MEM]
                 used += base[B_MEM]
@@ -586,25 +553,11 @@ def execute(
             space = a[pos]
             used += _hypercall_entry(cpu, cost, batch_cost, batchable, mode, o)
             if mode[M_PV] != 0 and (o == _PIN or space_flags[space] & PROTECTED != 0):
-                # Xen walks the whole tree (the unpin of a tree not pinned fails without
-                # walking it): per table, and per present entry, whose references it
-                # takes on pin (alloc_l1_table, validating each; at an invalid one it
-                # drops those it took and fails) and drops on unpin (free_l1_table)
-                entries, tables = leaves(pt, spaces[space, SPACE_ROOT], ctl[CTL_NDATA])
-                c = (tables.shape[0] + 1) * base[B_PIN_TABLE]
-                refs = XEN_TABLE_LOCKED * (tables.shape[0] + 1)
-                ok = True
-                if o == _PIN:
-                    c += entries.shape[0] * base[B_VALIDATE]
-                for i in range(entries.shape[0]):
-                    if o == _PIN and ok and not pv_valid(
-                        reservations, pt_owner, ctl, space_dom[space], entries[i, 1]
-                    ):
-                        ok = False
-                    if ok:
-                        refs += _xen_refs(entries[i, 1])
-                cpu[CYCLES + HYPERVISOR] += c
-                used += c + _xen_locked(cpu, base, refs if ok else 2 * refs)
+                # Xen walks the whole tree (model.xenrefs); the unpin of a tree that is
+                # not pinned fails without walking it
+                c, ok = pin_walk(pt, spaces, ctl, reservations, pt_owner, cpu, base, space,
+                                 o == _PIN)
+                used += c
                 if not ok:
                     cpu[S_REFUSED] += 1  # the pin fails with -EINVAL; the tables stay unpinned
                 elif o == _PIN:

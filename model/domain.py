@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ConfigError
-from .guestos import N_ROUTINES, GuestKernel, KernelParams
+from .guestos import GuestKernel
 from .hardware import HardwareProfile
+from .kernelparams import N_ROUTINES, KernelParams
 from .modes import compile_mode, resolve_mode
 from .paging import FRAMES_PER_MB, Memory
 from .vcpu import VCpu

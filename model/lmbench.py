@@ -10,7 +10,7 @@ lmbench subtracts the cost of another loop, the op names that loop (:data:`SUBTR
 :func:`model.microbench.run_op` subtracts its cost, as measured the same way; where it
 reports per unit of an iteration (per page), the op names the units (:data:`PER`).
 
-The costs of each routine are the guest kernel's (:class:`model.guestos.KernelParams`,
+The costs of each routine are the guest kernel's (:class:`model.kernelparams.KernelParams`,
 estimates); these functions only say what runs.
 
 Examples

@@ -130,7 +130,7 @@ class Footprint:
     """What the processes of some vCPUs hold at once: guest pages (4 KiB) resident,
     address spaces, and page-table pages. An estimate, from which memory is checked before
     the run and the host's pools are sized: each vCPU runs ``processes`` processes with
-    the kernel's private data and stack (:class:`model.guestos.KernelParams`) and
+    the kernel's private data and stack (:class:`model.kernelparams.KernelParams`) and
     ``data`` pages of the workload's own; text is shared; a process maps three regions,
     seven tables, plus a leaf table per 512 pages of its data."""
 
@@ -140,7 +140,7 @@ class Footprint:
 
     @classmethod
     def of(cls, vcpus: int, processes: int = 1, data: int = 0) -> Footprint:
-        from .guestos import KernelParams
+        from .kernelparams import KernelParams
 
         kp = KernelParams()
         return cls(

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 from model.cpu import execute
-from model.guestos import N_ROUTINES
 from model.hardware import load_profile
 from model.isa import KERNEL_BASE, PTE_P, PTE_U, PTE_W, Op, make_pte, pte_target
+from model.kernelparams import N_ROUTINES
 from model.modes import compile_mode, resolve_mode
 from model.paging import Memory
 from model.vectors import (

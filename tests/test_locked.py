@@ -3,15 +3,16 @@ memory-management paths, and Xen (always built SMP) for those of its reference c
 A locked instruction (``Op.ATOMIC``) costs the processor's ``locked_rmw`` (about 100
 cycles on NetBurst, about 20 on Nehalem: Agner Fog's tables). On one vCPU the kernel's
 atomics are plain read-modify-writes (no lock prefix). The counts per PTE and per fault
-are Linux 2.6.18's and Xen 3.x's (model/guestos.py KernelParams, model/cpu.py)."""
+are Linux 2.6.18's and Xen 3.x's (model/kernelparams.py, model/xenrefs.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from model.guestos import KernelParams, Vma
+from model.guestos import Vma
 from model.hardware import load_profile
 from model.isa import KERNEL_BASE, PTE_COW, PTE_P, PTE_U, ChunkBuilder, Op, make_pte, pte_target
+from model.kernelparams import KernelParams
 from model.paging import CTL_NDATA, SPACE_ROOT, leaves
 
 from harness import measure

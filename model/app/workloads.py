@@ -48,7 +48,7 @@ def _common(default_workers: int) -> dict[str, Param]:
 
 
 def _pages(p) -> int:
-    from ..guestos import KernelParams
+    from ..kernelparams import KernelParams
 
     kp = KernelParams()
     return p.workers * (kp.data_pages + kp.stack_pages)  # each worker's own
