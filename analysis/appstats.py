@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from model.app.requests import PARTS
+from model.errors import PvsimError
 from model.record import RunRecord
 
 #: The percentiles of :class:`Latencies` (name -> percent).
@@ -102,7 +103,10 @@ def app_summary(rec: RunRecord, doms: list[int], warmup_s: float) -> AppSummary 
     measured = max(rec.elapsed - t0, 1) / freq
     offered = sum(int((app.arrivals[d] >= t0).sum()) for d in doms)
     dropped = sum(int((app.drops[d] >= t0).sum()) for d in doms)
-    c = app.requests
+    if t0 != app.start:
+        raise PvsimError(f"the run's request statistics start at cycle {app.start}, not at "
+                         f"the warm-up of {warmup_s} s asked for (cycle {t0})")
+    c = app.brief
     mine = np.isin(c["guest"], doms)
     served = int((mine & (c["end"] >= t0)).sum())
     sel = mine & (c["arrival"] >= t0)
@@ -111,7 +115,11 @@ def app_summary(rec: RunRecord, doms: list[int], warmup_s: float) -> AppSummary 
     lat = np.concatenate(((c["end"][sel] - c["arrival"][sel]),
                           rec.elapsed - waiting)) / freq * 1e3
     answered = int(sel.sum())
-    parts = {p: float(c[p][sel].mean() / freq * 1e3) if answered else 0.0 for p in PARTS}
+    sums = sum((app.part_sums[d] for d in doms if d in app.part_sums),
+               np.zeros(len(PARTS), np.int64))
+    # the mean of each part as numpy takes it (exact: the sums are integers below 2**53)
+    parts = {p: float(np.float64(sums[i]) / answered / freq * 1e3) if answered else 0.0
+             for i, p in enumerate(PARTS)}
     return AppSummary(
         guests=len(doms), offered=offered, served=served, dropped=dropped,
         in_flight=len(waiting),

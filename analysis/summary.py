@@ -469,12 +469,11 @@ def _guest(s: Scenario, rec: RunRecord, name: str, i: int) -> GuestSummary:
         mine_t = t["guest"] == dom
         n, nbytes = int(t["requests"][mine_t].sum()), int(t["bytes"][mine_t].sum())
         entry.io = GuestIO(n, nbytes, nbytes * 8 / (rec.measured / freq) / 1e6)
-        if io.requests is not None:
-            c = io.requests
-            sel = (c["guest"] == dom) & (c["issued"] >= rec.start)
-            ms = (c["completed"] - c["issued"]) / freq * 1e3
-            entry.io.latency = Latency.of(ms[sel])
-            entry.io.streams = _streams(rec, c, sel, ms)
+        c = io.brief
+        sel = c["guest"] == dom
+        ms = c["latency"] / freq * 1e3
+        entry.io.latency = Latency.of(ms[sel])
+        entry.io.streams = _streams(rec, c, sel, ms)
     return entry
 
 

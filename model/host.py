@@ -216,7 +216,12 @@ class Host:
         if warmup:
             from .warmup import Snapshot
 
-            at = self.env.timeout(int(round(warmup * self.hw.freq_hz)))
+            end = int(round(warmup * self.hw.freq_hz))
+            if self.io is not None:  # the request statistics start there
+                self.io.log.start = end
+            if self.app is not None:
+                self.app.log.start = end
+            at = self.env.timeout(end)
             at.callbacks.append(lambda _e: setattr(self, "warmup", Snapshot.take(self)))
         if limit is None:
             done = self.env.event()

@@ -277,7 +277,10 @@ class IORecord:
     requests and bytes per (guest, device) in ``totals`` (columns ``guest``, ``device``,
     ``requests``, ``bytes``), the attachments (columns ``guest``, ``device``, ``path``,
     in the order they were made) and, when the run kept them, every completed request
-    (``requests``: the columns :data:`REQUEST_FIELDS`; None if not kept).
+    (``requests``: the columns :data:`REQUEST_FIELDS`; None if not kept). ``brief``, kept
+    or not: the columns ``guest``, ``device``, ``write`` and ``latency`` (cycles) of every
+    request issued in the measured period, in the order they completed
+    (:meth:`model.io.requests.RequestLog.brief`).
     """
 
     issued: int
@@ -287,6 +290,7 @@ class IORecord:
     totals: dict[str, np.ndarray]
     attachments: dict[str, np.ndarray]
     requests: dict[str, np.ndarray] | None
+    brief: dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -592,4 +596,5 @@ def _io(io, snap) -> IORecord:
             "path": _names([a.path for a in atts]),
         },
         requests=io.log.columns() if io.log.keep else None,
+        brief=io.log.brief(),
     )

@@ -307,3 +307,26 @@ def test_an_override_naming_another_trace_reads_and_pins_that_one(tmp_path):
     pinned = [x.guests[0].workload.params.arrivals.sha256 for x in (s, b)]
     assert pinned[0] != pinned[1]
     assert simulate(b).summary["guests"]["web"]["app"]["offered"] == 3
+
+
+@pytest.mark.parametrize("name", ["web-consolidation", "kv-latency", "trace-replay"])
+def test_without_request_records_the_summary_is_the_same_and_no_rows_are_kept(name):
+    s = with_overrides(load_scenario(str(ROOT / "scenarios" / f"{name}.yaml")),
+                       ["duration=60ms", "record.warmup=10ms"])
+    kept = simulate(s)
+    brief = simulate(with_overrides(s, ["record.requests=false"]))
+    assert len(kept.app_requests) > 0 and len(brief.app_requests) == 0
+    machine = {"engine", "reproducibility", "scenario_hash"}  # the hash: of the setting
+    assert {k: v for k, v in brief.summary.items() if k not in machine} == {
+        k: v for k, v in kept.summary.items() if k not in machine}
+    first = next(iter(brief.summary["guests"].values()))
+    assert first["io"]["p99_ms"] > 0  # the I/O latency figures too
+
+
+def test_without_request_records_a_request_costs_three_integers():
+    s = with_overrides(server("pv", "{arrivals: {kind: poisson, rate_per_s: 3000}}"),
+                       ["record.requests=false"])
+    host, rec = _record(s)
+    n = host.app.log.counts_of(host.domains[-1].dom)[2]
+    assert n > 50 and len(host.app.log._rows) == 0 and len(host.app.log._brief) == 3 * n
+    assert len(rec.app.brief["end"]) == n and len(rec.app.requests["id"]) == 0

@@ -152,6 +152,9 @@ def _record(**change) -> RunRecord:
                 "path": np.array(["pv"], dtype=object),
             },
             requests=requests,
+            brief={"guest": requests["guest"], "device": requests["device"],
+                   "write": requests["write"],
+                   "latency": requests["completed"] - requests["issued"]},
         ),
         liveness=(
             VcpuState("dom0.v0", State.IDLE, "a daemon with nothing to do", 700),

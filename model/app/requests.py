@@ -70,11 +70,34 @@ class AppRequest:
 class AppLog:
     """Finished application requests by column, and counts per guest.
 
-    ``keep=False`` keeps only the counts (and no rows)."""
+    With ``keep`` every finished request is a row (:meth:`columns`). Without it only what
+    the summary's statistics read is kept (:meth:`brief`: the guest, arrival and end of
+    each), and the parts' sums per guest (:meth:`part_sums`) of the requests that arrived
+    at or after :attr:`start` (the end of the warm-up, set by the host before it runs):
+    3 integers per request instead of 19, and the same statistics
+    (:func:`analysis.appstats.app_summary`).
+
+    Examples
+    --------
+    >>> log = AppLog(keep=False)
+    >>> log.start = 50
+    >>> r = AppRequest(0, guest=1, kind=0, size=100, arrival=60)
+    >>> r.end = 90; r.parts[PART["user"]] = 30
+    >>> log.add(r)
+    >>> log.brief()["end"].tolist(), int(log.part_sums()[1][PART["user"]])
+    ([90], 30)
+    >>> len(log.columns()["id"])  # no rows kept
+    0
+    """
 
     def __init__(self, keep: bool = True) -> None:
         self.keep = keep
+        #: the first cycle of the measured period: :meth:`part_sums` adds the requests
+        #: that arrived at or after it
+        self.start = 0
         self._rows = array("q")  # flat: len(FIELDS) + len(PARTS) per request
+        self._brief = array("q")  # without rows: (guest, arrival, end) per request
+        self._sums: dict[int, list[int]] = {}
         #: guest -> [offered, dropped, served]
         self.counts: dict[int, list[int]] = {}
         #: guest -> the arrival time of every request offered, and of every one dropped
@@ -100,14 +123,49 @@ class AppLog:
         if self.keep:
             self._rows.extend((r.id, r.guest, r.kind, r.size, r.arrival, r.received,
                                r.start, r.end, *r.parts))
+            return
+        self._brief.extend((r.guest, r.arrival, r.end))
+        if r.arrival >= self.start:
+            sums = self._sums.get(r.guest)
+            if sums is None:
+                sums = self._sums[r.guest] = [0] * len(PARTS)
+            for i, v in enumerate(r.parts):
+                sums[i] += v
 
     def columns(self) -> dict[str, np.ndarray]:
-        """The log as int64 arrays: :data:`FIELDS`, then one per part."""
-        names = (*FIELDS, *PARTS)
-        if not self._rows:
-            return {n: np.zeros(0, np.int64) for n in names}
-        data = np.frombuffer(self._rows, dtype=np.int64).reshape(-1, len(names)).copy()
-        return {n: data[:, i] for i, n in enumerate(names)}
+        """The log as int64 arrays: :data:`FIELDS`, then one per part (no rows without
+        ``keep``)."""
+        return _table(self._rows, (*FIELDS, *PARTS))
+
+    def brief(self) -> dict[str, np.ndarray]:
+        """``guest``, ``arrival`` and ``end`` of every finished request (int64)."""
+        if self.keep:
+            c = self.columns()
+            return {n: c[n] for n in BRIEF}
+        return _table(self._brief, BRIEF)
+
+    def part_sums(self) -> dict[int, np.ndarray]:
+        """Per guest, the sum of each part (:data:`PARTS`, cycles) over its finished
+        requests that arrived at or after :attr:`start`."""
+        if not self.keep:
+            return {g: np.array(v, dtype=np.int64) for g, v in self._sums.items()}
+        c = self.columns()
+        sel = c["arrival"] >= self.start
+        guests, rows = np.unique(c["guest"][sel], return_inverse=True)
+        sums = np.zeros((len(guests), len(PARTS)), np.int64)
+        np.add.at(sums, rows, np.column_stack([c[p][sel] for p in PARTS]))
+        return {int(g): sums[i] for i, g in enumerate(guests)}
+
+
+#: The columns of :meth:`AppLog.brief`.
+BRIEF = ("guest", "arrival", "end")
+
+
+def _table(flat: array, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    if not flat:
+        return {n: np.zeros(0, np.int64) for n in names}
+    data = np.frombuffer(flat, dtype=np.int64).reshape(-1, len(names)).copy()
+    return {n: data[:, i] for i, n in enumerate(names)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,7 +176,15 @@ class AppRecord:
     ----------
     requests : dict of numpy.ndarray
         Every finished request: the columns :data:`FIELDS` (times in cycles), then one
-        per part of :data:`PARTS` (cycles).
+        per part of :data:`PARTS` (cycles); no rows if requests were not recorded
+        (``record.requests: false``).
+    brief : dict of numpy.ndarray
+        Every finished request's :data:`BRIEF` columns, recorded or not.
+    part_sums : dict of int to numpy.ndarray
+        Per serving guest with finished requests: the sum of each part over those that
+        arrived at or after ``start`` (cycles, in the order of :data:`PARTS`).
+    start : int
+        The first cycle of the measured period (the end of the warm-up, 0 without one).
     servers : dict of numpy.ndarray
         Per serving guest (column ``guest``, a domain id): requests ``offered`` (arrived
         at its NIC), ``dropped`` (the accept queue was full), ``served``, and
@@ -132,6 +198,9 @@ class AppRecord:
     """
 
     requests: dict[str, np.ndarray]
+    brief: dict[str, np.ndarray]
+    part_sums: dict[int, np.ndarray]
+    start: int
     servers: dict[str, np.ndarray]
     arrivals: dict[int, np.ndarray]
     drops: dict[int, np.ndarray]
@@ -148,6 +217,9 @@ def app_record(app) -> AppRecord | None:
     offered, dropped, served = col(0), col(1), col(2)
     return AppRecord(
         requests=app.log.columns(),
+        brief=app.log.brief(),
+        part_sums=app.log.part_sums(),
+        start=app.log.start,
         servers={"guest": np.array(doms, dtype=np.int64), "offered": offered,
                  "dropped": dropped, "served": served,
                  "in_flight": offered - dropped - served},

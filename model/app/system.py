@@ -47,7 +47,7 @@ class AppSystem:
         self.ledger = self.hv.ledger
         self.io = host.enable_io()
         self.hv.add_wake_source(self)
-        self.log = AppLog()
+        self.log = AppLog(keep=self.io.log.keep)  # as the host records I/O requests
         self.servers: dict[int, Server] = {}
         self.workers: list[Worker] = []
         self.pools: list[Pool] = []

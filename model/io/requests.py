@@ -76,8 +76,18 @@ class IORequest:
         return {INTERVALS[i]: t[i + 1] - t[i] for i in range(len(INTERVALS))}
 
 
+#: How :meth:`RequestLog.brief` packs a request's guest, device and direction in one int64.
+_GUEST_SHIFT = 24
+_DEVICE_MASK = (1 << _GUEST_SHIFT) - 1
+
+
 class RequestLog:
     """Completed requests, stored by column (bounded: only what the run keeps).
+
+    With ``keep`` every completed request is a row (:meth:`columns`). Without it only
+    what the summary's latency figures read is kept (:meth:`brief`): the guest, device,
+    direction and latency of each request issued at or after :attr:`start` (the end of
+    the warm-up, set by the host before it runs), two integers per request instead of 15.
 
     Examples
     --------
@@ -88,6 +98,10 @@ class RequestLog:
     >>> c = log.columns()
     >>> int(c["id"][0]), int(c["write"][0]), int(c["queued"][0]), log.latencies().tolist()
     (7, 1, 10, [50])
+    >>> brief = RequestLog(keep=False)
+    >>> brief.add(r)
+    >>> {k: v.tolist() for k, v in brief.brief().items()}
+    {'guest': [1], 'device': [0], 'write': [1], 'latency': [50]}
     """
 
     #: the log's columns, in the order of a row
@@ -95,7 +109,11 @@ class RequestLog:
 
     def __init__(self, keep: bool = True) -> None:
         self.keep = keep
+        #: the first cycle of the measured period: :meth:`brief` has the requests issued
+        #: at or after it
+        self.start = 0
         self._rows = array("q")  # flat: len(NAMES) int64 per request
+        self._brief = array("q")  # without rows: (guest, device, write) packed, latency
         self.completed = 0
         #: (guest, device) -> [requests, bytes] completed, kept even without the rows
         self.totals: dict[tuple[int, int], list[int]] = {}
@@ -109,12 +127,29 @@ class RequestLog:
         t[1] += r.size
         if self.keep:
             self._rows.extend((r.id, r.guest, r.device, r.size, r.write, *r.times()))
+        elif r.t[0] >= self.start:
+            self._brief.extend(((r.guest << _GUEST_SHIFT) | (r.device << 1) | int(r.write),
+                                r.t[-1] - r.t[0]))
 
     def columns(self) -> dict[str, np.ndarray]:
         """The log as int64 arrays: id, guest, device, size, write and one per stage."""
         names = self.NAMES
         data = np.frombuffer(self._rows, dtype=np.int64).reshape(-1, len(names)).copy()
         return {n: data[:, i] for i, n in enumerate(names)}
+
+    def brief(self) -> dict[str, np.ndarray]:
+        """``guest``, ``device``, ``write`` and ``latency`` (cycles from issued to
+        completed) of every request issued at or after :attr:`start`, in the order they
+        completed (int64)."""
+        if self.keep:
+            c = self.columns()
+            sel = c["issued"] >= self.start
+            return {"guest": c["guest"][sel], "device": c["device"][sel],
+                    "write": c["write"][sel], "latency": (c["completed"] - c["issued"])[sel]}
+        data = np.frombuffer(self._brief, dtype=np.int64).reshape(-1, 2)
+        key = data[:, 0]
+        return {"guest": key >> _GUEST_SHIFT, "device": (key & _DEVICE_MASK) >> 1,
+                "write": key & 1, "latency": data[:, 1].copy()}
 
     def latencies(self) -> np.ndarray:
         c = self.columns()

@@ -238,7 +238,9 @@ class RecordSpec(_Strict):
     interval: Duration = "10ms"
     """time-series interval (timeseries.parquet)"""
     requests: bool = True
-    """keep every I/O request's stage times (requests.parquet)"""
+    """keep every I/O request's stage times (requests.parquet) and every application
+    request's times and parts (app_requests.parquet); false keeps only what the summary
+    reads (its figures are the same), so memory does not grow with simulated time"""
     trace: TraceChoice = False
     """true: keep the vCPU schedule (schedule.parquet and its graph); perfetto: that and
     trace.json.gz, a timeline of the run (pCPUs, devices, I/O requests and their stages,
