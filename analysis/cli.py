@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from model import __version__
 from model.errors import PvsimError, valid_choices
+from model.fidelity import FIDELITIES
 
 from .cliparse import Later, Parser, RawEpilog, os_kinds
 from .metric_catalog import describe as describe_metrics
@@ -30,6 +31,11 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from .tablerows import TextTable
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """The command's ``--set`` overrides, and ``--fidelity`` as one."""
+    return [*args.set, *([f"fidelity={args.fidelity}"] if args.fidelity else [])]
 
 
 def _csv(value: str) -> list[str]:
@@ -159,7 +165,7 @@ def _progress(label: str, total: float, unit: str = "s"):
 def _run(args: argparse.Namespace, out: Console) -> int:
     from model.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, args.set)
+    scenario = load_scenario(args.scenario, _overrides(args))
 
     from .plots import save_all
     from .results import TABLES
@@ -252,7 +258,7 @@ def _trace(args: argparse.Namespace, out: Console) -> int:
 def _compare(args: argparse.Namespace, out: Console) -> int:
     from model.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, args.set)
+    scenario = load_scenario(args.scenario, _overrides(args))
     from model.modes import MODES, baseline_mode
 
     from .compare import compare
@@ -291,7 +297,7 @@ def _sweep(args: argparse.Namespace, out: Console) -> int:
 
     from .design import factorial, parse_vary, read_design
 
-    scenario = load_scenario(args.scenario, args.set)
+    scenario = load_scenario(args.scenario, _overrides(args))
     if bool(args.vary) == bool(args.design):
         raise PvsimError("give the points with --vary PATH=V1,V2 (repeatable) or with "
                          "--design FILE, not both")
@@ -348,7 +354,7 @@ def _report_damaged(sw, cache: Path, out: Console) -> None:
 def _plan(args: argparse.Namespace, out: Console) -> int:
     from model.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, args.set)
+    scenario = load_scenario(args.scenario, _overrides(args))
     from .plan import parse_slo, plan
     from .plots.sweep import save_plan_plot
     from .progress import plan_progress
@@ -435,6 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--force", action="store_true", help="replace the -o directory (and all "
                    "in it) even if it is not a pvsim results directory")
     r.add_argument("--seed", type=int, help="override the scenario's seed")
+    r.add_argument("--fidelity", choices=FIDELITIES, help="the engine: exact (instruction "
+                   "level, the default) or fast (request level; model/fast says what it runs)")
     r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field, such as guests.web.count=8 (repeatable)")
     c = sub.add_parser("compare", help="run a scenario with every guest in each mode and "
@@ -445,6 +453,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--force", action="store_true", help="replace the -o directory (and all "
                    "in it) even if it is not a pvsim results directory")
     c.add_argument("--seed", type=int, help="override the scenario's seed")
+    c.add_argument("--fidelity", choices=FIDELITIES, help="the engine: exact (instruction "
+                   "level, the default) or fast (request level; model/fast says what it runs)")
     c.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field (repeatable)")
     w = sub.add_parser("sweep", help="run a scenario over a design of points, replicated")
@@ -477,6 +487,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         q.add_argument("-o", "--output", help="output directory (default under results/)")
         q.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                        help="override a scenario field (repeatable)")
+        q.add_argument("--fidelity", choices=FIDELITIES,
+                       help="the engine: exact (the default) or fast")
     g = sub.add_parser("plot", help="draw (again) the graphs of a results directory")
     g.add_argument("directory", help="a results directory written by pvsim run")
     t = sub.add_parser("trace", help="write the Perfetto / chrome://tracing timeline of a "

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from model.errors import PvsimError
+from model.fidelity import FAST
 from model.record import RunRecord, record_run
 from model.scenario import Scenario, build_host, parse_scenario
 
@@ -62,6 +63,8 @@ def simulate(
         )
     if seed is not None:  # the resolved scenario records the seed the run used (validated)
         s = s.model_copy(update={"seed": seed})
+    if s.fidelity == FAST:
+        return _simulate_fast(s, progress)
     host = build_host(s)
     if s.record.trace:  # the schedule table and graph (the time series do not need them)
         host.record_segments()
@@ -85,6 +88,21 @@ def simulate(
     r = results_of(s, record_run(host, stats))
     r.event_log = log
     return r
+
+
+def _simulate_fast(s: Scenario, progress) -> Results:
+    from model.fast import build_fast
+
+    host = build_fast(s)
+    if progress is True:
+        from .progress import progress_bar
+
+        with progress_bar(f"simulating {s.name} (fast)", s.duration, "s simulated",
+                          show=True) as bar:
+            host.run(s.duration, s.record.warmup, lambda f: bar(f * s.duration))
+    else:
+        host.run(s.duration, s.record.warmup, progress or None)
+    return results_of(s, host.record())
 
 
 def results_of(s: Scenario, rec: RunRecord) -> Results:

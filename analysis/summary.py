@@ -37,6 +37,7 @@ import numpy as np
 
 from model import __version__
 from model.categories import DRIVER_DOMAIN, NAMES
+from model.fidelity import FAST
 from model.io.service import direction
 from model.record import RunRecord
 from model.scenario import Scenario, guest_names
@@ -310,6 +311,29 @@ class Invariants:
 
 
 @dataclass
+class FidelitySummary:
+    """Which engine made the run (``level``, :mod:`model.fidelity`) and, for the fast
+    level, what it does not model and its bounds against the exact level
+    (:data:`model.fast.NOT_MODELLED`, :data:`model.fast.BOUNDS`)."""
+
+    level: str
+    not_modelled: list[str]
+    bounds: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"level": self.level, "not_modelled": list(self.not_modelled),
+                "bounds": list(self.bounds)}
+
+    @classmethod
+    def of(cls, level: str) -> FidelitySummary:
+        if level == FAST:
+            from model.fast import BOUNDS, NOT_MODELLED
+
+            return cls(level, list(NOT_MODELLED), list(BOUNDS))
+        return cls(level, [], [])
+
+
+@dataclass
 class Summary:
     """The headline figures of a run (``summary.json``): see the module docstring.
 
@@ -334,6 +358,7 @@ class Summary:
     io: IOSummary | None
     invariants: Invariants
     app: AppOverview | None = None
+    fidelity: FidelitySummary | None = None  # None in a summary.json written before it
 
     def to_dict(self) -> dict[str, Any]:
         """``summary.json`` as a dict (keys in the file's order)."""
@@ -345,6 +370,7 @@ class Summary:
             "hardware": self.hardware,
             "sim_time_s": self.sim_time_s,
             "warmup_s": self.warmup_s,
+            **({} if self.fidelity is None else {"fidelity": self.fidelity.to_dict()}),
             "engine": self.engine.to_dict(),
             **({} if self.reproducibility is None
                else {"reproducibility": self.reproducibility.to_dict()}),
@@ -376,6 +402,7 @@ class Summary:
             None if d["io"] is None else IOSummary(**d["io"]),
             Invariants.from_dict(d["invariants"]),
             AppOverview.from_dict(d["app"]) if "app" in d else None,
+            FidelitySummary(**d["fidelity"]) if "fidelity" in d else None,
         )
 
 
@@ -432,6 +459,7 @@ def summarize(s: Scenario, rec: RunRecord) -> Summary:
             {v.vcpu: f"{v.state.value}: {v.why}" for v in rec.liveness},
         ),
         app=AppOverview(warmup, groups) if groups else None,
+        fidelity=FidelitySummary.of(rec.fidelity),
     )
 
 

@@ -38,6 +38,7 @@ from .summary import (
     AppOverview,
     DeviceSummary,
     EngineSummary,
+    FidelitySummary,
     GuestIO,
     GuestSummary,
     HostSummary,
@@ -101,6 +102,9 @@ DOCS: dict[type, dict[str, Doc]] = {
         "sim_time_s": Doc("s", "simulated time"),
         "warmup_s": Doc("s", "simulated time at the start left out of the statistics "
                         "(record.warmup)"),
+        "fidelity": _block("which engine made the run and, for the fast level, what it "
+                           "leaves out and its bounds against the exact level",
+                           when="null (absent) in a summary.json written before it"),
         "engine": _block("what the run cost the machine that ran it (differs between runs)"),
         "reproducibility": _block("what made the run: versions, platform, command line "
                                   "(differs between machines)"),
@@ -132,6 +136,13 @@ DOCS: dict[type, dict[str, Doc]] = {
                        "run was made from the Python API"),
         "fidelity": Doc("text", "the fidelity level of the engine that made the run (exact: "
                         "the instruction-level engine)"),
+    },
+    FidelitySummary: {
+        "level": Doc("text", "exact: the instruction-level engine (the ground truth); fast: "
+                     "request-level bursts of costs the exact engine measured (model/fast)"),
+        "not_modelled": Doc("text", "what the fast level leaves out (a list; empty at exact)"),
+        "bounds": Doc("text", "the fast level's differences from the exact level as its "
+                      "validation measured them (a list; empty at exact)"),
     },
     HostSummary: {
         "pcpus": Doc("count", "physical CPUs"),

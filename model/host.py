@@ -37,6 +37,19 @@ from .vcpu import Marker, VCpu
 from .vectors import COUNTS, S_INSTR, STAT_NAMES
 
 
+def entity_rng(seed: int, name: str, index: int) -> np.random.Generator:
+    """The random stream of entity (``name``, ``index``) of a run seeded ``seed``
+    (:meth:`Host.rng`; the fast level derives its streams the same way).
+
+    Examples
+    --------
+    >>> float(entity_rng(1, "g", 0).random()) == float(entity_rng(1, "g", 0).random())
+    True
+    """
+    key = (zlib.crc32(name.encode()), index)
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
 @dataclass(frozen=True)
 class WorkloadContext:
     """What a workload sees: its guest kernel, vCPU, random stream and hardware, and the
@@ -138,8 +151,7 @@ class Host:
 
     def rng(self, name: str, index: int) -> np.random.Generator:
         """The random stream of entity (``name``, ``index``): independent of creation order."""
-        key = (zlib.crc32(name.encode()), index)
-        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=key))
+        return entity_rng(self.seed, name, index)
 
     def start(self, vcpu: VCpu, workload: Workload, daemon: bool = False) -> None:
         """Run ``workload`` on ``vcpu``. A ``daemon`` (a driver domain's backend) runs

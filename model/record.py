@@ -44,6 +44,7 @@ import numpy as np
 from .app.requests import AppRecord, app_record
 from .categories import IDLE
 from .errors import PvsimError
+from .fidelity import EXACT
 from .io.requests import STAGES
 from .liveness import State, VcpuState
 from .rules import TRANSITION_KINDS
@@ -55,7 +56,6 @@ if TYPE_CHECKING:
 #: The columns of the request log, in order: one row per completed request.
 REQUEST_FIELDS = ("id", "guest", "device", "size", "write", *STAGES)
 #: The fidelity level of the instruction-level engine, whose run :func:`record_run` reads.
-EXACT = "exact"
 #: The columns of a run segment: which vCPU ran on which pCPU, from when to when.
 SEGMENT_FIELDS = ("pcpu", "vcpu", "start", "end")
 
@@ -542,10 +542,15 @@ def _intervals(elapsed: int, width: int) -> int:
 
 
 def _devices(io, snap, intervals: int) -> DeviceTable:
-    devs = list(io.devices.values()) if io is not None else []
-    now = io.env.now if io is not None else 0
-    start = 0 if snap is None else snap.at
-    was = {} if snap is None else snap.devices
+    return device_table(list(io.devices.values()) if io is not None else [],
+                        io.env.now if io is not None else 0, 0 if snap is None else snap.at,
+                        {} if snap is None else snap.devices, intervals)
+
+
+def device_table(devs: list, now: int, start: int, was: dict, intervals: int) -> DeviceTable:
+    """The :class:`DeviceTable` of devices ``devs`` (:class:`model.io.devices.Device`) at
+    ``now``, counting from ``start``, when each had counted ``was[index]`` (as
+    :attr:`model.warmup.Snapshot.devices`; empty: nothing left out)."""
     util, completed, cont, queued, area = [], [], [], [], []
     for dev in devs:
         busy0, done0, cont0, queued0 = was.get(dev.index, (0, 0, {}, 0))

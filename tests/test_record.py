@@ -188,6 +188,7 @@ def test_a_hand_built_record_gives_the_summary_with_exact_figures(scenario, resu
         "hardware",
         "sim_time_s",
         "warmup_s",
+        "fidelity",
         "engine",
         "reproducibility",
         "host",
@@ -198,6 +199,7 @@ def test_a_hand_built_record_gives_the_summary_with_exact_figures(scenario, resu
         "invariants",
     ]
     assert s["sim_time_s"] == 0.001 and s["seed"] == 5 and s["warmup_s"] == 0.0
+    assert s["fidelity"] == {"level": "exact", "not_modelled": [], "bounds": []}
     assert s["host"] == {
         "pcpus": 2,
         "busy_fraction": 0.75,

@@ -45,7 +45,7 @@ class AppRequest:
     """One application request (times in cycles; -1 until reached)."""
 
     __slots__ = ("id", "guest", "kind", "size", "arrival", "received", "start", "end",
-                 "parts", "user")
+                 "parts", "user", "stretches")
 
     def __init__(self, rid: int, guest: int, kind: int, size: int, arrival: int,
                  user: int = -1) -> None:
@@ -57,6 +57,10 @@ class AppRequest:
         self.received = self.start = self.end = -1
         self.parts = [0] * len(PARTS)
         self.user = user  # the closed-loop user that sent it (-1: an open source)
+        #: when the log calibrates the fast level: the cycles by category of each stretch
+        #: its worker ran for it (between taking it or resuming and blocking or finishing),
+        #: then the cycles from the submission of the request it blocked for to the block
+        self.stretches: list[list[int]] | None = None
 
     @property
     def latency(self) -> int:
@@ -92,6 +96,11 @@ class AppLog:
 
     def __init__(self, keep: bool = True) -> None:
         self.keep = keep
+        #: the fast level's calibration (:mod:`model.fast.calibrate`): each request keeps
+        #: its stretches' cycles, and the finished ones measured are kept in
+        #: :attr:`calibrated`
+        self.calibrating = False
+        self.calibrated: list[AppRequest] = []
         #: the first cycle of the measured period: :meth:`part_sums` adds the requests
         #: that arrived at or after it
         self.start = 0
@@ -120,6 +129,8 @@ class AppLog:
 
     def add(self, r: AppRequest) -> None:
         self.counts_of(r.guest)[2] += 1
+        if self.calibrating and r.arrival >= self.start:
+            self.calibrated.append(r)
         if self.keep:
             self._rows.extend((r.id, r.guest, r.kind, r.size, r.arrival, r.received,
                                r.start, r.end, *r.parts))
@@ -211,19 +222,25 @@ def app_record(app) -> AppRecord | None:
     """The :class:`AppRecord` of a host's application system (None without one)."""
     if app is None:
         return None
-    doms = sorted(app.servers)
-    counts = [app.log.counts_of(d) for d in doms]
+    return app_record_of(app.log, {d: [r.arrival for r in s.in_flight()]
+                                   for d, s in app.servers.items()})
+
+
+def app_record_of(log: AppLog, unfinished: dict[int, list[int]]) -> AppRecord:
+    """The :class:`AppRecord` of request log ``log`` whose serving guests are the keys
+    of ``unfinished``, each with the arrival times of its requests still in flight."""
+    doms = sorted(unfinished)
+    counts = [log.counts_of(d) for d in doms]
     col = lambda i: np.array([c[i] for c in counts], dtype=np.int64)  # noqa: E731
     offered, dropped, served = col(0), col(1), col(2)
     return AppRecord(
-        requests=app.log.columns(),
-        brief=app.log.brief(),
-        part_sums=app.log.part_sums(),
-        start=app.log.start,
+        requests=log.columns(),
+        brief=log.brief(),
+        part_sums=log.part_sums(),
+        start=log.start,
         servers={"guest": np.array(doms, dtype=np.int64), "offered": offered,
                  "dropped": dropped, "served": served,
                  "in_flight": offered - dropped - served},
-        arrivals={d: np.array(app.log.arrivals.get(d, ()), dtype=np.int64) for d in doms},
-        drops={d: np.array(app.log.drops.get(d, ()), dtype=np.int64) for d in doms},
-        unfinished={d: np.sort(np.array([r.arrival for r in app.servers[d].in_flight()],
-                                        dtype=np.int64)) for d in doms})
+        arrivals={d: np.array(log.arrivals.get(d, ()), dtype=np.int64) for d in doms},
+        drops={d: np.array(log.drops.get(d, ()), dtype=np.int64) for d in doms},
+        unfinished={d: np.sort(np.array(unfinished[d], dtype=np.int64)) for d in doms})

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 _USER, _KERNEL, _WALK, _VIRT = PART["user"], PART["kernel"], PART["page_walk"], PART["virt"]
 _PCPU, _BLOCKED, _RUNQ = PART["pcpu_wait"], PART["vcpu_blocked"], PART["run_queue"]
-_RESPONSE = STAGES.index("response")
+_RESPONSE, _RING = STAGES.index("response"), STAGES.index("ring")
 #: The part a worker's wait for an I/O of a device class goes to.
 _WAIT_PART = {"disk": PART["disk"], "nic": PART["send"]}
 
@@ -211,6 +211,8 @@ class Server:
         self.arrived += 1
         self.app.log.arrived(self.dom, self.env.now)
         req = AppRequest(self.app.new_id(), self.dom, kind, size, self.env.now, user)
+        if self.app.log.calibrating:
+            req.stretches = []
         vcpus = self.domain.vcpus  # packets spread over the vCPUs (receive-side scaling)
         vcpu = vcpus[self._next_vcpu % len(vcpus)]
         self._next_vcpu += 1
@@ -273,6 +275,8 @@ class Server:
             raise InvariantError(f"{v.name}: {running} cycles running but {sum(d)} in the "
                                  f"cycle ledger from {w.t0} to {now}")
         p = w.app.parts
+        if w.app.stretches is not None:  # its cycles, and (block sets it) the part after
+            w.app.stretches.append([*d, 0])  # the submission of the request it waits for
         p[_USER] += d[USER]
         p[_KERNEL] += d[KERNEL]
         p[_WALK] += d[PAGE_WALK]
@@ -283,6 +287,8 @@ class Server:
 
     def block(self, w: Worker, now: int) -> None:
         w.rs_blocked = self.close_stretch(w, now)
+        if w.app.stretches is not None:
+            w.app.stretches[-1][-1] = now - w.waiting.times()[_RING]
         w.blocked_at = now
         w.state = WorkerState.BLOCKED
         if w.waiting.done:  # another vCPU took its completion meanwhile

@@ -64,6 +64,22 @@ def guest_names(s: Scenario) -> list[tuple[str, int]]:
     return [(n, i) for i, g in enumerate(s.guests) for n in replica_names(g.name, g.count)]
 
 
+def make_devices(s: Scenario, env, ctx: BuildContext) -> list[Device]:
+    """The devices of ``s``'s host (``host.devices``, in order), their arbitration built
+    with ``ctx``; both fidelity levels build them here."""
+    return [
+        Device(
+            env,
+            name,
+            DEVICE_KINDS[spec.kind].from_spec(spec),
+            policy=TokenBucket.wrap(POLICIES[spec.arbitration].from_spec(spec, ctx), spec, ctx),
+            freq_hz=ctx.freq_hz,
+            distribution=ServiceDistribution.from_spec(spec),
+        )
+        for name, spec in s.host.devices.items()
+    ]
+
+
 def build_host(s: Scenario, seed: int | None = None) -> Host:
     """Create the host, its devices and driver domain, and every guest with its workload."""
     sched = SCHEDULERS[s.host.scheduler].from_spec(s.host)
@@ -118,18 +134,8 @@ def build_host(s: Scenario, seed: int | None = None) -> Host:
     for d, g in domains:
         ids[g.name] = (*ids.get(g.name, ()), d.dom)
     ctx = BuildContext(ids, {d.dom: d.weight for d, _ in domains}, host.hw.freq_hz)
-    for name, spec in s.host.devices.items():
-        policy = TokenBucket.wrap(POLICIES[spec.arbitration].from_spec(spec, ctx), spec, ctx)
-        io.add_device(
-            Device(
-                host.env,
-                name,
-                DEVICE_KINDS[spec.kind].from_spec(spec),
-                policy=policy,
-                freq_hz=host.hw.freq_hz,
-                distribution=ServiceDistribution.from_spec(spec),
-            )
-        )
+    for device in make_devices(s, host.env, ctx):
+        io.add_device(device)
     for d, g in domains:
         atts = {}  # the first attachment of each device class feeds the workload
         for a in g.devices:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import valid_choices
+from ..fidelity import EXACT
 from ..io.arbitration import POLICIES
 from ..io.devices import DEVICE_KINDS
 from ..workload_registry import Footprint, registry
@@ -45,7 +46,15 @@ def replica_names(name: str, count: int) -> list[str]:
 def cross_field_problems(s: Scenario) -> list[FieldError]:
     """Every way the parts of ``s`` do not fit together, each at the field it is about."""
     return [*_names(s), *_record(s), *_driver_domain(s), *_guests(s), *_devices(s), *_sizes(s),
-            *_pinning(s)]
+            *_pinning(s), *_fidelity(s)]
+
+
+def _fidelity(s: Scenario) -> list[FieldError]:
+    if s.fidelity == EXACT:
+        return []
+    from ..fast.scope import problems
+
+    return [FieldError(path, why) for path, why in problems(s)]
 
 
 def _names(s: Scenario) -> list[FieldError]:

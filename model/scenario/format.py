@@ -39,6 +39,7 @@ from pydantic.fields import FieldInfo
 
 from ..app.arrivals import forget_moved_digests
 from ..errors import valid_choices
+from ..fidelity import EXACT, FIDELITIES
 from ..hardware import DEFAULT_PROFILE, profile_names
 from ..io.arbitration import POLICIES
 from ..io.devices import DEVICE_KINDS
@@ -285,6 +286,9 @@ class Scenario(_Strict):
     """the guest entries, each with count replicas"""
     record: RecordSpec = RecordSpec()
     """what the run keeps besides the summary: time series, requests, trace, warm-up"""
+    fidelity: Literal[FIDELITIES] = EXACT
+    """exact: the instruction-level engine (the ground truth); fast: request-level bursts
+    whose costs the exact engine measured (model/fast: what it runs, and its bounds)"""
 
     @field_validator("hardware")
     @classmethod
@@ -434,8 +438,8 @@ def scenario_schema() -> dict:
 
     Examples
     --------
-    >>> sorted(scenario_schema()["properties"])[:3]
-    ['driver_domain', 'duration', 'guests']
+    >>> sorted(scenario_schema()["properties"])[:4]
+    ['driver_domain', 'duration', 'fidelity', 'guests']
     """
     schema = Scenario.model_json_schema(mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -1,0 +1,50 @@
+"""The fast fidelity level (``fidelity: fast``): a host simulated at the granularity of
+requests and their I/O, with CPU work replayed as bursts whose costs the exact engine
+measured.
+
+- :mod:`model.fast.scope`: what it runs (and why it refuses the rest);
+- :mod:`model.fast.plans`: each workload's requests as phases of I/O;
+- :mod:`model.fast.calibrate`: the costs, measured on the exact engine and cached;
+- :mod:`model.fast.engine`: vCPUs, pCPUs, bursts, servers and workers;
+- :mod:`model.fast.host`: building and running a host, and its run record.
+
+Examples
+--------
+>>> from model.scenario import load_scenario
+>>> s = load_scenario("scenarios/web-consolidation.yaml", ["fidelity=fast", "duration=60ms",
+...                   "record.warmup=10ms"])
+>>> host = build_fast(s)
+>>> host.run(s.duration, s.record.warmup)
+>>> rec = host.record()
+>>> rec.fidelity, int(rec.app.servers["served"].sum()) > 100
+('fast', True)
+"""
+
+from ..fidelity import FAST
+from .host import FastHost, build_fast
+
+#: What the fast level leaves out (the exact level has it); the summary's fidelity block.
+NOT_MODELLED = (
+    "instructions: each CPU step is a burst of the cycles the exact engine measured for it "
+    "(a guest alone on its pCPUs, at its own load)",
+    "preemption of a burst: credit slices and boost, an interrupt in the middle of a stretch",
+    "the credit scheduler's weights and caps, and affinity: vCPUs take pCPUs first come, "
+    "first served",
+    "ring slots running out; per-I/O costs that change with load (fewer halts when busy)",
+    "timers: a fast-level guest programs none (timers_fired is 0)",
+    "transitions and counters: the calibration's rates per request and per I/O, scaled",
+)
+#: The fast level against the exact level, as tests/test_fast.py measures them on the
+#: shipped scenarios it runs (web-consolidation, kv-latency without its emulated guest).
+BOUNDS = (
+    "CPU time by category within 3% (per guest for categories of at least 5% of its CPU, "
+    "per guest entry for those of at least 1%); a replica's hypervisor time within 8% "
+    "(its world switches); page walks after a world switch (0.1% of the CPU) within 25%",
+    "throughput within 2%; device utilization within 2 points",
+    "request and I/O latency p50 and p99 within 10%, except for requests of 15-30 us "
+    "(kv-latency): their p99 within 20%, their I/O's within 40%",
+    "while the pCPUs have room: saturated (98% busy), the credit scheduler decides who "
+    "runs and the fast level's latencies came out 33% high (web-consolidation)",
+)
+
+__all__ = ["BOUNDS", "FAST", "NOT_MODELLED", "FastHost", "build_fast"]

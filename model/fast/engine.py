@@ -1,0 +1,378 @@
+"""The fast level's engine: vCPUs running bursts of measured CPU work on pCPUs.
+
+What other entities can observe stays an event at its simulated time: every arrival,
+every I/O request's stages, every device's arbitration (:mod:`model.fast.servers`,
+:mod:`model.fast.host`), and each vCPU taking and giving back a pCPU (here). What only
+the guest sees is not simulated but replayed: a vCPU runs *bursts* of CPU work whose
+cycles by category the exact engine measured (:mod:`model.fast.calibrate`).
+
+- A :class:`Work` is one cost (cycles by category), made once and replayed: the ledger
+  counts how many times each ran on each pCPU for each vCPU, so a burst costs no array
+  arithmetic.
+- A :class:`Burst` runs its work, then calls ``then``; its *tail* (what the vCPU does
+  after what the burst's path waits for: the end of a handler, a halt) runs after the
+  vCPU's other bursts, and a burst posted meanwhile preempts it.
+- A :class:`Cpu` (a vCPU) runs its bursts in order, one at a time, each to its end; with
+  work it takes a free pCPU (its last one if free, else one nobody ran on, else the last
+  freed) or waits, first come first served, for one; with none left it halts and gives its
+  pCPU to the next waiting vCPU. A pCPU taking another vCPU than the one it ran last is a
+  world switch: the vCPU pays its cost (and, where its mode flushes the TLB, the measured
+  cost of running cold) before its next burst.
+
+Not modelled at this level (the exact level has them): preemption of a burst (credit
+slices and boost, an interrupt in the middle of a stretch), the credit scheduler's
+weights and caps, affinity, and ring slots running out.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from ..accounting import split
+from ..categories import N_CATEGORIES
+from ..series import Bins
+
+_IDLE, _RUNNABLE, _RUNNING = 0, 1, 2
+_TIME_ONLY = np.zeros(N_CATEGORIES, np.int64)
+
+
+class Work:
+    """Cycles by category (int64), made once by :meth:`Engine.work` and replayed."""
+
+    __slots__ = ("id", "cycles", "total", "behalf", "_splits")
+
+    def __init__(self, wid: int, cycles: np.ndarray, behalf: int,
+                 total: int | None = None) -> None:
+        self.id = wid  # -1: time only (its cycles are charged already)
+        self.cycles = cycles
+        self.total = int(cycles.sum()) if total is None else total
+        self.behalf = behalf  # of them, on a guest's behalf (driver-domain work)
+        self._splits: dict[int, tuple[Work, Work]] = {}
+
+
+class Burst:
+    """CPU work a vCPU runs: ``work``, then ``then(t)``; ``begin(t)``, if given, when it
+    starts (``t``: its start, after the world switch that may lead it); ``tail``: a
+    :class:`Work` run after (see the module); ``behalf``: the guest a driver-domain burst
+    works for (-1: none). ``local``: ``then`` touches only the vCPU's own work (a
+    worker's), so it may be called ahead of the clock, at ``t``.
+
+    A vCPU runs the bursts it has back to back without an event between them where
+    nothing another entity sees happens at the end of one: no ``then``, or a local one.
+    Their ``begin`` and local ``then`` are called with the times they happen at."""
+
+    __slots__ = ("work", "then", "begin", "behalf", "tail", "local")
+
+    def __init__(self, work: Work, then: Callable[[int], None] | None,
+                 begin: Callable[[int], None] | None = None, behalf: int = -1,
+                 tail: Work | None = None, local: bool = False) -> None:
+        self.work = work
+        self.then = then
+        self.begin = begin
+        self.behalf = behalf
+        self.tail = tail
+        self.local = local
+
+
+class Cpu:
+    """A vCPU of the fast level: its bursts, its state, and how long it has been running
+    and runnable (its runstate)."""
+
+    __slots__ = ("engine", "uid", "dom", "name", "bursts", "state", "since", "time",
+                 "pcpu", "last", "cur", "then", "t0", "busy", "switch", "tail", "in_tail",
+                 "gen", "lead", "tail_end")
+
+    def __init__(self, engine: Engine, uid: int, dom: int, name: str,
+                 bursts: deque | None = None) -> None:
+        self.engine = engine
+        self.uid, self.dom, self.name = uid, dom, name
+        #: its bursts to run (the driver domain's vCPUs share one queue)
+        self.bursts: deque[Burst] = deque() if bursts is None else bursts
+        self.state, self.since = _IDLE, 0
+        self.time = [0, 0, 0]  # cycles idle, runnable, running (up to ``since``)
+        self.pcpu = -1
+        self.last = -1  # the pCPU it ran on last
+        self.cur: list[Work] | None = None  # what it runs now, and then
+        self.then: Callable[[int], None] | None = None
+        self.t0 = 0  # when that started
+        self.busy: Bins | None = None  # its busy time per interval, if recorded
+        #: a world switch to it (and running cold after one)
+        self.switch: Work | None = None
+        self.lead = False  # a world switch leads its next burst
+        self.tail: list[Work] = []  # tails to run before it halts
+        self.in_tail = False
+        self.gen = 0  # counts its runs, so that a preempted tail's timeout is ignored
+        self.tail_end = -1  # a tail run without an event (nobody waits for a pCPU): its end
+
+    def runstate_at(self, now: int) -> tuple[int, int]:
+        """Cycles running and runnable from time 0 to ``now`` (``now`` may be ahead of
+        the clock while it runs a burst to its end)."""
+        if self.tail_end >= 0:
+            self.engine.catch_up(self)
+        t = self.time
+        run, wait = t[_RUNNING], t[_RUNNABLE]
+        if self.state == _RUNNING:
+            run += now - self.since
+        elif self.state == _RUNNABLE:
+            wait += now - self.since
+        return run, wait
+
+    def _set(self, state: int, now: int) -> None:
+        self.time[self.state] += now - self.since
+        self.state, self.since = state, now
+
+    @property
+    def idle(self) -> bool:
+        if self.tail_end >= 0:
+            self.engine.catch_up(self)
+        return self.state == _IDLE
+
+    def post(self, burst: Burst) -> None:
+        """Give the vCPU a burst to run (after those it has)."""
+        self.bursts.append(burst)
+        if self.tail_end >= 0:
+            self.engine.catch_up(self)
+        if self.state == _IDLE:
+            self.engine.wake(self)
+        elif self.in_tail:
+            self.engine.preempt_tail(self)
+
+
+class Engine:
+    """The pCPUs, the works and the cycle ledger of a fast-level host.
+
+    Parameters
+    ----------
+    env : simpy.Environment
+    pcpus : int
+    vcpus : int
+        vCPUs of the host (the ledger's entities are their uids + 1; 0 is the pCPUs' idle).
+    """
+
+    def __init__(self, env, pcpus: int, vcpus: int) -> None:
+        self.env = env
+        self.pcpus = pcpus
+        self.free = list(range(pcpus - 1, -1, -1))
+        self.waiting: deque[Cpu] = deque()
+        self.last_on = [-1] * pcpus  # the uid each pCPU ran last
+        self.on: list[Cpu | None] = [None] * pcpus  # the vCPU each pCPU runs
+        self.switches = 0
+        self.works: list[Work] = []
+        self._counts: dict[tuple[int, int, int], int] = {}  # (pcpu, uid, work) -> runs
+        self._parts = np.zeros((pcpus, vcpus + 1, N_CATEGORIES), np.int64)  # split ones
+        self.behalf: dict[int, int] = {}
+        self.cpus: list[Cpu] = []
+        self.lazy: set[Cpu] = set()  # vCPUs running a tail without an event
+
+    def add(self, cpu: Cpu) -> Cpu:
+        self.cpus.append(cpu)
+        return cpu
+
+    def work(self, cycles: np.ndarray, behalf_share: float = 0.0) -> Work:
+        """A new :class:`Work` of ``cycles`` (whole cycles by category), ``behalf_share``
+        of them on a guest's behalf."""
+        cycles = np.asarray(cycles, np.int64)
+        w = Work(len(self.works), cycles, 0)
+        w.behalf = int(round(w.total * behalf_share))
+        self.works.append(w)
+        return w
+
+    def split(self, w: Work, part: int) -> tuple[Work, Work]:
+        """``w``'s first ``part`` cycles and the rest, as works (made once per part)."""
+        out = w._splits.get(part)
+        if out is None:
+            a, b = split(w.cycles, part)
+            share = w.behalf / w.total if w.total else 0.0
+            out = w._splits[part] = (self.work(a, share), self.work(b, share))
+        return out
+
+    def ledger(self) -> np.ndarray:
+        """``(pcpu, entity, category)``: the cycles charged so far (no idle)."""
+        out = self._parts.copy()
+        works = self.works
+        for (p, uid, wid), n in self._counts.items():
+            out[p, uid + 1] += n * works[wid].cycles
+        return out
+
+    # --- scheduling -------------------------------------------------------------------------
+    def wake(self, cpu: Cpu) -> None:
+        now = self.env.now
+        if self.lazy:  # a tail that has ended frees its pCPU: its last, or any if none is
+            holder = self.on[cpu.last] if cpu.last >= 0 else None
+            for c in ([holder] if holder is not None and holder in self.lazy and self.free
+                      else list(self.lazy)):
+                self.catch_up(c)
+        if self.free:  # its last pCPU if free, else one nobody ran on, else the last freed
+            free = self.free
+            p = cpu.last if cpu.last in free else next(
+                (q for q in free if self.last_on[q] < 0), free[-1])
+            free.remove(p)
+            self._run(cpu, p, now)
+        else:
+            cpu._set(_RUNNABLE, now)
+            self.waiting.append(cpu)
+            if self.lazy:  # the first tail to end gives it its pCPU: an event then
+                c = min(self.lazy, key=lambda c: (c.tail_end, c.uid))
+                self.lazy.discard(c)
+                c.tail_end = -1
+                c.gen += 1
+                self.env.timeout(c.t0 + sum(w.total for w in c.cur) - now).callbacks.append(
+                    lambda _e, c=c, g=c.gen: self._done(c, g))
+
+    def _run(self, cpu: Cpu, p: int, now: int) -> None:
+        if self.last_on[p] != cpu.uid:  # another vCPU's state is loaded
+            self.switches += 1
+            self.last_on[p] = cpu.uid
+            cpu.lead = cpu.switch is not None
+        cpu.pcpu = cpu.last = p
+        self.on[p] = cpu
+        cpu._set(_RUNNING, now)
+        self._next(cpu, now)
+
+    def _next(self, cpu: Cpu, now: int) -> None:
+        bursts = cpu.bursts
+        run: list[Work] = []  # what runs back to back from now, ending at ``t``
+        t = now
+        while bursts:
+            b = bursts.popleft()
+            if cpu.lead:  # a world switch runs first
+                cpu.lead = False
+                run.append(cpu.switch)
+                t += cpu.switch.total
+            if b.behalf >= 0:
+                self.behalf[b.behalf] = self.behalf.get(b.behalf, 0) + b.work.behalf + (
+                    b.tail.behalf if b.tail is not None else 0)
+            if b.begin is not None:
+                b.begin(t)
+            if b.tail is not None:
+                cpu.tail.append(b.tail)
+            if b.work.total:
+                run.append(b.work)
+                t += b.work.total
+            if b.then is None:
+                continue
+            if b.local or t == now:
+                b.then(t)
+                continue
+            self._start(cpu, run, b.then, t - now, now)
+            return
+        if t > now:  # what ran back to back ends then
+            self._start(cpu, run, None, t - now, now)
+            return
+        if cpu.tail:  # its tails, until a burst preempts them
+            run, cpu.tail = cpu.tail, []
+            cpu.in_tail = True
+            total = sum(w.total for w in run)
+            if self.waiting:  # a vCPU waits for its pCPU: the end is an event
+                self._start(cpu, run, None, total, now)
+            else:  # nobody waits: it ends when someone next looks (catch_up)
+                cpu.cur, cpu.then, cpu.t0, cpu.tail_end = run, None, now, now + total
+                cpu.gen += 1
+                self.lazy.add(cpu)
+            return
+        p = cpu.pcpu  # nothing left: it halts, and its pCPU goes to the next waiting vCPU
+        cpu.pcpu = -1
+        self.on[p] = None
+        cpu._set(_IDLE, now)
+        if self.waiting:
+            self._run(self.waiting.popleft(), p, now)
+        else:
+            self.free.append(p)
+
+    def _start(self, cpu: Cpu, run: list[Work], then, total: int, now: int) -> None:
+        cpu.cur, cpu.then, cpu.t0 = run, then, now
+        cpu.gen += 1
+        self.env.timeout(total).callbacks.append(lambda _e, c=cpu, g=cpu.gen: self._done(c, g))
+
+    def _done(self, cpu: Cpu, gen: int) -> None:
+        if gen != cpu.gen:  # a tail that a burst preempted
+            return
+        now = self.env.now
+        self._charge(cpu, cpu.cur, now)
+        then = cpu.then
+        cpu.cur = cpu.then = None
+        cpu.in_tail = False
+        if then is not None:
+            then(now)
+        self._next(cpu, now)
+
+    def _charge(self, cpu: Cpu, run: list[Work], now: int) -> None:
+        counts, p, uid = self._counts, cpu.pcpu, cpu.uid
+        for w in run:
+            if w.id >= 0:  # (a time-only work was charged when it was cut)
+                key = (p, uid, w.id)
+                counts[key] = counts.get(key, 0) + 1
+        if cpu.busy is not None and now > cpu.t0:
+            cpu.busy.add(cpu.t0, now)
+
+    def _charge_done(self, cpu: Cpu, now: int, exact: bool) -> list[Work]:
+        """Charge what ``cpu`` has run of its current works up to ``now``; the rest. A
+        work cut in two is charged exactly (``exact``: the warm-up's end, the run's) or
+        whole now, the rest left to run as time only (a preempted tail)."""
+        left, ran = [], now - cpu.t0
+        for w in cpu.cur:
+            if ran >= w.total:
+                self._charge(cpu, [w], cpu.t0 + w.total)  # (busy time added below)
+                ran -= w.total
+            elif ran > 0:
+                if exact and w.id >= 0:
+                    a, b = split(w.cycles, ran)
+                    self._parts[cpu.pcpu, cpu.uid + 1] += a
+                    left.append(self.work(b))
+                else:
+                    self._charge(cpu, [w], now)
+                    left.append(Work(-1, _TIME_ONLY, 0, w.total - ran))
+                ran = 0
+            else:
+                left.append(w)
+        return left
+
+    def catch_up(self, cpu: Cpu) -> None:
+        """If ``cpu``'s tail run without an event has ended, it halted then."""
+        end = cpu.tail_end
+        if end < 0 or end > self.env.now:
+            return
+        self.lazy.discard(cpu)
+        cpu.tail_end = -1
+        self._charge(cpu, cpu.cur, end)
+        cpu.cur = None
+        cpu.in_tail = False
+        p = cpu.pcpu
+        cpu.pcpu = -1
+        self.on[p] = None
+        cpu._set(_IDLE, end)
+        self.free.append(p)
+
+    def preempt_tail(self, cpu: Cpu) -> None:
+        """A burst for ``cpu`` while it runs its tails: what is left of them waits."""
+        now = self.env.now
+        self.lazy.discard(cpu)
+        cpu.tail_end = -1
+        busy, cpu.busy = cpu.busy, None
+        left = self._charge_done(cpu, now, exact=False)
+        cpu.busy = busy
+        if busy is not None and now > cpu.t0:
+            busy.add(cpu.t0, now)
+        cpu.tail = left + cpu.tail
+        cpu.cur = cpu.then = None
+        cpu.in_tail = False
+        cpu.gen += 1
+        self._next(cpu, now)
+
+    def settle(self, now: int) -> None:
+        """Charge what the bursts under way have run up to ``now`` (the warm-up's end,
+        the run's end); they go on from there."""
+        for cpu in self.cpus:
+            if cpu.tail_end >= 0:
+                self.catch_up(cpu)
+            if cpu.cur is None:
+                continue
+            busy, cpu.busy = cpu.busy, None
+            left = self._charge_done(cpu, now, exact=True)
+            cpu.busy = busy
+            if busy is not None and now > cpu.t0:
+                busy.add(cpu.t0, now)
+            cpu.cur, cpu.t0 = left, now

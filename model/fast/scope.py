@@ -1,0 +1,61 @@
+"""What the fast level runs, and why it refuses the rest (checked with the scenario).
+
+The fast level (:mod:`model.fast`) runs hosts whose every guest serves requests with a
+workload that has a plan (:data:`model.fast.plans.PLANS`: ``web_server``, ``kv_store``),
+from an open-loop source, through I/O paths with a ring or none (``direct``,
+``passthrough``, ``pv``, ``virtio``, ``vhost``), behind a pv driver domain. Anything else
+is refused with the reason, before the run: run it at ``fidelity: exact``.
+
+Examples
+--------
+>>> from model.scenario import parse_scenario
+>>> s = parse_scenario("name: t\\nguests: [{name: a, workload: {profile: spin}}]")
+>>> path, why = problems(s)[0]
+>>> path, why.endswith("workload is spin: run it with fidelity: exact")
+(('guests', 0, 'workload', 'profile'), True)
+"""
+
+from __future__ import annotations
+
+from ..modes import MODES
+from .plans import PLANS
+
+#: The I/O paths whose structure the fast level follows (a request, a ring or none,
+#: the device, an answer).
+PATHS = ("direct", "passthrough", "pv", "virtio", "vhost")
+_EXACT = "run it with fidelity: exact"
+
+
+def problems(s) -> list[tuple[tuple, str]]:
+    """Why the fast level cannot run ``s``: (key path, reason) pairs (none: it can)."""
+    out: list[tuple[tuple, str]] = []
+    if s.record.trace:
+        out.append((("record", "trace"), "the fast level keeps no schedule or trace (its "
+                    f"vCPUs run request-level bursts); set record.trace: false or {_EXACT}"))
+    if s.driver_domain.mode != "pv" and s.needs_driver_domain:
+        out.append((("driver_domain", "mode"), f"the fast level's driver domain is a pv "
+                    f"dom0, not {s.driver_domain.mode!r}; {_EXACT}"))
+    if s.driver_domain.pinning:
+        out.append((("driver_domain", "pinning"), f"the fast level does not pin vCPUs; {_EXACT}"))
+    for i, g in enumerate(s.guests):
+        w = g.workload
+        if w.profile not in PLANS:
+            out.append((("guests", i, "workload", "profile"), (
+                f"the fast level runs request-serving guests with a plan "
+                f"({', '.join(sorted(PLANS))}); this one's workload is {w.profile}: {_EXACT}")))
+            continue
+        if not w.params.arrivals.open:
+            out.append((("guests", i, "workload", "params", "arrivals"), (
+                f"the fast level runs open-loop sources, not {w.params.arrivals.kind}; "
+                f"{_EXACT}")))
+        if g.pinning:
+            out.append((("guests", i, "pinning"), f"the fast level does not pin vCPUs; {_EXACT}"))
+        if g.cap:
+            out.append((("guests", i, "cap"), f"the fast level does not cap CPU; {_EXACT}"))
+        for j, a in enumerate(g.devices):
+            path = a.path or MODES[g.mode].default_path
+            if path not in PATHS:
+                out.append((("guests", i, "devices", j, "path"), (
+                    f"the fast level follows the {', '.join(PATHS)} paths, not {path} (its "
+                    f"vCPU waits for the device model on each access); {_EXACT}")))
+    return out
