@@ -12,10 +12,11 @@ cycles by category the exact engine measured (:mod:`model.fast.calibrate`).
 - A :class:`Burst` runs its work, then calls ``then``; its *tail* (what the vCPU does
   after what the burst's path waits for: the end of a handler, a halt) runs after the
   vCPU's other bursts, and a burst posted meanwhile preempts it.
-- A :class:`Cpu` (a vCPU) runs its bursts in order, one at a time, each to its end; with
-  work it takes a free pCPU (its last one if free, else one nobody ran on, else the last
-  freed) or waits, first come first served, for one; with none left it halts and gives its
-  pCPU to the next waiting vCPU. A pCPU taking another vCPU than the one it ran last is a
+- A :class:`Cpu` (a vCPU) runs its bursts in order, one at a time, each to its end. With
+  work it takes a free pCPU (its last one if free, else the first free one, as the credit
+  scheduler's tickle picks it; at first its uid modulo the pCPUs) or waits, first come
+  first served, for one; with none left it halts and gives its pCPU to the next waiting
+  vCPU. A pCPU taking another vCPU than the one it ran last is a
   world switch: the vCPU pays its cost (and, where its mode flushes the TLB, the measured
   cost of running cold) before its next burst.
 
@@ -161,13 +162,16 @@ class Engine:
         self.on: list[Cpu | None] = [None] * pcpus  # the vCPU each pCPU runs
         self.switches = 0
         self.works: list[Work] = []
-        self._counts: dict[tuple[int, int, int], int] = {}  # (pcpu, uid, work) -> runs
+        #: (pcpu, uid) -> {work id: runs}
+        self._counts: dict[tuple[int, int], dict[int, int]] = {}
         self._parts = np.zeros((pcpus, vcpus + 1, N_CATEGORIES), np.int64)  # split ones
         self.behalf: dict[int, int] = {}
         self.cpus: list[Cpu] = []
         self.lazy: set[Cpu] = set()  # vCPUs running a tail without an event
 
     def add(self, cpu: Cpu) -> Cpu:
+        """A vCPU of the host; its home pCPU is its uid modulo the pCPUs (as credit's)."""
+        cpu.last = cpu.uid % self.pcpus
         self.cpus.append(cpu)
         return cpu
 
@@ -193,8 +197,9 @@ class Engine:
         """``(pcpu, entity, category)``: the cycles charged so far (no idle)."""
         out = self._parts.copy()
         works = self.works
-        for (p, uid, wid), n in self._counts.items():
-            out[p, uid + 1] += n * works[wid].cycles
+        for (p, uid), runs in self._counts.items():
+            for wid, n in runs.items():
+                out[p, uid + 1] += n * works[wid].cycles
         return out
 
     # --- scheduling -------------------------------------------------------------------------
@@ -205,10 +210,9 @@ class Engine:
             for c in ([holder] if holder is not None and holder in self.lazy and self.free
                       else list(self.lazy)):
                 self.catch_up(c)
-        if self.free:  # its last pCPU if free, else one nobody ran on, else the last freed
+        if self.free:  # its last pCPU if free, else the first free one (as credit's tickle)
             free = self.free
-            p = cpu.last if cpu.last in free else next(
-                (q for q in free if self.last_on[q] < 0), free[-1])
+            p = cpu.last if cpu.last in free else min(free)
             free.remove(p)
             self._run(cpu, p, now)
         else:
@@ -300,11 +304,12 @@ class Engine:
         self._next(cpu, now)
 
     def _charge(self, cpu: Cpu, run: list[Work], now: int) -> None:
-        counts, p, uid = self._counts, cpu.pcpu, cpu.uid
+        runs = self._counts.get((cpu.pcpu, cpu.uid))
+        if runs is None:
+            runs = self._counts[cpu.pcpu, cpu.uid] = {}
         for w in run:
             if w.id >= 0:  # (a time-only work was charged when it was cut)
-                key = (p, uid, w.id)
-                counts[key] = counts.get(key, 0) + 1
+                runs[w.id] = runs.get(w.id, 0) + 1
         if cpu.busy is not None and now > cpu.t0:
             cpu.busy.add(cpu.t0, now)
 

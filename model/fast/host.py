@@ -173,15 +173,17 @@ class FastHost:
     def _dd_burst(self, g: Guest, work: tuple, then, begin=None) -> None:
         """Driver-domain work for guest ``g`` (its path and tail) on the backends' queue."""
         self._dd_queue.append(Burst(work[0], then, begin, g.dom, work[1]))
-        for c in self.dd_cpus:  # a backend vCPU about to halt takes it
-            if c.in_tail:
+        busy, idle = 0, None
+        for c in self.dd_cpus:
+            if c.in_tail:  # a backend vCPU about to halt takes it
                 self.engine.preempt_tail(c)
                 return
-        busy = sum(1 for c in self.dd_cpus if not c.idle)
-        for c in self.dd_cpus:  # else wake an idle one if the busy ones have enough
-            if c.idle and len(self._dd_queue) > busy:
-                self.engine.wake(c)
-                break
+            if not c.idle:
+                busy += 1
+            elif idle is None:
+                idle = c
+        if idle is not None and len(self._dd_queue) > busy:  # else wake an idle one if
+            self.engine.wake(idle)                            # the busy ones have enough
 
     def submit(self, g: Guest, req: IORequest, answered) -> None:
         """A guest's I/O request, published on its ring and notified now: the backend

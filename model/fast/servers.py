@@ -154,7 +154,7 @@ class Worker:
             raise CalibrationError(
                 f"guest {g.name}: a request with {n} stretches, which its calibration run "
                 f"never served (it saw {sorted(s.book.stretches)})")
-        self.stretches = samples[g.cost_rng.integers(len(samples))]
+        self.stretches = samples[int(g.cost_rng.random() * len(samples))]  # one measured
         self.k = 0
         self._stretch()
 
