@@ -64,12 +64,34 @@ An earlier full run (scaling points run once) gave exact 23.39 CPU s, floor 3.50
 closed loop and without segmentation offload in either model). pvsim schedules fewer SimPy
 events per I/O than the floor (14.2 against 19.5) but spends 23 us of CPU per event
 against the floor's 2.2-2.5 us. Peak RSS of the exact level at 64 guests: 200 MB after
-1 s simulated, 210 MB after 3 s (``--child exact --seconds 3``): under 1 GB, and what
-still grows is the application request log, kept whether or not requests are recorded
-(19 int64 per request: 9.4 MiB per 2 s at 32,000 requests per second). For scale, the
+1 s simulated, 210 MB after 3 s (``--child exact --seconds 3``): under 1 GB. What grew
+then was the application request log, kept whether or not requests were recorded (19
+int64 per request); since 3bf680a a run without records keeps 3 integers per application
+request and 2 per I/O request: 201.8 MB after 1 s, 221.5 MB after 10 s. For scale, the
 floor without segmentation offload (``floor_model.py 64 --seconds 0.2 --set
 host.devices.nic0.tso=false``, twelve packets per response) costs 16.3 CPU s per
 simulated second.
+
+Measured with both levels at 8c36bcd (``python benchmarks/host_scale.py``, 1 s simulated,
+80 s in all; the fast level's calibrations measured in its child first)::
+
+    run    CPU s  slowdown  over floor  events   I/O     events/I/O  served  peak RSS
+    exact  20.90  20.9x     5.98        684439   71008   9.64        32276   200 MB
+    fast    3.67   3.7x     1.05        284093   71007   4.00        32276   181 MB
+    floor   3.50   3.5x     1           1375535  70671   19.46       32122   116 MB
+
+    scaling, CPU s at 8 / 16 / 32 / 64 guests (0.1 s, least of 3):
+    exact  0.267 / 0.533 / 1.060 / 2.208   exponent 1.01
+    fast   0.041 / 0.081 / 0.161 / 0.365   exponent 1.05
+    floor  0.037 / 0.074 / 0.161 / 0.345   exponent 1.08
+
+The fast level serves the same requests as the exact level (32,276) with 2.4x fewer
+events per I/O request, 5.7x faster; it is 5% slower than the floor, which spells out
+4.9x more events but spends 2.5 us of CPU on each against the fast level's 13 us (its
+bursts' accounting, the shared devices and request logs, the time series). Neither
+reaches real time on this machine: that would need about 2 us of Python per event at the
+fast level's event count (``slowdown_fast`` 3.7 against the target of 1). Its peak RSS
+includes the calibration runs of the exact engine.
 
 Usage::
 

@@ -38,6 +38,7 @@ from ..series import Bins
 
 _IDLE, _RUNNABLE, _RUNNING = 0, 1, 2
 _TIME_ONLY = np.zeros(N_CATEGORIES, np.int64)
+_FOLD = 64  # distinct works counted for a (pCPU, vCPU) before they are added up
 
 
 class Work:
@@ -164,7 +165,8 @@ class Engine:
         self.works: list[Work] = []
         #: (pcpu, uid) -> {work id: runs}
         self._counts: dict[tuple[int, int], dict[int, int]] = {}
-        self._parts = np.zeros((pcpus, vcpus + 1, N_CATEGORIES), np.int64)  # split ones
+        #: the cycles charged: the counts folded in, and the parts of works cut in two
+        self._parts = np.zeros((pcpus, vcpus + 1, N_CATEGORIES), np.int64)
         self.behalf: dict[int, int] = {}
         self.cpus: list[Cpu] = []
         self.lazy: set[Cpu] = set()  # vCPUs running a tail without an event
@@ -195,12 +197,19 @@ class Engine:
 
     def ledger(self) -> np.ndarray:
         """``(pcpu, entity, category)``: the cycles charged so far (no idle)."""
-        out = self._parts.copy()
-        works = self.works
-        for (p, uid), runs in self._counts.items():
-            for wid, n in runs.items():
-                out[p, uid + 1] += n * works[wid].cycles
-        return out
+        for key in list(self._counts):
+            self._fold(key)
+        return self._parts.copy()
+
+    def _fold(self, key: tuple[int, int]) -> None:
+        """Add the runs counted for (pCPU, vCPU) ``key`` into the ledger's array (so the
+        counts stay few: a vCPU replays many different measured works)."""
+        runs = self._counts.pop(key)
+        if runs:
+            works = self.works
+            cycles = np.array([works[w].cycles for w in runs], np.int64)
+            n = np.fromiter(runs.values(), np.int64, len(runs))
+            self._parts[key[0], key[1] + 1] += n @ cycles
 
     # --- scheduling -------------------------------------------------------------------------
     def wake(self, cpu: Cpu) -> None:
@@ -304,12 +313,15 @@ class Engine:
         self._next(cpu, now)
 
     def _charge(self, cpu: Cpu, run: list[Work], now: int) -> None:
-        runs = self._counts.get((cpu.pcpu, cpu.uid))
+        key = (cpu.pcpu, cpu.uid)
+        runs = self._counts.get(key)
         if runs is None:
-            runs = self._counts[cpu.pcpu, cpu.uid] = {}
+            runs = self._counts[key] = {}
         for w in run:
             if w.id >= 0:  # (a time-only work was charged when it was cut)
                 runs[w.id] = runs.get(w.id, 0) + 1
+        if len(runs) > _FOLD:
+            self._fold(key)
         if cpu.busy is not None and now > cpu.t0:
             cpu.busy.add(cpu.t0, now)
 
