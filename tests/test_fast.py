@@ -92,9 +92,15 @@ def test_web_consolidation_at_both_levels_within_the_bounds():
     _check(*_pair(load_scenario(WEB, ["duration=200ms", "record.warmup=40ms"])))
 
 
-def test_a_reduced_web_host_at_both_levels_within_the_bounds():
+@pytest.mark.parametrize("mode", [
+    [],  # pv, the split driver
+    ["guests.web.mode=native", "guests.web.os=unmodified"],  # the direct path, no dom0
+    ["guests.web.mode=hvm", "guests.web.os=unmodified",  # virtio, the device model
+     "guests.web.devices=[{device: ssd0, path: virtio}, {device: nic0, path: virtio}]"],
+], ids=["pv", "native", "hvm-virtio"])
+def test_a_reduced_web_host_at_both_levels_within_the_bounds(mode):
     _check(*_pair(load_scenario(WEB, ["duration=120ms", "record.warmup=20ms",
-                                      "guests.web.count=4", "host.pcpus=2"])))
+                                      "guests.web.count=4", "host.pcpus=2", *mode])))
 
 
 def test_kv_latency_at_both_levels_within_its_stated_bounds():

@@ -143,7 +143,8 @@ def calibration_scenario(s, index: int, cold: bool = False):
     """The exact run that measures guest entry ``s.guests[index]`` (see the module): its
     vCPUs pinned each to a pCPU of its own, the driver domain's to others (no world
     switch); with ``cold``, everything on one pCPU (a world switch each time the guest's
-    vCPU runs after the driver domain's)."""
+    vCPU runs after the driver domain's, or without a driver domain after a second
+    replica's)."""
     g = s.guests[index]
     rate = g.workload.params.arrivals.mean_rate_per_s() or 0.0
     measured = min(max(REQUESTS / rate, 0.05), 20.0) if rate > 0 else 1.0
@@ -157,7 +158,7 @@ def calibration_scenario(s, index: int, cold: bool = False):
         "fidelity": "exact",
         "duration": measured * 1.25,
         "guests": [g.model_copy(update={  # a source without a limit: enough requests
-            "name": "guest", "count": 1, "pinning": mine,
+            "name": "guest", "count": 2 if cold and not dd else 1, "pinning": mine,
             "workload": g.workload.model_copy(update={
                 "params": g.workload.params.model_copy(update={"requests": None})})})],
         "host": s.host.model_copy(update={"pcpus": n}),
@@ -230,8 +231,8 @@ def _calibration_run(c) -> _Run:
     rec = record_run(host, stats)
     io_ = host.io
     dd = io_.driver_domain
-    dom = next(d for d in host.domains if d is not dd)
-    reqs = host.app.log.calibrated
+    dom = next(d for d in host.domains if d is not dd)  # (the first replica)
+    reqs = [r for r in host.app.log.calibrated if r.guest == dom.dom]
     if len(reqs) < 50:
         raise CalibrationError(f"guest {c.guests[0].name!r}: its calibration run served "
                                f"{len(reqs)} requests; the fast level needs at least 50")
