@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 
 #: The columns of the request log, in order: one row per completed request.
 REQUEST_FIELDS = ("id", "guest", "device", "size", "write", *STAGES)
-#: The fidelity level of the instruction-level engine, whose run :func:`record_run` reads.
 #: The columns of a run segment: which vCPU ran on which pCPU, from when to when.
 SEGMENT_FIELDS = ("pcpu", "vcpu", "start", "end")
 

@@ -75,7 +75,7 @@ class GuestCosts:
     dom0_behalf : float
         The fraction of it on the guest's behalf (the rest is the driver domain's own).
     stages : dict of str to numpy.ndarray
-        ``CLASS:read`` or ``CLASS:write`` -> the mean stage durations of the guest's I/O
+        ``CLASS:read`` or ``CLASS:write`` -> the median stage durations of the guest's I/O
         (:data:`STAGE_NAMES`, cycles): what of the bursts lies on a request's path.
     cold, dom0_cold : numpy.ndarray
         ``(categories,)`` float: the extra cycles of the guest's vCPU, and of a driver
@@ -206,7 +206,6 @@ class _Run:
     by category, its requests, I/O requests and backend work (instructions), and the
     world switches into each side's vCPUs."""
 
-    rec: object
     guest: np.ndarray
     dd: np.ndarray
     requests: list
@@ -219,7 +218,7 @@ class _Run:
     stages: dict[str, np.ndarray]
 
 
-def _calibration_run(c) -> _Run:
+def _calibration_run(c, entry: str) -> _Run:
     from ..record import record_run
     from ..scenario import build_host
     from ..vectors import STAT_NAMES
@@ -234,8 +233,10 @@ def _calibration_run(c) -> _Run:
     dom = next(d for d in host.domains if d is not dd)  # (the first replica)
     reqs = [r for r in host.app.log.calibrated if r.guest == dom.dom]
     if len(reqs) < 50:
-        raise CalibrationError(f"guest {c.guests[0].name!r}: its calibration run served "
-                               f"{len(reqs)} requests; the fast level needs at least 50")
+        raise CalibrationError(f"guest entry {entry!r}: its calibration run served "
+                               f"{len(reqs)} requests in {c.duration:g} s; the fast level "
+                               "needs at least 50 (a rate of 2.5 requests/s or more); run it "
+                               "with fidelity: exact")
     b = rec.io.brief
     mine = b["guest"] == dom.dom
     units = 0
@@ -250,7 +251,7 @@ def _calibration_run(c) -> _Run:
     dd_cycles = cycles(dd)
     n_io = int(mine.sum())
     return _Run(
-        rec, cycles(dom), dd_cycles, reqs, n_io, units,
+        cycles(dom), dd_cycles, reqs, n_io, units,
         float(rec.behalf_cycles[rec.domains.row_of(dom.dom)]) / max(dd_cycles.sum(), 1),
         _switches_in(rec, [{v.uid for v in dom.vcpus},
                            {v.uid for v in dd.vcpus} if dd is not None else set()]),
@@ -269,8 +270,9 @@ STAGE_NAMES = ("submit", "wake", "to_device", "answer", "take", "resume")
 
 
 def _stages(rec, dom: int, reqs) -> dict[str, np.ndarray]:
-    """The mean stage durations (:data:`STAGE_NAMES`) of guest ``dom``'s I/O, keyed
-    ``CLASS:read`` or ``CLASS:write``."""
+    """The median stage durations (:data:`STAGE_NAMES`) of guest ``dom``'s I/O, keyed
+    ``CLASS:read`` or ``CLASS:write``; ``resume`` is derived, the same for all: the median
+    run queue part of a request less its packet's take, per wait, less a wait's take."""
     r = rec.io.requests
     kinds = dict(zip(rec.devices.id.tolist(), rec.devices.kind.tolist(), strict=True))
     mine = (r["guest"] == dom) & (r["issued"] >= rec.start)
@@ -290,7 +292,7 @@ def _stages(rec, dom: int, reqs) -> dict[str, np.ndarray]:
     # the guest's run queue part: the take of each answer and then the worker's resume
     from ..app.requests import PART
 
-    takes = [out[k][4] for k in out]
+    takes = [v[4] for k, v in out.items() if k != "nic:read"]  # the waits' answers
     waits = np.array([len(q.stretches) - 1 for q in reqs], dtype=np.float64)
     runq = np.array([q.parts[PART["run_queue"]] for q in reqs], dtype=np.float64)
     rx = out.get("nic:read")
@@ -314,8 +316,9 @@ def _switches_in(rec, sides: list[set[int]]) -> tuple[int, ...]:
 
 def measure(s, index: int) -> GuestCosts:
     """Measure guest entry ``s.guests[index]`` on the exact engine (see the module)."""
-    warm = _calibration_run(calibration_scenario(s, index))
-    cold = _calibration_run(calibration_scenario(s, index, cold=True))
+    name = s.guests[index].name
+    warm = _calibration_run(calibration_scenario(s, index), name)
+    cold = _calibration_run(calibration_scenario(s, index, cold=True), name)
     by_n: dict[int, list] = {}
     for r in warm.requests:
         by_n.setdefault(len(r.stretches), []).append(r.stretches)

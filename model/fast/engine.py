@@ -37,7 +37,6 @@ from ..categories import N_CATEGORIES
 from ..series import Bins
 
 _IDLE, _RUNNABLE, _RUNNING = 0, 1, 2
-_TIME_ONLY = np.zeros(N_CATEGORIES, np.int64)
 _FOLD = 64  # distinct works counted for a (pCPU, vCPU) before they are added up
 
 
@@ -46,11 +45,10 @@ class Work:
 
     __slots__ = ("id", "cycles", "total", "behalf", "_splits")
 
-    def __init__(self, wid: int, cycles: np.ndarray, behalf: int,
-                 total: int | None = None) -> None:
-        self.id = wid  # -1: time only (its cycles are charged already)
+    def __init__(self, wid: int, cycles: np.ndarray, behalf: int) -> None:
+        self.id = wid  # -1: the rest of a work cut in two (charged as cycles, not counted)
         self.cycles = cycles
-        self.total = int(cycles.sum()) if total is None else total
+        self.total = int(cycles.sum())
         self.behalf = behalf  # of them, on a guest's behalf (driver-domain work)
         self._splits: dict[int, tuple[Work, Work]] = {}
 
@@ -157,7 +155,7 @@ class Engine:
     def __init__(self, env, pcpus: int, vcpus: int) -> None:
         self.env = env
         self.pcpus = pcpus
-        self.free = list(range(pcpus - 1, -1, -1))
+        self.free = list(range(pcpus))
         self.waiting: deque[Cpu] = deque()
         self.last_on = [-1] * pcpus  # the uid each pCPU ran last
         self.on: list[Cpu | None] = [None] * pcpus  # the vCPU each pCPU runs
@@ -170,6 +168,7 @@ class Engine:
         self.behalf: dict[int, int] = {}
         self.cpus: list[Cpu] = []
         self.lazy: set[Cpu] = set()  # vCPUs running a tail without an event
+        self.timed: Cpu | None = None  # the one tail given an event for a waiting vCPU
 
     def add(self, cpu: Cpu) -> Cpu:
         """A vCPU of the host; its home pCPU is its uid modulo the pCPUs (as credit's)."""
@@ -227,13 +226,19 @@ class Engine:
         else:
             cpu._set(_RUNNABLE, now)
             self.waiting.append(cpu)
-            if self.lazy:  # the first tail to end gives it its pCPU: an event then
-                c = min(self.lazy, key=lambda c: (c.tail_end, c.uid))
-                self.lazy.discard(c)
-                c.tail_end = -1
-                c.gen += 1
-                self.env.timeout(c.t0 + sum(w.total for w in c.cur) - now).callbacks.append(
-                    lambda _e, c=c, g=c.gen: self._done(c, g))
+            self._time_a_tail(now)
+
+    def _time_a_tail(self, now: int) -> None:
+        """A vCPU waits for a pCPU: the first tail to end without an event gets one, so
+        that its pCPU is handed over then (at most one tail is timed for this at once)."""
+        if self.lazy and not self.timed:
+            c = min(self.lazy, key=lambda c: (c.tail_end, c.uid))
+            self.lazy.discard(c)
+            c.tail_end = -1
+            c.gen += 1
+            self.timed = c
+            self.env.timeout(c.t0 + sum(w.total for w in c.cur) - now).callbacks.append(
+                lambda _e, c=c, g=c.gen: self._done(c, g))
 
     def _run(self, cpu: Cpu, p: int, now: int) -> None:
         if self.last_on[p] != cpu.uid:  # another vCPU's state is loaded
@@ -286,12 +291,19 @@ class Engine:
                 cpu.gen += 1
                 self.lazy.add(cpu)
             return
-        p = cpu.pcpu  # nothing left: it halts, and its pCPU goes to the next waiting vCPU
+        self._halt(cpu, now)
+
+    def _halt(self, cpu: Cpu, t: int) -> None:
+        """``cpu`` has nothing left (since ``t``): it halts, and its pCPU goes to the
+        next waiting vCPU (now), or is free."""
+        p = cpu.pcpu
         cpu.pcpu = -1
         self.on[p] = None
-        cpu._set(_IDLE, now)
+        cpu._set(_IDLE, t)
         if self.waiting:
-            self._run(self.waiting.popleft(), p, now)
+            self._run(self.waiting.popleft(), p, self.env.now)
+            if self.waiting:
+                self._time_a_tail(self.env.now)
         else:
             self.free.append(p)
 
@@ -303,6 +315,8 @@ class Engine:
     def _done(self, cpu: Cpu, gen: int) -> None:
         if gen != cpu.gen:  # a tail that a burst preempted
             return
+        if self.timed is cpu:
+            self.timed = None
         now = self.env.now
         self._charge(cpu, cpu.cur, now)
         then = cpu.then
@@ -318,30 +332,27 @@ class Engine:
         if runs is None:
             runs = self._counts[key] = {}
         for w in run:
-            if w.id >= 0:  # (a time-only work was charged when it was cut)
+            if w.id >= 0:
                 runs[w.id] = runs.get(w.id, 0) + 1
+            else:  # the rest of a work cut in two
+                self._parts[cpu.pcpu, cpu.uid + 1] += w.cycles
         if len(runs) > _FOLD:
             self._fold(key)
         if cpu.busy is not None and now > cpu.t0:
             cpu.busy.add(cpu.t0, now)
 
-    def _charge_done(self, cpu: Cpu, now: int, exact: bool) -> list[Work]:
-        """Charge what ``cpu`` has run of its current works up to ``now``; the rest. A
-        work cut in two is charged exactly (``exact``: the warm-up's end, the run's) or
-        whole now, the rest left to run as time only (a preempted tail)."""
+    def _charge_done(self, cpu: Cpu, now: int) -> list[Work]:
+        """Charge what ``cpu`` has run of its current works up to ``now``; the rest (a
+        work cut in two leaves a work of its own for the rest, not kept by the engine)."""
         left, ran = [], now - cpu.t0
         for w in cpu.cur:
             if ran >= w.total:
                 self._charge(cpu, [w], cpu.t0 + w.total)  # (busy time added below)
                 ran -= w.total
             elif ran > 0:
-                if exact and w.id >= 0:
-                    a, b = split(w.cycles, ran)
-                    self._parts[cpu.pcpu, cpu.uid + 1] += a
-                    left.append(self.work(b))
-                else:
-                    self._charge(cpu, [w], now)
-                    left.append(Work(-1, _TIME_ONLY, 0, w.total - ran))
+                a, b = split(w.cycles, ran)
+                self._parts[cpu.pcpu, cpu.uid + 1] += a
+                left.append(Work(-1, b, 0))
                 ran = 0
             else:
                 left.append(w)
@@ -357,11 +368,7 @@ class Engine:
         self._charge(cpu, cpu.cur, end)
         cpu.cur = None
         cpu.in_tail = False
-        p = cpu.pcpu
-        cpu.pcpu = -1
-        self.on[p] = None
-        cpu._set(_IDLE, end)
-        self.free.append(p)
+        self._halt(cpu, end)
 
     def preempt_tail(self, cpu: Cpu) -> None:
         """A burst for ``cpu`` while it runs its tails: what is left of them waits."""
@@ -369,7 +376,7 @@ class Engine:
         self.lazy.discard(cpu)
         cpu.tail_end = -1
         busy, cpu.busy = cpu.busy, None
-        left = self._charge_done(cpu, now, exact=False)
+        left = self._charge_done(cpu, now)
         cpu.busy = busy
         if busy is not None and now > cpu.t0:
             busy.add(cpu.t0, now)
@@ -377,6 +384,9 @@ class Engine:
         cpu.cur = cpu.then = None
         cpu.in_tail = False
         cpu.gen += 1
+        if self.timed is cpu:  # it was to hand its pCPU to a waiting vCPU: another will
+            self.timed = None
+            self._time_a_tail(now)
         self._next(cpu, now)
 
     def settle(self, now: int) -> None:
@@ -388,7 +398,7 @@ class Engine:
             if cpu.cur is None:
                 continue
             busy, cpu.busy = cpu.busy, None
-            left = self._charge_done(cpu, now, exact=True)
+            left = self._charge_done(cpu, now)
             cpu.busy = busy
             if busy is not None and now > cpu.t0:
                 busy.add(cpu.t0, now)

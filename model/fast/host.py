@@ -11,9 +11,11 @@ The record's figures, and where they come from:
   parts: simulated as at the exact level (the same :class:`model.io.devices.Device`,
   request logs and parts);
 - transitions (by kind and label) and vCPU counters (instructions, TLB statistics, ...):
-  the calibration's counts per request served (a guest's) and per I/O request (the driver
-  domain's), times the requests and I/O requests of the measured period, rounded;
-  ``timers_fired`` is 0 (a fast-level guest programs no timer).
+  estimates, the calibration's counts per request served (a guest's) and per I/O request
+  (the driver domain's), times the requests and I/O requests of the measured period,
+  rounded, and shared out evenly over the guest's vCPUs; the engine block's
+  ``instructions`` is 0 (none is simulated); ``timers_fired`` is 0 (a fast-level guest
+  programs no timer).
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ from ..io.system import IOParams
 from ..modes import MODES, is_modified
 from ..record import DomainTable, RunRecord
 from ..series import Bins
-from .calibrate import costs_of, world_switch
+from .calibrate import CalibrationError, costs_of, world_switch
 from .engine import Burst, Cpu, Engine
-from .plans import PLANS, packet_bytes
+from .plans import PLANS, packet_bytes, shapes
 from .servers import CostBook, Server
 
 
@@ -119,6 +121,17 @@ class FastHost:
             d.record_queue(self.width)
             self.devices[d.name] = d
         costs = {i: costs_of(s, i) for i in sorted({i for _, i in replicas})}
+        for i, c in costs.items():  # every kind of request has measured ones to replay
+            g = s.guests[i]
+            nic = self.attachments(g)[0].get("nic")
+            want = shapes(g.workload.profile, dict(g.workload.params),
+                          packet_bytes(getattr(nic, "max_request_bytes", None)))
+            if not want <= set(c.stretches):
+                raise CalibrationError(
+                    f"guest entry {g.name!r}: its calibration run ({c.requests} requests) "
+                    f"served none with {sorted(want - set(c.stretches))} stretches (it saw "
+                    f"{sorted(c.stretches)}): a request kind too rare to measure "
+                    "(miss_ratio?); run it with fidelity: exact")
         books = {i: CostBook(self.engine, c, self.attachments(s.guests[i])[1],
                              world_switch(s.guests[i].mode, self.hw,
                                           is_modified(s.guests[i].os)), self.io_p)
@@ -175,6 +188,8 @@ class FastHost:
         self._dd_queue.append(Burst(work[0], then, begin, g.dom, work[1]))
         busy, idle = 0, None
         for c in self.dd_cpus:
+            if c.tail_end >= 0:
+                self.engine.catch_up(c)
             if c.in_tail:  # a backend vCPU about to halt takes it
                 self.engine.preempt_tail(c)
                 return

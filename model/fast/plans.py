@@ -76,3 +76,34 @@ def _kv(p, size, rng, packet):
 
 PLANS["web_server"] = _web
 PLANS["kv_store"] = _kv
+#: Each plan's response, in bytes (the exact level blocks once per packet sent when the
+#: response needs more than one: the fast level's phases assume one, :mod:`model.fast.scope`).
+RESPONSE_BYTES: dict[str, Callable[[Any], int]] = {
+    "web_server": lambda p: p.response_bytes,
+    "kv_store": lambda p: p.value_bytes + 32,
+}
+
+
+class _Draw:
+    """A stand-in random stream whose every draw is ``x`` (for :func:`shapes`)."""
+
+    def __init__(self, x: float) -> None:
+        self.x = x
+
+    def random(self) -> float:
+        return self.x
+
+
+def shapes(profile: str, params: Mapping[str, Any], packet: int) -> set[int]:
+    """The stretches a request of workload ``profile`` can have (its phases + 1), each
+    draw of its plan taken at both ends of its range.
+
+    Examples
+    --------
+    >>> sorted(shapes("web_server", {"response_bytes": 16384, "miss_ratio": 0.2}, 65536))
+    [2, 3]
+    >>> sorted(shapes("web_server", {"response_bytes": 16384, "miss_ratio": 0.0}, 65536))
+    [2]
+    """
+    plan = PLANS[profile]
+    return {len(plan(params, -1, _Draw(x), packet)) + 1 for x in (0.0, 1.0 - 1e-12)}

@@ -75,7 +75,6 @@ def record_fast(h) -> RunRecord:
         stages["returning" if r.t[_SERVICE_END] >= 0 else "at_device" if r.t[_QUEUED] >= 0
                else "to_device"] += 1
     intervals = -(-now // h.width) if h.width else 0
-    instr = sum(counters["instructions"])
     wall = max(h._wall, 1e-9)
     unfinished = {g.dom: [] for g in h.guests}
     for r in h.in_flight.values():
@@ -120,8 +119,8 @@ def record_fast(h) -> RunRecord:
             brief=io_brief,
         ),
         liveness=tuple(_state(h, c) for c in cpus),
-        engine=Engine(wall_s=h._wall, events=h.env.scheduled, instructions=instr,
-                      instructions_per_s=instr / wall, events_per_s=h.env.scheduled / wall),
+        engine=Engine(wall_s=h._wall, events=h.env.scheduled, instructions=0,  # none run
+                      instructions_per_s=0.0, events_per_s=h.env.scheduled / wall),
         app=app_record_of(h.app_log, unfinished),
         interval=h.width,
         cpu_busy=np.array([c.busy.values(intervals) for c in cpus],

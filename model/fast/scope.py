@@ -17,8 +17,9 @@ Examples
 
 from __future__ import annotations
 
+from ..io.devices import DEVICE_KINDS
 from ..modes import MODES
-from .plans import PLANS
+from .plans import PLANS, RESPONSE_BYTES, packet_bytes
 
 #: The I/O paths whose structure the fast level follows (a request, a ring or none,
 #: the device, an answer).
@@ -52,6 +53,14 @@ def problems(s) -> list[tuple[tuple, str]]:
             out.append((("guests", i, "pinning"), f"the fast level does not pin vCPUs; {_EXACT}"))
         if g.cap:
             out.append((("guests", i, "cap"), f"the fast level does not cap CPU; {_EXACT}"))
+        packet = _packet(s, g)
+        size = RESPONSE_BYTES[w.profile](w.params)
+        if size > packet:
+            out.append((("guests", i, "workload", "params"), (
+                f"a response of {size} bytes is {-(-size // packet)} packets of at most "
+                f"{packet} (a NIC without segmentation offload): the fast level replays one "
+                f"stretch per phase of I/O, the exact level's worker blocks once per packet; "
+                f"{_EXACT}")))
         for j, a in enumerate(g.devices):
             path = a.path or MODES[g.mode].default_path
             if path not in PATHS:
@@ -59,3 +68,12 @@ def problems(s) -> list[tuple[tuple, str]]:
                     f"the fast level follows the {', '.join(PATHS)} paths, not {path} (its "
                     f"vCPU waits for the device model on each access); {_EXACT}")))
     return out
+
+
+def _packet(s, g) -> int:
+    """The largest packet guest entry ``g`` hands its NIC (its first NIC's)."""
+    for a in g.devices:
+        model = DEVICE_KINDS[s.host.devices[a.device].kind].from_spec(s.host.devices[a.device])
+        if model.device_class == "nic":
+            return packet_bytes(getattr(model, "max_request_bytes", None))
+    return packet_bytes(None)

@@ -5,7 +5,10 @@ backlog and workers (bound to vCPUs as the exact level shares them out); a
 :class:`Worker` draws each request's plan (:mod:`model.fast.plans`) from the stream the
 exact program draws from, runs its stretches as bursts (:mod:`model.fast.engine`) and
 waits for its I/O. A request's latency splits into the exact level's parts
-(:mod:`model.app.requests`), adding up to it exactly.
+(:mod:`model.app.requests`), adding up to it exactly; under contention the split is the
+fast level's own (its vCPUs wait for pCPUs first come, first served), and at 72% busy
+the mean ``worker_wait``, ``pcpu_wait`` and ``run_queue`` differed from the exact level's by
+up to 39%.
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ class Server:
                 w = Worker(self, cpu, guest.rngs[i])
                 self.workers.append(w)
                 self.idle.append(w)
+        #: the guest has several vCPUs: its accept queue is shared between them, so what
+        #: one does to it happens at its time (no burst's end runs ahead of the clock)
+        self.shared = n > 1
         self._next_cpu = 0
         self.sent = 0
         self._freq = host.freq
@@ -109,17 +115,26 @@ class Server:
             rs = cpu.runstate_at(t)
             req.parts[_RUNQ] += rs[0] - rs0[0]
             req.parts[_PCPU] += rs[1] - rs0[1]
-            if len(self.queue) >= self.params["backlog"]:
-                self.log.dropped(req)
-                del self.host.in_flight[req.id]
-                return
-            self.queue.append(req)
-            if self.idle:
-                pick = next((w for w in self.idle if w.cpu is cpu), self.idle[0])
-                self.idle.remove(pick)
-                pick.take()
+            if t > self.env.now and self.shared:  # another vCPU's workers may look first
+                self.env.timeout(t - self.env.now).callbacks.append(
+                    lambda _e: self._queue(req, cpu))
+            else:  # only this vCPU's workers look at the queue, after this handler
+                self._queue(req, cpu)
 
         cpu.post(Burst(work, None, begin=received))  # its worker runs after all of it
+
+    def _queue(self, req: AppRequest, cpu: Cpu) -> None:
+        """``req`` joins the accept queue (or is dropped), and wakes an idle worker,
+        preferably one of ``cpu``'s."""
+        if len(self.queue) >= self.params["backlog"]:
+            self.log.dropped(req)
+            del self.host.in_flight[req.id]
+            return
+        self.queue.append(req)
+        if self.idle:
+            pick = next((w for w in self.idle if w.cpu is cpu), self.idle[0])
+            self.idle.remove(pick)
+            pick.take()
 
 
 class Worker:
@@ -162,7 +177,8 @@ class Worker:
         """Run stretch ``k`` next on the vCPU, up to its I/O submission (its last ``post``
         cycles, until the worker blocks, are its tail)."""
         path, tail, _, _ = self.stretches[self.k]
-        last = self.k == len(self.phases)  # its end (the request done) is the worker's own
+        # its end (the request done, the next taken) is the worker's own with one vCPU
+        last = self.k == len(self.phases) and not self.server.shared
         self.cpu.bursts.appendleft(Burst(path, self._after, tail=tail, local=last))
 
     def _after(self, now: int) -> None:
