@@ -169,7 +169,9 @@ def calibration_scenario(s, index: int, cold: bool = False):
 
 
 def _key(c) -> str:
-    data = json.dumps([model_digest(), c.model_dump(mode="json")], sort_keys=True)
+    """The cache key of calibration scenario ``c``: the model's code and the scenario's
+    identity (a trace by its content, an attachment's path resolved)."""
+    data = json.dumps([model_digest(), c.identity()], sort_keys=True)
     return hashlib.sha256(data.encode()).hexdigest()[:32]
 
 
