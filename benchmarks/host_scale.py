@@ -85,6 +85,11 @@ Measured with both levels at 8c36bcd (``python benchmarks/host_scale.py``, 1 s s
     fast   0.041 / 0.081 / 0.161 / 0.365   exponent 1.05
     floor  0.037 / 0.074 / 0.161 / 0.345   exponent 1.08
 
+Again at bee7487, after the review's fixes (exact hand-over of pCPUs, tails cut exactly,
+the driver domain's tails caught up): exact 20.92, fast 4.07, floor 3.51 CPU s
+(``fast_over_floor`` 1.16; runs of the fast child alone vary 3.7-4.1 s on this machine),
+peak RSS 199 / 179 / 116 MB, exponents 1.02 / 1.05 / 1.09.
+
 The fast level serves the same requests as the exact level (32,276) with 2.4x fewer
 events per I/O request, 5.7x faster; it is 5% slower than the floor, which spells out
 4.9x more events but spends 2.5 us of CPU on each against the fast level's 13 us (its
