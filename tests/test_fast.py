@@ -52,7 +52,7 @@ def _rel(a, b):
     return abs(b - a) / abs(a)
 
 
-def _check(exact, fast, p99_request=0.10, p99_io=0.10):
+def _check(exact, fast, p99_request=0.10, p99_io=0.10, p50_io=0.10):
     a, b = exact.summary, fast.summary
     assert b["reproducibility"]["fidelity"] == "fast"
     pooled: dict[str, list[dict]] = {}
@@ -81,7 +81,7 @@ def _check(exact, fast, p99_request=0.10, p99_io=0.10):
     for (group, device, write), x in ta.groupby(["group", "device", "write"]):
         y = tb[(tb["group"] == group) & (tb["device"] == device) & (tb["write"] == write)]
         assert len(x) == len(y), (group, device, write)
-        for q, bound in ((50, 0.10), (99, p99_io)):
+        for q, bound in ((50, p50_io), (99, p99_io)):
             ex, fa = (np.percentile(t["latency_ms"], q) for t in (x, y))
             assert _rel(ex, fa) <= bound, (group, device, write, q, ex, fa)
     for d, x in a["devices"].items():
@@ -231,3 +231,18 @@ def test_a_request_kind_too_rare_to_calibrate_is_refused_before_the_run():
 def test_a_response_of_several_packets_is_refused_with_the_reason():
     with pytest.raises(PvsimError, match="12 packets of at most 1460"):
         load_scenario(WEB, ["fidelity=fast", "host.devices.nic0.tso=false"])
+
+
+def test_a_busy_web_host_at_both_levels_keeps_cpu_and_p50_but_its_p99_drifts():
+    """At 72% busy (parse_instructions=1000000, 1,000 requests/s per guest) vCPUs wait
+    for pCPUs and the engine's waiting paths run: CPU times and the requests' p50 stay
+    within the bounds; the p99s within the stated 35%, and a received packet's I/O within
+    30% at p50 (it waits for the stretch under way, which at the exact level its
+    interrupt preempts: README, "the tails drift with load")."""
+    s = load_scenario(WEB, ["duration=150ms", "record.warmup=30ms",
+                            "guests.web.workload.params.parse_instructions=1000000",
+                            "guests.web.workload.params.arrivals={kind: poisson, "
+                            "rate_per_s: 1000}"])
+    exact, fast = _pair(s)
+    assert exact.summary["host"]["busy_fraction"] > 0.6
+    _check(exact, fast, p99_request=0.35, p99_io=0.35, p50_io=0.30)

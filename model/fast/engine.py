@@ -121,6 +121,8 @@ class Cpu:
         return run, wait
 
     def _set(self, state: int, now: int) -> None:
+        if self.state == _RUNNING and self.busy is not None and now > self.since:
+            self.busy.add(self.since, now)  # running is busy: a running vCPU runs a burst
         self.time[self.state] += now - self.since
         self.state, self.since = state, now
 
@@ -318,7 +320,7 @@ class Engine:
         if self.timed is cpu:
             self.timed = None
         now = self.env.now
-        self._charge(cpu, cpu.cur, now)
+        self._charge(cpu, cpu.cur)
         then = cpu.then
         cpu.cur = cpu.then = None
         cpu.in_tail = False
@@ -326,7 +328,7 @@ class Engine:
             then(now)
         self._next(cpu, now)
 
-    def _charge(self, cpu: Cpu, run: list[Work], now: int) -> None:
+    def _charge(self, cpu: Cpu, run: list[Work]) -> None:
         key = (cpu.pcpu, cpu.uid)
         runs = self._counts.get(key)
         if runs is None:
@@ -338,8 +340,6 @@ class Engine:
                 self._parts[cpu.pcpu, cpu.uid + 1] += w.cycles
         if len(runs) > _FOLD:
             self._fold(key)
-        if cpu.busy is not None and now > cpu.t0:
-            cpu.busy.add(cpu.t0, now)
 
     def _charge_done(self, cpu: Cpu, now: int) -> list[Work]:
         """Charge what ``cpu`` has run of its current works up to ``now``; the rest (a
@@ -347,7 +347,7 @@ class Engine:
         left, ran = [], now - cpu.t0
         for w in cpu.cur:
             if ran >= w.total:
-                self._charge(cpu, [w], cpu.t0 + w.total)  # (busy time added below)
+                self._charge(cpu, [w])
                 ran -= w.total
             elif ran > 0:
                 a, b = split(w.cycles, ran)
@@ -365,7 +365,7 @@ class Engine:
             return
         self.lazy.discard(cpu)
         cpu.tail_end = -1
-        self._charge(cpu, cpu.cur, end)
+        self._charge(cpu, cpu.cur)
         cpu.cur = None
         cpu.in_tail = False
         self._halt(cpu, end)
@@ -375,11 +375,7 @@ class Engine:
         now = self.env.now
         self.lazy.discard(cpu)
         cpu.tail_end = -1
-        busy, cpu.busy = cpu.busy, None
         left = self._charge_done(cpu, now)
-        cpu.busy = busy
-        if busy is not None and now > cpu.t0:
-            busy.add(cpu.t0, now)
         cpu.tail = left + cpu.tail
         cpu.cur = cpu.then = None
         cpu.in_tail = False
@@ -397,9 +393,11 @@ class Engine:
                 self.catch_up(cpu)
             if cpu.cur is None:
                 continue
-            busy, cpu.busy = cpu.busy, None
-            left = self._charge_done(cpu, now)
-            cpu.busy = busy
-            if busy is not None and now > cpu.t0:
-                busy.add(cpu.t0, now)
-            cpu.cur, cpu.t0 = left, now
+            cpu.cur, cpu.t0 = self._charge_done(cpu, now), now
+
+    def close(self, now: int) -> None:
+        """The run ends at ``now``: the busy time of the vCPUs still running goes into
+        their time series (a vCPU adds it when it stops running)."""
+        for cpu in self.cpus:
+            if cpu.state == _RUNNING:
+                cpu._set(_RUNNING, now)

@@ -258,6 +258,7 @@ class FastHost:
                 progress(k / 100)
         self._wall += time.perf_counter() - t
         self.engine.settle(self.env.now)
+        self.engine.close(self.env.now)
 
     def _take_snapshot(self) -> None:
         now = self.env.now
