@@ -98,7 +98,8 @@ def test_web_consolidation_at_both_levels_within_the_bounds():
     ["guests.web.mode=native", "guests.web.os=unmodified"],  # the direct path, no dom0
     ["guests.web.mode=hvm", "guests.web.os=unmodified",  # virtio, the device model
      "guests.web.devices=[{device: ssd0, path: virtio}, {device: nic0, path: virtio}]"],
-], ids=["pv", "native", "hvm-virtio"])
+    ["guests.web.workload.params.arrivals={kind: closed, users: 20, think_ms: 30}"],
+], ids=["pv", "native", "hvm-virtio", "closed-loop"])
 def test_a_reduced_web_host_at_both_levels_within_the_bounds(mode):
     _check(*_pair(load_scenario(WEB, ["duration=120ms", "record.warmup=20ms",
                                       "guests.web.count=4", "host.pcpus=2", *mode])))

@@ -2,7 +2,7 @@
 
 The fast level (:mod:`model.fast`) runs hosts whose every guest serves requests with a
 workload that has a plan (:data:`model.fast.plans.PLANS`: ``web_server``, ``kv_store``),
-from an open-loop source, through I/O paths with a ring or none (``direct``,
+from an open-loop source or closed-loop users, through I/O paths with a ring or none (``direct``,
 ``passthrough``, ``pv``, ``virtio``, ``vhost``), behind a pv driver domain. Anything else
 is refused with the reason, before the run: run it at ``fidelity: exact``.
 
@@ -45,10 +45,6 @@ def problems(s) -> list[tuple[tuple, str]]:
                 f"the fast level runs request-serving guests with a plan "
                 f"({', '.join(sorted(PLANS))}); this one's workload is {w.profile}: {_EXACT}")))
             continue
-        if not w.params.arrivals.open:
-            out.append((("guests", i, "workload", "params", "arrivals"), (
-                f"the fast level runs open-loop sources, not {w.params.arrivals.kind}; "
-                f"{_EXACT}")))
         if g.pinning:
             out.append((("guests", i, "pinning"), f"the fast level does not pin vCPUs; {_EXACT}"))
         if g.cap:

@@ -1,6 +1,7 @@
 """Servers and their workers at the fast level: the requests of a serving guest.
 
-A :class:`Server` has the exact level's arrival stream (the same seed), accept queue,
+A :class:`Server` has the exact level's arrival stream (the same seed; a closed loop's
+users think, send and wait as there), accept queue,
 backlog and workers (bound to vCPUs as the exact level shares them out); a
 :class:`Worker` draws each request's plan (:mod:`model.fast.plans`) from the stream the
 exact program draws from, runs its stretches as bursts (:mod:`model.fast.engine`) and
@@ -17,6 +18,7 @@ from collections import deque
 
 import numpy as np
 
+from ..app.arrivals import NO_SIZE
 from ..app.requests import PART, AppLog, AppRequest
 from ..categories import (
     DRIVER_DOMAIN,
@@ -69,9 +71,15 @@ class Server:
         self._next_cpu = 0
         self.sent = 0
         self._freq = host.freq
-        self._gaps = guest.arrivals.gaps(guest.arrival_rng)
-        self._t = 0.0
-        self._schedule()
+        a = guest.arrivals
+        if a.open:
+            self._gaps = a.gaps(guest.arrival_rng)
+            self._t = 0.0
+            self._schedule()
+        else:  # closed loop: each user thinks, sends, waits for the answer (as the exact)
+            self._think_s = a.think_ms / 1e3
+            for user in range(a.users):
+                self._think(user, 0)
 
     # --- arrivals ---------------------------------------------------------------------------
     def _schedule(self) -> None:
@@ -84,14 +92,31 @@ class Server:
         self._t += gap
         at = int(round(self._t * self._freq))
         ev = self.env.timeout(max(at - self.env.now, 0))
-        ev.callbacks.append(lambda _e: self._arrive(kind, size))
+        ev.callbacks.append(lambda _e: self._arrive_open(kind, size))
 
-    def _arrive(self, kind: int, size: int) -> None:
-        """A request's packet reaches the NIC now (and the next arrival is scheduled)."""
+    def _think(self, user: int, now: int) -> None:
+        """Closed loop: ``user`` sends its next request after a think time from ``now``
+        (its answer or drop, which may be ahead of the clock)."""
+        n = self.guest.requests
+        if n is not None and self.sent >= n:
+            return
+        self.sent += 1
+        mean = self._think_s
+        gap = self.guest.arrival_rng.exponential(mean) if mean > 0 else 0.0
+        at = now + int(round(gap * self._freq))
+        self.env.timeout(max(at - self.env.now, 0)).callbacks.append(
+            lambda _e: self._arrive(0, NO_SIZE, user))
+
+    def _arrive_open(self, kind: int, size: int) -> None:
+        self._arrive(kind, size)
+        self._schedule()
+
+    def _arrive(self, kind: int, size: int, user: int = -1) -> None:
+        """A request's packet reaches the NIC now."""
         now = self.env.now
         g = self.guest
         self.log.arrived(g.dom, now)
-        req = AppRequest(self.host.new_app_id(), g.dom, kind, size, now)
+        req = AppRequest(self.host.new_app_id(), g.dom, kind, size, now, user)
         cpu = g.cpus[self._next_cpu % len(g.cpus)]
         self._next_cpu += 1
         rx = self.host.new_io(g, "nic", self.params["request_bytes"], False, now)
@@ -99,7 +124,6 @@ class Server:
         rx.on_done = lambda r: self.host.answer(r, True, lambda t: self._answered(req, rx, cpu, t))
         g.devices["nic"].submit(rx)
         self.host.in_flight[req.id] = req
-        self._schedule()
 
     def _answered(self, req: AppRequest, rx: IORequest, cpu: Cpu, now: int) -> None:
         """The request's packet reached the guest: its vCPU takes it (``take`` into its
@@ -129,6 +153,8 @@ class Server:
         if len(self.queue) >= self.params["backlog"]:
             self.log.dropped(req)
             del self.host.in_flight[req.id]
+            if req.user >= 0:  # the user hears nothing: it tries again after thinking
+                self._think(req.user, req.received)
             return
         self.queue.append(req)
         if self.idle:
@@ -194,6 +220,8 @@ class Worker:
             req.end = now
             s.log.add(req)
             del s.host.in_flight[req.id]
+            if req.user >= 0:
+                s._think(req.user, now)
             self.req = None
             if s.queue:
                 self.cpu.bursts.appendleft(Burst(s.book.nothing, None, begin=self._accept))
