@@ -166,7 +166,9 @@ def engine_run(level: str, guests: int, seconds: float) -> dict:
         *level_overrides(level),
     ]
     s = host_scenario(guests, PCPUS, DOM0_VCPUS, overrides)
-    if level == "fast":  # its calibrations (measured once, then cached) are not timed
+    from model.fidelity import FAST
+
+    if level == FAST:  # its calibrations (measured once, then cached) are not timed
         from model.fast import build_fast
 
         host = build_fast(s)

@@ -64,3 +64,24 @@ class Environment(simpy.Environment):
             return False
         self._now = to
         return True
+
+
+def run_to(env: simpy.Environment, limit: int, progress=None) -> None:
+    """Run ``env`` until ``limit``; with ``progress``, stop a hundred times on the way and
+    call it with the fraction done (both fidelity levels' hosts run this way).
+
+    Examples
+    --------
+    >>> env, done = Environment(), []
+    >>> run_to(env, 200, done.append)
+    >>> env.now, len(done), done[-1]
+    (200, 100, 1.0)
+    """
+    if progress is None:
+        env.run(until=limit)
+        return
+    for k in range(1, 101):
+        until = limit * k // 100
+        if until > env.now:
+            env.run(until=until)
+        progress(k / 100)

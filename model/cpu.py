@@ -16,13 +16,12 @@ TLB hit, a branch) and the sensitive operations, frequent in kernel code. Rare p
 are separate ``@njit`` functions, which numba never inlines (LLVM may): the TLB miss
 (walk, shadow fill, fault, LRU fill: :func:`_tlb_miss`), the translation-cache miss
 (:func:`model.tcache.tc_miss`), shadow paging's upkeep (:mod:`model.shadow`) and Xen's
-walk of a tree it pins or unpins (:func:`model.xenrefs.pin_walk`). Such a
-helper has one exit, after a last use of every array argument (``_ = cpu.shape,
-...``): numba's reference-count pruning then drops the
-atomic incref/decref it otherwise pays per array per call (that made a miss-heavy
-stream 15% slower). Tiny helpers (:func:`_charge`) are ``inline="always"``.
-``benchmarks/cpu_kernel.py`` times the kernel against its copy from before this rule
-(``benchmarks/_kernel_before.py``); ``tests/test_kernel.py`` checks they agree.
+walk of a tree it pins or unpins (:func:`model.xenrefs.pin_walk`). Such a helper has
+one exit, after a last use of every array argument (``_ = cpu.shape, ...``): numba's
+reference-count pruning then drops the atomic incref/decref it otherwise pays per array
+per call (a miss-heavy stream was 15% slower). Tiny helpers (:func:`_charge`) are
+``inline="always"``. ``benchmarks/cpu_kernel.py`` times the kernel against its copy from
+before this rule (``benchmarks/_kernel_before.py``); ``tests/test_kernel.py`` compares.
 
 Constants and packed vectors
 ----------------------------

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .categories import NAMES
-from .clock import Environment
+from .clock import Environment, run_to
 from .domain import Domain, DomainConfig
 from .errors import ConfigError, PvsimError
 from .hardware import DEFAULT_PROFILE, HardwareProfile, load_profile
@@ -239,14 +239,8 @@ class Host:
             done = self.env.event()
             self.hypervisor.on_all_finished = done
             self.env.run(until=done)
-        elif progress is None:
-            self.env.run(until=limit)
         else:
-            for k in range(1, 101):
-                until = limit * k // 100
-                if until > self.env.now:
-                    self.env.run(until=until)
-                progress(k / 100)
+            run_to(self.env, limit, progress)
         self._wall += time.perf_counter() - t
         self.hypervisor.settle()
         if self.io is not None:

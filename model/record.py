@@ -490,6 +490,7 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
     eng = stats.engine()
     segs = hv.segments
     intervals = _intervals(stats.elapsed, host.series_width)
+    start, was_devices = (0, {}) if snap is None else (snap.at, snap.devices)
     return RunRecord(
         hardware=host.hw.name,
         freq_hz=freq,
@@ -514,7 +515,8 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
         segments=None
         if segs is None
         else np.frombuffer(segs, dtype=np.int64).reshape(-1, len(SEGMENT_FIELDS)),
-        devices=_devices(io, snap, intervals),
+        devices=device_table(list(io.devices.values()) if io is not None else [],
+                             io.env.now if io is not None else 0, start, was_devices, intervals),
         interval=host.series_width,
         cpu_busy=None if hv.busy is None else np.array(
             [hv.busy[v.uid].values(intervals) for v in vcpus], dtype=np.int64
@@ -522,7 +524,7 @@ def record_run(host: Host, stats: RunStats) -> RunRecord:
         io=None if io is None else _io(io, snap),
         liveness=tuple(stats.liveness),
         app=app_record(host.app),
-        start=0 if snap is None else snap.at,
+        start=start,
         fidelity=EXACT,
         engine=Engine(
             wall_s=eng["wall_s"],
@@ -538,12 +540,6 @@ def _intervals(elapsed: int, width: int) -> int:
     """Intervals of ``width`` cycles in ``[0, elapsed)``, the last one cut short (0 for
     no width)."""
     return -(-elapsed // width) if width else 0
-
-
-def _devices(io, snap, intervals: int) -> DeviceTable:
-    return device_table(list(io.devices.values()) if io is not None else [],
-                        io.env.now if io is not None else 0, 0 if snap is None else snap.at,
-                        {} if snap is None else snap.devices, intervals)
 
 
 def device_table(devs: list, now: int, start: int, was: dict, intervals: int) -> DeviceTable:

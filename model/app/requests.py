@@ -34,9 +34,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..categories import DRIVER_DOMAIN, EMULATION, HYPERVISOR, KERNEL, PAGE_WALK, TRANSITION, USER
+
 PARTS = ("receive", "worker_wait", "user", "kernel", "page_walk", "virt", "pcpu_wait",
          "vcpu_blocked", "run_queue", "disk", "send")
 PART = {name: i for i, name in enumerate(PARTS)}
+#: The part a worker's wait for an I/O of a device class goes to.
+WAIT_PART = {"disk": PART["disk"], "nic": PART["send"]}
+
+
+def cpu_parts(d) -> tuple[int, int, int, int]:
+    """What a worker's stretch of cycles by category ``d`` (:mod:`model.categories`)
+    adds to the parts ``user``, ``kernel``, ``page_walk`` and ``virt`` (hypervisor,
+    transitions, emulation and the driver domain).
+
+    Examples
+    --------
+    >>> cpu_parts([100, 20, 5, 3, 7, 0, 0, 0])
+    (100, 20, 7, 8)
+    """
+    return (int(d[USER]), int(d[KERNEL]), int(d[PAGE_WALK]),
+            int(d[HYPERVISOR] + d[TRANSITION] + d[EMULATION] + d[DRIVER_DOMAIN]))
 #: The columns of :meth:`AppLog.columns` besides the parts.
 FIELDS = ("id", "guest", "type", "size", "arrival", "received", "start", "end")
 

@@ -29,12 +29,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from ..categories import DRIVER_DOMAIN, EMULATION, HYPERVISOR, KERNEL, PAGE_WALK, TRANSITION, USER
 from ..errors import InvariantError
 from ..io.paths import io_op
 from ..io.requests import STAGES, IORequest
 from .arrivals import NO_SIZE, ArrivalSpec
-from .requests import PART, AppRequest
+from .requests import PART, WAIT_PART, AppRequest, cpu_parts
 
 if TYPE_CHECKING:
     from ..vcpu import VCpu
@@ -43,8 +42,6 @@ if TYPE_CHECKING:
 _USER, _KERNEL, _WALK, _VIRT = PART["user"], PART["kernel"], PART["page_walk"], PART["virt"]
 _PCPU, _BLOCKED, _RUNQ = PART["pcpu_wait"], PART["vcpu_blocked"], PART["run_queue"]
 _RESPONSE, _RING = STAGES.index("response"), STAGES.index("ring")
-#: The part a worker's wait for an I/O of a device class goes to.
-_WAIT_PART = {"disk": PART["disk"], "nic": PART["send"]}
 
 
 class Wait:
@@ -277,10 +274,11 @@ class Server:
         p = w.app.parts
         if w.app.stretches is not None:  # its cycles, and (block sets it) the part after
             w.app.stretches.append([*d, 0])  # the submission of the request it waits for
-        p[_USER] += d[USER]
-        p[_KERNEL] += d[KERNEL]
-        p[_WALK] += d[PAGE_WALK]
-        p[_VIRT] += d[HYPERVISOR] + d[TRANSITION] + d[EMULATION] + d[DRIVER_DOMAIN]
+        user, kernel, walk, virt = cpu_parts(d)
+        p[_USER] += user
+        p[_KERNEL] += kernel
+        p[_WALK] += walk
+        p[_VIRT] += virt
         p[_PCPU] += rs[1] - w.rs0[1]
         p[_BLOCKED] += rs[2] - w.rs0[2]
         return rs
@@ -301,7 +299,7 @@ class Server:
         answered = req.times()[_RESPONSE]
         p = w.app.parts
         if answered > b:
-            p[_WAIT_PART[req.tag.device.kind]] += answered - b
+            p[WAIT_PART[req.tag.device.kind]] += answered - b
             rs0 = req.answered_rs
         else:
             rs0 = w.rs_blocked

@@ -271,6 +271,17 @@ def _calibration_run(c, entry: str) -> _Run:
 STAGE_NAMES = ("submit", "wake", "to_device", "answer", "take", "resume")
 
 
+def stage_key(cls: str, write: bool) -> str:
+    """The key of :attr:`GuestCosts.stages` for I/O of device class ``cls`` that way.
+
+    Examples
+    --------
+    >>> stage_key("nic", False), stage_key("disk", True)
+    ('nic:read', 'disk:write')
+    """
+    return f"{cls}:{'write' if write else 'read'}"
+
+
 def _stages(rec, dom: int, reqs) -> dict[str, np.ndarray]:
     """The median stage durations (:data:`STAGE_NAMES`) of guest ``dom``'s I/O, keyed
     ``CLASS:read`` or ``CLASS:write``; ``resume`` is derived, the same for all: the median
@@ -285,7 +296,7 @@ def _stages(rec, dom: int, reqs) -> dict[str, np.ndarray]:
         for write in (0, 1):
             m = mine & (r["device"] == dev) & (r["write"] == write)
             if m.any():
-                out[f"{kinds[int(dev)]}:{'write' if write else 'read'}"] = np.array([
+                out[stage_key(kinds[int(dev)], bool(write))] = np.array([
                     mean(r["ring"][m] - r["issued"][m]),
                     mean(r["backend"][m] - r["notified"][m]),
                     mean(r["queued"][m] - r["notified"][m]),
@@ -294,10 +305,11 @@ def _stages(rec, dom: int, reqs) -> dict[str, np.ndarray]:
     # the guest's run queue part: the take of each answer and then the worker's resume
     from ..app.requests import PART
 
-    takes = [v[4] for k, v in out.items() if k != "nic:read"]  # the waits' answers
+    packet = stage_key("nic", False)  # a request's own packet: not a wait's answer
+    takes = [v[4] for k, v in out.items() if k != packet]
     waits = np.array([len(q.stretches) - 1 for q in reqs], dtype=np.float64)
     runq = np.array([q.parts[PART["run_queue"]] for q in reqs], dtype=np.float64)
-    rx = out.get("nic:read")
+    rx = out.get(packet)
     resume = (np.median(runq) - (rx[4] if rx is not None else 0.0)) / max(waits.mean(), 1e-9) \
         - (np.mean(takes) if takes else 0.0)
     for v in out.values():

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..app.requests import AppLog
-from ..clock import Environment
+from ..clock import Environment, run_to
 from ..hardware import load_profile
 from ..host import entity_rng
 from ..io.paths import PATHS
@@ -248,14 +248,7 @@ class FastHost:
             ev = self.env.timeout(self.start)
             ev.callbacks.append(lambda _e: self._take_snapshot())
         t = time.perf_counter()
-        if progress is None:
-            self.env.run(until=limit)
-        else:
-            for k in range(1, 101):
-                until = limit * k // 100
-                if until > self.env.now:
-                    self.env.run(until=until)
-                progress(k / 100)
+        run_to(self.env, limit, progress)
         self._wall += time.perf_counter() - t
         self.engine.settle(self.env.now)
         self.engine.close(self.env.now)

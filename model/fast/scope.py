@@ -33,7 +33,7 @@ def problems(s) -> list[tuple[tuple, str]]:
     if s.record.trace:
         out.append((("record", "trace"), "the fast level keeps no schedule or trace (its "
                     f"vCPUs run request-level bursts); set record.trace: false or {_EXACT}"))
-    if s.driver_domain.mode != "pv" and s.needs_driver_domain:
+    if s.needs_driver_domain and not MODES[s.driver_domain.mode].pv_drivers:
         out.append((("driver_domain", "mode"), f"the fast level's driver domain is a pv "
                     f"dom0, not {s.driver_domain.mode!r}; {_EXACT}"))
     if s.driver_domain.pinning:

@@ -19,24 +19,16 @@ from collections import deque
 import numpy as np
 
 from ..app.arrivals import NO_SIZE
-from ..app.requests import PART, AppLog, AppRequest
+from ..app.requests import PART, WAIT_PART, AppLog, AppRequest, cpu_parts
 from ..categories import (
-    DRIVER_DOMAIN,
-    EMULATION,
-    HYPERVISOR,
-    KERNEL,
     N_CATEGORIES,
-    PAGE_WALK,
-    TRANSITION,
-    USER,
 )
 from ..io.requests import IORequest
-from .calibrate import CalibrationError, backend_units
+from .calibrate import CalibrationError, backend_units, stage_key
 from .engine import Burst, Cpu, Work
 
 _USER, _KERNEL, _WALK, _VIRT = PART["user"], PART["kernel"], PART["page_walk"], PART["virt"]
 _PCPU, _RUNQ, _RECEIVE = PART["pcpu_wait"], PART["run_queue"], PART["receive"]
-_WAIT = {"disk": PART["disk"], "nic": PART["send"]}
 _SUBMIT, _WAKE, _TO_DEVICE, _ANSWER, _TAKE, _RESUME = range(6)  # calibrate.STAGE_NAMES
 
 
@@ -261,7 +253,7 @@ class Worker:
         the answer came first)."""
         p = self.req.parts
         if self.answered > self.blocked:
-            p[_WAIT[self.kind]] += self.answered - self.blocked
+            p[WAIT_PART[self.kind]] += self.answered - self.blocked
             rs0 = self.rs0
         else:
             rs0 = self.rs_blocked
@@ -310,9 +302,7 @@ class CostBook:
                     w = engine.work(c)
                     post = min(int(r[N_CATEGORIES]), w.total)
                     path, tail = engine.split(w, w.total - post) if post else (w, None)
-                    parts = (int(c[USER]), int(c[KERNEL]), int(c[PAGE_WALK]),
-                             int(c[HYPERVISOR] + c[TRANSITION] + c[EMULATION] + c[DRIVER_DOMAIN]))
-                    row.append((path, tail, parts, post))
+                    row.append((path, tail, cpu_parts(c), post))
                 rows.append(tuple(row))
             self.stretches[n] = rows
 
@@ -322,7 +312,7 @@ class CostBook:
         key = (cls, write)
         out = self._stages.get(key)
         if out is None:
-            v = self.costs.stages.get(f"{cls}:{'write' if write else 'read'}")
+            v = self.costs.stages.get(stage_key(cls, write))
             out = self._stages[key] = (tuple(int(round(x)) for x in v) if v is not None
                                        else (0,) * 6)
         return out
