@@ -19,6 +19,7 @@ from math import factorial
 import numpy as np
 import simpy
 
+from model.clock import Environment
 from model.io.devices import Device, ServiceModel
 from model.io.requests import IORequest, RequestLog
 
@@ -37,7 +38,7 @@ class _Replay(ServiceModel):
 
 
 def pvsim_mmc(arrivals, services, c):
-    env = simpy.Environment()
+    env = Environment()
     dev = Device(env, "d", _Replay(services, c), freq_hz=FREQ)
     log = RequestLog()
 

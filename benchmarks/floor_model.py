@@ -77,7 +77,6 @@ import simpy
 from model.app.workloads import _MAX_READ as MAX_READ  # a request's largest disk read
 from model.errors import PvsimError
 from model.hardware import load_profile
-from model.host import Environment
 from model.io.paths import PATHS, SplitDriverPath
 from model.io.requests import IORequest
 from model.io.service import DEVICE_KINDS, NicService, SsdService
@@ -89,6 +88,20 @@ from model.scenario import Scenario, load_scenario
 
 #: The scenario the floor models (its I/O structure follows pvsim's run of it).
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "web-consolidation.yaml"
+
+
+class CountingEnvironment(simpy.Environment):
+    """SimPy's own environment (its own event loop: the floor is plain SimPy, whatever
+    pvsim's :class:`model.clock.Environment` does to go faster), counting the events it
+    schedules as pvsim's does (``scheduled``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scheduled = 0
+
+    def schedule(self, event, priority=simpy.events.NORMAL, delay=0) -> None:
+        self.scheduled += 1
+        super().schedule(event, priority, delay)
 
 
 class FloorModelError(PvsimError):
@@ -262,7 +275,7 @@ class _Floor:
     def __init__(
         self, c: FloorCosts, s: Scenario, guests: int, pcpus: int, dom0_vcpus: int, seed: int
     ) -> None:
-        env = self.env = Environment()  # pvsim's: counts the events it schedules
+        env = self.env = CountingEnvironment()
         self.c = c
         self.pcpus = simpy.Resource(env, capacity=pcpus)
         self.nic = simpy.Resource(env, capacity=c.nic_channels)

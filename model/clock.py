@@ -23,10 +23,24 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from heapq import heappush
+
 import simpy
 from simpy.events import NORMAL
 
 __all__ = ["Environment"]
+
+
+class _Call:
+    """The least an event in SimPy's queue needs: its callbacks, and that it succeeded
+    (:meth:`Environment.call_later`)."""
+
+    __slots__ = ("callbacks", "_ok")
+
+    def __init__(self, callback: Callable) -> None:
+        self.callbacks = [callback]
+        self._ok = True
 
 
 class Environment(simpy.Environment):
@@ -49,6 +63,27 @@ class Environment(simpy.Environment):
     def schedule(self, event: simpy.Event, priority: int = NORMAL, delay: int = 0) -> None:
         self.scheduled += 1
         super().schedule(event, priority, delay)
+
+    def call_later(self, delay: int, callback: Callable) -> _Call:
+        """Call ``callback(event)`` after ``delay``, as if it were the callback of a
+        ``timeout(delay)``: the same place in the event queue (the same order among
+        events due at the same time), without making a :class:`simpy.Timeout`. Returns
+        the event (the argument the callback gets). Like :meth:`advance`, it relies on
+        SimPy's event queue.
+
+        Examples
+        --------
+        >>> env, seen = Environment(), []
+        >>> _ = env.call_later(5, lambda _e: seen.append(env.now))
+        >>> env.run(); seen, env.scheduled
+        ([5], 1)
+        """
+        if delay < 0:
+            raise ValueError(f"negative delay {delay}")
+        self.scheduled += 1
+        ev = _Call(callback)
+        heappush(self._queue, (self._now + delay, NORMAL, next(self._eid), ev))
+        return ev
 
     def advance(self, to: int) -> bool:
         """Move the clock to ``to`` (not before now) if no event is due until then, ``to``

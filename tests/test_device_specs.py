@@ -13,10 +13,10 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-import simpy
 from pydantic import Field
 
 from analysis.run import simulate
+from model.clock import Environment
 from model.errors import ConfigError
 from model.io.devices import (
     DEVICE_KINDS,
@@ -246,7 +246,7 @@ def test_a_scenarios_device_draws_from_its_own_stream_deterministic_by_seed():
 
 # --- segmentation offload and interrupt coalescing ------------------------------------------
 def test_max_request_bytes_with_and_without_tso():
-    env = simpy.Environment()
+    env = Environment()
     assert Device(env, "n", NicService()).max_request_bytes == TSO_MAX_BYTES == 65536
     assert Device(env, "n", NicService(tso=False)).max_request_bytes == 1460
     assert Device(env, "n", NicService(tso=False, mtu=9000)).max_request_bytes == 8960
@@ -268,7 +268,7 @@ def test_tso_does_not_change_the_nics_service_time():
 def coalesced(window_us: float, submits: list[int]) -> list[tuple[int, int, int]]:
     """(request, service end, completion callback) times in ns of 1 us requests submitted
     at ``submits`` (ns) to a NIC with a coalescing window of ``window_us``."""
-    env = simpy.Environment()
+    env = Environment()
     # 8 Gbit/s, no per-packet cost: 922 payload + 78 overhead bytes take exactly 1 us
     nic = Device(env, "n", NicService(rate_gbit_s=8, per_packet_us=0, coalesce_us=window_us),
                  freq_hz=1e9)

@@ -6,8 +6,8 @@ from math import factorial
 
 import numpy as np
 import pytest
-import simpy
 
+from model.clock import Environment
 from model.errors import UnknownNameError
 from model.io.arbitration import RoundRobin, TokenBucket, WeightedFair, make_policy
 from model.io.devices import Device, ExponentialService, HddService, NicService, SsdService
@@ -25,7 +25,7 @@ def erlang_c_wait(lam: float, mu: float, c: int) -> float:
 
 def open_queue(lam: float, mean_s: float, c: int, n: int, seed: int) -> float:
     """Poisson arrivals into a c-channel exponential device: the mean wait (s)."""
-    env = simpy.Environment()
+    env = Environment()
     rng = np.random.default_rng(seed)
     dev = Device(env, "d", ExponentialService(mean_s, c), freq_hz=FREQ,
                  rng=np.random.default_rng(seed + 1000))
@@ -60,7 +60,7 @@ def closed_loop(policy, guests: dict[int, int], seconds: float = 2.0, size: int 
                 service=None, sizes: dict[int, int] | None = None
                 ) -> tuple[dict[int, int], Device]:
     """Each guest keeps ``outstanding`` requests at a saturated device; bytes served per guest."""
-    env = simpy.Environment()
+    env = Environment()
     dev = Device(env, "d", service or ExponentialService(1e-4), policy=policy, freq_hz=FREQ,
                  rng=np.random.default_rng(3))
     done = dict.fromkeys(guests, 0)
@@ -172,7 +172,7 @@ def test_contention_is_the_time_integral_of_waiting_times_holding():
     guest 2's waits [T/2, T) behind guest 1's first and [T, 2T) behind guest 1's
     second. A wait counts as it goes, not when it ends: at 1.5 T, half of guest 2's
     wait so far."""
-    env = simpy.Environment()
+    env = Environment()
     dev = Device(env, "nic", NicService(rate_gbit_s=10), freq_hz=FREQ)
     T = 2230
 

@@ -184,8 +184,7 @@ class Server:
         self.sent += 1
         self._t += gap
         at = int(round(self._t * self._freq))
-        ev = self.env.timeout(max(at - self.env.now, 0))
-        ev.callbacks.append(lambda _e: self._arrive_open(kind, size))
+        self.env.call_later(max(at - self.env.now, 0), lambda _e: self._arrive_open(kind, size))
 
     def _arrive_open(self, kind: int, size: int) -> None:
         self._arrive(kind, size, -1)
@@ -200,8 +199,7 @@ class Server:
         self.sent += 1
         mean = self.config.arrivals.think_ms / 1e3
         gap = self.rng.exponential(mean) if mean > 0 else 0.0
-        ev = self.env.timeout(int(round(gap * self._freq)))
-        ev.callbacks.append(lambda _e: self._arrive(0, NO_SIZE, user))
+        self.env.call_later(int(round(gap * self._freq)), lambda _e: self._arrive(0, NO_SIZE, user))
 
     def _arrive(self, kind: int, size: int, user: int) -> None:
         """A request's packet reaches the NIC now."""

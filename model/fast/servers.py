@@ -83,8 +83,7 @@ class Server:
         self.sent += 1
         self._t += gap
         at = int(round(self._t * self._freq))
-        ev = self.env.timeout(max(at - self.env.now, 0))
-        ev.callbacks.append(lambda _e: self._arrive_open(kind, size))
+        self.env.call_later(max(at - self.env.now, 0), lambda _e: self._arrive_open(kind, size))
 
     def _think(self, user: int, now: int) -> None:
         """Closed loop: ``user`` sends its next request after a think time from ``now``
@@ -96,8 +95,7 @@ class Server:
         mean = self._think_s
         gap = self.guest.arrival_rng.exponential(mean) if mean > 0 else 0.0
         at = now + int(round(gap * self._freq))
-        self.env.timeout(max(at - self.env.now, 0)).callbacks.append(
-            lambda _e: self._arrive(0, NO_SIZE, user))
+        self.env.call_later(max(at - self.env.now, 0), lambda _e: self._arrive(0, NO_SIZE, user))
 
     def _arrive_open(self, kind: int, size: int) -> None:
         self._arrive(kind, size)
@@ -132,8 +130,7 @@ class Server:
             req.parts[_RUNQ] += rs[0] - rs0[0]
             req.parts[_PCPU] += rs[1] - rs0[1]
             if t > self.env.now and self.shared:  # another vCPU's workers may look first
-                self.env.timeout(t - self.env.now).callbacks.append(
-                    lambda _e: self._queue(req, cpu))
+                self.env.call_later(t - self.env.now, lambda _e: self._queue(req, cpu))
             else:  # only this vCPU's workers look at the queue, after this handler
                 self._queue(req, cpu)
 

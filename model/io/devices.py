@@ -19,9 +19,10 @@ time as it goes (a wait under way counts up to now; over a window, the part in i
 
 Examples
 --------
->>> import simpy, numpy as np
+>>> import numpy as np
+>>> from model.clock import Environment
 >>> from model.io.requests import IORequest
->>> env = simpy.Environment()
+>>> env = Environment()
 >>> ssd = Device(env, "ssd0", SsdService(), freq_hz=1e9)
 >>> r = IORequest(0, guest=1, device=0, size=4096, write=False, issued=0)
 >>> ssd.submit(r); env.run()
@@ -32,8 +33,8 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-import simpy
 
+from ..clock import Environment
 from ..errors import ConfigError
 from ..series import Bins, Level
 from .arbitration import Fifo, Policy
@@ -73,7 +74,7 @@ class Device:
 
     Parameters
     ----------
-    env : simpy.Environment
+    env : model.clock.Environment
         Time in cycles of the host clock.
     name : str
     service : ServiceModel
@@ -97,9 +98,9 @@ class Device:
 
     Examples
     --------
-    >>> import simpy
+    >>> from model.clock import Environment
     >>> from model.io.requests import IORequest
-    >>> env = simpy.Environment()
+    >>> env = Environment()
     >>> nic = Device(env, "nic0", NicService(rate_gbit_s=10, coalesce_us=50), freq_hz=1e9)
     >>> done = []
     >>> for i in range(2):
@@ -114,7 +115,7 @@ class Device:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        env: Environment,
         name: str,
         service: ServiceModel,
         policy: Policy | None = None,
@@ -147,7 +148,7 @@ class Device:
         self._held: list[IORequest] = []
         self.busy = 0
         self.completed = 0
-        self._retry: simpy.Event | None = None
+        self._retry: object | None = None  # the event that asks again (a rate cap)
         # contention bookkeeping, by guest slot, integrated up to _last: each event's
         # cost grows with the guests waiting and holding channels then, not with all
         self._slot: dict[int, int] = {}
@@ -238,8 +239,7 @@ class Device:
         if len(self.policy) and self.busy < self.channels and self._retry is None:
             t = self.policy.next_eligible(now)
             if t is not None:  # requests held back by a rate cap: ask again then
-                self._retry = self.env.timeout(t - now)
-                self._retry.callbacks.append(self._on_retry)
+                self._retry = self.env.call_later(t - now, self._on_retry)
 
     def _on_retry(self, _ev) -> None:
         self._retry = None
@@ -257,8 +257,7 @@ class Device:
         self.busy += 1
         req.stamp("service_start", now)
         cycles = max(1, int(round(self._seconds(req, self.rng) * self.freq)))
-        ev = self.env.timeout(cycles)
-        ev.callbacks.append(lambda _ev: self._finish(req))
+        self.env.call_later(cycles, lambda _ev: self._finish(req))
 
     def _finish(self, req: IORequest) -> None:
         now = self.env.now
@@ -281,7 +280,7 @@ class Device:
         """Hold ``req``'s completion until the coalescing window ends (opening one)."""
         self._held.append(req)
         if len(self._held) == 1:
-            self.env.timeout(self.coalesce).callbacks.append(self._release)
+            self.env.call_later(self.coalesce, self._release)
 
     def _release(self, _ev) -> None:
         held, self._held = self._held, []
