@@ -70,6 +70,19 @@ class Bins:
             a[k] += w * weight
         a[k1] += (t1 - k1 * w) * weight
 
+    def put(self, k: int, amount: int) -> None:
+        """Add ``amount`` to interval ``k``.
+
+        Examples
+        --------
+        >>> b = Bins(10); b.put(2, 7); b.values(3).tolist()
+        [0, 0, 7]
+        """
+        a = self._a
+        if k >= len(a):
+            a.frombytes(bytes(8 * (k + 1 - len(a))))
+        a[k] += amount
+
     def values(self, n: int) -> np.ndarray:
         """The first ``n`` intervals' amounts (zeros past the last one added), a copy."""
         out = np.zeros(n, np.int64)
@@ -87,6 +100,12 @@ class Level:
     bins : Bins, optional
         Where the integral per interval goes (None: the total only).
 
+    Notes
+    -----
+    A change within the interval under way only integrates; the interval's amount goes
+    into the bins once a change falls past its end (or at :meth:`advance`), so a level
+    that changes many times per interval costs one write per interval.
+
     Examples
     --------
     >>> q = Level()
@@ -95,7 +114,7 @@ class Level:
     (1, 30)
     """
 
-    __slots__ = ("bins", "value", "_t", "_area")
+    __slots__ = ("bins", "value", "_t", "_area", "_k", "_end", "_binned")
 
     def __init__(self, bins: Bins | None = None) -> None:
         self.bins = bins
@@ -103,22 +122,45 @@ class Level:
         self.value = 0
         self._t = 0  # since when it has held
         self._area = 0  # the integral up to _t
+        self._k = 0  # the interval under way (with bins)
+        self._end = bins.width if bins is not None else -1  # where it ends (-1: no bins)
+        self._binned = 0  # the integral written to the bins so far
 
     def set(self, now: int, value: int) -> None:
         """The level is ``value`` from ``now`` on (``now`` never decreases)."""
         if value != self.value:
-            self.advance(now)
+            t = self._t
+            if now > t:
+                if 0 <= self._end <= now:
+                    self._bin(now)
+                self._area += self.value * (now - t)
+                self._t = now
             self.value = value
+
+    def _bin(self, now: int) -> None:
+        """The interval under way ended at or before ``now`` (the level held since
+        ``_t``): its amount, and that of every whole interval up to ``now``'s, go into
+        the bins."""
+        v, t, w, end = self.value, self._t, self.bins.width, self._end
+        at_end = self._area + v * (end - t)
+        self.bins.put(self._k, at_end - self._binned)
+        k = now // w
+        if v and k > self._k + 1:
+            self.bins.add(end, k * w, v)
+        self._k, self._end = k, (k + 1) * w
+        self._binned = self._area + v * (k * w - t)
 
     def advance(self, now: int) -> None:
         """Integrate up to ``now`` (the bins are then complete up to it)."""
-        v, t = self.value, self._t
+        t = self._t
         if now > t:
-            if v:
-                self._area += v * (now - t)
-                if self.bins is not None:
-                    self.bins.add(t, now, v)
+            if 0 <= self._end <= now:
+                self._bin(now)
+            self._area += self.value * (now - t)
             self._t = now
+        if self._end >= 0 and self._area > self._binned:
+            self.bins.put(self._k, self._area - self._binned)
+            self._binned = self._area
 
     def area_at(self, now: int) -> int:
         """The integral from time 0 to ``now`` (not before the last change)."""

@@ -32,15 +32,23 @@ def test_bins_are_the_overlap_of_the_spans_with_each_interval(spans, width):
     assert b.values(len(edges) - 1).tolist() == expect.tolist()
 
 
-@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 5)), max_size=20), st.integers(1, 40))
-@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 5), st.booleans()), max_size=20),
+       st.integers(1, 40))
+@settings(max_examples=300, deadline=None)
 def test_a_level_integrates_its_step_function(steps, width):
+    """Per interval too, whether or not it is read (advanced) on the way: it writes an
+    interval's amount once a change falls past the interval's end."""
     q = Level(Bins(width))
     t, f = 0, [0] * 2000  # the step function, cycle by cycle
-    for dt, v in steps:
+    for dt, v, read in steps:
         t += dt
         q.set(t, v)
         f[t:] = [v] * (2000 - t)
+        if read:
+            q.advance(t)
+            n = -(-t // width)
+            assert q.bins.values(n).tolist() == [sum(f[k * width : min((k + 1) * width, t)])
+                                                 for k in range(n)]
     q.advance(2000)
     assert q.area_at(2000) == sum(f)
     n = -(-2000 // width)

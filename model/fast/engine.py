@@ -34,7 +34,7 @@ import numpy as np
 
 from ..accounting import split
 from ..categories import N_CATEGORIES
-from ..series import Bins
+from ..series import Level
 
 _IDLE, _RUNNABLE, _RUNNING = 0, 1, 2
 _FOLD = 64  # distinct works counted for a (pCPU, vCPU) before they are added up
@@ -83,7 +83,7 @@ class Cpu:
 
     __slots__ = ("engine", "uid", "dom", "name", "bursts", "state", "since", "time",
                  "pcpu", "last", "cur", "then", "t0", "busy", "switch", "tail", "in_tail",
-                 "gen", "lead", "tail_end")
+                 "gen", "lead", "tail_end", "runs")
 
     def __init__(self, engine: Engine, uid: int, dom: int, name: str,
                  bursts: deque | None = None) -> None:
@@ -98,7 +98,8 @@ class Cpu:
         self.cur: list[Work] | None = None  # what it runs now, and then
         self.then: Callable[[int], None] | None = None
         self.t0 = 0  # when that started
-        self.busy: Bins | None = None  # its busy time per interval, if recorded
+        #: running or not (1, 0) over time: its busy time per interval, if recorded
+        self.busy: Level | None = None
         #: a world switch to it (and running cold after one)
         self.switch: Work | None = None
         self.lead = False  # a world switch leads its next burst
@@ -106,6 +107,8 @@ class Cpu:
         self.in_tail = False
         self.gen = 0  # counts its runs, so that a preempted tail's timeout is ignored
         self.tail_end = -1  # a tail run without an event (nobody waits for a pCPU): its end
+        #: the runs of each work counted on its pCPU now (the engine's, for that pCPU)
+        self.runs: dict[int, int] = {}
 
     def runstate_at(self, now: int) -> tuple[int, int]:
         """Cycles running and runnable from time 0 to ``now`` (``now`` may be ahead of
@@ -121,16 +124,10 @@ class Cpu:
         return run, wait
 
     def _set(self, state: int, now: int) -> None:
-        if self.state == _RUNNING and self.busy is not None and now > self.since:
-            self.busy.add(self.since, now)  # running is busy: a running vCPU runs a burst
+        if self.busy is not None and (state == _RUNNING) != (self.state == _RUNNING):
+            self.busy.set(now, 1 if state == _RUNNING else 0)  # a running vCPU runs a burst
         self.time[self.state] += now - self.since
         self.state, self.since = state, now
-
-    @property
-    def idle(self) -> bool:
-        if self.tail_end >= 0:
-            self.engine.catch_up(self)
-        return self.state == _IDLE
 
     def post(self, burst: Burst) -> None:
         """Give the vCPU a burst to run (after those it has)."""
@@ -198,19 +195,19 @@ class Engine:
 
     def ledger(self) -> np.ndarray:
         """``(pcpu, entity, category)``: the cycles charged so far (no idle)."""
-        for key in list(self._counts):
-            self._fold(key)
+        for key, runs in self._counts.items():
+            self._fold(key, runs)
         return self._parts.copy()
 
-    def _fold(self, key: tuple[int, int]) -> None:
-        """Add the runs counted for (pCPU, vCPU) ``key`` into the ledger's array (so the
-        counts stay few: a vCPU replays many different measured works)."""
-        runs = self._counts.pop(key)
+    def _fold(self, key: tuple[int, int], runs: dict[int, int]) -> None:
+        """Add the ``runs`` counted for (pCPU, vCPU) ``key`` into the ledger's array and
+        clear them (so the counts stay few: a vCPU replays many different measured works)."""
         if runs:
             works = self.works
             cycles = np.array([works[w].cycles for w in runs], np.int64)
             n = np.fromiter(runs.values(), np.int64, len(runs))
             self._parts[key[0], key[1] + 1] += n @ cycles
+            runs.clear()
 
     # --- scheduling -------------------------------------------------------------------------
     def wake(self, cpu: Cpu) -> None:
@@ -230,6 +227,24 @@ class Engine:
             self.waiting.append(cpu)
             self._time_a_tail(now)
 
+    def offer(self, cpus: list[Cpu]) -> None:
+        """A burst was put on the queue that ``cpus`` share (the driver domain's): one of
+        them about to halt (running its tails) takes it, else an idle one wakes if the
+        others are too few for the queue's bursts."""
+        busy, idle = 0, None
+        for c in cpus:
+            if c.tail_end >= 0:
+                self.catch_up(c)
+            if c.in_tail:
+                self.preempt_tail(c)
+                return
+            if c.state != _IDLE:
+                busy += 1
+            elif idle is None:
+                idle = c
+        if idle is not None and len(idle.bursts) > busy:
+            self.wake(idle)
+
     def _time_a_tail(self, now: int) -> None:
         """A vCPU waits for a pCPU: the first tail to end without an event gets one, so
         that its pCPU is handed over then (at most one tail is timed for this at once)."""
@@ -239,8 +254,8 @@ class Engine:
             c.tail_end = -1
             c.gen += 1
             self.timed = c
-            self.env.timeout(c.t0 + sum(w.total for w in c.cur) - now).callbacks.append(
-                lambda _e, c=c, g=c.gen: self._done(c, g))
+            self.env.call_later(c.t0 + sum(w.total for w in c.cur) - now,
+                                lambda _e, c=c, g=c.gen: self._done(c, g))
 
     def _run(self, cpu: Cpu, p: int, now: int) -> None:
         if self.last_on[p] != cpu.uid:  # another vCPU's state is loaded
@@ -249,6 +264,9 @@ class Engine:
             cpu.lead = cpu.switch is not None
         cpu.pcpu = cpu.last = p
         self.on[p] = cpu
+        key = (p, cpu.uid)
+        runs = self._counts.get(key)
+        cpu.runs = runs if runs is not None else self._counts.setdefault(key, {})
         cpu._set(_RUNNING, now)
         self._next(cpu, now)
 
@@ -312,7 +330,7 @@ class Engine:
     def _start(self, cpu: Cpu, run: list[Work], then, total: int, now: int) -> None:
         cpu.cur, cpu.then, cpu.t0 = run, then, now
         cpu.gen += 1
-        self.env.timeout(total).callbacks.append(lambda _e, c=cpu, g=cpu.gen: self._done(c, g))
+        self.env.call_later(total, lambda _e, c=cpu, g=cpu.gen: self._done(c, g))
 
     def _done(self, cpu: Cpu, gen: int) -> None:
         if gen != cpu.gen:  # a tail that a burst preempted
@@ -329,17 +347,16 @@ class Engine:
         self._next(cpu, now)
 
     def _charge(self, cpu: Cpu, run: list[Work]) -> None:
-        key = (cpu.pcpu, cpu.uid)
-        runs = self._counts.get(key)
-        if runs is None:
-            runs = self._counts[key] = {}
+        """Count ``run``'s works as run by ``cpu`` on its pCPU."""
+        runs = cpu.runs
         for w in run:
-            if w.id >= 0:
-                runs[w.id] = runs.get(w.id, 0) + 1
+            i = w.id
+            if i >= 0:
+                runs[i] = runs.get(i, 0) + 1
             else:  # the rest of a work cut in two
                 self._parts[cpu.pcpu, cpu.uid + 1] += w.cycles
         if len(runs) > _FOLD:
-            self._fold(key)
+            self._fold((cpu.pcpu, cpu.uid), runs)
 
     def _charge_done(self, cpu: Cpu, now: int) -> list[Work]:
         """Charge what ``cpu`` has run of its current works up to ``now``; the rest (a
@@ -396,8 +413,7 @@ class Engine:
             cpu.cur, cpu.t0 = self._charge_done(cpu, now), now
 
     def close(self, now: int) -> None:
-        """The run ends at ``now``: the busy time of the vCPUs still running goes into
-        their time series (a vCPU adds it when it stops running)."""
+        """The run ends at ``now``: the vCPUs' busy time series are complete up to it."""
         for cpu in self.cpus:
-            if cpu.state == _RUNNING:
-                cpu._set(_RUNNING, now)
+            if cpu.busy is not None:
+                cpu.busy.advance(now)

@@ -35,7 +35,7 @@ from ..io.requests import IORequest, RequestLog
 from ..io.system import IOParams
 from ..modes import MODES, is_modified
 from ..record import DomainTable, RunRecord
-from ..series import Bins
+from ..series import Bins, Level
 from .calibrate import CalibrationError, costs_of, world_switch
 from .engine import Burst, Cpu, Engine
 from .plans import PLANS, packet_bytes, shapes
@@ -148,7 +148,7 @@ class FastHost:
             uid += len(g.cpus)
             self.guests.append(g)
         for cpu in self.engine.cpus:
-            cpu.busy = Bins(self.width)
+            cpu.busy = Level(Bins(self.width))
         self.servers = [Server(self, g) for g in self.guests]
         self.start = 0
         self._snap = None
@@ -186,19 +186,7 @@ class FastHost:
     def _dd_burst(self, g: Guest, work: tuple, then, begin=None) -> None:
         """Driver-domain work for guest ``g`` (its path and tail) on the backends' queue."""
         self._dd_queue.append(Burst(work[0], then, begin, g.dom, work[1]))
-        busy, idle = 0, None
-        for c in self.dd_cpus:
-            if c.tail_end >= 0:
-                self.engine.catch_up(c)
-            if c.in_tail:  # a backend vCPU about to halt takes it
-                self.engine.preempt_tail(c)
-                return
-            if not c.idle:
-                busy += 1
-            elif idle is None:
-                idle = c
-        if idle is not None and len(self._dd_queue) > busy:  # else wake an idle one if
-            self.engine.wake(idle)                            # the busy ones have enough
+        self.engine.offer(self.dd_cpus)
 
     def submit(self, g: Guest, req: IORequest, answered) -> None:
         """A guest's I/O request, published on its ring and notified now: the backend

@@ -123,7 +123,7 @@ def record_fast(h) -> RunRecord:
                       instructions_per_s=0.0, events_per_s=h.env.scheduled / wall),
         app=app_record_of(h.app_log, unfinished),
         interval=h.width,
-        cpu_busy=np.array([c.busy.values(intervals) for c in cpus],
+        cpu_busy=np.array([c.busy.bins.values(intervals) for c in cpus],
                           dtype=np.int64).reshape(len(cpus), intervals),
         start=start,
         fidelity=FAST,

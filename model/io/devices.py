@@ -210,9 +210,9 @@ class Device:
         self.queue.set(now, len(self.policy))
 
     def record_queue(self, width: int) -> None:
-        """Integrate the queue length per interval of ``width`` cycles as well, from now
-        on (before the device's first request)."""
-        self.queue.bins = Bins(width)
+        """Integrate the queue length per interval of ``width`` cycles as well (called
+        before the device's first request: the series starts at time 0)."""
+        self.queue = Level(Bins(width))
 
     # --- the queue -----------------------------------------------------------------------
     def submit(self, req: IORequest) -> None:
