@@ -32,7 +32,7 @@ import simpy
 from .accounting import Ledger, split
 from .categories import IDLE, N_CATEGORIES
 from .clock import Environment
-from .errors import PvsimError
+from .errors import InvariantError, PvsimError
 from .hardware import HardwareProfile
 from .runstate import BLOCKED, OFFLINE, RUNNABLE, RUNNING
 from .sched.base import Scheduler
@@ -472,7 +472,7 @@ class Hypervisor:
         row, block = self.io_actions[action](vcpu, arg)
         if row is not None and row.any():
             vcpu.add_carry(row)
-        if block and not vcpu.pending_irqs:
+        if block and (vcpu.ioreq is not None or not vcpu.pending_irqs):
             self.block(vcpu)
             return True
         return False
@@ -480,8 +480,9 @@ class Hypervisor:
     # --- blocking and wake-up -----------------------------------------------------------
     def block(self, vcpu: VCpu) -> None:
         """The vCPU executed HLT / SCHEDOP_block, or an I/O action blocks it: it sleeps
-        unless an interrupt is pending or (a halt) came since the guest decided to halt."""
-        if vcpu.resolve_halt():
+        unless an interrupt is pending or (a halt) came since the guest decided to halt;
+        waiting for an ioreq (:meth:`wait_ioreq`), it sleeps whatever is pending."""
+        if vcpu.ioreq is None and vcpu.resolve_halt():
             return
         vcpu.runnable = False
         vcpu.blocked_at = self.env.now
@@ -525,13 +526,28 @@ class Hypervisor:
         vcpu.post_irq()
         self.wake(vcpu)
 
+    def wait_ioreq(self, vcpu: VCpu, att) -> None:
+        """``vcpu``'s emulated register access of attachment ``att`` went to the device
+        model: it waits in the hypervisor for the answer (:meth:`answer_ioreq`), and
+        nothing else wakes it (interrupts stay pending, delivered once it runs again:
+        in Xen the vCPU waits in ``hvm_wait_for_io``, called by ``hvm_do_resume`` before it
+        re-enters the guest: xen/arch/x86/hvm/ioreq.c)."""
+        if vcpu.ioreq is not None:
+            raise InvariantError(f"{vcpu.name}: a register access of {att.device.name} "
+                                 f"before the device model answered its access of "
+                                 f"{vcpu.ioreq.device.name}")
+        vcpu.ioreq = att
+
+    def answer_ioreq(self, vcpu: VCpu) -> None:
+        """The device model answered ``vcpu``'s access: it resumes."""
+        vcpu.ioreq = None
+        self.wake(vcpu)
+
     def wake(self, vcpu: VCpu) -> None:
-        """Make ``vcpu`` runnable if it is blocked, without an interrupt: an emulated
-        register access it waited for was answered (the device model completed the
-        ioreq; its guest sees no interrupt). A running vCPU is told to look at its
-        pending interrupts, if any. (An interrupt, :meth:`raise_irq`, still wakes a vCPU
-        that waits for an access, which then runs on before the answer: a known gap.)"""
-        if vcpu.done:
+        """Make ``vcpu`` runnable if it is blocked, without an interrupt (a ring slot
+        freed; an access answered, :meth:`answer_ioreq`). A running vCPU is told to look
+        at its pending interrupts, if any. A vCPU waiting for an ioreq stays blocked."""
+        if vcpu.done or vcpu.ioreq is not None:
             return
         if not vcpu.runnable:
             vcpu.runnable = True

@@ -62,6 +62,8 @@ class VcpuState:
 def _own(hv: Hypervisor, v: VCpu) -> tuple[State, str] | None:
     """What the vCPU's own state says of a block: its timer, or a contradiction."""
     now, freq = hv.env.now, hv.hw.freq_hz
+    if v.ioreq is not None:  # the device model's answer resumes it (model.io: waits)
+        return None
     if v.pending_irqs:
         return State.STALLED, "an interrupt is pending but the vCPU is blocked"
     timer = v.timer

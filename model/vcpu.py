@@ -270,6 +270,10 @@ class VCpu:
         self._cost_total = cm.cost.sum(axis=1)
         self._stack: list[Frame] = []
         self.pending_irqs = 0
+        #: the attachment whose device model it waits for, in the hypervisor, to answer an
+        #: emulated register access (an ioreq): only the answer resumes it; interrupts stay
+        #: pending meanwhile (:meth:`model.hypervisor.Hypervisor.wait_ioreq`)
+        self.ioreq = None
         self.done = False
         self.marks: list[tuple[str, np.ndarray, int]] = []
         self._fault_streak = 0

@@ -44,7 +44,7 @@ def test_a_vcpu_reading_the_status_of_an_answered_request_is_waiting_not_stalled
             assert not [s for s in states.values() if s.state is State.STALLED], states
             seen["checks"] += 1
             for att in io.by_id.values():
-                blocked = [v for v in att.access_waiters if not v.runnable]
+                blocked = [v for v in hv.vcpus if v.ioreq is att and not v.runnable]
                 if att.answered and blocked:
                     assert all(states[v.name].state is State.WAITING
                                and "device model" in states[v.name].why for v in blocked)

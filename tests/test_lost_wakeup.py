@@ -206,3 +206,36 @@ def test_after_a_timer_wake_up_an_emulated_access_still_blocks(mode):
     blocks = [t for t, e in mine if e == "block" and t > woke]
     accesses = io.p.emulated_accesses + io.p.status_accesses
     assert len(blocks) >= accesses  # each access waits for the device model, then the I/O
+
+
+def test_an_interrupt_does_not_resume_a_vcpu_waiting_for_its_emulated_access():
+    """A vCPU whose register access went to the device model waits in the hypervisor for
+    the answer (Xen's hvm_wait_for_io): its timer fires meanwhile, the interrupt stays
+    pending, and only the device model's answer resumes it, which then takes the
+    interrupt. (Before, the timer woke it at once and it ran on before the answer, its
+    next access going out with the first unanswered.)"""
+    from model.io.devices import Device, SsdService
+
+    host = Host(NEHALEM, pcpus=2, seed=1)
+    io = host.enable_io()
+    io.add_device(Device(host.env, "d", SsdService(), freq_hz=host.hw.freq_hz))
+    io.set_driver_domain(host.add_guest(DomainConfig("dom0", "pv")))
+    g = host.add_guest(DomainConfig("g", "hvm", modified_os=False))
+    disk = io.attach(g, "d", "emulated")
+
+    def program(ctx):
+        yield enter(ctx.kernel, ctx.kernel.spawn())
+        yield ChunkBuilder(kernel=True).op(Op.TIMER, 3000).build()  # due in the 1st access
+        yield from disk.read(4096)
+
+    host.start(g.vcpus[0], program)
+    log = host.hypervisor.start_log()
+    host.run()
+    mine = [(t, e) for t, e, who, _ in log if who == "g.v0"]
+    events = [e for _, e in mine]
+    assert events[:5] == ["set_timer", "block", "timer", "wake", "irq"]
+    (_, _), (blocked, _), (fired, _), (woke, _), (took, _) = mine[:5]
+    assert blocked < fired < woke < took  # the answer resumes it, well after the timer
+    # each access and the request's own wait: a block and a wake, nothing in between
+    accesses = io.p.emulated_accesses + io.p.status_accesses
+    assert events.count("block") == events.count("wake") == accesses + 1

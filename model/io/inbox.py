@@ -10,9 +10,9 @@ Examples
 >>> box = BackendInbox()
 >>> box.put(Work.COMPLETE, "req0", "att")
 >>> len(box), box.take("v0"), len(box)
-(1, [(<Work.COMPLETE: 4>, 'req0', 'att')], 0)
+(1, [(<Work.COMPLETE: 4>, 'req0', 'att', None)], 0)
 >>> box.taken("v0"), box.taken("v1")
-([(<Work.COMPLETE: 4>, 'req0', 'att')], [])
+([(<Work.COMPLETE: 4>, 'req0', 'att', None)], [])
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ class Work(Enum):
     COMPLETE = 4  # the device finished a request: answer the guest
 
 
-#: (kind, request or None, attachment)
-Item = tuple[Work, Any, Any]
+#: (kind, request or None, attachment, the vCPU an access is for or None)
+Item = tuple[Work, Any, Any, Any]
 
 
 class BackendInbox:
@@ -43,9 +43,9 @@ class BackendInbox:
         self.pending: list[Item] = []
         self._taken: dict[Any, list[Item]] = {}
 
-    def put(self, kind: Work, req: Any, att: Any) -> None:
-        """Add an item for the next poll."""
-        self.pending.append((kind, req, att))
+    def put(self, kind: Work, req: Any, att: Any, vcpu: Any = None) -> None:
+        """Add an item for the next poll (``vcpu``: the one an access is for)."""
+        self.pending.append((kind, req, att, vcpu))
 
     def take(self, vcpu: Any) -> list[Item]:
         """``vcpu`` takes every pending item (its batch, also :meth:`taken`)."""

@@ -406,15 +406,17 @@ class EmulatedPath(BackendPath):
     def response_work(self, p: IOParams) -> int:
         return p.device_model_access
 
-    def serve_access(self, io: IOSystem, att: Attachment, req: IORequest | None) -> Iterator[Chunk]:
-        """The device model emulates one register access (``req`` None: a status
-        access); the doorbell, the request's last access, starts the real I/O."""
+    def serve_access(self, io: IOSystem, att: Attachment, req: IORequest | None,
+                     vcpu: VCpu) -> Iterator[Chunk]:
+        """The device model emulates one register access of ``vcpu`` (``req`` None: a
+        status access), then answers it: the vCPU resumes (an ioreq's completion is no
+        interrupt). The doorbell, the request's last access, starts the real I/O first."""
         yield self.access_work(io)
         if req is not None and att.accesses_left(req) == 0:
             req.stamp("backend", io.env.now)
             yield from self.start_work(io, att, req)
             yield io_op(io.A_DEVICE, req.id)
-        att.release_access(io.hv)
+        io.hv.answer_ioreq(vcpu)
 
     def access_work(self, io: IOSystem) -> Chunk | Burst:
         """What the device model executes for one register access."""

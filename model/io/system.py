@@ -261,9 +261,9 @@ class IOSystem:
         return self._to_device_model(vcpu, Work.STATUS, None, self.by_id[aid])
 
     def _to_device_model(self, vcpu, kind: Work, req, att):
-        att.access_waiters.append(vcpu)
+        self.hv.wait_ioreq(vcpu, att)
         self.count(att, att.access_what)
-        self.inbox.put(kind, req, att)
+        self.inbox.put(kind, req, att, vcpu)
         self.wake_backend()
         return att.exit_cost, True
 
@@ -331,7 +331,7 @@ class IOSystem:
             if not batch:
                 yield vcpu.halt()
                 continue
-            for kind, req, att in batch:
+            for kind, req, att, accessor in batch:
                 yield Behalf(att.domain.dom)
                 path = att.io_path
                 if kind is Work.REQUEST:
@@ -339,7 +339,7 @@ class IOSystem:
                 elif kind is Work.COMPLETE:
                     yield from path.serve_completion(self, att, req)
                 else:  # Work.ACCESS, Work.STATUS (req None)
-                    yield from path.serve_access(self, att, req)
+                    yield from path.serve_access(self, att, req, accessor)
 
     def in_flight(self) -> int:
         """Requests issued (their first step performed) and not yet completed to the guest."""
@@ -407,7 +407,7 @@ class IOSystem:
                 None,
             )
             slot = next((a for a in self.by_id.values() if vcpu in a.waiting), None)
-            model = next((a for a in self.by_id.values() if vcpu in a.access_waiters), None)
+            model = vcpu.ioreq
             if model is not None:  # e.g. the interrupt handler's status read, which
                 # comes before the handler takes the answered request
                 out[vcpu] = (
@@ -490,7 +490,6 @@ class Attachment:
         self.ring = Ring(slots) if slots is not None else None
         self.waiting: list[VCpu] = []
         self.answered: list[IORequest] = []
-        self.access_waiters: list[VCpu] = []
         self._accesses: dict[int, int] = {}
         cm = domain.compiled
         mode = domain.mode.kind
@@ -513,12 +512,6 @@ class Attachment:
         if n <= 0:
             self._accesses.pop(req.id, None)
         return max(n, 0)
-
-    def release_access(self, hv) -> None:
-        """The device model answered the oldest access waiting: its vCPU resumes (no
-        interrupt: an ioreq's completion is not one)."""
-        if self.access_waiters:
-            hv.wake(self.access_waiters.pop(0))
 
     # --- what the guest executes ------------------------------------------------------
     def submit(
