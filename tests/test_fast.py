@@ -14,7 +14,10 @@ The bounds (issue 13):
 - Request and I/O latency p50 and p99 within 10% (each entry's replicas pooled). On
   kv-latency, whose requests take 15-30 us, the p99s differ by up to 20% for requests and
   40% for I/O: the fast level replays each stage's median and leaves out the variation
-  of the guests' and backends' wake-ups (model/fast/calibrate.py).
+  of the guests' and backends' wake-ups (model/fast/calibrate.py); beside its emulated
+  guest, by up to 30% (the device model's work after an answer is a tail there).
+- HVM guests on emulated devices, sharing pCPUs: hypervisor and transition time within
+  15% and 10% (the fast level counts fewer world switches).
 """
 
 from __future__ import annotations
@@ -52,7 +55,9 @@ def _rel(a, b):
     return abs(b - a) / abs(a)
 
 
-def _check(exact, fast, p99_request=0.10, p99_io=0.10, p50_io=0.10):
+def _check(exact, fast, p99_request=0.10, p99_io=0.10, p50_io=0.10, cpu_bound=None):
+    """The bounds of the module's docstring (``cpu_bound``: a category's own, if stated)."""
+    cpu_bound = cpu_bound or {}
     a, b = exact.summary, fast.summary
     assert b["reproducibility"]["fidelity"] == "fast"
     pooled: dict[str, list[dict]] = {}
@@ -62,7 +67,8 @@ def _check(exact, fast, p99_request=0.10, p99_io=0.10, p50_io=0.10):
         cpu = sum(g["cpu_s"].values())
         for k, v in g["cpu_s"].items():
             if v >= 0.05 * cpu:
-                assert _rel(v, h["cpu_s"][k]) <= 0.03, (name, k, v, h["cpu_s"][k])
+                assert _rel(v, h["cpu_s"][k]) <= cpu_bound.get(k, 0.03), (name, k, v,
+                                                                          h["cpu_s"][k])
         assert _rel(cpu, sum(h["cpu_s"].values())) <= 0.01, name
         if g.get("app"):
             assert _rel(g["app"]["served_per_s"], h["app"]["served_per_s"]) <= 0.02, name
@@ -71,7 +77,7 @@ def _check(exact, fast, p99_request=0.10, p99_io=0.10, p50_io=0.10):
         y = {k: sum(r[1].get(k, 0) for r in rows) for k in rows[0][0]}
         for k, v in x.items():
             if v >= 0.01 * sum(x.values()):
-                assert _rel(v, y[k]) <= 0.03, (spec, k, v, y[k])
+                assert _rel(v, y[k]) <= cpu_bound.get(k, 0.03), (spec, k, v, y[k])
     for spec, x in a["app"]["groups"].items():  # latencies: each entry's replicas pooled
         y = b["app"]["groups"][spec]
         for q, bound in (("p50_ms", 0.10), ("p99_ms", p99_request)):
@@ -109,6 +115,31 @@ def test_kv_latency_at_both_levels_within_its_stated_bounds():
     _check(*_pair(_kv_without_the_emulated_guest()), p99_request=0.20, p99_io=0.40)
 
 
+def test_kv_latency_with_its_emulated_guest_at_both_levels_within_its_stated_bounds():
+    """The emulated guest's vCPU waits for the device model on each register access: its
+    request p50 within 10%, p99 within 20%; beside it the other guests' p99s come out up
+    to 27% low (seeds 1-4; 1-17% without it): the device model's work after each answer
+    is a tail at the fast level, which their backend work preempts."""
+    exact, fast = _pair(load_scenario(KV, ["duration=150ms"]))
+    _check(exact, fast, p99_request=0.30, p99_io=0.45)
+    x, y = (r.summary["app"]["groups"]["kv-emulated"]["latency"] for r in (exact, fast))
+    assert _rel(x["p99_ms"], y["p99_ms"]) <= 0.20
+    parts = fast.summary["app"]["groups"]["kv-emulated"]["parts_ms"]
+    assert parts["vcpu_blocked"] > parts["user"]  # the accesses' waits, as at the exact level
+
+
+def test_a_reduced_hvm_web_host_with_emulated_devices_within_its_stated_bounds():
+    """Its p50 and p99 within 5% here; a received packet's I/O p99 within 20% (17% low
+    over 300 ms); its transition and hypervisor time (VM exits and world switches: 6-7%
+    and 3% of its CPU) up to 8% and 13% low: the fast level counts fewer world switches
+    (405 against 726), its vCPUs keeping their last pCPU where the credit scheduler runs
+    the device model on the pCPU a waiting guest left."""
+    _check(*_pair(load_scenario(WEB, ["duration=120ms", "record.warmup=20ms",
+                                      "guests.web.count=4", "host.pcpus=2",
+                                      "guests.web.mode=hvm", "guests.web.os=unmodified"])),
+           p99_io=0.20, cpu_bound={"transition": 0.10, "hypervisor": 0.15})
+
+
 def test_every_fast_request_s_parts_add_up_to_its_latency_exactly():
     r = simulate(load_scenario(WEB, ["fidelity=fast", "duration=80ms", "record.warmup=10ms"]))
     t = r.app_requests
@@ -135,9 +166,9 @@ def test_the_fast_ledger_conserves_every_cycle_and_counts_the_world_switches():
 
 
 def test_a_scenario_the_fast_level_does_not_run_is_refused_with_the_reason(capsys):
-    with pytest.raises(PvsimError, match=r"guests\[3\]\.devices\[0\]\.path: the fast level "
-                       r"follows .* not emulated"):
-        load_scenario(KV, ["fidelity=fast"])
+    with pytest.raises(PvsimError, match=r"guests\[0\]\.workload\.params: a response of "
+                       r"218173 bytes is 4 packets of at most 65536 bytes"):  # the trace's
+        load_scenario(str(ROOT / "scenarios" / "trace-replay.yaml"), ["fidelity=fast"])
     assert main(["run", str(ROOT / "scenarios" / "microbench.yaml"), "--fidelity", "fast"]) == 2
     err = capsys.readouterr().err
     assert "workload is kernel_build: run it with fidelity: exact" in err
@@ -206,9 +237,39 @@ def test_a_vcpu_waiting_for_a_pcpu_gets_the_first_one_a_tail_frees():
     env.run(until=5000)
     eng.settle(env.now)
     assert log == [("C", 210), ("D", 400)]
-    assert c.runstate_at(env.now) == (5, 190)  # it waited from 20 to 210
+    assert c.runstate_at(env.now) == (5, 190, 0)  # it waited from 20 to 210
     ledger = eng.ledger()
     assert ledger[:, 1:, 0].sum(axis=0).tolist() == [1110, 210, 5, 5]  # every cycle once
+
+
+def test_a_held_vcpu_runs_nothing_until_each_of_its_holds_is_released():
+    """A vCPU held at the end of its burst (t=10: an emulated access, twice over) runs
+    nothing posted meanwhile (t=20) until both holds are released (t=40, t=50); the time
+    held is its own in the runstate (exact times)."""
+    from model.categories import N_CATEGORIES
+    from model.clock import Environment
+    from model.fast.engine import Burst, Cpu, Engine
+
+    env = Environment()
+    eng = Engine(env, 1, 1)
+    a = eng.add(Cpu(eng, 0, 1, "A"))
+    log = []
+
+    def w(n: int):
+        c = np.zeros(N_CATEGORIES, np.int64)
+        c[0] = n
+        return eng.work(c)
+
+    def at(t, f):
+        env.timeout(t).callbacks.append(lambda _e: f())
+
+    a.post(Burst(w(10), lambda t: (eng.hold(a), eng.hold(a))))
+    at(20, lambda: a.post(Burst(w(5), None, begin=lambda t: log.append(("run", t)))))
+    at(40, lambda: eng.release(a))
+    at(50, lambda: eng.release(a))
+    env.run(until=100)
+    assert log == [("run", 50)]
+    assert a.runstate_at(env.now) == (15, 0, 40)  # running, runnable, held (10 to 50)
 
 
 def test_a_two_vcpu_server_s_parts_are_never_negative():

@@ -75,6 +75,10 @@ class ArrivalSpec(BaseModel):
         """The long-run arrival rate (requests per second), if it is known in advance."""
         return None
 
+    def sizes(self) -> frozenset[int]:
+        """The request sizes the source gives (``NO_SIZE``: the workload's own)."""
+        return frozenset({NO_SIZE})
+
 
 class OpenArrivals(ArrivalSpec):
     """An open-loop source."""
@@ -204,6 +208,9 @@ class TraceArrivals(OpenArrivals):
     def mean_rate_per_s(self):
         t = self.trace()
         return len(t) / t.duration_s if t.duration_s > 0 else None
+
+    def sizes(self):
+        return frozenset(self.trace().sizes.tolist()) or frozenset({NO_SIZE})
 
 
 class Closed(ArrivalSpec):

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 _USER, _KERNEL, _WALK, _VIRT = PART["user"], PART["kernel"], PART["page_walk"], PART["virt"]
 _PCPU, _BLOCKED, _RUNQ = PART["pcpu_wait"], PART["vcpu_blocked"], PART["run_queue"]
-_RESPONSE, _RING = STAGES.index("response"), STAGES.index("ring")
+_RESPONSE, _RING, _QUEUED = (STAGES.index(s) for s in ("response", "ring", "queued"))
 
 
 class Wait:
@@ -283,8 +283,9 @@ class Server:
 
     def block(self, w: Worker, now: int) -> None:
         w.rs_blocked = self.close_stretch(w, now)
-        if w.app.stretches is not None:
-            w.app.stretches[-1][-1] = now - w.waiting.times()[_RING]
+        if w.app.stretches is not None:  # from the end of the submission: on the ring, or
+            t = w.waiting.t                # (emulated) at the device, the doorbell answered
+            w.app.stretches[-1][-1] = now - (t[_RING] if t[_RING] >= 0 else t[_QUEUED])
         w.blocked_at = now
         w.state = WorkerState.BLOCKED
         if w.waiting.done:  # another vCPU took its completion meanwhile

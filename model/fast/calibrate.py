@@ -43,7 +43,7 @@ import numpy as np
 from ..categories import N_CATEGORIES
 from ..errors import PvsimError
 from ..hardware import load_profile
-from ..io.paths import PATHS
+from ..io.paths import PATHS, EmulatedPath
 from ..io.system import IOParams
 from ..modes import is_modified
 
@@ -87,6 +87,9 @@ class GuestCosts:
         Per I/O request: the driver domain's, the same keys.
     requests : int
         Requests measured.
+    trip : float
+        The mean time the guest's vCPU waits for the device model to answer one
+        register access of an emulated device (0: it has none), cycles.
     """
 
     stretches: dict[int, np.ndarray]
@@ -99,11 +102,13 @@ class GuestCosts:
     guest_rates: dict[str, float]
     dom0_rates: dict[str, float]
     requests: int
+    trip: float = 0.0
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
         meta = {"guest_rates": self.guest_rates, "dom0_rates": self.dom0_rates,
-                "requests": self.requests, "dom0_behalf": self.dom0_behalf}
+                "requests": self.requests, "dom0_behalf": self.dom0_behalf,
+                "trip": self.trip}
         np.savez(buf, per_io=self.per_io, dom0_unit=self.dom0_unit, cold=self.cold,
                  dom0_cold=self.dom0_cold,
                  **{f"stage:{k}": v for k, v in self.stages.items()},
@@ -120,7 +125,7 @@ class GuestCosts:
                        z["dom0_cold"],
                        {k[6:]: z[k] for k in z.files if k.startswith("stage:")},
                        meta["guest_rates"], meta["dom0_rates"],
-                       meta["requests"])
+                       meta["requests"], meta["trip"])
 
 
 @functools.cache
@@ -192,14 +197,19 @@ def costs_of(s, index: int) -> GuestCosts:
     return costs
 
 
-def backend_units(path: str, p: IOParams, inbound: bool, write: bool) -> tuple[int, int]:
-    """The backend's work for one I/O request on ``path``: (taking it from the ring,
-    answering it), in instructions (a packet received is answered with a copy)."""
+def backend_units(path: str, p: IOParams, inbound: bool, write: bool) -> tuple[int, int, int]:
+    """The driver domain's work for one I/O request on ``path``, in instructions:
+    (taking it from the ring, or emulating its submission's register accesses and
+    starting it; answering it, a packet received with a copy; emulating the accesses of
+    the guest's interrupt handler to the device's status)."""
     io_path = PATHS[path]
     if not io_path.via_driver_domain:
-        return 0, 0
+        return 0, 0, 0
     answer = io_path.response_work(p) + (p.netback_rx_copy if inbound else 0)
-    return (0 if inbound else io_path.request_work(p)), answer
+    if isinstance(io_path, EmulatedPath):
+        take = io_path.device_model_accesses(p) * p.device_model_access + p.device_model_request
+        return (0 if inbound else take), answer, p.status_accesses * p.device_model_access
+    return (0 if inbound else io_path.request_work(p)), answer, 0
 
 
 @dataclass
@@ -213,6 +223,7 @@ class _Run:
     requests: list
     n_io: int
     units: int
+    trip: float
     behalf: float
     switches_in: tuple[int, int]
     guest_rates: dict[str, float]
@@ -241,19 +252,25 @@ def _calibration_run(c, entry: str) -> _Run:
                                "with fidelity: exact")
     b = rec.io.brief
     mine = b["guest"] == dom.dom
-    units = 0
+    units = trips = 0
     for a in io_.attachments.values():
         for write in (False, True):
             n = int((mine & (b["device"] == a.device.index) & (b["write"] == write)).sum())
             inbound = a.device.kind == "nic" and not write  # a packet received
             units += n * sum(backend_units(a.path, io_.p, inbound, write))
+            if isinstance(PATHS[a.path], EmulatedPath):  # its accesses, and the handler's
+                trips += n * ((0 if inbound else PATHS[a.path].device_model_accesses(io_.p))
+                              + io_.p.status_accesses)
+    from ..app.requests import PART
+
+    blocked = sum(q.parts[PART["vcpu_blocked"]] for q in reqs)
     stages = _stages(rec, dom.dom, reqs)
     cycles = lambda d: (sum(rec.vcpu_cycles(v.uid) for v in d.vcpus).astype(np.float64)  # noqa: E731
                         if d is not None else np.zeros(N_CATEGORIES))
     dd_cycles = cycles(dd)
     n_io = int(mine.sum())
     return _Run(
-        cycles(dom), dd_cycles, reqs, n_io, units,
+        cycles(dom), dd_cycles, reqs, n_io, units, blocked / trips if trips else 0.0,
         float(rec.behalf_cycles[rec.domains.row_of(dom.dom)]) / max(dd_cycles.sum(), 1),
         _switches_in(rec, [{v.uid for v in dom.vcpus},
                            {v.uid for v in dd.vcpus} if dd is not None else set()]),
@@ -354,7 +371,8 @@ def measure(s, index: int) -> GuestCosts:
         more = c - w * (n_cold / n_warm) - cold.switches_in[side] * ws
         extra.append(np.maximum(more, 0) / max(cold.switches_in[side], 1))
     return GuestCosts(stretches, per_io, dom0_unit, warm.behalf, extra[0], extra[1],
-                      warm.stages, warm.guest_rates, warm.dd_rates, len(warm.requests))
+                      warm.stages, warm.guest_rates, warm.dd_rates, len(warm.requests),
+                      warm.trip)
 
 
 def world_switch(mode: str, hw, modified_os: bool = True) -> np.ndarray:

@@ -18,7 +18,9 @@ cycles by category the exact engine measured (:mod:`model.fast.calibrate`).
   first served, for one; with none left it halts and gives its pCPU to the next waiting
   vCPU. A pCPU taking another vCPU than the one it ran last is a
   world switch: the vCPU pays its cost (and, where its mode flushes the TLB, the measured
-  cost of running cold) before its next burst.
+  cost of running cold) before its next burst. A vCPU *held* (:meth:`Engine.hold`:
+  waiting in the hypervisor for the device model to answer an emulated register access)
+  halts and runs nothing, its tails included, until each hold is released.
 
 Not modelled at this level (the exact level has them): preemption of a burst (credit
 slices and boost, an interrupt in the middle of a stretch), the credit scheduler's
@@ -36,7 +38,7 @@ from ..accounting import split
 from ..categories import N_CATEGORIES
 from ..series import Level
 
-_IDLE, _RUNNABLE, _RUNNING = 0, 1, 2
+_IDLE, _RUNNABLE, _RUNNING, _HELD = 0, 1, 2, 3
 _FOLD = 64  # distinct works counted for a (pCPU, vCPU) before they are added up
 
 
@@ -83,7 +85,7 @@ class Cpu:
 
     __slots__ = ("engine", "uid", "dom", "name", "bursts", "state", "since", "time",
                  "pcpu", "last", "cur", "then", "t0", "busy", "switch", "tail", "in_tail",
-                 "gen", "lead", "tail_end", "runs")
+                 "gen", "lead", "tail_end", "runs", "held")
 
     def __init__(self, engine: Engine, uid: int, dom: int, name: str,
                  bursts: deque | None = None) -> None:
@@ -92,7 +94,10 @@ class Cpu:
         #: its bursts to run (the driver domain's vCPUs share one queue)
         self.bursts: deque[Burst] = deque() if bursts is None else bursts
         self.state, self.since = _IDLE, 0
-        self.time = [0, 0, 0]  # cycles idle, runnable, running (up to ``since``)
+        self.time = [0, 0, 0, 0]  # cycles idle, runnable, running, held (up to ``since``)
+        #: it waits in the hypervisor (for the device model's answer to an emulated
+        #: register access): it runs nothing while held (holds not yet released)
+        self.held = 0
         self.pcpu = -1
         self.last = -1  # the pCPU it ran on last
         self.cur: list[Work] | None = None  # what it runs now, and then
@@ -110,18 +115,20 @@ class Cpu:
         #: the runs of each work counted on its pCPU now (the engine's, for that pCPU)
         self.runs: dict[int, int] = {}
 
-    def runstate_at(self, now: int) -> tuple[int, int]:
-        """Cycles running and runnable from time 0 to ``now`` (``now`` may be ahead of
-        the clock while it runs a burst to its end)."""
+    def runstate_at(self, now: int) -> tuple[int, int, int]:
+        """Cycles running, runnable and held (:attr:`held`, halted meanwhile) from time 0
+        to ``now`` (``now`` may be ahead of the clock while it runs a burst to its end)."""
         if self.tail_end >= 0:
             self.engine.catch_up(self)
-        t = self.time
-        run, wait = t[_RUNNING], t[_RUNNABLE]
-        if self.state == _RUNNING:
+        t, state = self.time, self.state
+        run, wait, held = t[_RUNNING], t[_RUNNABLE], t[_HELD]
+        if state == _RUNNING:
             run += now - self.since
-        elif self.state == _RUNNABLE:
+        elif state == _RUNNABLE:
             wait += now - self.since
-        return run, wait
+        elif state == _HELD:
+            held += now - self.since
+        return run, wait, held
 
     def _set(self, state: int, now: int) -> None:
         if self.busy is not None and (state == _RUNNING) != (self.state == _RUNNING):
@@ -136,7 +143,7 @@ class Cpu:
             self.engine.catch_up(self)
         if self.state == _IDLE:
             self.engine.wake(self)
-        elif self.in_tail:
+        elif self.in_tail and not self.held:
             self.engine.preempt_tail(self)
 
 
@@ -227,6 +234,22 @@ class Engine:
             self.waiting.append(cpu)
             self._time_a_tail(now)
 
+    def hold(self, cpu: Cpu) -> None:
+        """``cpu`` waits in the hypervisor from the end of the burst under way (whose
+        ``then`` calls this): it halts, and runs nothing, its tails included, until each
+        hold is released (:meth:`release`; its bursts posted meanwhile wait)."""
+        cpu.held += 1
+
+    def release(self, cpu: Cpu) -> None:
+        """One of ``cpu``'s holds ends (now); with none left it runs what it has."""
+        cpu.held -= 1
+        if not cpu.held and cpu.state == _HELD:
+            now = self.env.now
+            if cpu.bursts or cpu.tail:
+                self.wake(cpu)
+            else:
+                cpu._set(_IDLE, now)
+
     def offer(self, cpus: list[Cpu]) -> None:
         """A burst was put on the queue that ``cpus`` share (the driver domain's): one of
         them about to halt (running its tails) takes it, else an idle one wakes if the
@@ -274,7 +297,7 @@ class Engine:
         bursts = cpu.bursts
         run: list[Work] = []  # what runs back to back from now, ending at ``t``
         t = now
-        while bursts:
+        while bursts and not cpu.held:
             b = bursts.popleft()
             if cpu.lead:  # a world switch runs first
                 cpu.lead = False
@@ -300,6 +323,9 @@ class Engine:
         if t > now:  # what ran back to back ends then
             self._start(cpu, run, None, t - now, now)
             return
+        if cpu.held:  # it waits in the hypervisor
+            self._halt(cpu, now, _HELD)
+            return
         if cpu.tail:  # its tails, until a burst preempts them
             run, cpu.tail = cpu.tail, []
             cpu.in_tail = True
@@ -313,13 +339,13 @@ class Engine:
             return
         self._halt(cpu, now)
 
-    def _halt(self, cpu: Cpu, t: int) -> None:
-        """``cpu`` has nothing left (since ``t``): it halts, and its pCPU goes to the
-        next waiting vCPU (now), or is free."""
+    def _halt(self, cpu: Cpu, t: int, state: int = _IDLE) -> None:
+        """``cpu`` has nothing left, or is held (``state``), since ``t``: it halts, and
+        its pCPU goes to the next waiting vCPU (now), or is free."""
         p = cpu.pcpu
         cpu.pcpu = -1
         self.on[p] = None
-        cpu._set(_IDLE, t)
+        cpu._set(state, t)
         if self.waiting:
             self._run(self.waiting.popleft(), p, self.env.now)
             if self.waiting:

@@ -62,6 +62,7 @@ class Guest:
         self.workers = params.workers
         self.requests = params.requests
         self.devices, self.paths = host.attachments(spec)
+        self.emulated = book.emulated
         nic = self.devices.get("nic")
         self._packet = packet_bytes(getattr(nic, "max_request_bytes", None))
         self._plan = PLANS[spec.workload.profile]
@@ -125,13 +126,14 @@ class FastHost:
             g = s.guests[i]
             nic = self.attachments(g)[0].get("nic")
             want = shapes(g.workload.profile, dict(g.workload.params),
-                          packet_bytes(getattr(nic, "max_request_bytes", None)))
+                          packet_bytes(getattr(nic, "max_request_bytes", None)),
+                          g.workload.params.arrivals.sizes())
             if not want <= set(c.stretches):
                 raise CalibrationError(
                     f"guest entry {g.name!r}: its calibration run ({c.requests} requests) "
                     f"served none with {sorted(want - set(c.stretches))} stretches (it saw "
                     f"{sorted(c.stretches)}): a request kind too rare to measure "
-                    "(miss_ratio?); run it with fidelity: exact")
+                    "(miss_ratio? a trace's largest requests?); run it with fidelity: exact")
         books = {i: CostBook(self.engine, c, self.attachments(s.guests[i])[1],
                              world_switch(s.guests[i].mode, self.hw,
                                           is_modified(s.guests[i].os)), self.io_p)
@@ -203,6 +205,55 @@ class FastHost:
         wake = g.book.stage(cls, write)[1]
         self._dd_burst(g, g.book.backend(cls, write, False, False), lambda t: dev.submit(req),
                        begin=lambda t: req.stamp("backend", t + wake))
+
+    def submit_emulated(self, g: Guest, req: IORequest, answered, cpu: Cpu, resumed) -> None:
+        """A guest's I/O request on an emulated device, issued now by its vCPU ``cpu``:
+        its register accesses go to the device model one after the other, ``cpu`` held
+        meanwhile, the last one starting it (then ``resumed(t)``). The device serves it,
+        the device model answers: ``answered(req, now)``."""
+        req.on_done = lambda r: self.answer(r, False, lambda t: answered(r, t))
+        _, cls, write = req.tag
+        self.engine.hold(cpu)
+        self._access(g, cls, write, 1, req, cpu, resumed)
+
+    def _access(self, g: Guest, cls: str, write: bool, k: int, req: IORequest, cpu: Cpu,
+                resumed) -> None:
+        """The device model emulates register access ``k`` of ``req``'s submission; the
+        last one (the doorbell) starts the request on the device, and releases ``cpu``."""
+        last = k == self.io_p.emulated_accesses
+
+        def answered(t: int) -> None:
+            if not last:
+                self._access(g, cls, write, k + 1, req, cpu, resumed)
+                return
+            req.stamp("backend", t)
+            g.devices[cls].submit(req)
+            resumed(t)  # (which may hold it for the next submission)
+            self.engine.release(cpu)
+
+        self._dd_burst(g, g.book.access(last), answered)
+
+    def after_status(self, g: Guest, cls: str, cpu: Cpu, then):
+        """For the end of guest ``g``'s interrupt handler for an answer of an emulated
+        device of class ``cls``: what reads and acknowledges the device's status (each
+        access a trip to the device model, ``cpu`` held: after the handler took the
+        answer, before it ends), then calls ``then(t)`` (if not None)."""
+        def trip(k: int) -> None:
+            def answered(t: int) -> None:
+                if k < self.io_p.status_accesses:
+                    trip(k + 1)
+                    return
+                if then is not None:
+                    then(t)
+                self.engine.release(cpu)
+
+            self._dd_burst(g, g.book.status(), answered)
+
+        def handler(t: int) -> None:  # the vCPU's handler: its first status access
+            self.engine.hold(cpu)
+            trip(1)
+
+        return handler
 
     def answer(self, req: IORequest, inbound: bool, then) -> None:
         """The device finished ``req``: the backend answers the guest, then ``then(now)``."""

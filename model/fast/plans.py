@@ -76,11 +76,12 @@ def _kv(p, size, rng, packet):
 
 PLANS["web_server"] = _web
 PLANS["kv_store"] = _kv
-#: Each plan's response, in bytes (the exact level blocks once per packet sent when the
-#: response needs more than one: the fast level's phases assume one, :mod:`model.fast.scope`).
-RESPONSE_BYTES: dict[str, Callable[[Any], int]] = {
-    "web_server": lambda p: p.response_bytes,
-    "kv_store": lambda p: p.value_bytes + 32,
+#: Each plan's response to a request of ``size`` (-1: the workload's own), in bytes (the
+#: exact level blocks once per packet sent when the response needs more than one: the
+#: fast level's phases assume one, :mod:`model.fast.scope`).
+RESPONSE_BYTES: dict[str, Callable[[Any, int], int]] = {
+    "web_server": lambda p, size: size if size >= 0 else p.response_bytes,
+    "kv_store": lambda p, size: (size if size >= 0 else p.value_bytes) + 32,
 }
 
 
@@ -94,9 +95,11 @@ class _Draw:
         return self.x
 
 
-def shapes(profile: str, params: Mapping[str, Any], packet: int) -> set[int]:
+def shapes(profile: str, params: Mapping[str, Any], packet: int,
+           sizes: frozenset[int] = frozenset({-1})) -> set[int]:
     """The stretches a request of workload ``profile`` can have (its phases + 1), each
-    draw of its plan taken at both ends of its range.
+    draw of its plan taken at both ends of its range, for each of the request ``sizes``
+    its source gives (-1: the workload's own).
 
     Examples
     --------
@@ -106,4 +109,5 @@ def shapes(profile: str, params: Mapping[str, Any], packet: int) -> set[int]:
     [2]
     """
     plan = PLANS[profile]
-    return {len(plan(params, -1, _Draw(x), packet)) + 1 for x in (0.0, 1.0 - 1e-12)}
+    return {len(plan(params, size, _Draw(x), packet)) + 1
+            for size in sizes for x in (0.0, 1.0 - 1e-12)}

@@ -135,6 +135,9 @@ def _state(h, c) -> VcpuState:
         return VcpuState(c.name, State.RUNNING, f"on pCPU {c.pcpu}")
     if c.state == 1:
         return VcpuState(c.name, State.RUNNABLE, "waiting for a pCPU")
+    if c.held:
+        return VcpuState(c.name, State.WAITING, "the device model's answer to an emulated "
+                         "register access", c.since)
     if c.dom == h.dd_dom:
         return VcpuState(c.name, State.IDLE, "a daemon with nothing to do")
     server = next(s for s in h.servers if c in s.guest.cpus)

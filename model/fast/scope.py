@@ -3,8 +3,9 @@
 The fast level (:mod:`model.fast`) runs hosts whose every guest serves requests with a
 workload that has a plan (:data:`model.fast.plans.PLANS`: ``web_server``, ``kv_store``),
 from an open-loop source or closed-loop users, through I/O paths with a ring or none (``direct``,
-``passthrough``, ``pv``, ``virtio``, ``vhost``), behind a pv driver domain. Anything else
-is refused with the reason, before the run: run it at ``fidelity: exact``.
+``passthrough``, ``pv``, ``virtio``, ``vhost``) or an emulated device (``emulated``: the
+vCPU waits for the device model on each register access), behind a pv driver domain.
+Anything else is refused with the reason, before the run: run it at ``fidelity: exact``.
 
 Examples
 --------
@@ -21,9 +22,9 @@ from ..io.devices import DEVICE_KINDS
 from ..modes import MODES
 from .plans import PLANS, RESPONSE_BYTES, packet_bytes
 
-#: The I/O paths whose structure the fast level follows (a request, a ring or none,
-#: the device, an answer).
-PATHS = ("direct", "passthrough", "pv", "virtio", "vhost")
+#: The I/O paths whose structure the fast level follows (a request, a ring or none or
+#: the device model's register accesses, the device, an answer).
+PATHS = ("direct", "passthrough", "pv", "virtio", "vhost", "emulated")
 _EXACT = "run it with fidelity: exact"
 
 
@@ -50,19 +51,19 @@ def problems(s) -> list[tuple[tuple, str]]:
         if g.cap:
             out.append((("guests", i, "cap"), f"the fast level does not cap CPU; {_EXACT}"))
         packet = _packet(s, g)
-        size = RESPONSE_BYTES[w.profile](w.params)
+        size = max(RESPONSE_BYTES[w.profile](w.params, n) for n in w.params.arrivals.sizes())
         if size > packet:
             out.append((("guests", i, "workload", "params"), (
                 f"a response of {size} bytes is {-(-size // packet)} packets of at most "
-                f"{packet} (a NIC without segmentation offload): the fast level replays one "
+                f"{packet} bytes (its NIC's largest): the fast level replays one "
                 f"stretch per phase of I/O, the exact level's worker blocks once per packet; "
                 f"{_EXACT}")))
         for j, a in enumerate(g.devices):
             path = a.path or MODES[g.mode].default_path
             if path not in PATHS:
                 out.append((("guests", i, "devices", j, "path"), (
-                    f"the fast level follows the {', '.join(PATHS)} paths, not {path} (its "
-                    f"vCPU waits for the device model on each access); {_EXACT}")))
+                    f"the fast level follows the {', '.join(PATHS)} paths, not {path} (a "
+                    f"hosted VMM's world switches to its host OS); {_EXACT}")))
     return out
 
 

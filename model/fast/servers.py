@@ -23,12 +23,14 @@ from ..app.requests import PART, WAIT_PART, AppLog, AppRequest, cpu_parts
 from ..categories import (
     N_CATEGORIES,
 )
+from ..io.paths import PATHS, EmulatedPath
 from ..io.requests import IORequest
 from .calibrate import CalibrationError, backend_units, stage_key
 from .engine import Burst, Cpu, Work
 
 _USER, _KERNEL, _WALK, _VIRT = PART["user"], PART["kernel"], PART["page_walk"], PART["virt"]
 _PCPU, _RUNQ, _RECEIVE = PART["pcpu_wait"], PART["run_queue"], PART["receive"]
+_BLOCKED = PART["vcpu_blocked"]
 _SUBMIT, _WAKE, _TO_DEVICE, _ANSWER, _TAKE, _RESUME = range(6)  # calibrate.STAGE_NAMES
 
 
@@ -129,12 +131,16 @@ class Server:
             rs = cpu.runstate_at(t)
             req.parts[_RUNQ] += rs[0] - rs0[0]
             req.parts[_PCPU] += rs[1] - rs0[1]
+            req.parts[_BLOCKED] += rs[2] - rs0[2]
             if t > self.env.now and self.shared:  # another vCPU's workers may look first
                 self.env.call_later(t - self.env.now, lambda _e: self._queue(req, cpu))
             else:  # only this vCPU's workers look at the queue, after this handler
                 self._queue(req, cpu)
 
-        cpu.post(Burst(work, None, begin=received))  # its worker runs after all of it
+        # its worker runs after all of the handler (an emulated NIC's status read too)
+        g = self.guest
+        cpu.post(Burst(work, self.host.after_status(g, "nic", cpu, None)
+                       if g.emulated["nic"] else None, begin=received))
 
     def _queue(self, req: AppRequest, cpu: Cpu) -> None:
         """``req`` joins the accept queue (or is dropped), and wakes an idle worker,
@@ -219,24 +225,49 @@ class Worker:
             return
         phase = self.phases[self.k]
         self.kind = phase[0][0]
-        self.blocked, self.pending = now + post, len(phase)  # it blocks after ``post``
-        run, wait = self.cpu.runstate_at(now)  # ... running all that while
-        self.rs_blocked = (run + post, wait)
-        host, g = s.host, s.guest
-        for cls, size, write in phase:  # issued as the stretch's submission work began
-            io = host.new_io(g, cls, size, write, now - s.book.submit(cls, write, self.k,
-                                                                         self.stretches))
+        self.pending = len(phase)
+        self._issue(0, now, None)
+
+    def _issue(self, i: int, now: int, rs_issued) -> None:
+        """Issue the phase's I/O from its ``i``-th on, now; one on an emulated device
+        holds the vCPU for its register accesses (from the runstate ``rs_issued``) and
+        issues the rest when it is released. Then the worker blocks, after the stretch's
+        ``post`` cycles."""
+        s = self.server
+        host, g, phase = s.host, s.guest, self.phases[self.k]
+        while i < len(phase):
+            cls, size, write = phase[i]
+            # the first issued as the stretch's submission work began
+            ahead = s.book.submit(cls, write, self.k, self.stretches) if i == 0 else 0
+            i += 1
+            io = host.new_io(g, cls, size, write, now - ahead)
+            if g.emulated[cls]:
+                rs = rs_issued or self.cpu.runstate_at(now)
+                host.submit_emulated(g, io, self._io_answered, self.cpu,
+                                     lambda t, i=i, rs=rs: self._issue(i, t, rs))
+                return
             host.submit(g, io, self._io_answered)
+        post = self.stretches[self.k][3]
+        self.blocked = now + post  # it blocks after ``post`` cycles, running all that while
+        run, wait, held = self.cpu.runstate_at(now)
+        if rs_issued is not None:  # held by its submissions meanwhile
+            self.req.parts[_BLOCKED] += held - rs_issued[2]
+        self.rs_blocked = (run + post, wait, held)
 
     def _io_answered(self, io: IORequest, now: int) -> None:
         """One of the phase's I/O requests reached the guest: its vCPU handles it (takes
         it ``take`` into the handler; the worker runs again after ``path``)."""
         self.answered = now
         self.rs0 = self.cpu.runstate_at(now)
-        _, cls, write = io.tag
+        g, cls, write = io.tag
         path, tail, take = self.server.book.completion(cls, write)
-        self.cpu.post(Burst(path, self._handled, tail=tail, local=True,
-                            begin=lambda t: self.server.host.complete(io, t + take)))
+        host = self.server.host
+        if g.emulated[cls]:  # its status reads go to the device model (at their time)
+            self.cpu.post(Burst(path, host.after_status(g, cls, self.cpu, self._handled),
+                                tail=tail, begin=lambda t: host.complete(io, t + take)))
+            return
+        self.cpu.post(Burst(path, self._handled, tail=tail, local=True,  # the worker's own
+                            begin=lambda t: host.complete(io, t + take)))
 
     def _handled(self, now: int) -> None:
         self.pending -= 1
@@ -257,6 +288,7 @@ class Worker:
         rs = self.cpu.runstate_at(now)
         p[_RUNQ] += rs[0] - rs0[0]
         p[_PCPU] += rs[1] - rs0[1]
+        p[_BLOCKED] += rs[2] - rs0[2]
         self.k += 1
         self._stretch()
 
@@ -289,6 +321,9 @@ class CostBook:
         self._dd: dict = {}
         self._stages: dict[tuple[str, bool], tuple[int, ...]] = {}
         self._paths, self._io_params = paths, io_params
+        #: by device class: whether the guest's vCPU waits for the device model on each
+        #: register access (an emulated device)
+        self.emulated = {cls: isinstance(PATHS[p], EmulatedPath) for cls, p in paths.items()}
         self.stretches: dict[int, list] = {}
         for n, table in costs.stretches.items():
             rows = []
@@ -303,6 +338,31 @@ class CostBook:
                 rows.append(tuple(row))
             self.stretches[n] = rows
 
+    def access(self, start: bool) -> tuple:
+        """The device model's work for one register access of an emulated device's
+        submission (``start``: the doorbell, which also starts the request): what the
+        guest's vCPU waits for (the calibrated round trip), and the rest (a tail)."""
+        p = self._io_params
+        return self._unit_work(("access", start), p.device_model_access
+                               + (p.device_model_request if start else 0))
+
+    def status(self) -> tuple:
+        """The same for one access of the guest's interrupt handler to an emulated
+        device's status registers."""
+        return self._unit_work(("status",), self._io_params.device_model_access)
+
+    def _unit_work(self, key: tuple, units: int) -> tuple:
+        """The driver domain's work of ``units`` instructions of backend work, split at
+        the calibrated round trip of one register access (what the guest waits for),
+        once per ``key``."""
+        out = self._dd.get(key)
+        if out is None:
+            w = self.engine.work(np.rint(self.costs.dom0_unit * units), self.costs.dom0_behalf)
+            trip = int(round(self.costs.trip))
+            out = self._dd[key] = self.engine.split(w, trip) if 0 < trip < w.total \
+                else (w, None)
+        return out
+
     def stage(self, cls: str, write: bool) -> tuple[int, ...]:
         """The calibrated stage durations of its I/O of device class ``cls`` in that
         direction (:data:`model.fast.calibrate.STAGE_NAMES`, whole cycles; 0 if none)."""
@@ -315,9 +375,17 @@ class CostBook:
         return out
 
     def submit(self, cls: str, write: bool, k: int, stretches) -> int:
-        """How long before the end of stretch ``k``'s path its I/O was issued."""
+        """How long before the end of stretch ``k``'s path its I/O was issued: the
+        frontend's work; on an emulated device, the guest's share of the calibrated
+        register accesses (its exits and returns, which the stretch runs before the
+        first access) too."""
         path = stretches[k][0]
-        return min(self.stage(cls, write)[_SUBMIT], path.total)
+        st = self.stage(cls, write)
+        ahead = st[_SUBMIT]
+        if self.emulated[cls]:
+            ahead = max(st[_TO_DEVICE] - self._io_params.emulated_accesses
+                        * int(round(self.costs.trip)), 0)
+        return min(ahead, path.total)
 
     def _handler(self, cls: str, write: bool, path: int) -> tuple:
         key = (cls, write, path)
@@ -345,7 +413,7 @@ class CostBook:
         key = (cls, write, inbound, answer)
         out = self._dd.get(key)
         if out is None:
-            q, a = backend_units(self._paths[cls], self._io_params, inbound, write)
+            q, a, _ = backend_units(self._paths[cls], self._io_params, inbound, write)
             units = a if answer else q
             w = self.engine.work(np.rint(self.costs.dom0_unit * units), self.costs.dom0_behalf)
             st = self.stage(cls, write)
