@@ -19,6 +19,10 @@ stretches wall time but not the CPU time a run uses. Wall times are reported as 
 
 Keys, for each ``level`` of :data:`LEVELS`:
 
+Each model runs :data:`REPEATS` times on the 64-guest host, taking turns, and the run with
+the least CPU time is the one reported (on this shared machine one run of a child varies
+by 10-30%).
+
 - ``slowdown_<level>``: engine CPU time / simulated time.
 - ``<level>_over_floor``: engine CPU time / the floor's CPU time (same host, duration).
 - ``events_per_io``: SimPy events scheduled (the engine's ``RunStats.events``, which the
@@ -98,6 +102,25 @@ reaches real time on this machine: that would need about 2 us of Python per even
 fast level's event count (``slowdown_fast`` 3.7 against the target of 1). Its peak RSS
 includes the calibration runs of the exact engine.
 
+Measured at 3ce1592 (a slower machine: the floor 4.33 CPU s against 3.50; each model's
+least of 3 runs), after ``Environment.call_later`` (no Timeout per event), intervals
+written to the time series once each, and the floor on SimPy's own environment (it had
+run on pvsim's, so pvsim's engine changes sped it up too)::
+
+    run    CPU s  slowdown  over floor  events   events/I/O  served  peak RSS
+    exact  26.45  26.4x     6.11        684439   9.64        32276   202 MB
+    fast    4.58   4.6x     1.06        284096   4.00        32276   123 MB
+    floor   4.33   4.3x     1           1375535  19.46       32122   116 MB
+
+    scaling, CPU s at 8 / 16 / 32 / 64 guests (0.1 s, least of 3):
+    exact  0.338 / 0.661 / 1.333 / 2.748   exponent 1.01
+    fast   0.052 / 0.102 / 0.208 / 0.460   exponent 1.05
+    floor  0.046 / 0.098 / 0.204 / 0.431   exponent 1.07
+
+In one process, taking turns (min of 5 runs of 0.3 s each), the fast level's CPU time
+against the floor's was 1.04 before those changes and 0.90-1.05 after (the machine's
+noise is of that order): the fast level is about as fast as the floor, not faster.
+
 Usage::
 
     python benchmarks/host_scale.py [--seconds 1.0] [--quick]
@@ -132,6 +155,8 @@ SCALING_GUESTS = (8, 16, 32, 64)
 SCALING_SECONDS = 0.1
 #: Runs of each scaling point, the least CPU time kept (short runs vary on a shared machine).
 SCALING_REPEATS = 3
+#: Runs of each model on the 64-guest host, the least CPU time kept (likewise).
+REPEATS = 3
 SEED = 1
 
 
@@ -258,8 +283,15 @@ def exponent(guests: Sequence[int], times: Sequence[float]) -> float:
 
 
 def measure(seconds: float, scaling_seconds: float) -> dict:
-    """Every run of the benchmark (each in its own subprocess) and the figures."""
-    runs = {name: _child(name, GUESTS, seconds) for name in [*LEVELS, "floor"]}
+    """Every run of the benchmark (each in its own subprocess) and the figures: of the
+    :data:`REPEATS` runs of each model, the one with the least CPU time (the machine is
+    shared), the models taking turns."""
+    runs: dict[str, dict] = {}
+    for _ in range(REPEATS):
+        for name in [*LEVELS, "floor"]:
+            r = _child(name, GUESTS, seconds)
+            if name not in runs or r["cpu_s"] < runs[name]["cpu_s"]:
+                runs[name] = r
     floor = runs["floor"]
     out: dict = {
         "benchmark": "host_scale",

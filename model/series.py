@@ -129,13 +129,17 @@ class Level:
     def set(self, now: int, value: int) -> None:
         """The level is ``value`` from ``now`` on (``now`` never decreases)."""
         if value != self.value:
-            t = self._t
-            if now > t:
-                if 0 <= self._end <= now:
-                    self._bin(now)
-                self._area += self.value * (now - t)
-                self._t = now
+            self._integrate(now)
             self.value = value
+
+    def _integrate(self, now: int) -> None:
+        """Integrate up to ``now``; the intervals that ended by then go into the bins."""
+        t = self._t
+        if now > t:
+            if 0 <= self._end <= now:
+                self._bin(now)
+            self._area += self.value * (now - t)
+            self._t = now
 
     def _bin(self, now: int) -> None:
         """The interval under way ended at or before ``now`` (the level held since
@@ -152,12 +156,7 @@ class Level:
 
     def advance(self, now: int) -> None:
         """Integrate up to ``now`` (the bins are then complete up to it)."""
-        t = self._t
-        if now > t:
-            if 0 <= self._end <= now:
-                self._bin(now)
-            self._area += self.value * (now - t)
-            self._t = now
+        self._integrate(now)
         if self._end >= 0 and self._area > self._binned:
             self.bins.put(self._k, self._area - self._binned)
             self._binned = self._area
