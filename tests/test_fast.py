@@ -105,7 +105,8 @@ def test_web_consolidation_at_both_levels_within_the_bounds():
     ["guests.web.mode=hvm", "guests.web.os=unmodified",  # virtio, the device model
      "guests.web.devices=[{device: ssd0, path: virtio}, {device: nic0, path: virtio}]"],
     ["guests.web.workload.params.arrivals={kind: closed, users: 20, think_ms: 30}"],
-], ids=["pv", "native", "hvm-virtio", "closed-loop"])
+    ["driver_domain.pinning=[0]", "guests.web.pinning=[1]"],  # dom0 on 0, the guests on 1
+], ids=["pv", "native", "hvm-virtio", "closed-loop", "pinned"])
 def test_a_reduced_web_host_at_both_levels_within_the_bounds(mode):
     _check(*_pair(load_scenario(WEB, ["duration=120ms", "record.warmup=20ms",
                                       "guests.web.count=4", "host.pcpus=2", *mode])))
@@ -240,6 +241,41 @@ def test_a_vcpu_waiting_for_a_pcpu_gets_the_first_one_a_tail_frees():
     assert c.runstate_at(env.now) == (5, 190, 0)  # it waited from 20 to 210
     ledger = eng.ledger()
     assert ledger[:, 1:, 0].sum(axis=0).tolist() == [1110, 210, 5, 5]  # every cycle once
+
+
+def test_a_pinned_vcpu_waits_for_a_pcpu_it_may_run_on():
+    """A (pinned to pCPU 0) runs from 0 to 100; B, pinned to 0 too, waits from 10 although
+    pCPU 1 is free, and runs when A halts (100); C (unpinned), waiting from 20 behind B
+    with both pCPUs busy (D took pCPU 1 at 15), gets pCPU 1 when D halts (65), not
+    pCPU 0 (exact times: each burst's start and pCPU)."""
+    from model.categories import N_CATEGORIES
+    from model.clock import Environment
+    from model.fast.engine import Burst, Cpu, Engine
+
+    env = Environment()
+    eng = Engine(env, 2, 4)
+    a, b = (eng.add(Cpu(eng, i, 1, n, allowed=(0,))) for i, n in enumerate("AB"))
+    c, d = (eng.add(Cpu(eng, i, 2, n)) for i, n in ((2, "C"), (3, "D")))
+    log = []
+
+    def w(n: int):
+        x = np.zeros(N_CATEGORIES, np.int64)
+        x[0] = n
+        return eng.work(x)
+
+    def at(t, f):
+        env.timeout(t).callbacks.append(lambda _e: f())
+
+    def burst(cpu, n):
+        return Burst(w(n), None, begin=lambda t: log.append((cpu.name, t, cpu.pcpu)))
+
+    a.post(burst(a, 100))
+    at(10, lambda: b.post(burst(b, 5)))
+    at(15, lambda: d.post(burst(d, 50)))
+    at(20, lambda: c.post(burst(c, 5)))
+    env.run(until=1000)
+    assert log == [("A", 0, 0), ("D", 15, 1), ("C", 65, 1), ("B", 100, 0)]
+    assert b.runstate_at(env.now)[1] == 90  # it waited from 10 to 100
 
 
 def test_a_held_vcpu_runs_nothing_until_each_of_its_holds_is_released():

@@ -22,9 +22,12 @@ cycles by category the exact engine measured (:mod:`model.fast.calibrate`).
   waiting in the hypervisor for the device model to answer an emulated register access)
   halts and runs nothing, its tails included, until each hold is released.
 
+A pinned vCPU (:attr:`Cpu.allowed`) takes only the pCPUs it may run on, and a pCPU it
+frees goes to the first waiting vCPU that may run there.
+
 Not modelled at this level (the exact level has them): preemption of a burst (credit
 slices and boost, an interrupt in the middle of a stretch), the credit scheduler's
-weights and caps, affinity, and ring slots running out.
+weights and caps, and ring slots running out.
 """
 
 from __future__ import annotations
@@ -85,11 +88,13 @@ class Cpu:
 
     __slots__ = ("engine", "uid", "dom", "name", "bursts", "state", "since", "time",
                  "pcpu", "last", "cur", "then", "t0", "busy", "switch", "tail", "in_tail",
-                 "gen", "lead", "tail_end", "runs", "held")
+                 "gen", "lead", "tail_end", "runs", "held", "allowed")
 
     def __init__(self, engine: Engine, uid: int, dom: int, name: str,
-                 bursts: deque | None = None) -> None:
+                 bursts: deque | None = None, allowed: tuple[int, ...] | None = None) -> None:
         self.engine = engine
+        #: the pCPUs it may run on (its domain's pinning; None: any)
+        self.allowed = frozenset(allowed) if allowed else None
         self.uid, self.dom, self.name = uid, dom, name
         #: its bursts to run (the driver domain's vCPUs share one queue)
         self.bursts: deque[Burst] = deque() if bursts is None else bursts
@@ -174,11 +179,14 @@ class Engine:
         self.behalf: dict[int, int] = {}
         self.cpus: list[Cpu] = []
         self.lazy: set[Cpu] = set()  # vCPUs running a tail without an event
-        self.timed: Cpu | None = None  # the one tail given an event for a waiting vCPU
+        #: the tails given an event for waiting vCPUs (one serves every vCPU that may run
+        #: on its pCPU)
+        self.timed: set[Cpu] = set()
 
     def add(self, cpu: Cpu) -> Cpu:
-        """A vCPU of the host; its home pCPU is its uid modulo the pCPUs (as credit's)."""
-        cpu.last = cpu.uid % self.pcpus
+        """A vCPU of the host; its home pCPU is its uid modulo the pCPUs, or the first it is
+        pinned to (as credit's)."""
+        cpu.last = cpu.uid % self.pcpus if cpu.allowed is None else min(cpu.allowed)
         self.cpus.append(cpu)
         return cpu
 
@@ -224,15 +232,15 @@ class Engine:
             for c in ([holder] if holder is not None and holder in self.lazy and self.free
                       else list(self.lazy)):
                 self.catch_up(c)
-        if self.free:  # its last pCPU if free, else the first free one (as credit's tickle)
-            free = self.free
+        free = self.free if cpu.allowed is None else [p for p in self.free if p in cpu.allowed]
+        if free:  # its last pCPU if free, else the first free one (as credit's tickle)
             p = cpu.last if cpu.last in free else min(free)
-            free.remove(p)
+            self.free.remove(p)
             self._run(cpu, p, now)
         else:
             cpu._set(_RUNNABLE, now)
             self.waiting.append(cpu)
-            self._time_a_tail(now)
+            self._time_a_tail(now, cpu)
 
     def hold(self, cpu: Cpu) -> None:
         """``cpu`` waits in the hypervisor from the end of the burst under way (whose
@@ -268,15 +276,20 @@ class Engine:
         if idle is not None and len(idle.bursts) > busy:
             self.wake(idle)
 
-    def _time_a_tail(self, now: int) -> None:
-        """A vCPU waits for a pCPU: the first tail to end without an event gets one, so
-        that its pCPU is handed over then (at most one tail is timed for this at once)."""
-        if self.lazy and not self.timed:
-            c = min(self.lazy, key=lambda c: (c.tail_end, c.uid))
+    def _time_a_tail(self, now: int, waiter: Cpu) -> None:
+        """``waiter`` waits for a pCPU: unless a tail timed already ends on one it may run
+        on, the first tail on such a pCPU to end without an event gets one, so that its
+        pCPU is handed over then."""
+        ok = waiter.allowed
+        if not self.lazy or any(ok is None or c.pcpu in ok for c in self.timed):
+            return
+        mine = [c for c in self.lazy if ok is None or c.pcpu in ok]
+        if mine:
+            c = min(mine, key=lambda c: (c.tail_end, c.uid))
             self.lazy.discard(c)
             c.tail_end = -1
             c.gen += 1
-            self.timed = c
+            self.timed.add(c)
             self.env.call_later(c.t0 + sum(w.total for w in c.cur) - now,
                                 lambda _e, c=c, g=c.gen: self._done(c, g))
 
@@ -330,7 +343,7 @@ class Engine:
             run, cpu.tail = cpu.tail, []
             cpu.in_tail = True
             total = sum(w.total for w in run)
-            if self.waiting:  # a vCPU waits for its pCPU: the end is an event
+            if self._waited_for(cpu.pcpu):  # a vCPU waits for its pCPU: the end is an event
                 self._start(cpu, run, None, total, now)
             else:  # nobody waits: it ends when someone next looks (catch_up)
                 cpu.cur, cpu.then, cpu.t0, cpu.tail_end = run, None, now, now + total
@@ -341,17 +354,27 @@ class Engine:
 
     def _halt(self, cpu: Cpu, t: int, state: int = _IDLE) -> None:
         """``cpu`` has nothing left, or is held (``state``), since ``t``: it halts, and
-        its pCPU goes to the next waiting vCPU (now), or is free."""
+        its pCPU goes to the first waiting vCPU that may run on it (now), or is free."""
         p = cpu.pcpu
         cpu.pcpu = -1
         self.on[p] = None
         cpu._set(state, t)
-        if self.waiting:
-            self._run(self.waiting.popleft(), p, self.env.now)
-            if self.waiting:
-                self._time_a_tail(self.env.now)
-        else:
+        waiting = self.waiting
+        nxt = next((w for w in waiting if w.allowed is None or p in w.allowed), None) \
+            if waiting else None
+        if nxt is None:
             self.free.append(p)
+            return
+        waiting.remove(nxt)
+        now = self.env.now
+        self._run(nxt, p, now)
+        for w in list(waiting):
+            self._time_a_tail(now, w)
+
+    def _waited_for(self, p: int) -> bool:
+        """Whether a waiting vCPU may run on pCPU ``p``."""
+        return bool(self.waiting) and any(w.allowed is None or p in w.allowed
+                                          for w in self.waiting)
 
     def _start(self, cpu: Cpu, run: list[Work], then, total: int, now: int) -> None:
         cpu.cur, cpu.then, cpu.t0 = run, then, now
@@ -361,8 +384,7 @@ class Engine:
     def _done(self, cpu: Cpu, gen: int) -> None:
         if gen != cpu.gen:  # a tail that a burst preempted
             return
-        if self.timed is cpu:
-            self.timed = None
+        self.timed.discard(cpu)
         now = self.env.now
         self._charge(cpu, cpu.cur)
         then = cpu.then
@@ -423,9 +445,10 @@ class Engine:
         cpu.cur = cpu.then = None
         cpu.in_tail = False
         cpu.gen += 1
-        if self.timed is cpu:  # it was to hand its pCPU to a waiting vCPU: another will
-            self.timed = None
-            self._time_a_tail(now)
+        if cpu in self.timed:  # it was to hand its pCPU to a waiting vCPU: another will
+            self.timed.discard(cpu)
+            for w in list(self.waiting):
+                self._time_a_tail(now, w)
         self._next(cpu, now)
 
     def settle(self, now: int) -> None:

@@ -49,7 +49,8 @@ class Guest:
                  first_uid: int) -> None:
         self.name, self.dom, self.spec, self.book = name, dom, spec, book
         seed = host.seed
-        self.cpus = [host.engine.add(Cpu(host.engine, first_uid + i, dom, f"{name}.v{i}"))
+        self.cpus = [host.engine.add(Cpu(host.engine, first_uid + i, dom, f"{name}.v{i}",
+                                         allowed=spec.pinning))
                      for i in range(spec.vcpus)]
         for cpu in self.cpus:
             cpu.switch = book.switch
@@ -101,7 +102,8 @@ class FastHost:
         if dd is not None:
             self.dd_dom = 1
             self.dd_cpus = [self.engine.add(Cpu(self.engine, i, 1, f"{DRIVER_DOMAIN}.v{i}",
-                                                self._dd_queue)) for i in range(dd.vcpus)]
+                                                self._dd_queue, dd.pinning))
+                            for i in range(dd.vcpus)]
             names.append(DRIVER_DOMAIN)
             modes.append(dd.mode)
         ids: dict[str, tuple[int, ...]] = {}

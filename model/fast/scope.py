@@ -4,7 +4,8 @@ The fast level (:mod:`model.fast`) runs hosts whose every guest serves requests 
 workload that has a plan (:data:`model.fast.plans.PLANS`: ``web_server``, ``kv_store``),
 from an open-loop source or closed-loop users, through I/O paths with a ring or none (``direct``,
 ``passthrough``, ``pv``, ``virtio``, ``vhost``) or an emulated device (``emulated``: the
-vCPU waits for the device model on each register access), behind a pv driver domain.
+vCPU waits for the device model on each register access), behind a pv driver domain,
+pinned or not.
 Anything else is refused with the reason, before the run: run it at ``fidelity: exact``.
 
 Examples
@@ -37,8 +38,6 @@ def problems(s) -> list[tuple[tuple, str]]:
     if s.needs_driver_domain and not MODES[s.driver_domain.mode].pv_drivers:
         out.append((("driver_domain", "mode"), f"the fast level's driver domain is a pv "
                     f"dom0, not {s.driver_domain.mode!r}; {_EXACT}"))
-    if s.driver_domain.pinning:
-        out.append((("driver_domain", "pinning"), f"the fast level does not pin vCPUs; {_EXACT}"))
     for i, g in enumerate(s.guests):
         w = g.workload
         if w.profile not in PLANS:
@@ -46,8 +45,6 @@ def problems(s) -> list[tuple[tuple, str]]:
                 f"the fast level runs request-serving guests with a plan "
                 f"({', '.join(sorted(PLANS))}); this one's workload is {w.profile}: {_EXACT}")))
             continue
-        if g.pinning:
-            out.append((("guests", i, "pinning"), f"the fast level does not pin vCPUs; {_EXACT}"))
         if g.cap:
             out.append((("guests", i, "cap"), f"the fast level does not cap CPU; {_EXACT}"))
         packet = _packet(s, g)
