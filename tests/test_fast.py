@@ -55,8 +55,10 @@ def _rel(a, b):
     return abs(b - a) / abs(a)
 
 
-def _check(exact, fast, p99_request=0.10, p99_io=0.10, p50_io=0.10, cpu_bound=None):
-    """The bounds of the module's docstring (``cpu_bound``: a category's own, if stated)."""
+def _check(exact, fast, p99_request=0.10, p99_io=0.10, p50_io=0.10, cpu_bound=None,
+           cpu_total=0.01):
+    """The bounds of the module's docstring (``cpu_bound``: a category's own, if stated;
+    ``cpu_total``: a guest's CPU in all)."""
     cpu_bound = cpu_bound or {}
     a, b = exact.summary, fast.summary
     assert b["reproducibility"]["fidelity"] == "fast"
@@ -69,7 +71,7 @@ def _check(exact, fast, p99_request=0.10, p99_io=0.10, p50_io=0.10, cpu_bound=No
             if v >= 0.05 * cpu:
                 assert _rel(v, h["cpu_s"][k]) <= cpu_bound.get(k, 0.03), (name, k, v,
                                                                           h["cpu_s"][k])
-        assert _rel(cpu, sum(h["cpu_s"].values())) <= 0.01, name
+        assert _rel(cpu, sum(h["cpu_s"].values())) <= cpu_total, name
         if g.get("app"):
             assert _rel(g["app"]["served_per_s"], h["app"]["served_per_s"]) <= 0.02, name
     for spec, rows in pooled.items():  # an entry's replicas pooled: categories of 1% too
@@ -139,6 +141,31 @@ def test_a_reduced_hvm_web_host_with_emulated_devices_within_its_stated_bounds()
                                       "guests.web.count=4", "host.pcpus=2",
                                       "guests.web.mode=hvm", "guests.web.os=unmodified"])),
            p99_io=0.20, cpu_bound={"transition": 0.10, "hypervisor": 0.15})
+
+
+def test_quickstart_at_both_levels_within_its_stated_bounds():
+    """A pv and an hvm guest (emulated devices), dom0 pinned to pCPU 0 of 2, the schedule
+    recorded: the requests' p50 and p99 within 10%; the pv guest's hypervisor time (4% of
+    its CPU) 43% low, its CPU in all 2%: the fast level counts fewer world switches (149
+    against 174); kernel time (4-6%) within 4% (100 requests per guest, each replaying a
+    measured one drawn at random); the hvm guest's received packets' I/O p99 11% low (as on
+    the reduced hvm host)."""
+    _check(*_pair(load_scenario(str(ROOT / "scenarios" / "quickstart.yaml"), [])),
+           p99_io=0.20, cpu_bound={"hypervisor": 0.50, "kernel": 0.05}, cpu_total=0.025)
+
+
+def test_the_fast_schedule_is_each_vcpu_s_cpu_time_and_no_pcpu_runs_two_at_once():
+    r = simulate(load_scenario(str(ROOT / "scenarios" / "quickstart.yaml"), ["fidelity=fast"]))
+    sc = r.schedule
+    assert len(sc) > 500
+    for _, runs in sc.groupby("pcpu"):
+        runs = runs.sort_values("start_s")
+        assert (runs.start_s.to_numpy()[1:] >= runs.end_s.to_numpy()[:-1]).all()
+    ran = (sc.end_s - sc.start_s).groupby(sc.guest).sum()
+    for name, g in r.summary["guests"].items():  # a guest's own CPU (not dom0's for it)
+        own = sum(v for k, v in g["cpu_s"].items() if k != "driver_domain")
+        assert ran[name] == pytest.approx(own, rel=1e-9)
+    assert ran["dom0"] == pytest.approx(r.summary["host"]["driver_domain_s"], rel=1e-9)
 
 
 def test_every_fast_request_s_parts_add_up_to_its_latency_exactly():

@@ -32,6 +32,7 @@ weights and caps, and ring slots running out.
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Callable
 
@@ -179,6 +180,8 @@ class Engine:
         self.behalf: dict[int, int] = {}
         self.cpus: list[Cpu] = []
         self.lazy: set[Cpu] = set()  # vCPUs running a tail without an event
+        #: (pCPU, uid, start, end) of each time a vCPU ran, if recorded (the schedule)
+        self.segments: array | None = None
         #: the tails given an event for waiting vCPUs (one serves every vCPU that may run
         #: on its pCPU)
         self.timed: set[Cpu] = set()
@@ -356,6 +359,8 @@ class Engine:
         """``cpu`` has nothing left, or is held (``state``), since ``t``: it halts, and
         its pCPU goes to the first waiting vCPU that may run on it (now), or is free."""
         p = cpu.pcpu
+        if self.segments is not None and t > cpu.since:
+            self.segments.extend((p, cpu.uid, cpu.since, t))
         cpu.pcpu = -1
         self.on[p] = None
         cpu._set(state, t)
@@ -462,7 +467,10 @@ class Engine:
             cpu.cur, cpu.t0 = self._charge_done(cpu, now), now
 
     def close(self, now: int) -> None:
-        """The run ends at ``now``: the vCPUs' busy time series are complete up to it."""
+        """The run ends at ``now``: the vCPUs' busy time series are complete up to it, and
+        the schedule has the runs under way, cut there."""
         for cpu in self.cpus:
             if cpu.busy is not None:
                 cpu.busy.advance(now)
+            if self.segments is not None and cpu.state == _RUNNING and now > cpu.since:
+                self.segments.extend((cpu.pcpu, cpu.uid, cpu.since, now))

@@ -5,8 +5,9 @@ the exact level's.
 The record's figures, and where they come from:
 
 - the cycle ledger, the driver domain's cycles on each guest's behalf, each vCPU's busy
-  time per interval, world switches (a pCPU taking a vCPU other than the one it ran
-  last): counted as the bursts run (:mod:`model.fast.engine`);
+  time per interval, the schedule (with ``record.trace: true``), world switches (a pCPU
+  taking a vCPU other than the one it ran last): counted as the bursts run
+  (:mod:`model.fast.engine`);
 - the devices, the I/O requests and their stages, the application requests and their
   parts: simulated as at the exact level (the same :class:`model.io.devices.Device`,
   request logs and parts);
@@ -21,6 +22,7 @@ The record's figures, and where they come from:
 from __future__ import annotations
 
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable
 
@@ -153,6 +155,8 @@ class FastHost:
             self.guests.append(g)
         for cpu in self.engine.cpus:
             cpu.busy = Level(Bins(self.width))
+        if s.record.trace:  # the schedule: which vCPU ran on which pCPU when
+            self.engine.segments = array("q")
         self.servers = [Server(self, g) for g in self.guests]
         self.start = 0
         self._snap = None

@@ -100,7 +100,8 @@ def record_fast(h) -> RunRecord:
         transition_kinds=tuple(TRANSITION_KINDS.values()),
         context_switches=eng.switches - (snap["switches"] if snap else 0),
         timers_fired=0,
-        segments=None,
+        segments=None if eng.segments is None
+        else np.frombuffer(eng.segments, dtype=np.int64).reshape(-1, 4),
         devices=device_table(list(h.devices.values()), now, start,
                              snap["devices"] if snap else {}, intervals),
         io=IORecord(

@@ -5,8 +5,9 @@ workload that has a plan (:data:`model.fast.plans.PLANS`: ``web_server``, ``kv_s
 from an open-loop source or closed-loop users, through I/O paths with a ring or none (``direct``,
 ``passthrough``, ``pv``, ``virtio``, ``vhost``) or an emulated device (``emulated``: the
 vCPU waits for the device model on each register access), behind a pv driver domain,
-pinned or not.
-Anything else is refused with the reason, before the run: run it at ``fidelity: exact``.
+pinned or not, uncapped, each response one packet, its schedule recorded or not but no
+Perfetto trace. Anything else is refused with the reason, before the run: run it at
+``fidelity: exact``.
 
 Examples
 --------
@@ -32,9 +33,9 @@ _EXACT = "run it with fidelity: exact"
 def problems(s) -> list[tuple[tuple, str]]:
     """Why the fast level cannot run ``s``: (key path, reason) pairs (none: it can)."""
     out: list[tuple[tuple, str]] = []
-    if s.record.trace:
-        out.append((("record", "trace"), "the fast level keeps no schedule or trace (its "
-                    f"vCPUs run request-level bursts); set record.trace: false or {_EXACT}"))
+    if s.record.trace == "perfetto":
+        out.append((("record", "trace"), "the fast level keeps no timeline of events for "
+                    f"Perfetto (its schedule, record.trace: true, it has); {_EXACT}"))
     if s.needs_driver_domain and not MODES[s.driver_domain.mode].pv_drivers:
         out.append((("driver_domain", "mode"), f"the fast level's driver domain is a pv "
                     f"dom0, not {s.driver_domain.mode!r}; {_EXACT}"))
