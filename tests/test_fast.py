@@ -31,9 +31,12 @@ import pytest
 from analysis.cli import main
 from analysis.run import simulate
 from model.app.requests import PARTS
+from model.categories import N_CATEGORIES
+from model.clock import Environment
 from model.errors import PvsimError
 from model.fast import build_fast
 from model.fast.calibrate import cache_dir, calibration_scenario, costs_of
+from model.fast.engine import Burst, Cpu, Engine
 from model.scenario import load_scenario, with_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +56,23 @@ def _kv_without_the_emulated_guest():
 
 def _rel(a, b):
     return abs(b - a) / abs(a)
+
+
+def _bench(pcpus: int, vcpus: int):
+    """A bare fast-level engine for tests with exact times: (env, engine, ``w(n)``: a work
+    of ``n`` user cycles, ``at(t, f)``: call ``f()`` at ``t``)."""
+    env = Environment()
+    eng = Engine(env, pcpus, vcpus)
+
+    def w(n: int):
+        c = np.zeros(N_CATEGORIES, np.int64)
+        c[0] = n
+        return eng.work(c)
+
+    def at(t, f):
+        env.timeout(t).callbacks.append(lambda _e: f())
+
+    return env, eng, w, at
 
 
 def _check(exact, fast, p99_request=0.10, p99_io=0.10, p50_io=0.10, cpu_bound=None,
@@ -239,23 +259,11 @@ def test_a_vcpu_waiting_for_a_pcpu_gets_the_first_one_a_tail_frees():
     """Two pCPUs busy with tails (A's ends at 110, B's at 210), C waits from 20, and A's
     tail is preempted at 30 by a long burst: C gets B's pCPU when B's tail ends (210), and
     a vCPU that comes later (D, at 400) does not run before it (exact times)."""
-    from model.categories import N_CATEGORIES
-    from model.clock import Environment
-    from model.fast.engine import Burst, Cpu, Engine
+    env, eng, w, at = _bench(2, 4)
 
-    env = Environment()
-    eng = Engine(env, 2, 4)
-
-    def w(n: int):
-        c = np.zeros(N_CATEGORIES, np.int64)
-        c[0] = n
-        return eng.work(c)
 
     a, b, c, d = (eng.add(Cpu(eng, i, 1, n)) for i, n in enumerate("ABCD"))
     log = []
-
-    def at(t, f):
-        env.timeout(t).callbacks.append(lambda _e: f())
 
     at(0, lambda: a.post(Burst(w(10), None, tail=w(100))))
     at(0, lambda: b.post(Burst(w(10), None, tail=w(200))))
@@ -275,23 +283,11 @@ def test_a_pinned_vcpu_waits_for_a_pcpu_it_may_run_on():
     pCPU 1 is free, and runs when A halts (100); C (unpinned), waiting from 20 behind B
     with both pCPUs busy (D took pCPU 1 at 15), gets pCPU 1 when D halts (65), not
     pCPU 0 (exact times: each burst's start and pCPU)."""
-    from model.categories import N_CATEGORIES
-    from model.clock import Environment
-    from model.fast.engine import Burst, Cpu, Engine
-
-    env = Environment()
-    eng = Engine(env, 2, 4)
+    env, eng, w, at = _bench(2, 4)
     a, b = (eng.add(Cpu(eng, i, 1, n, allowed=(0,))) for i, n in enumerate("AB"))
     c, d = (eng.add(Cpu(eng, i, 2, n)) for i, n in ((2, "C"), (3, "D")))
     log = []
 
-    def w(n: int):
-        x = np.zeros(N_CATEGORIES, np.int64)
-        x[0] = n
-        return eng.work(x)
-
-    def at(t, f):
-        env.timeout(t).callbacks.append(lambda _e: f())
 
     def burst(cpu, n):
         return Burst(w(n), None, begin=lambda t: log.append((cpu.name, t, cpu.pcpu)))
@@ -309,22 +305,10 @@ def test_a_held_vcpu_runs_nothing_until_each_of_its_holds_is_released():
     """A vCPU held at the end of its burst (t=10: an emulated access, twice over) runs
     nothing posted meanwhile (t=20) until both holds are released (t=40, t=50); the time
     held is its own in the runstate (exact times)."""
-    from model.categories import N_CATEGORIES
-    from model.clock import Environment
-    from model.fast.engine import Burst, Cpu, Engine
-
-    env = Environment()
-    eng = Engine(env, 1, 1)
+    env, eng, w, at = _bench(1, 1)
     a = eng.add(Cpu(eng, 0, 1, "A"))
     log = []
 
-    def w(n: int):
-        c = np.zeros(N_CATEGORIES, np.int64)
-        c[0] = n
-        return eng.work(c)
-
-    def at(t, f):
-        env.timeout(t).callbacks.append(lambda _e: f())
 
     a.post(Burst(w(10), lambda t: (eng.hold(a), eng.hold(a))))
     at(20, lambda: a.post(Burst(w(5), None, begin=lambda t: log.append(("run", t)))))

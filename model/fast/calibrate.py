@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..app.requests import PART
 from ..categories import N_CATEGORIES
 from ..errors import PvsimError
 from ..hardware import load_profile
@@ -256,13 +257,11 @@ def _calibration_run(c, entry: str) -> _Run:
     for a in io_.attachments.values():
         for write in (False, True):
             n = int((mine & (b["device"] == a.device.index) & (b["write"] == write)).sum())
-            inbound = a.device.kind == "nic" and not write  # a packet received
+            inbound = a.device.network and not write  # a packet received
             units += n * sum(backend_units(a.path, io_.p, inbound, write))
             if isinstance(PATHS[a.path], EmulatedPath):  # its accesses, and the handler's
                 trips += n * ((0 if inbound else PATHS[a.path].device_model_accesses(io_.p))
                               + io_.p.status_accesses)
-    from ..app.requests import PART
-
     blocked = sum(q.parts[PART["vcpu_blocked"]] for q in reqs)
     stages = _stages(rec, dom.dom, reqs)
     cycles = lambda d: (sum(rec.vcpu_cycles(v.uid) for v in d.vcpus).astype(np.float64)  # noqa: E731
@@ -320,8 +319,6 @@ def _stages(rec, dom: int, reqs) -> dict[str, np.ndarray]:
                     mean(r["response"][m] - r["service_end"][m]),
                     mean(r["completed"][m] - r["response"][m]), 0.0])
     # the guest's run queue part: the take of each answer and then the worker's resume
-    from ..app.requests import PART
-
     packet = stage_key("nic", False)  # a request's own packet: not a wait's answer
     takes = [v[4] for k, v in out.items() if k != packet]
     waits = np.array([len(q.stretches) - 1 for q in reqs], dtype=np.float64)

@@ -133,7 +133,7 @@ class Device:
         self.channels = service.channels
         self.kind = service.device_class
         #: a network interface (its requests are packets) rather than a disk
-        self.network = self.kind == "nic"
+        self.network = service.network
         self.policy = policy if policy is not None else Fifo()
         self.freq = freq_hz
         self.rng = rng if rng is not None else np.random.default_rng(0)

@@ -67,6 +67,8 @@ class ServiceModel:
         Requests served at once.
     device_class : str
         One of :data:`DEVICE_CLASSES`.
+    network : bool
+        Its requests are packets (its class is ``nic``), not blocks of a disk.
     params : dict
         The scenario parameters of a registered kind: pydantic field definitions
         ``(type, FieldInfo)`` by key, passed to the constructor by :meth:`from_spec`.
@@ -86,6 +88,11 @@ class ServiceModel:
     params: ClassVar[dict[str, SpecParam]] = {}
     coalesce_us = 0.0
     max_request_bytes: int | None = None
+
+    @property
+    def network(self) -> bool:
+        """Whether its requests are packets (a device of class ``nic``)."""
+        return self.device_class == "nic"
 
     @classmethod
     def from_spec(cls, spec: Any) -> ServiceModel:
